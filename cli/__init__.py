@@ -1,0 +1,1 @@
+"""The memlane command line: a thin HTTP client of the daemon."""

@@ -1,0 +1,219 @@
+"""The ``memlane`` command: a thin client of the daemon (plus offline log tools)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from memlane.cli import daemonctl
+from memlane.cli.client import Client, DaemonError, DaemonUnavailable
+from memlane.cli.project import detect_project
+from memlane.cli.render import emit, emit_lines, fail
+from memlane.daemon.paths import Paths, resolve_paths
+
+app = typer.Typer(help="memlane: local memory lifecycle for coding assistants.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+daemon_app = typer.Typer(help="Run the daemon.", no_args_is_help=True)
+log_app = typer.Typer(help="Inspect the event log.", no_args_is_help=True)
+app.add_typer(daemon_app, name="daemon")
+app.add_typer(log_app, name="log")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
+ProjectOpt = Annotated[Optional[str], typer.Option("--project", "-p",
+                                                   help="Project (default: git root of cwd).")]
+IMPORT_BATCH = 1000
+
+
+def _paths() -> Paths:
+    return resolve_paths()
+
+
+def _call(method: str, path: str, body: Any = None) -> Any:
+    try:
+        return Client(_paths()).request(method, path, body)
+    except DaemonUnavailable as exc:
+        fail(f"{exc}. Start it with `memlane up`.", code=2)
+    except DaemonError as exc:
+        fail(f"{exc.code}: {exc.message}", code=1)
+
+
+@daemon_app.command("run")
+def daemon_run() -> None:
+    """Run the daemon in the foreground (what the service manager starts)."""
+    from memlane.daemon.__main__ import main as run_main
+
+    raise SystemExit(run_main())
+
+
+@app.command()
+def up(as_json: JsonFlag = False) -> None:
+    """Start the daemon in the background (no-op when it already runs)."""
+    paths = _paths()
+    health = daemonctl.is_up(paths)
+    if health is not None:
+        emit({"running": True, "already": True, **health}, as_json=as_json,
+             text="memlane is already running")
+        return
+    try:
+        health = daemonctl.start_background(paths)
+    except RuntimeError as exc:
+        fail(str(exc))
+    emit({"running": True, "already": False, **health}, as_json=as_json,
+         text=f"memlane started (pid {health['pid']}, model {health.get('model') or 'loading'})")
+
+
+@app.command()
+def down(as_json: JsonFlag = False) -> None:
+    """Stop the background daemon."""
+    try:
+        result = daemonctl.stop(_paths())
+    except RuntimeError as exc:
+        fail(str(exc))
+    emit(result, as_json=as_json,
+         text="memlane stopped" if result["stopped"] else "memlane was not running")
+
+
+@app.command()
+def store(text: str, project: ProjectOpt = None,
+          kind: Annotated[Optional[str], typer.Option(help="decision, user-note, insight...")] = None,
+          tag: Annotated[Optional[list[str]], typer.Option(help="A tag (repeatable).")] = None,
+          as_json: JsonFlag = False) -> None:
+    """Store a memory."""
+    body = {"text": text, "project": project or detect_project(Path.cwd()), "kind": kind,
+            "tags": tag or [], "source": "cli"}
+    answer = _call("POST", "/v1/memories", body)
+    note = " (duplicate of an existing memory)" if answer["duplicate"] else ""
+    emit(answer, as_json=as_json, text=f"stored memory {answer['id']}{note}")
+
+
+@app.command()
+def get(memory_id: int, as_json: JsonFlag = False) -> None:
+    """Show one memory."""
+    memory = _call("GET", f"/v1/memories/{memory_id}")
+    emit(memory, as_json=as_json,
+         text=f"[{memory['id']}] {memory['state']} {memory['kind']} in {memory['project']}\n"
+              f"{memory['text']}")
+
+
+@app.command()
+def status(as_json: JsonFlag = False) -> None:
+    """Show the daemon's state: model, counts, last seq."""
+    emit(_call("GET", "/v1/status"), as_json=as_json)
+
+
+@app.command()
+def search(query: str, project: ProjectOpt = None,
+           all_projects: Annotated[bool, typer.Option("--all", help="Search every project.")] = False,
+           k: Annotated[int, typer.Option("-k", help="How many hits.")] = 10,
+           as_json: JsonFlag = False) -> None:
+    """Search memories (dense + full text)."""
+    scope = None if all_projects else (project or detect_project(Path.cwd()))
+    hits = _call("POST", "/v1/search", {"query": query, "project": scope, "k": k})["hits"]
+    text = "\n".join(f"{h['score']:.4f} [{h['id']}] {h['text']}" for h in hits) or "no hits"
+    emit_lines(hits, as_json=as_json, text=text)
+
+
+@app.command(name="import")
+def import_(file: Annotated[Path, typer.Argument(help="JSON lines; - for stdin.")],
+            project: ProjectOpt = None, as_json: JsonFlag = False) -> None:
+    """Import memories from JSON lines (text, project, kind, tags)."""
+    default_project = project or detect_project(Path.cwd())
+    handle = sys.stdin if str(file) == "-" else file.open(encoding="utf-8")
+    totals = {"stored": 0, "duplicates": 0}
+    batch: list[dict[str, Any]] = []
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                batch.append(_import_line(line, number, default_project))
+            if len(batch) >= IMPORT_BATCH:
+                _send_import(batch, totals)
+                batch = []
+    if batch:
+        _send_import(batch, totals)
+    emit(totals, as_json=as_json,
+         text=f"imported {totals['stored']} memories ({totals['duplicates']} duplicates)")
+
+
+def _import_line(line: str, number: int, default_project: str) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        fail(f"line {number}: not JSON ({exc})")
+    if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+        fail(f"line {number}: expected an object with a \"text\" string")
+    return {"text": row["text"], "project": row.get("project") or default_project,
+            "kind": row.get("kind"), "tags": row.get("tags") or [], "source": "import"}
+
+
+def _send_import(batch: list[dict[str, Any]], totals: dict[str, int]) -> None:
+    answer = _call("POST", "/v1/import", {"memories": batch})
+    totals["stored"] += answer["stored"]
+    totals["duplicates"] += answer["duplicates"]
+
+
+@app.command()
+def export(project: Annotated[Optional[str], typer.Option("--project", "-p")] = None,
+           include_expired: Annotated[bool, typer.Option("--include-expired")] = False) -> None:
+    """Export memories as JSON lines (text, project, kind, tags)."""
+    query = "?include_expired=1" if include_expired else ""
+    if project:
+        query += ("&" if query else "?") + "project=" + _quote(project)
+    for row in _call("GET", f"/v1/export{query}")["memories"]:
+        print(json.dumps(row, ensure_ascii=False))
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+@app.command()
+def rebuild(as_json: JsonFlag = False) -> None:
+    """Delete the projections and replay them from the log."""
+    paths = _paths()
+    if daemonctl.is_up(paths) is not None:
+        result = _call("POST", "/v1/rebuild")
+    else:
+        from memlane.cli.offline import rebuild_offline
+
+        result = rebuild_offline(paths)
+    emit(result, as_json=as_json, text=f"replayed {result['replayed']} events")
+
+
+@app.command()
+def token() -> None:
+    """Print the TCP bearer token (create it if needed)."""
+    from memlane.daemon.token import ensure_token
+
+    print(ensure_token(_paths().token))
+
+
+@log_app.command("verify")
+def log_verify(as_json: JsonFlag = False) -> None:
+    """Check every record's checksum and the seq order."""
+    from memlane.cli.logcmd import verify
+
+    result = verify(_paths().log_dir)
+    emit(result, as_json=as_json,
+         text=(f"log ok: {result['records']} records, last seq {result['last_seq']}"
+               if result["ok"] else f"log damaged: {result['error']}"))
+    if not result["ok"]:
+        raise SystemExit(3)
+
+
+@log_app.command("tail")
+def log_tail(n: Annotated[int, typer.Option("-n", help="How many records.")] = 10) -> None:
+    """Print the last records as JSON lines."""
+    from memlane.cli.logcmd import tail
+
+    for row in tail(_paths().log_dir, n):
+        print(json.dumps(row, ensure_ascii=False, default=str))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""The memlane daemon: log writer, projections, embeddings and the HTTP API."""

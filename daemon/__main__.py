@@ -1,0 +1,46 @@
+"""``python -m memlane.daemon``: run the daemon in the foreground."""
+
+from __future__ import annotations
+
+import sys
+
+from memlane.daemon.app import serve_until_signalled
+from memlane.daemon.logsetup import configure_logging
+from memlane.daemon.paths import resolve_paths
+from memlane.daemon.settings import Settings
+from memlane.events.errors import LogCorrupted, LogError, LogLocked
+
+EXIT_LOG_FAILED = 5
+
+
+def main() -> int:
+    """Run until signalled; the exit code says why it stopped (0: stopped or already running)."""
+    import anyio
+
+    configure_logging()
+    try:
+        anyio.run(serve_until_signalled, resolve_paths(), Settings.from_env())
+    except (LogError, BaseExceptionGroup) as exc:
+        error = _log_error(exc)
+        if error is None:
+            raise
+        print(f"memlane: {error}", file=sys.stderr)
+        if isinstance(error, LogLocked):
+            return 0
+        return LogCorrupted.exit_code if isinstance(error, LogCorrupted) else EXIT_LOG_FAILED
+    return 0
+
+
+def _log_error(exc: BaseException) -> LogError | None:
+    """The log error inside a (possibly nested) exception group."""
+    if isinstance(exc, LogError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _log_error(inner)) is not None:
+                return found
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The in-memory index the writer decides stores against: live memories by content hash and
+idempotency key. Folded from records; a batch sees its own pending stores through an overlay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from memlane.events.model import Consolidated, Event, Expired, Forgotten, Restored, Stored
+
+
+class AdmissionIndex:
+    """Live memories by (project, content hash), and every idempotency key ever used."""
+
+    def __init__(self) -> None:
+        self._by_hash: dict[tuple[str, str], int] = {}
+        self._by_key: dict[str, int] = {}
+        self._hash_of: dict[int, tuple[str, str]] = {}
+
+    def find_duplicate(self, project: str, content_hash: str) -> int | None:
+        return self._by_hash.get((project, content_hash))
+
+    def find_key(self, key: str) -> int | None:
+        return self._by_key.get(key)
+
+    def load_row(self, memory_id: int, project: str, content_hash: str, *, live: bool,
+                 key: str | None) -> None:
+        """Seed from a projection row."""
+        self._hash_of[memory_id] = (project, content_hash)
+        if live:
+            self._by_hash.setdefault((project, content_hash), memory_id)
+        if key is not None:
+            self._by_key[key] = memory_id
+
+    def observe(self, events: Iterable[Event]) -> None:
+        """Fold committed events into the index."""
+        for event in events:
+            match event:
+                case Stored() | Consolidated():
+                    key = event.idempotency_key if isinstance(event, Stored) else None
+                    self.load_row(event.id, event.project, event.content_hash, live=True, key=key)
+                case Expired() | Forgotten():
+                    self._drop(event.memory)
+                case Restored():
+                    if event.memory in self._hash_of:
+                        self._by_hash.setdefault(self._hash_of[event.memory], event.memory)
+                case _:
+                    pass
+
+    def _drop(self, memory_id: int) -> None:
+        pair = self._hash_of.get(memory_id)
+        if pair is not None and self._by_hash.get(pair) == memory_id:
+            del self._by_hash[pair]
+
+
+class BatchView:
+    """The committed index plus the stores decided earlier in the same batch."""
+
+    def __init__(self, base: AdmissionIndex) -> None:
+        self._base = base
+        self._pending = AdmissionIndex()
+
+    def find_duplicate(self, project: str, content_hash: str) -> int | None:
+        found = self._pending.find_duplicate(project, content_hash)
+        return found if found is not None else self._base.find_duplicate(project, content_hash)
+
+    def find_key(self, key: str) -> int | None:
+        found = self._pending.find_key(key)
+        return found if found is not None else self._base.find_key(key)
+
+    def observe(self, events: Iterable[Event]) -> None:
+        self._pending.observe(events)

@@ -1,0 +1,150 @@
+"""The composition root: builds the real parts, recovers, and serves until cancelled.
+
+Start-up order: lock and recover the log, catch the projections up, seed the writer's index,
+start the writer, projector and model, bind both listeners; only then is the daemon ready.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup, TaskStatus
+
+from memlane.daemon.core import Core, seed_admission
+from memlane.daemon.embedder import Embedder
+from memlane.daemon.engine import EmbedEngine
+from memlane.daemon.http import Limits
+from memlane.daemon.indexer import Indexer
+from memlane.daemon.listeners import open_tcp_listener, open_unix_listener, tcp_handler, unix_handler
+from memlane.daemon.models import default_model_name, resolve_spec
+from memlane.daemon.paths import Paths
+from memlane.daemon.projector import Projector
+from memlane.daemon.routes import make_handler
+from memlane.daemon.settings import Settings
+from memlane.daemon.token import ensure_token
+from memlane.daemon.writer import Writer
+from memlane.events.log import EventLog
+from memlane.events.model import ModelChanged, Record
+from memlane.projections import queries
+from memlane.projections.catchup import Projections
+
+log = structlog.get_logger()
+
+
+def model_loader(paths: Paths, settings: Settings) -> Callable[[], Embedder]:
+    def load() -> Embedder:
+        name = settings.model or default_model_name(paths.models_dir)
+        return Embedder.load(resolve_spec(name), paths.models_dir, threads=settings.threads)
+
+    return load
+
+
+async def run_daemon(paths: Paths, settings: Settings, *,
+                     task_status: TaskStatus[Core] = anyio.TASK_STATUS_IGNORED) -> None:
+    """Run the daemon until cancelled; ``task_status`` receives the core once it is ready."""
+    started = time.monotonic()
+    paths.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    event_log = EventLog.open(paths.log_dir)
+    projections: Projections | None = None
+    try:
+        projections = Projections(paths.sqlite, paths.vectors)
+        caught_up = await anyio.to_thread.run_sync(
+            projections.catch_up, paths.log_dir, event_log.last_seq)
+        log.info("recovered", last_seq=event_log.last_seq, replayed=caught_up,
+                 truncated_bytes=event_log.truncated_bytes, rebuilt=projections.rebuilt)
+        async with anyio.create_task_group() as tg:
+            core = await _start_parts(tg, paths, settings, event_log, projections, started)
+            await _start_listeners(tg, paths, settings, core)
+            tg.start_soon(_snapshot_vectors, projections, settings.snapshot_interval_s)
+            tg.start_soon(_embed_backlog, core)
+            log.info("ready", socket=str(paths.socket), pid=os.getpid())
+            task_status.started(core)
+    finally:
+        with anyio.CancelScope(shield=True):
+            if projections is not None:
+                await anyio.to_thread.run_sync(projections.close)
+            event_log.close()
+            paths.pid_file.unlink(missing_ok=True)
+
+
+async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_log: EventLog,
+                       projections: Projections, started: float) -> Core:
+    projector = Projector(projections)
+    engine = EmbedEngine(model_loader(paths, settings), window=settings.batch_window_ms / 1000,
+                         max_batch=settings.max_batch)
+    indexer: Indexer | None = None
+
+    def on_commit(records: list[Record]) -> None:
+        projector.push(records)
+        if indexer is not None:
+            indexer.push(records)
+
+    writer = Writer(event_log, seed_admission(projections), on_commit=on_commit)
+    indexer = Indexer(engine, writer)
+    for part in (writer.run, projector.run, engine.run, indexer.run):
+        await tg.start(part)
+    return Core(paths=paths, writer=writer, projections=projections, projector=projector,
+                engine=engine, indexer=indexer, started=started)
+
+
+async def _start_listeners(tg: TaskGroup, paths: Paths, settings: Settings, core: Core) -> None:
+    handler = make_handler(core, ensure_token(paths.token))
+    limits = Limits()
+    unix = await open_unix_listener(paths.socket)
+    tcp = await open_tcp_listener(settings.port)
+    port = tcp.extra(anyio.abc.SocketAttribute.local_port)
+    _write_private(paths.runtime / "tcp.port", f"{port}\n")
+    _write_private(paths.pid_file, f"{os.getpid()}\n")
+    tg.start_soon(unix.serve, unix_handler(handler, limits))
+    tg.start_soon(tcp.serve, tcp_handler(handler, limits))
+
+
+async def _embed_backlog(core: Core) -> None:
+    """Once the model is loaded: record a pipeline change, then embed what lacks a vector."""
+    with anyio.move_on_after(600):
+        while not core.engine.ready and core.engine.load_error is None:
+            await anyio.sleep(0.05)
+    embedder = core.engine.embedder
+    if embedder is None:
+        return
+    current = core.projections.vectors.pipeline
+    if current != embedder.pipeline:
+        await core.writer.append([ModelChanged(model=embedder.spec.name,
+                                               pipeline=embedder.pipeline, dims=embedder.dims)])
+    ids = await core.read(lambda conn: queries.unembedded_ids(conn, embedder.pipeline))
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        texts = await core.read(lambda conn, chunk=chunk: queries.texts_of(conn, chunk))
+        core.indexer.enqueue([(i, texts[i]) for i in chunk if i in texts])
+
+
+async def _snapshot_vectors(projections: Projections, interval: float) -> None:
+    while True:
+        await anyio.sleep(interval)
+        await anyio.to_thread.run_sync(projections.save_vectors)
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+async def serve_until_signalled(paths: Paths, settings: Settings) -> None:
+    """Run the daemon until SIGTERM or SIGINT, then shut down cleanly."""
+    async with anyio.create_task_group() as tg:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            await tg.start(run_daemon, paths, settings)
+            async for signum in signals:
+                log.info("stopping", signal=signal.Signals(signum).name)
+                tg.cancel_scope.cancel()
+                break

@@ -1,0 +1,171 @@
+"""The daemon's operations (store, get, search, import, status, rebuild) over its parts.
+
+The imperative shell: it gathers inputs, calls the pure deciders, hands events to the writer
+and reads the projections once they show every acknowledged write.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio
+import numpy as np
+
+from memlane.daemon.admission import AdmissionIndex, BatchView
+from memlane.daemon.decide import StoreOutcome, StoreRequest, decide_store
+from memlane.daemon.engine import EmbedEngine
+from memlane.daemon.errors import BadRequest, NotFound
+from memlane.daemon.indexer import Indexer
+from memlane.daemon.paths import Paths
+from memlane.daemon.projector import Projector
+from memlane.daemon.protocol import SearchBody, StoreBody
+from memlane.daemon.search import fuse
+from memlane.daemon.writer import Writer
+from memlane.events.model import KINDS, Event
+from memlane.projections import queries
+from memlane.projections.catchup import Projections
+
+T = TypeVar("T")
+CANDIDATES = 100
+SEARCH_FRESHNESS_TIMEOUT = 5.0
+
+
+@dataclass
+class Core:
+    """Everything a request handler may touch."""
+
+    paths: Paths
+    writer: Writer
+    projections: Projections
+    projector: Projector
+    engine: EmbedEngine
+    indexer: Indexer
+    started: float
+
+    async def read(self, query: Callable[[Any], T]) -> T:
+        """Run a read against the SQLite projection once it reflects every acknowledged event."""
+        await self.projector.wait_for(self.writer.log.last_seq)
+
+        def run() -> T:
+            with self.projections.lock:
+                return query(self.projections.sqlite.conn)
+
+        return await anyio.to_thread.run_sync(run)
+
+    async def store(self, body: StoreBody) -> dict[str, Any]:
+        request = to_store_request(body)
+        records, outcome = await self.writer.submit(
+            lambda view, seq: decide_store(view, request, seq))
+        return store_answer(outcome)
+
+    async def import_many(self, bodies: list[StoreBody]) -> dict[str, int]:
+        requests = [to_store_request(b) for b in bodies]
+
+        def decide_all(view: BatchView, seq: int) -> tuple[list[Event], list[StoreOutcome]]:
+            events: list[Event] = []
+            outcomes = []
+            for request in requests:
+                new, outcome = decide_store(view, request, seq + len(events))
+                view.observe(new)
+                events.extend(new)
+                outcomes.append(outcome)
+            return events, outcomes
+
+        _, outcomes = await self.writer.submit(decide_all)
+        duplicates = sum(o.duplicate for o in outcomes)
+        return {"stored": len(outcomes) - duplicates, "duplicates": duplicates}
+
+    async def get(self, memory_id: int) -> dict[str, Any]:
+        memory = await self.read(lambda conn: queries.get_memory(conn, memory_id))
+        if memory is None:
+            raise NotFound(f"no memory with id {memory_id}")
+        return memory
+
+    async def search(self, body: SearchBody) -> list[dict[str, Any]]:
+        await self.indexer.wait_idle(SEARCH_FRESHNESS_TIMEOUT)
+        dense: list[int] = []
+        if self.engine.ready:
+            vector = (await self.engine.embed([body.query], input_type="query"))[0]
+            dense = await anyio.to_thread.run_sync(self._dense_ids, vector, body.project)
+
+        def fused_rows(conn: Any) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
+            lexical = [i for i, _ in queries.search_fts(conn, body.query, project=body.project,
+                                                        limit=CANDIDATES)]
+            fused = fuse([dense, lexical])[: body.k]
+            return fused, queries.get_memories(conn, [i for i, _ in fused])
+
+        fused, rows = await self.read(fused_rows)
+        return [_hit(rows[i], score) for i, score in fused if i in rows]
+
+    def _dense_ids(self, vector: np.ndarray, project: str | None) -> list[int]:
+        with self.projections.lock:
+            hits = self.projections.vectors.search(vector, CANDIDATES * 4,
+                                                   exact=len(self.projections.vectors) < 50_000)
+            live = queries.get_memories(self.projections.sqlite.conn, [i for i, _ in hits])
+        return [i for i, _ in hits if i in live and live[i]["state"] in queries.LIVE_STATES
+                and (project is None or live[i]["project"] == project)][:CANDIDATES]
+
+    async def status(self) -> dict[str, Any]:
+        counts = await self.read(lambda conn: (queries.count_by_state(conn),
+                                               queries.count_by_project(conn),
+                                               queries.unknown_event_count(conn)))
+        embedder = self.engine.embedder
+        return {
+            "last_seq": self.writer.log.last_seq,
+            "memories": counts[0],
+            "projects": counts[1],
+            "model": embedder.spec.name if embedder else None,
+            "pipeline": embedder.pipeline if embedder else None,
+            "model_state": "ready" if embedder else ("failed" if self.engine.load_error else "loading"),
+            "embedding_backlog": self.indexer.backlog,
+            "vectors": len(self.projections.vectors),
+            "unknown_events": counts[2],
+            "uptime_s": round(time.monotonic() - self.started, 3),
+            "rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "pid": os.getpid(),
+        }
+
+    async def export(self, *, project: str | None, include_expired: bool) -> list[dict[str, Any]]:
+        return await self.read(lambda conn: list(queries.export_rows(
+            conn, project=project, include_expired=include_expired)))
+
+    async def rebuild(self) -> dict[str, int]:
+        await self.projector.wait_for(self.writer.log.last_seq)
+        last = self.writer.log.last_seq
+        count = await anyio.to_thread.run_sync(
+            self.projections.rebuild, self.paths.log_dir, last)
+        return {"replayed": count, "last_seq": last}
+
+
+def to_store_request(body: StoreBody) -> StoreRequest:
+    kind = body.kind or "note"
+    if kind not in KINDS:
+        raise BadRequest(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}", code="bad_kind")
+    if not body.text.strip():
+        raise BadRequest("text is blank", code="blank_text")
+    return StoreRequest(text=body.text, project=body.project or "global", kind=kind,
+                        source=body.source, tags=tuple(body.tags),
+                        idempotency_key=body.idempotency_key)
+
+
+def store_answer(outcome: StoreOutcome) -> dict[str, Any]:
+    return {"id": outcome.id, "seq": outcome.id, "duplicate": outcome.duplicate}
+
+
+def _hit(row: dict[str, Any], score: float) -> dict[str, Any]:
+    return {"id": row["id"], "text": row["text"], "score": round(score, 6),
+            "project": row["project"], "kind": row["kind"], "state": row["state"]}
+
+
+def seed_admission(projections: Projections) -> AdmissionIndex:
+    """Build the writer's dedup/idempotency index from the caught-up projection."""
+    index = AdmissionIndex()
+    for memory_id, project, digest, state, key in queries.admission_rows(projections.sqlite.conn):
+        index.load_row(memory_id, project, digest, live=state in queries.LIVE_STATES, key=key)
+    return index
+

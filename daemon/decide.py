@@ -1,0 +1,71 @@
+"""Pure decisions about incoming requests: what to append, and what to answer.
+
+No I/O here. The writer calls these with a view of the current state and the seq the first new
+event will get; they return the events to append and the answer to give once they are durable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Protocol
+
+from memlane.events.model import Stored
+
+_SPACE = re.compile(r"\s+")
+
+
+class AdmissionView(Protocol):
+    """What store decisions need to know about existing memories."""
+
+    def find_duplicate(self, project: str, content_hash: str) -> int | None: ...
+
+    def find_key(self, key: str) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class StoreRequest:
+    """A memory to store, already validated."""
+
+    text: str
+    project: str
+    kind: str
+    source: str = "cli"
+    tags: tuple[str, ...] = ()
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    """The answer to a store: the memory's id and whether it already existed."""
+
+    id: int
+    duplicate: bool
+
+
+def normalise(text: str) -> str:
+    """The form two texts share when they say the same thing (case, width, spacing aside)."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(normalise(text).encode()).hexdigest()[:32]
+
+
+def decide_store(view: AdmissionView, request: StoreRequest, next_seq: int
+                 ) -> tuple[list[Stored], StoreOutcome]:
+    """Store a new memory, or answer with the one that the key or the text already names."""
+    if request.idempotency_key is not None:
+        known = view.find_key(request.idempotency_key)
+        if known is not None:
+            return [], StoreOutcome(id=known, duplicate=True)
+    digest = content_hash(request.text)
+    existing = view.find_duplicate(request.project, digest)
+    if existing is not None:
+        return [], StoreOutcome(id=existing, duplicate=True)
+    event = Stored(id=next_seq, text=request.text, project=request.project, kind=request.kind,
+                   content_hash=digest, source=request.source, tags=request.tags,
+                   idempotency_key=request.idempotency_key)
+    return [event], StoreOutcome(id=next_seq, duplicate=False)

@@ -1,0 +1,77 @@
+"""Embeds new memories in the background and records each vector as an ``Embedded`` event.
+
+A store is acknowledged once its ``Stored`` event is durable; its vector follows shortly after.
+After a restart the backlog (live memories without a vector from the current pipeline) is
+queued again, so a crash between the two events loses nothing.
+"""
+
+from __future__ import annotations
+
+import anyio
+import numpy as np
+from anyio.abc import TaskStatus
+
+from memlane.daemon.engine import EmbedEngine
+from memlane.daemon.writer import Writer
+from memlane.events.model import Consolidated, Embedded, Event, Record, Stored
+
+BATCH = 32
+
+
+class Indexer:
+    """Queue of (memory id, text) waiting for a vector."""
+
+    def __init__(self, engine: EmbedEngine, writer: Writer) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._queue: list[tuple[int, str]] = []
+        self._wake = anyio.Event()
+        self._idle = anyio.Event()
+        self._idle.set()
+        self.embedded = 0
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue)
+
+    def push(self, records: list[Record]) -> None:
+        """Queue the texts of new memories among committed records."""
+        for record in records:
+            event = record.event
+            if isinstance(event, Stored | Consolidated):
+                self.enqueue([(event.id, event.text)])
+
+    def enqueue(self, items: list[tuple[int, str]]) -> None:
+        if items:
+            self._queue.extend(items)
+            self._idle = anyio.Event() if self._idle.is_set() else self._idle
+            self._wake.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait (bounded) until every queued memory has its vector; True if it has."""
+        with anyio.move_on_after(timeout):
+            await self._idle.wait()
+        return self._idle.is_set()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            while self._queue:
+                batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
+                await self._embed(batch)
+            self._idle.set()
+
+    async def _embed(self, batch: list[tuple[int, str]]) -> None:
+        vectors = await self._engine.embed([text for _, text in batch])
+        embedder = self._engine.embedder
+        assert embedder is not None
+        events: list[Event] = [
+            Embedded(memory=memory_id, vector=np.asarray(vector, dtype="<f4").tobytes(),
+                     dims=int(vector.shape[0]), model=embedder.spec.name,
+                     pipeline=embedder.pipeline)
+            for (memory_id, _), vector in zip(batch, vectors)
+        ]
+        await self._writer.append(events)
+        self.embedded += len(events)

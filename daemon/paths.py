@@ -1,0 +1,75 @@
+"""Where memlane keeps its state, socket and token. Standard library only: the CLI imports it.
+
+``MEMLANE_HOME`` puts everything under one directory (tests, tools). Otherwise state follows
+systemd's ``$STATE_DIRECTORY`` or the XDG state dir, and the socket ``$RUNTIME_DIRECTORY`` or
+``$XDG_RUNTIME_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PORT = 52525
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every path the daemon and its clients agree on."""
+
+    home: Path
+    runtime: Path
+    config: Path
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "log"
+
+    @property
+    def projections_dir(self) -> Path:
+        return self.home / "projections"
+
+    @property
+    def sqlite(self) -> Path:
+        return self.projections_dir / "memlane.sqlite3"
+
+    @property
+    def vectors(self) -> Path:
+        return self.projections_dir / "vectors.usearch"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def token(self) -> Path:
+        return self.home / "token"
+
+    @property
+    def socket(self) -> Path:
+        return self.runtime / "memlane.sock"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.runtime / "memlane.pid"
+
+    @property
+    def daemon_log(self) -> Path:
+        return self.home / "daemon.log"
+
+
+def resolve_paths(env: dict[str, str] | None = None) -> Paths:
+    """The paths for this environment (``os.environ`` by default)."""
+    env = dict(os.environ) if env is None else env
+    if home_override := env.get("MEMLANE_HOME"):
+        home = Path(home_override).expanduser().absolute()
+        return Paths(home=home, runtime=home / "run", config=home / "config.toml")
+    user_home = Path(env.get("HOME", str(Path.home())))
+    state = env.get("STATE_DIRECTORY") or str(
+        Path(env.get("XDG_STATE_HOME") or user_home / ".local" / "state") / "memlane")
+    runtime = env.get("RUNTIME_DIRECTORY") or (
+        str(Path(env["XDG_RUNTIME_DIR"]) / "memlane") if env.get("XDG_RUNTIME_DIR")
+        else str(Path(state) / "run"))
+    config = Path(env.get("XDG_CONFIG_HOME") or user_home / ".config") / "memlane" / "config.toml"
+    return Paths(home=Path(state), runtime=Path(runtime), config=config)

@@ -1,0 +1,107 @@
+"""HTTP routes: access checks, body validation, and dispatch to :class:`Core`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from memlane.daemon.core import Core
+from memlane.daemon.errors import ApiError, Forbidden, MethodNotAllowed, NotFound, Unauthorized
+from memlane.daemon.http import Request, Response, error_response, json_response
+from memlane.daemon.protocol import ImportBody, SearchBody, StoreBody, decode_body
+from memlane.daemon.token import token_matches
+
+log = structlog.get_logger()
+_LOCAL_HOSTS = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$", re.IGNORECASE)
+_MEMORY = re.compile(r"^/v1/memories/(\d{1,18})$")
+
+Route = Callable[[Core, Request], Awaitable[Any]]
+
+
+def check_access(request: Request, token: str) -> None:
+    """Refuse browser origins and (on TCP) foreign Host headers and missing tokens."""
+    if "origin" in request.headers:
+        raise Forbidden("requests from browsers (with an Origin header) are refused")
+    if request.transport != "tcp":
+        return
+    if not _LOCAL_HOSTS.match(request.headers.get("host", "")):
+        raise Forbidden("the Host header must name localhost (DNS rebinding protection)")
+    if not token_matches(token, request.headers.get("authorization")):
+        raise Unauthorized("missing or wrong bearer token; `memlane token` prints it")
+
+
+async def _store(core: Core, request: Request) -> Any:
+    return await core.store(decode_body(request.body, StoreBody))
+
+
+async def _import(core: Core, request: Request) -> Any:
+    return await core.import_many(decode_body(request.body, ImportBody).memories)
+
+
+async def _search(core: Core, request: Request) -> Any:
+    return {"hits": await core.search(decode_body(request.body, SearchBody))}
+
+
+async def _status(core: Core, request: Request) -> Any:
+    return await core.status()
+
+
+async def _health(core: Core, request: Request) -> Any:
+    embedder = core.engine.embedder
+    state = "ready" if embedder else ("failed" if core.engine.load_error else "loading")
+    return {"status": state, "model": embedder.spec.name if embedder else None,
+            "pipeline": embedder.pipeline if embedder else None, "error": core.engine.load_error}
+
+
+async def _export(core: Core, request: Request) -> Any:
+    rows = await core.export(project=request.query.get("project"),
+                             include_expired=request.query.get("include_expired") == "1")
+    return {"memories": rows}
+
+
+async def _rebuild(core: Core, request: Request) -> Any:
+    return await core.rebuild()
+
+
+ROUTES: dict[str, dict[str, Route]] = {
+    "/v1/memories": {"POST": _store},
+    "/v1/import": {"POST": _import},
+    "/v1/search": {"POST": _search},
+    "/v1/status": {"GET": _status},
+    "/v1/health": {"GET": _health},
+    "/v1/rebuild": {"POST": _rebuild},
+    "/v1/export": {"GET": _export},
+}
+
+
+def make_handler(core: Core, token: str) -> Callable[[Request], Awaitable[Response]]:
+    """The request handler: every error becomes a JSON error with a fitting status."""
+
+    async def handle(request: Request) -> Response:
+        try:
+            check_access(request, token)
+            return json_response(await dispatch(core, request))
+        except ApiError as exc:
+            return error_response(exc)
+        except Exception:
+            log.exception("request_failed", method=request.method, path=request.path)
+            return error_response(ApiError("internal error; see the daemon log"))
+
+    return handle
+
+
+async def dispatch(core: Core, request: Request) -> Any:
+    if match := _MEMORY.match(request.path):
+        if request.method != "GET":
+            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+        return await core.get(int(match.group(1)))
+    methods = ROUTES.get(request.path)
+    if methods is None:
+        raise NotFound(f"no route {request.path}")
+    route = methods.get(request.method)
+    if route is None:
+        raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+    return await route(core, request)

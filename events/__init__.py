@@ -1,0 +1,1 @@
+"""The event log: memlane's single source of truth (events, codec, framing, segments, log)."""

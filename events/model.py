@@ -1,0 +1,180 @@
+"""Every fact memlane records, as frozen tagged structs, and the envelope that orders them.
+
+Tags are part of the on-disk format: they never change. Evolution is additive (new fields last,
+with defaults). A memory's id is the ``seq`` of the event that created it (``Stored`` or
+``Consolidated``), so ids are unique, stable and need no extra counter.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+Kind = Literal["decision", "user-note", "session-save", "insight", "auto-save", "note", "proven"]
+KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+State = Literal["active", "proven", "expired", "forgotten"]
+
+
+class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Base of all events: immutable, keyword-only, tagged by ``type``."""
+
+
+class Stored(_Event, tag="stored"):
+    """A memory was accepted. ``content_hash`` is of the normalised text, per project."""
+
+    id: int
+    text: str
+    project: str
+    kind: str
+    content_hash: str
+    source: str = "cli"
+    tags: tuple[str, ...] = ()
+    redactions: int = 0
+    idempotency_key: str | None = None
+
+
+class Embedded(_Event, tag="embedded"):
+    """A memory's vector (little-endian float32 bytes) from a named embedding pipeline."""
+
+    memory: int
+    vector: bytes
+    dims: int
+    model: str
+    pipeline: str
+
+
+class Linked(_Event, tag="linked"):
+    """Two memories of one project were found similar enough to connect."""
+
+    a: int
+    b: int
+    similarity: float
+
+
+class Clustered(_Event, tag="clustered"):
+    """A cohesive group of memories was recognised; ``cluster`` is this event's own seq."""
+
+    cluster: int
+    members: tuple[int, ...]
+    cohesion: float
+
+
+class Consolidated(_Event, tag="consolidated"):
+    """A new proven memory ``id`` was written from ``sources`` (which expire separately)."""
+
+    id: int
+    sources: tuple[int, ...]
+    text: str
+    project: str
+    kind: str
+    content_hash: str
+    model: str
+    prompt_version: str
+    cluster: int | None = None
+    tags: tuple[str, ...] = ()
+
+
+class Routed(_Event, tag="routed"):
+    """A proven memory was proposed for, written to, or kept out of an instruction file."""
+
+    memory: int
+    target: str
+    section: str
+    action: Literal["proposed", "written", "skipped"]
+    verdict: str
+
+
+class Recalled(_Event, tag="recalled"):
+    """A memory was returned for a query with a rank and a score."""
+
+    memory: int
+    query: str
+    rank: int
+    score: float
+
+
+class Reprieved(_Event, tag="reprieved"):
+    """An isolated memory past its age limit was kept after a substance check."""
+
+    memory: int
+    count: int
+    reason: str
+
+
+class Promoted(_Event, tag="promoted"):
+    """A memory became proven (e.g. after enough recalls)."""
+
+    memory: int
+    reason: str
+
+
+class Expired(_Event, tag="expired"):
+    """A memory left the working set, with the reason (restorable)."""
+
+    memory: int
+    reason: str
+
+
+class Restored(_Event, tag="restored"):
+    """An expired memory was brought back by the user."""
+
+    memory: int
+
+
+class Forgotten(_Event, tag="forgotten"):
+    """The user purged a memory: only its id and content hash remain anywhere."""
+
+    memory: int
+    content_hash: str
+
+
+class ThresholdSet(_Event, tag="threshold_set"):
+    """A similarity threshold was chosen for a model (``name``: link, cluster, recall...)."""
+
+    model: str
+    name: str
+    value: float
+
+
+class ModelChanged(_Event, tag="model_changed"):
+    """The active embedding pipeline changed; memories are re-embedded from their text."""
+
+    model: str
+    pipeline: str
+    dims: int
+
+
+Event = (
+    Stored
+    | Embedded
+    | Linked
+    | Clustered
+    | Consolidated
+    | Routed
+    | Recalled
+    | Reprieved
+    | Promoted
+    | Expired
+    | Restored
+    | Forgotten
+    | ThresholdSet
+    | ModelChanged
+)
+EVENT_TYPES: tuple[type[_Event], ...] = Event.__args__  # type: ignore[attr-defined]
+
+
+class Unknown(msgspec.Struct, frozen=True, kw_only=True):
+    """An event whose tag this version does not know (written by a newer memlane)."""
+
+    tag: str
+    raw: bytes
+
+
+class Record(msgspec.Struct, frozen=True, kw_only=True):
+    """One log entry: a contiguous sequence number, a UTC timestamp and one event."""
+
+    seq: int
+    at: datetime
+    event: Event | Unknown

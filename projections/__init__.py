@@ -1,0 +1,1 @@
+"""Disposable read models folded from the event log (SQLite rows, usearch vectors)."""

@@ -1,0 +1,89 @@
+"""Both projections together: open (detecting damage), catch up from the log, rebuild."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from itertools import islice
+from pathlib import Path
+
+from memlane.events.log import read_log
+from memlane.events.model import Record
+from memlane.projections import sqlite_store, vector_store
+from memlane.projections.sqlite_store import ProjectionDamaged, SqliteProjection
+from memlane.projections.vector_store import VectorProjection
+
+CATCH_UP_BATCH = 5000
+
+
+class Projections:
+    """The SQLite and vector projections of one log, applied together under one lock."""
+
+    def __init__(self, sqlite_path: Path, vectors_path: Path) -> None:
+        self.sqlite_path, self.vectors_path = sqlite_path, vectors_path
+        self.lock = threading.Lock()
+        self.rebuilt: list[str] = []
+        self.sqlite = self._open_sqlite()
+        self.vectors = VectorProjection(vectors_path)
+        if not self.vectors.load():
+            if vectors_path.exists() or self.vectors.meta_path.exists():
+                self.rebuilt.append("vectors")
+            vector_store.remove_files(vectors_path)
+
+    def _open_sqlite(self) -> SqliteProjection:
+        try:
+            return SqliteProjection(self.sqlite_path)
+        except ProjectionDamaged:
+            self.rebuilt.append("sqlite")
+            sqlite_store.remove_files(self.sqlite_path)
+            return SqliteProjection(self.sqlite_path)
+
+    @property
+    def applied_seq(self) -> int:
+        return min(self.sqlite.applied_seq, self.vectors.applied_seq)
+
+    def catch_up(self, log_dir: Path, last_seq: int) -> int:
+        """Apply every record after each projection's position up to ``last_seq``; returns count."""
+        if self.sqlite.applied_seq > last_seq:
+            self._reset_sqlite()
+        if self.vectors.applied_seq > last_seq:
+            self._reset_vectors()
+        records = read_log(log_dir, self.applied_seq + 1, upto=last_seq)
+        count = 0
+        while batch := list(islice(records, CATCH_UP_BATCH)):
+            self.apply(batch)
+            count += len(batch)
+        return count
+
+    def apply(self, records: Sequence[Record]) -> None:
+        """Apply committed records; each projection skips what it already has."""
+        with self.lock:
+            self.sqlite.apply([r for r in records if r.seq > self.sqlite.applied_seq])
+            self.vectors.apply([r for r in records if r.seq > self.vectors.applied_seq])
+
+    def save_vectors(self) -> None:
+        with self.lock:
+            if self.vectors.dirty:
+                self.vectors.save()
+
+    def rebuild(self, log_dir: Path, last_seq: int) -> int:
+        """Delete both projections and replay the whole log into new ones."""
+        with self.lock:
+            self._reset_sqlite()
+            self._reset_vectors()
+        count = self.catch_up(log_dir, last_seq)
+        self.save_vectors()
+        return count
+
+    def _reset_sqlite(self) -> None:
+        self.sqlite.close()
+        sqlite_store.remove_files(self.sqlite_path)
+        self.sqlite = SqliteProjection(self.sqlite_path)
+
+    def _reset_vectors(self) -> None:
+        vector_store.remove_files(self.vectors_path)
+        self.vectors = VectorProjection(self.vectors_path)
+
+    def close(self) -> None:
+        self.save_vectors()
+        self.sqlite.close()

@@ -1,0 +1,113 @@
+"""The pure fold from log records to SQLite operations.
+
+``ops_for(record)`` depends on the record alone, so applying records one at a time, in batches,
+or all at once from an empty database gives the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import assert_never
+
+from memlane.events.model import (
+    Clustered,
+    Consolidated,
+    Embedded,
+    Expired,
+    Forgotten,
+    Linked,
+    ModelChanged,
+    Promoted,
+    Recalled,
+    Record,
+    Reprieved,
+    Restored,
+    Routed,
+    Stored,
+    ThresholdSet,
+    Unknown,
+)
+
+Op = tuple[str, tuple[object, ...]]
+
+INSERT_MEMORY = (
+    "INSERT INTO memories (id, project, kind, source, text, tags, content_hash, state, proven,"
+    " created_at, updated_at, idempotency_key, redactions) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+INSERT_FTS = "INSERT INTO memories_fts (rowid, text) VALUES (?, ?)"
+SET_STATE = "UPDATE memories SET state = ?, updated_at = ? WHERE id = ? AND state != 'forgotten'"
+
+
+def ops_for(record: Record) -> list[Op]:
+    """The statements that apply one record."""
+    at = record.at.isoformat()
+    event = record.event
+    match event:
+        case Stored():
+            return _insert_memory(event.id, event, at, proven=False)
+        case Consolidated():
+            return [
+                *_insert_memory(event.id, event, at, proven=True),
+                *[("INSERT OR IGNORE INTO lineage (child, parent) VALUES (?, ?)", (event.id, s))
+                  for s in event.sources],
+                ("UPDATE clusters SET consolidated_into = ? WHERE id = ?", (event.id, event.cluster)),
+            ]
+        case Embedded():
+            return [("UPDATE memories SET embedded_by = ? WHERE id = ?",
+                     (event.pipeline, event.memory))]
+        case Linked():
+            a, b = sorted((event.a, event.b))
+            return [("INSERT OR REPLACE INTO links (a, b, similarity, seq) VALUES (?, ?, ?, ?)",
+                     (a, b, event.similarity, record.seq))]
+        case Clustered():
+            return [
+                ("INSERT INTO clusters (id, cohesion, created_at) VALUES (?, ?, ?)",
+                 (event.cluster, event.cohesion, at)),
+                *[("INSERT OR IGNORE INTO cluster_members (cluster, memory) VALUES (?, ?)", (event.cluster, m))
+                  for m in event.members],
+            ]
+        case Routed():
+            return [("INSERT OR REPLACE INTO routes (memory, target, section, action, verdict, seq)"
+                     " VALUES (?, ?, ?, ?, ?, ?)",
+                     (event.memory, event.target, event.section, event.action, event.verdict,
+                      record.seq))]
+        case Recalled():
+            return [("UPDATE memories SET recalls = recalls + 1, reprieves = 0, last_recalled_at = ?"
+                     " WHERE id = ?", (at, event.memory))]
+        case Reprieved():
+            return [("UPDATE memories SET reprieves = ?, updated_at = ? WHERE id = ?",
+                     (event.count, at, event.memory))]
+        case Promoted():
+            return [("UPDATE memories SET proven = 1 WHERE id = ?", (event.memory,)),
+                    (SET_STATE + " AND state = 'active'", ("proven", at, event.memory))]
+        case Expired():
+            return [("UPDATE memories SET expiry_reason = ? WHERE id = ?", (event.reason, event.memory)),
+                    (SET_STATE, ("expired", at, event.memory))]
+        case Restored():
+            return [("UPDATE memories SET expiry_reason = NULL, state = CASE WHEN proven THEN"
+                     " 'proven' ELSE 'active' END, updated_at = ? WHERE id = ? AND state = 'expired'",
+                     (at, event.memory))]
+        case Forgotten():
+            return [("UPDATE memories SET text = NULL, tags = '[]', state = 'forgotten',"
+                     " idempotency_key = NULL, updated_at = ? WHERE id = ?", (at, event.memory)),
+                    ("DELETE FROM memories_fts WHERE rowid = ?", (event.memory,))]
+        case ThresholdSet():
+            return [("INSERT OR REPLACE INTO thresholds (model, name, value, seq) VALUES (?, ?, ?, ?)",
+                     (event.model, event.name, event.value, record.seq))]
+        case ModelChanged():
+            return [("INSERT OR REPLACE INTO meta (key, value) VALUES ('pipeline', ?)",
+                     (event.pipeline,))]
+        case Unknown():
+            return [("INSERT INTO unknown_events (seq, tag) VALUES (?, ?)", (record.seq, event.tag))]
+        case _:
+            assert_never(event)
+
+
+def _insert_memory(memory_id: int, event: Stored | Consolidated, at: str, *, proven: bool) -> list[Op]:
+    key = event.idempotency_key if isinstance(event, Stored) else None
+    source = event.source if isinstance(event, Stored) else "consolidation"
+    redactions = event.redactions if isinstance(event, Stored) else 0
+    row = (memory_id, event.project, event.kind, source, event.text, json.dumps(list(event.tags)),
+           event.content_hash, "proven" if proven else "active", int(proven), at, at, key,
+           redactions)
+    return [(INSERT_MEMORY, row), (INSERT_FTS, (memory_id, event.text))]

@@ -1,0 +1,116 @@
+"""Read queries over the SQLite projection (plain functions of a connection)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+MEMORY_COLUMNS = ("id", "text", "project", "kind", "state", "created_at", "updated_at", "tags",
+                  "source", "recalls", "expiry_reason", "embedded_by", "redactions")
+_SELECT = f"SELECT {', '.join(MEMORY_COLUMNS)} FROM memories"
+LIVE_STATES = ("active", "proven")
+
+
+def _row(row: Sequence[Any]) -> dict[str, Any]:
+    memory = dict(zip(MEMORY_COLUMNS, row))
+    memory["tags"] = json.loads(memory["tags"])
+    return memory
+
+
+def get_memory(conn: sqlite3.Connection, memory_id: int) -> dict[str, Any] | None:
+    row = conn.execute(f"{_SELECT} WHERE id = ?", (memory_id,)).fetchone()
+    return None if row is None else _row(row)
+
+
+def get_memories(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return {row[0]: _row(row) for row in conn.execute(f"{_SELECT} WHERE id IN ({marks})", ids)}
+
+
+def count_by_state(conn: sqlite3.Connection) -> dict[str, int]:
+    return dict(conn.execute("SELECT state, count(*) FROM memories GROUP BY state ORDER BY state"))
+
+
+def count_by_project(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for project, state, n in conn.execute(
+            "SELECT project, state, count(*) FROM memories GROUP BY project, state"
+            " ORDER BY project, state"):
+        counts.setdefault(project, {})[state] = n
+    return counts
+
+
+def applied_seq(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT value FROM meta WHERE key = 'applied_seq'").fetchone()[0])
+
+
+def unknown_event_count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM unknown_events").fetchone()[0])
+
+
+def admission_rows(conn: sqlite3.Connection) -> Iterator[tuple[int, str, str, str, str | None]]:
+    """(id, project, content_hash, state, idempotency_key) of every memory, oldest first."""
+    yield from conn.execute(
+        "SELECT id, project, content_hash, state, idempotency_key FROM memories ORDER BY id")
+
+
+def unembedded_ids(conn: sqlite3.Connection, pipeline: str) -> list[int]:
+    """Live memories without a vector from ``pipeline`` (the embedding backlog after a restart)."""
+    return [row[0] for row in conn.execute(
+        "SELECT id FROM memories WHERE state IN ('active', 'proven')"
+        " AND (embedded_by IS NULL OR embedded_by != ?) ORDER BY id", (pipeline,))]
+
+
+def texts_of(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
+    marks = ",".join("?" * len(ids))
+    return dict(conn.execute(
+        f"SELECT id, text FROM memories WHERE id IN ({marks}) AND text IS NOT NULL", ids))
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 query that ORs the words of free text (quoted: user text is never syntax)."""
+    words = [w for w in _WORD.findall(text.lower()) if len(w) > 1]
+    if not words:
+        return None
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+
+
+def search_fts(conn: sqlite3.Connection, text: str, *, project: str | None, limit: int
+               ) -> list[tuple[int, float]]:
+    """Live memories ranked by BM25 (best first) with their (positive) BM25 score."""
+    query = fts_query(text)
+    if query is None:
+        return []
+    sql = ("SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts"
+           " JOIN memories m ON m.id = memories_fts.rowid"
+           " WHERE memories_fts MATCH ? AND m.state IN ('active', 'proven')")
+    params: list[object] = [query]
+    if project is not None:
+        sql += " AND m.project = ?"
+        params.append(project)
+    sql += " ORDER BY bm25(memories_fts) LIMIT ?"
+    params.append(limit)
+    return [(row[0], float(row[1])) for row in conn.execute(sql, params)]
+
+
+def export_rows(conn: sqlite3.Connection, *, project: str | None = None,
+                include_expired: bool = False) -> Iterator[dict[str, Any]]:
+    """Memories for export, oldest first (forgotten ones never)."""
+    states = ("active", "proven", "expired") if include_expired else LIVE_STATES
+    sql = (f"SELECT text, project, kind, tags, state FROM memories WHERE state IN"
+           f" ({','.join('?' * len(states))})")
+    params: list[object] = list(states)
+    if project is not None:
+        sql += " AND project = ?"
+        params.append(project)
+    for text, proj, kind, tags, state in conn.execute(sql + " ORDER BY id", params):
+        yield {"text": text, "project": proj, "kind": kind, "tags": json.loads(tags),
+               "state": state}

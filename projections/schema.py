@@ -1,0 +1,62 @@
+"""The SQLite projection's schema, as named migrations applied in order."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("0001_initial", """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+        CREATE TABLE memories (
+            id INTEGER PRIMARY KEY,
+            project TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            text TEXT,
+            tags TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            state TEXT NOT NULL,
+            proven INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            idempotency_key TEXT,
+            redactions INTEGER NOT NULL DEFAULT 0,
+            embedded_by TEXT,
+            recalls INTEGER NOT NULL DEFAULT 0,
+            last_recalled_at TEXT,
+            reprieves INTEGER NOT NULL DEFAULT 0,
+            expiry_reason TEXT
+        );
+        CREATE INDEX memories_by_hash ON memories (project, content_hash);
+        CREATE INDEX memories_by_state ON memories (state, project);
+        CREATE INDEX memories_by_key ON memories (idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
+        CREATE VIRTUAL TABLE memories_fts USING fts5 (text, tokenize = 'porter unicode61');
+        CREATE TABLE links (a INTEGER, b INTEGER, similarity REAL NOT NULL, seq INTEGER NOT NULL,
+                            PRIMARY KEY (a, b)) WITHOUT ROWID;
+        CREATE INDEX links_by_b ON links (b);
+        CREATE TABLE clusters (id INTEGER PRIMARY KEY, cohesion REAL NOT NULL,
+                               created_at TEXT NOT NULL, consolidated_into INTEGER);
+        CREATE TABLE cluster_members (cluster INTEGER, memory INTEGER,
+                                      PRIMARY KEY (cluster, memory)) WITHOUT ROWID;
+        CREATE TABLE lineage (child INTEGER, parent INTEGER,
+                              PRIMARY KEY (child, parent)) WITHOUT ROWID;
+        CREATE TABLE routes (memory INTEGER, target TEXT, section TEXT NOT NULL,
+                             action TEXT NOT NULL, verdict TEXT NOT NULL, seq INTEGER NOT NULL,
+                             PRIMARY KEY (memory, target)) WITHOUT ROWID;
+        CREATE TABLE thresholds (model TEXT, name TEXT, value REAL NOT NULL, seq INTEGER NOT NULL,
+                                 PRIMARY KEY (model, name)) WITHOUT ROWID;
+        CREATE TABLE unknown_events (seq INTEGER PRIMARY KEY, tag TEXT NOT NULL);
+        INSERT INTO meta (key, value) VALUES ('applied_seq', 0);
+    """),
+)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply the migrations this database has not seen yet, each in its own transaction."""
+    conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY)")
+    done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+    for name, script in MIGRATIONS:
+        if name in done:
+            continue
+        conn.executescript(f"BEGIN;\n{script}\nINSERT INTO migrations VALUES ('{name}');\nCOMMIT;")

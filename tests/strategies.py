@@ -1,0 +1,48 @@
+"""Hypothesis strategies for events and records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import strategies as st
+
+from memlane.events import model as m
+
+ids = st.integers(min_value=1, max_value=2**40)
+texts = st.text(min_size=1, max_size=200)
+names = st.text(min_size=1, max_size=30)
+tags = st.lists(st.text(min_size=1, max_size=10), max_size=4).map(tuple)
+scores = st.floats(min_value=-1, max_value=1, allow_nan=False)
+digests = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)
+times = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2100, 1, 1),
+                     timezones=st.just(UTC))
+
+EVENTS = st.one_of(
+    st.builds(m.Stored, id=ids, text=texts, project=names, kind=st.sampled_from(m.KINDS),
+              content_hash=digests, source=names, tags=tags, redactions=st.integers(0, 9),
+              idempotency_key=st.none() | names),
+    st.builds(m.Embedded, memory=ids, vector=st.binary(max_size=64), dims=st.integers(1, 16),
+              model=names, pipeline=names),
+    st.builds(m.Linked, a=ids, b=ids, similarity=scores),
+    st.builds(m.Clustered, cluster=ids, members=st.lists(ids, max_size=5).map(tuple),
+              cohesion=scores),
+    st.builds(m.Consolidated, id=ids, sources=st.lists(ids, max_size=5).map(tuple), text=texts,
+              project=names, kind=names, content_hash=digests, model=names, prompt_version=names,
+              cluster=st.none() | ids, tags=tags),
+    st.builds(m.Routed, memory=ids, target=names, section=names,
+              action=st.sampled_from(["proposed", "written", "skipped"]), verdict=names),
+    st.builds(m.Recalled, memory=ids, query=texts, rank=st.integers(0, 100), score=scores),
+    st.builds(m.Reprieved, memory=ids, count=st.integers(0, 3), reason=names),
+    st.builds(m.Promoted, memory=ids, reason=names),
+    st.builds(m.Expired, memory=ids, reason=names),
+    st.builds(m.Restored, memory=ids),
+    st.builds(m.Forgotten, memory=ids, content_hash=digests),
+    st.builds(m.ThresholdSet, model=names, name=names, value=scores),
+    st.builds(m.ModelChanged, model=names, pipeline=names, dims=st.integers(1, 4096)),
+)
+
+
+def test_every_event_type_has_a_strategy() -> None:
+    """The strategy list covers every event type (a new event must be added here)."""
+    assert len(EVENTS.original_strategies if hasattr(EVENTS, "original_strategies")
+               else EVENTS.wrapped_strategy.original_strategies) == len(m.EVENT_TYPES)
