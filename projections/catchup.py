@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from itertools import islice
@@ -13,7 +14,7 @@ from memlane.projections import sqlite_store, vector_store
 from memlane.projections.sqlite_store import ProjectionDamaged, SqliteProjection
 from memlane.projections.vector_store import VectorProjection
 
-CATCH_UP_BATCH = 5000
+CATCH_UP_BATCH = 20000
 
 
 class Projections:
@@ -21,6 +22,9 @@ class Projections:
 
     def __init__(self, sqlite_path: Path, vectors_path: Path) -> None:
         self.sqlite_path, self.vectors_path = sqlite_path, vectors_path
+        for path in (sqlite_path, vectors_path):
+            sqlite_store.remove_files(_staging(path))
+            vector_store.remove_files(_staging(path))
         self.lock = threading.Lock()
         self.rebuilt: list[str] = []
         self.sqlite = self._open_sqlite()
@@ -67,12 +71,23 @@ class Projections:
                 self.vectors.save()
 
     def rebuild(self, log_dir: Path, last_seq: int) -> int:
-        """Delete both projections and replay the whole log into new ones."""
+        """Replay the log up to ``last_seq`` into new files, then swap them in.
+
+        Readers keep the old projections until the swap; a crash mid-rebuild leaves only a
+        temporary file, removed at the next start.
+        """
+        staging = Projections(_staging(self.sqlite_path), _staging(self.vectors_path))
+        staging.sqlite.bulk_mode()
+        count = staging.catch_up(log_dir, last_seq)
+        staging.sqlite.close()
         with self.lock:
-            self._reset_sqlite()
-            self._reset_vectors()
-        count = self.catch_up(log_dir, last_seq)
-        self.save_vectors()
+            self.sqlite.close()
+            sqlite_store.remove_files(self.sqlite_path)
+            os.replace(staging.sqlite_path, self.sqlite_path)
+            self.sqlite = SqliteProjection(self.sqlite_path)
+            self.vectors = staging.vectors
+            self.vectors.move_to(self.vectors_path)
+            self.vectors.save()
         return count
 
     def _reset_sqlite(self) -> None:
@@ -87,3 +102,8 @@ class Projections:
     def close(self) -> None:
         self.save_vectors()
         self.sqlite.close()
+
+
+
+def _staging(path: Path) -> Path:
+    return path.with_name(path.name + ".rebuild")

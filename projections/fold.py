@@ -6,8 +6,9 @@ or all at once from an empty database gives the same rows.
 
 from __future__ import annotations
 
-import json
 from typing import assert_never
+
+import msgspec
 
 from memlane.events.model import (
     Clustered,
@@ -103,11 +104,14 @@ def ops_for(record: Record) -> list[Op]:
             assert_never(event)
 
 
+_json = msgspec.json.Encoder().encode
+
+
 def _insert_memory(memory_id: int, event: Stored | Consolidated, at: str, *, proven: bool) -> list[Op]:
     key = event.idempotency_key if isinstance(event, Stored) else None
     source = event.source if isinstance(event, Stored) else "consolidation"
     redactions = event.redactions if isinstance(event, Stored) else 0
-    row = (memory_id, event.project, event.kind, source, event.text, json.dumps(list(event.tags)),
+    row = (memory_id, event.project, event.kind, source, event.text, _json(event.tags),
            event.content_hash, "proven" if proven else "active", int(proven), at, at, key,
            redactions)
     return [(INSERT_MEMORY, row), (INSERT_FTS, (memory_id, event.text))]

@@ -27,7 +27,6 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             reprieves INTEGER NOT NULL DEFAULT 0,
             expiry_reason TEXT
         );
-        CREATE INDEX memories_by_hash ON memories (project, content_hash);
         CREATE INDEX memories_by_state ON memories (state, project);
         CREATE INDEX memories_by_key ON memories (idempotency_key)
             WHERE idempotency_key IS NOT NULL;

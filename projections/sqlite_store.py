@@ -3,13 +3,16 @@ transaction, so a crash leaves it at some whole prefix of the log."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from functools import cache
 from itertools import groupby
 from pathlib import Path
+from typing import NamedTuple
 
 from memlane.events.model import Record
-from memlane.projections.fold import ops_for
+from memlane.projections.fold import Op, ops_for
 from memlane.projections.schema import migrate
 
 
@@ -47,30 +50,70 @@ class SqliteProjection:
 
     def apply(self, records: Sequence[Record]) -> None:
         """Apply records that continue from :attr:`applied_seq`, in one transaction."""
-        if not records:
-            return
-        if records[0].seq != self.applied_seq + 1:
+        if records:
+            self.commit(prepare(records))
+
+    def commit(self, batch: PreparedBatch) -> None:
+        """Run a prepared batch and record its last seq, in one transaction."""
+        if batch.first_seq != self.applied_seq + 1:
             raise ProjectionDamaged(
-                f"record {records[0].seq} does not follow applied seq {self.applied_seq}")
+                f"record {batch.first_seq} does not follow applied seq {self.applied_seq}")
         conn = self.conn
         conn.execute("BEGIN")
         try:
-            for sql, group in groupby(_ops(records), key=lambda op: op[0]):
-                conn.executemany(sql, [params for _, params in group])
-            conn.execute("UPDATE meta SET value = ? WHERE key = 'applied_seq'", (records[-1].seq,))
+            for sql, rows in batch.statements:
+                conn.executemany(sql, rows)
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'applied_seq'", (batch.last_seq,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        self.applied_seq = records[-1].seq
+        self.applied_seq = batch.last_seq
+
+    def bulk_mode(self) -> None:
+        """Trade crash safety for speed while replaying into a new file (a crash means the
+        file is rebuilt again, as it is disposable)."""
+        self.conn.execute("PRAGMA journal_mode = OFF")
+        self.conn.execute("PRAGMA synchronous = OFF")
 
     def close(self) -> None:
         self.conn.close()
 
 
-def _ops(records: Iterable[Record]) -> Iterable[tuple[str, tuple[object, ...]]]:
+class PreparedBatch(NamedTuple):
+    """Statements for a run of records, ready to execute: ``(sql, rows)`` in a safe order."""
+
+    first_seq: int
+    last_seq: int
+    statements: list[tuple[str, list[tuple[object, ...]]]]
+
+
+def prepare(records: Sequence[Record]) -> PreparedBatch:
+    """Fold records into statements, grouped for ``executemany`` (pure; any thread).
+
+    No statement of the fold reads a table other than the one it writes, so ops on different
+    tables commute; keeping log order within each table and grouping consecutive equal
+    statements turns a batch of stores into a few ``executemany`` calls.
+    """
+    by_table: dict[str, list[Op]] = {}
     for record in records:
-        yield from ops_for(record)
+        for op in ops_for(record):
+            by_table.setdefault(_table_of(op[0]), []).append(op)
+    statements = [(sql, [params for _, params in group])
+                  for ops in by_table.values() for sql, group in groupby(ops, key=lambda o: o[0])]
+    return PreparedBatch(records[0].seq, records[-1].seq, statements)
+
+
+
+_TABLE = re.compile(r"^(?:INSERT(?: OR \w+)? INTO|UPDATE|DELETE FROM)\s+(\w+)")
+
+
+@cache
+def _table_of(sql: str) -> str:
+    match = _TABLE.match(sql)
+    if match is None:
+        raise ValueError(f"cannot tell which table this statement writes: {sql}")
+    return match.group(1)
 
 
 def remove_files(path: Path) -> None:

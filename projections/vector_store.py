@@ -63,6 +63,12 @@ class VectorProjection:
         self.index: Index | None = None
         self.dirty = False
 
+    def move_to(self, path: Path) -> None:
+        """Save to ``path`` from now on (the in-memory index is unchanged)."""
+        self.path = path
+        self.meta_path = path.with_name(path.name + ".json")
+        self.dirty = True
+
     def load(self) -> bool:
         """Load the saved index if it matches its metadata; False means rebuild from seq 1."""
         try:
