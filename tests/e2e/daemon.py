@@ -1,0 +1,67 @@
+"""A real daemon in a subprocess, with a state directory of its own, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from memlane.cli.client import Client, DaemonUnavailable
+from memlane.daemon.paths import resolve_paths
+
+READY_TIMEOUT = 60.0
+
+
+class DaemonProcess:
+    """Starts ``python -m memlane.daemon`` with ``MEMLANE_HOME`` set; kill -9 or SIGTERM it."""
+
+    def __init__(self, home: Path, **env: str) -> None:
+        self.home = home
+        self.env = {**os.environ, "MEMLANE_HOME": str(home), "MEMLANE_PORT": "0", **env}
+        self.paths = resolve_paths({"MEMLANE_HOME": str(home)})
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def client(self) -> Client:
+        return Client(self.paths, timeout=30.0)
+
+    def start(self, *, wait_model: bool = True) -> DaemonProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "memlane.daemon"], env=self.env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=open(self.home / "stderr.log", "ab"))
+        self.wait_ready(wait_model=wait_model)
+        return self
+
+    def wait_ready(self, *, wait_model: bool) -> dict[str, Any]:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daemon exited {self.process.returncode}: {self.stderr()}")
+            try:
+                health = self.client.request("GET", "/v1/health")
+            except DaemonUnavailable:
+                health = None
+            if health is not None and (health["status"] == "ready" or not wait_model):
+                return health  # type: ignore[no-any-return]
+            time.sleep(0.02)
+        raise TimeoutError(f"daemon not ready: {self.stderr()}")
+
+    def stderr(self) -> str:
+        path = self.home / "stderr.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
