@@ -11,6 +11,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import structlog
@@ -19,7 +20,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from memlane.daemon.core import Core, seed_admission
 from memlane.daemon.embedder import Embedder
 from memlane.daemon.engine import EmbedEngine
-from memlane.daemon.http import Limits
+from memlane.daemon.server import Limits
 from memlane.daemon.indexer import Indexer
 from memlane.daemon.listeners import open_tcp_listener, open_unix_listener, tcp_handler, unix_handler
 from memlane.daemon.models import default_model_name, resolve_spec
@@ -101,8 +102,13 @@ async def _start_listeners(tg: TaskGroup, paths: Paths, settings: Settings, core
     port = tcp.extra(anyio.abc.SocketAttribute.local_port)
     _write_private(paths.runtime / "tcp.port", f"{port}\n")
     _write_private(paths.pid_file, f"{os.getpid()}\n")
-    tg.start_soon(unix.serve, unix_handler(handler, limits))
-    tg.start_soon(tcp.serve, tcp_handler(handler, limits))
+    tg.start_soon(_serve, unix, unix_handler(handler, limits))
+    tg.start_soon(_serve, tcp, tcp_handler(handler, limits))
+
+
+async def _serve(listener: anyio.abc.SocketListener, handler: Any) -> None:
+    async with listener:
+        await listener.serve(handler)
 
 
 async def _embed_backlog(core: Core) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 from anyio.abc import SocketAttribute, SocketStream
 
-from memlane.daemon.http import Handler, Limits, serve_connection
+from memlane.daemon.server import Handler, Limits, serve_connection
 
 
 async def open_unix_listener(path: Path) -> anyio.abc.SocketListener:

@@ -10,7 +10,7 @@ import structlog
 
 from memlane.daemon.core import Core
 from memlane.daemon.errors import ApiError, Forbidden, MethodNotAllowed, NotFound, Unauthorized
-from memlane.daemon.http import Request, Response, error_response, json_response
+from memlane.daemon.server import Request, Response, error_response, json_response
 from memlane.daemon.protocol import ImportBody, SearchBody, StoreBody, decode_body
 from memlane.daemon.token import token_matches
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
@@ -149,12 +150,20 @@ async def _send(conn: h11.Connection, stream: ByteStream, response: Response) ->
     headers = [("content-type", response.content_type),
                ("content-length", str(len(response.body))), *response.headers]
     try:
-        await stream.send(conn.send(h11.Response(status_code=response.status, headers=headers)))
+        await stream.send(conn.send(h11.Response(status_code=response.status, headers=headers,
+                                                 reason=_reason(response.status))))
         await stream.send(conn.send(h11.Data(data=response.body)))
         await stream.send(conn.send(h11.EndOfMessage()))
     except (anyio.BrokenResourceError, anyio.ClosedResourceError, h11.LocalProtocolError):
         return False
     return True
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
 
 
 async def _send_final(conn: h11.Connection, stream: ByteStream, response: Response) -> None:
