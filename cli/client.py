@@ -65,8 +65,8 @@ class Client:
             return _exchange(conn, method, path, payload, headers)
         except (FileNotFoundError, ConnectionRefusedError):
             pass
-        except OSError as exc:
-            raise DaemonUnavailable(f"the daemon socket did not answer: {exc}") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise DaemonUnavailable(f"the daemon socket did not answer: {exc!r}") from exc
         return self._send_tcp(method, path, payload, headers)
 
     def _send_tcp(self, method: str, path: str, payload: bytes | None,
@@ -82,8 +82,8 @@ class Client:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=self.timeout)
             return _exchange(conn, method, path, payload, headers)
-        except OSError as exc:
-            raise DaemonUnavailable(f"the daemon is not running: {exc}") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise DaemonUnavailable(f"the daemon is not running: {exc!r}") from exc
 
 
 def _exchange(conn: http.client.HTTPConnection, method: str, path: str, payload: bytes | None,

@@ -123,6 +123,7 @@ async def _embed_backlog(core: Core) -> None:
     if current != embedder.pipeline:
         await core.writer.append([ModelChanged(model=embedder.spec.name,
                                                pipeline=embedder.pipeline, dims=embedder.dims)])
+    core.indexer.pipeline_recorded.set()
     ids = await core.read(lambda conn: queries.unembedded_ids(conn, embedder.pipeline))
     for start in range(0, len(ids), 1000):
         chunk = ids[start:start + 1000]

@@ -63,7 +63,7 @@ class Core:
             lambda view, seq: decide_store(view, request, seq))
         return store_answer(outcome)
 
-    async def import_many(self, bodies: list[StoreBody]) -> dict[str, int]:
+    async def import_many(self, bodies: list[StoreBody]) -> dict[str, Any]:
         requests = [to_store_request(b) for b in bodies]
 
         def decide_all(view: BatchView, seq: int) -> tuple[list[Event], list[StoreOutcome]]:
@@ -78,7 +78,8 @@ class Core:
 
         _, outcomes = await self.writer.submit(decide_all)
         duplicates = sum(o.duplicate for o in outcomes)
-        return {"stored": len(outcomes) - duplicates, "duplicates": duplicates}
+        return {"stored": len(outcomes) - duplicates, "duplicates": duplicates,
+                "ids": [o.id for o in outcomes]}
 
     async def get(self, memory_id: int) -> dict[str, Any]:
         memory = await self.read(lambda conn: queries.get_memory(conn, memory_id))
@@ -87,9 +88,9 @@ class Core:
         return memory
 
     async def search(self, body: SearchBody) -> list[dict[str, Any]]:
-        await self.indexer.wait_idle(SEARCH_FRESHNESS_TIMEOUT)
         dense: list[int] = []
         if self.engine.ready:
+            await self.indexer.wait_idle(SEARCH_FRESHNESS_TIMEOUT)
             vector = (await self.engine.embed([body.query], input_type="query"))[0]
             dense = await anyio.to_thread.run_sync(self._dense_ids, vector, body.project)
 

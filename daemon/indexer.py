@@ -28,6 +28,7 @@ class Indexer:
         self._wake = anyio.Event()
         self._idle = anyio.Event()
         self._idle.set()
+        self.pipeline_recorded = anyio.Event()
         self.embedded = 0
 
     @property
@@ -54,7 +55,10 @@ class Indexer:
         return self._idle.is_set()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Embed queued memories, once the active pipeline is on record (so that no vector
+        precedes the ``ModelChanged`` that would reset the index)."""
         task_status.started()
+        await self.pipeline_recorded.wait()
         while True:
             await self._wake.wait()
             self._wake = anyio.Event()

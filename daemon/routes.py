@@ -11,7 +11,8 @@ import structlog
 from memlane.daemon.core import Core
 from memlane.daemon.errors import ApiError, Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from memlane.daemon.server import Request, Response, error_response, json_response
-from memlane.daemon.protocol import ImportBody, SearchBody, StoreBody, decode_body
+from memlane.daemon.embeddings_api import create_embeddings
+from memlane.daemon.protocol import EmbeddingsBody, ImportBody, SearchBody, StoreBody, decode_body
 from memlane.daemon.token import token_matches
 
 log = structlog.get_logger()
@@ -45,6 +46,10 @@ async def _search(core: Core, request: Request) -> Any:
     return {"hits": await core.search(decode_body(request.body, SearchBody))}
 
 
+async def _embeddings(core: Core, request: Request) -> Any:
+    return await create_embeddings(core.engine, decode_body(request.body, EmbeddingsBody))
+
+
 async def _status(core: Core, request: Request) -> Any:
     return await core.status()
 
@@ -70,6 +75,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/memories": {"POST": _store},
     "/v1/import": {"POST": _import},
     "/v1/search": {"POST": _search},
+    "/v1/embeddings": {"POST": _embeddings},
     "/v1/status": {"GET": _status},
     "/v1/health": {"GET": _health},
     "/v1/rebuild": {"POST": _rebuild},

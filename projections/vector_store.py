@@ -96,7 +96,8 @@ class VectorProjection:
     def _apply_op(self, op: VectorOp) -> None:
         match op:
             case ResetIndex():
-                self.pipeline, self.index = op.pipeline, _new_index(op.dims)
+                if op.pipeline != self.pipeline:
+                    self.pipeline, self.index = op.pipeline, _new_index(op.dims)
             case AddVector():
                 if self.pipeline is None:
                     self.pipeline, self.index = op.pipeline, _new_index(op.dims)

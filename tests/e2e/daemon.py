@@ -30,9 +30,10 @@ class DaemonProcess:
         return Client(self.paths, timeout=30.0)
 
     def start(self, *, wait_model: bool = True) -> DaemonProcess:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "memlane.daemon"], env=self.env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=open(self.home / "stderr.log", "ab"))
+        with open(self.home / "stderr.log", "ab") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "memlane.daemon"], env=self.env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=stderr)
         self.wait_ready(wait_model=wait_model)
         return self
 
@@ -50,6 +51,17 @@ class DaemonProcess:
                 return health  # type: ignore[no-any-return]
             time.sleep(0.02)
         raise TimeoutError(f"daemon not ready: {self.stderr()}")
+
+    def wait_idle(self) -> dict[str, Any]:
+        """Wait until every live memory has its vector; return the status then."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            status = self.client.request("GET", "/v1/status")
+            live = sum(n for state, n in status["memories"].items() if state in ("active", "proven"))
+            if status["embedding_backlog"] == 0 and status["vectors"] >= live:
+                return status  # type: ignore[no-any-return]
+            time.sleep(0.02)
+        raise TimeoutError("the daemon did not finish embedding")
 
     def stderr(self) -> str:
         path = self.home / "stderr.log"

@@ -81,9 +81,10 @@ def test_import_then_export_round_trips(daemon: DaemonProcess, tmp_path: Path) -
 
 def test_import_rejects_a_bad_line_and_stores_nothing(daemon: DaemonProcess) -> None:
     """A malformed line is reported with its number before anything is sent."""
+    before = run_json(daemon, "status")["last_seq"]
     result = run(daemon, "import", "-", stdin='{"text": "ok"}\nnot json\n', check=False)
     assert result.returncode == 1 and "line 2" in result.stderr
-    assert run_json(daemon, "status")["last_seq"] == 0
+    assert run_json(daemon, "status")["last_seq"] == before
 
 
 def test_log_verify_and_tail(daemon: DaemonProcess) -> None:
@@ -119,4 +120,5 @@ def test_corrupt_log_refuses_to_start_and_is_left_untouched(daemon: DaemonProces
         daemon.start()
     assert "corrupted" in daemon.stderr() and "left untouched" in daemon.stderr()
     assert segment.read_bytes() == bytes(data)
-    assert not run_json(daemon, "log", "verify")["ok"]
+    verdict = run(daemon, "log", "verify", "--json", check=False)
+    assert verdict.returncode == 3 and not json.loads(verdict.stdout)["ok"]

@@ -1,0 +1,41 @@
+"""``POST /v1/embeddings``: OpenAI's request and response shapes over the warm engine."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+
+from memlane.daemon.engine import EmbedEngine
+from memlane.daemon.errors import BadRequest
+from memlane.daemon.protocol import EmbeddingsBody
+
+
+async def create_embeddings(engine: EmbedEngine, body: EmbeddingsBody) -> dict[str, Any]:
+    """Embed ``body.input`` and answer as OpenAI does (``float`` lists or ``base64`` float32)."""
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    vectors = await engine.embed(texts, input_type=body.input_type, dims=_dims(engine, body))
+    embedder = engine.embedder
+    assert embedder is not None
+    data = [{"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
+            for i, v in enumerate(vectors)]
+    tokens = sum(embedder.count_tokens(t) for t in texts)
+    return {"object": "list", "data": data, "model": embedder.spec.name,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
+def _dims(engine: EmbedEngine, body: EmbeddingsBody) -> int | None:
+    embedder = engine.embedder
+    if body.dimensions is None or embedder is None or body.dimensions == embedder.dims:
+        return None
+    if not embedder.spec.matryoshka or body.dimensions > embedder.dims:
+        raise BadRequest(f"model {embedder.spec.name} gives {embedder.dims} dimensions and cannot"
+                         f" be truncated to {body.dimensions}", code="bad_dimensions")
+    return body.dimensions
+
+
+def _encode(vector: np.ndarray, encoding: str) -> list[float] | str:
+    if encoding == "base64":
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    return [float(x) for x in vector]
