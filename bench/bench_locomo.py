@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from memlane.cli.client import Client
-from memlane.daemon.search import fuse
+from memlane.daemon.search import fts_query
 from memlane.projections.queries import search_fts
 from tests.e2e.daemon import DaemonProcess
 
@@ -60,6 +60,15 @@ def recall(hits: list[int], owners: dict[int, set[str]], evidence: list[str]) ->
     return len(found & wanted) / len(wanted)
 
 
+def rrf(rankings: list[list[int]], k: int = 60) -> list[int]:
+    """Plain reciprocal-rank fusion (the baseline memlane's fusion must beat)."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, memory_id in enumerate(ranking):
+            scores[memory_id] = scores.get(memory_id, 0.0) + 1 / (k + rank + 1)
+    return sorted(scores, key=lambda i: (-scores[i], i))
+
+
 def embed(client: Client, texts: list[str], input_type: str) -> np.ndarray:
     rows = []
     for start in range(0, len(texts), 256):
@@ -83,19 +92,21 @@ def evaluate(data: Path) -> dict[str, float]:
                 ids = sorted(owners)
                 texts = [client.request("GET", f"/v1/memories/{i}")["text"] for i in ids]
                 matrix = embed(client, texts, "document")
-                questions = [q for q in conversation["qa"] if q["category"] in (1, 2, 3, 4)]
+                questions = [q for q in conversation["qa"]
+                             if q["category"] in (1, 2, 3, 4) and q.get("evidence")]
                 queries = embed(client, [q["question"] for q in questions], "query")
                 conn = sqlite3.connect(f"file:{daemon.paths.sqlite}?mode=ro", uri=True)
                 for question, qvec in zip(questions, queries):
                     dense = [ids[j] for j in np.argsort(-(matrix @ qvec), kind="stable")[:100]]
-                    lexical = [i for i, _ in search_fts(conn, question["question"],
-                                                        project=project, limit=100)]
+                    match = fts_query(question["question"], drop_stopwords=False)
+                    lexical = [] if match is None else [
+                        i for i, _ in search_fts(conn, match, project=project, limit=100)]
                     hits = client.request("POST", "/v1/search", {
                         "query": question["question"], "project": project, "k": K})["hits"]
                     ranked: dict[str, Callable[[], list[int]]] = {
                         "dense exact": lambda: dense,
                         "bm25": lambda: lexical,
-                        "rrf(dense, bm25)": lambda: [i for i, _ in fuse([dense, lexical])],
+                        "rrf(dense, bm25)": lambda: rrf([dense, lexical]),
                         "memlane search": lambda: [h["id"] for h in hits],
                     }
                     for name, ranking in ranked.items():

@@ -24,14 +24,13 @@ from memlane.daemon.indexer import Indexer
 from memlane.daemon.paths import Paths
 from memlane.daemon.projector import Projector
 from memlane.daemon.protocol import SearchBody, StoreBody
-from memlane.daemon.search import fuse
+from memlane.daemon.search import CANDIDATES, fts_query, fuse
 from memlane.daemon.writer import Writer
 from memlane.events.model import KINDS, Event
 from memlane.projections import queries
 from memlane.projections.catchup import Projections
 
 T = TypeVar("T")
-CANDIDATES = 100
 SEARCH_FRESHNESS_TIMEOUT = 5.0
 
 
@@ -88,27 +87,29 @@ class Core:
         return memory
 
     async def search(self, body: SearchBody) -> list[dict[str, Any]]:
-        dense: list[int] = []
+        dense: list[tuple[int, float]] = []
         if self.engine.ready:
             await self.indexer.wait_idle(SEARCH_FRESHNESS_TIMEOUT)
             vector = (await self.engine.embed([body.query], input_type="query"))[0]
-            dense = await anyio.to_thread.run_sync(self._dense_ids, vector, body.project)
+            dense = await anyio.to_thread.run_sync(self._dense_hits, vector, body.project)
+        match = fts_query(body.query)
 
         def fused_rows(conn: Any) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
-            lexical = [i for i, _ in queries.search_fts(conn, body.query, project=body.project,
-                                                        limit=CANDIDATES)]
-            fused = fuse([dense, lexical])[: body.k]
+            lexical = [] if match is None else queries.search_fts(
+                conn, match, project=body.project, limit=CANDIDATES)
+            fused = fuse(dense, lexical)[: body.k]
             return fused, queries.get_memories(conn, [i for i, _ in fused])
 
         fused, rows = await self.read(fused_rows)
         return [_hit(rows[i], score) for i, score in fused if i in rows]
 
-    def _dense_ids(self, vector: np.ndarray, project: str | None) -> list[int]:
+    def _dense_hits(self, vector: np.ndarray, project: str | None) -> list[tuple[int, float]]:
         with self.projections.lock:
             hits = self.projections.vectors.search(vector, CANDIDATES * 4,
                                                    exact=len(self.projections.vectors) < 50_000)
             live = queries.get_memories(self.projections.sqlite.conn, [i for i, _ in hits])
-        return [i for i, _ in hits if i in live and live[i]["state"] in queries.LIVE_STATES
+        return [(i, score) for i, score in hits
+                if i in live and live[i]["state"] in queries.LIVE_STATES
                 and (project is None or live[i]["project"] == project)][:CANDIDATES]
 
     async def status(self) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -72,23 +71,9 @@ def texts_of(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
         f"SELECT id, text FROM memories WHERE id IN ({marks}) AND text IS NOT NULL", ids))
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def fts_query(text: str) -> str | None:
-    """An FTS5 query that ORs the words of free text (quoted: user text is never syntax)."""
-    words = [w for w in _WORD.findall(text.lower()) if len(w) > 1]
-    if not words:
-        return None
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
-
-
-def search_fts(conn: sqlite3.Connection, text: str, *, project: str | None, limit: int
+def search_fts(conn: sqlite3.Connection, query: str, *, project: str | None, limit: int
                ) -> list[tuple[int, float]]:
-    """Live memories ranked by BM25 (best first) with their (positive) BM25 score."""
-    query = fts_query(text)
-    if query is None:
-        return []
+    """Live memories matching an FTS5 ``query``, best BM25 first, with a positive score."""
     sql = ("SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts"
            " JOIN memories m ON m.id = memories_fts.rowid"
            " WHERE memories_fts MATCH ? AND m.state IN ('active', 'proven')")
