@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
 from memlane.cli import daemonctl
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
+from memlane.cli.modelcmd import model_app
 from memlane.cli.project import detect_project
 from memlane.cli.render import emit, emit_lines, fail
 from memlane.daemon.paths import Paths, resolve_paths
@@ -21,11 +23,15 @@ daemon_app = typer.Typer(help="Run the daemon.", no_args_is_help=True)
 log_app = typer.Typer(help="Inspect the event log.", no_args_is_help=True)
 app.add_typer(daemon_app, name="daemon")
 app.add_typer(log_app, name="log")
+app.add_typer(model_app, name="model")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
 ProjectOpt = Annotated[Optional[str], typer.Option("--project", "-p",
                                                    help="Project (default: git root of cwd).")]
+NoFallback = Annotated[bool, typer.Option("--no-fallback",
+                                          help="Fail instead of loading the model in-process.")]
 IMPORT_BATCH = 1000
+T = TypeVar("T")
 
 
 def _paths() -> Paths:
@@ -39,6 +45,24 @@ def _call(method: str, path: str, body: Any = None) -> Any:
         fail(f"{exc}. Start it with `memlane up`.", code=2)
     except DaemonError as exc:
         fail(f"{exc.code}: {exc.message}", code=1)
+
+
+def _call_or_fallback(method: str, path: str, body: Any, fallback: Callable[[], T],
+                      *, allowed: bool) -> T | Any:
+    """Ask the daemon; when none answers, run ``fallback`` in this process (if allowed)."""
+    try:
+        return Client(_paths()).request(method, path, body)
+    except DaemonError as exc:
+        fail(f"{exc.code}: {exc.message}", code=1)
+    except DaemonUnavailable as exc:
+        if not allowed:
+            fail(f"{exc}. Start it with `memlane up`.", code=2)
+    print("memlane: no daemon answered; loading the model in this process (slower). "
+          "`memlane up` keeps it warm.", file=sys.stderr)
+    try:
+        return fallback()
+    except Exception as exc:  # the offline path's errors are the user's to read, not a trace
+        fail(f"in-process fallback failed: {exc}")
 
 
 @daemon_app.command("run")
@@ -108,13 +132,48 @@ def status(as_json: JsonFlag = False) -> None:
 @app.command()
 def search(query: str, project: ProjectOpt = None,
            all_projects: Annotated[bool, typer.Option("--all", help="Search every project.")] = False,
-           k: Annotated[int, typer.Option("-k", help="How many hits.")] = 10,
-           as_json: JsonFlag = False) -> None:
-    """Search memories (dense + full text)."""
+           k: Annotated[int, typer.Option("-k", help="How many hits.", min=1, max=100)] = 10,
+           recall: Annotated[bool, typer.Option("--recall",
+                                                help="Record the hits as recalled.")] = False,
+           no_fallback: NoFallback = False, as_json: JsonFlag = False) -> None:
+    """Search memories (dense + full text, fused)."""
     scope = None if all_projects else (project or detect_project(Path.cwd()))
-    hits = _call("POST", "/v1/search", {"query": query, "project": scope, "k": k})["hits"]
+    body = {"query": query, "project": scope, "k": k, "recall": recall}
+
+    def offline() -> dict[str, Any]:
+        from memlane.cli import inprocess
+
+        if recall:
+            print("memlane: --recall needs the daemon; hits are not recorded", file=sys.stderr)
+        return {"hits": inprocess.search(_paths(), query, project=scope, k=k)}
+
+    hits = _call_or_fallback("POST", "/v1/search", body, offline, allowed=not no_fallback)["hits"]
     text = "\n".join(f"{h['score']:.4f} [{h['id']}] {h['text']}" for h in hits) or "no hits"
     emit_lines(hits, as_json=as_json, text=text)
+
+
+@app.command()
+def embed(texts: Annotated[list[str], typer.Argument(help="Texts to embed.")],
+          query: Annotated[bool, typer.Option("--query", help="Embed as search queries.")] = False,
+          dims: Annotated[Optional[int], typer.Option(help="Truncate (Matryoshka models).")] = None,
+          no_fallback: NoFallback = False) -> None:
+    """Print one JSON line per text: its vector from the local model."""
+    input_type = "query" if query else "document"
+    body: dict[str, Any] = {"input": texts, "input_type": input_type}
+    if dims is not None:
+        body["dimensions"] = dims
+
+    def offline() -> dict[str, Any]:
+        from memlane.cli import inprocess
+
+        model, vectors = inprocess.embed(_paths(), texts, input_type=input_type, dims=dims)
+        return {"model": model, "data": [{"index": i, "embedding": v}
+                                         for i, v in enumerate(vectors)]}
+
+    answer = _call_or_fallback("POST", "/v1/embeddings", body, offline, allowed=not no_fallback)
+    for row in answer["data"]:
+        print(json.dumps({"index": row["index"], "model": answer["model"],
+                          "dims": len(row["embedding"]), "embedding": row["embedding"]}))
 
 
 @app.command(name="import")

@@ -7,10 +7,11 @@ import sys
 from memlane.daemon.app import serve_until_signalled
 from memlane.daemon.logsetup import configure_logging
 from memlane.daemon.paths import resolve_paths
-from memlane.daemon.settings import Settings
+from memlane.daemon.settings import ConfigError, Settings
 from memlane.events.errors import LogCorrupted, LogError, LogLocked
 
 EXIT_LOG_FAILED = 5
+EXIT_BAD_CONFIG = 6
 
 
 def main() -> int:
@@ -18,8 +19,14 @@ def main() -> int:
     import anyio
 
     configure_logging()
+    paths = resolve_paths()
     try:
-        anyio.run(serve_until_signalled, resolve_paths(), Settings.from_env())
+        settings = Settings.load(paths.config)
+    except ConfigError as exc:
+        print(f"memlane: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    try:
+        anyio.run(serve_until_signalled, paths, settings)
     except (LogError, BaseExceptionGroup) as exc:
         error = _log_error(exc)
         if error is None:

@@ -24,14 +24,15 @@ from memlane.daemon.indexer import Indexer
 from memlane.daemon.paths import Paths
 from memlane.daemon.projector import Projector
 from memlane.daemon.protocol import SearchBody, StoreBody
-from memlane.daemon.search import CANDIDATES, fts_query, fuse
+from memlane.daemon.retrieval import dense_candidates, hybrid_hits
 from memlane.daemon.writer import Writer
-from memlane.events.model import KINDS, Event
+from memlane.events.model import KINDS, Event, Recalled
 from memlane.projections import queries
 from memlane.projections.catchup import Projections
 
 T = TypeVar("T")
 SEARCH_FRESHNESS_TIMEOUT = 5.0
+RECALL_QUERY_CHARS = 500
 
 
 @dataclass
@@ -87,30 +88,22 @@ class Core:
         return memory
 
     async def search(self, body: SearchBody) -> list[dict[str, Any]]:
-        dense: list[tuple[int, float]] = []
+        vector: np.ndarray | None = None
         if self.engine.ready:
             await self.indexer.wait_idle(SEARCH_FRESHNESS_TIMEOUT)
             vector = (await self.engine.embed([body.query], input_type="query"))[0]
-            dense = await anyio.to_thread.run_sync(self._dense_hits, vector, body.project)
-        match = fts_query(body.query)
 
-        def fused_rows(conn: Any) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
-            lexical = [] if match is None else queries.search_fts(
-                conn, match, project=body.project, limit=CANDIDATES)
-            fused = fuse(dense, lexical)[: body.k]
-            return fused, queries.get_memories(conn, [i for i, _ in fused])
+        def run(conn: Any) -> list[dict[str, Any]]:
+            dense = [] if vector is None else dense_candidates(
+                self.projections.vectors, conn, vector, body.project)
+            return hybrid_hits(conn, dense, body.query, body.project, body.k)
 
-        fused, rows = await self.read(fused_rows)
-        return [_hit(rows[i], score) for i, score in fused if i in rows]
-
-    def _dense_hits(self, vector: np.ndarray, project: str | None) -> list[tuple[int, float]]:
-        with self.projections.lock:
-            hits = self.projections.vectors.search(vector, CANDIDATES * 4,
-                                                   exact=len(self.projections.vectors) < 50_000)
-            live = queries.get_memories(self.projections.sqlite.conn, [i for i, _ in hits])
-        return [(i, score) for i, score in hits
-                if i in live and live[i]["state"] in queries.LIVE_STATES
-                and (project is None or live[i]["project"] == project)][:CANDIDATES]
+        hits = await self.read(run)
+        if body.recall and hits:
+            await self.writer.append([
+                Recalled(memory=hit["id"], query=body.query[:RECALL_QUERY_CHARS], rank=rank,
+                         score=hit["score"]) for rank, hit in enumerate(hits, start=1)])
+        return hits
 
     async def status(self) -> dict[str, Any]:
         counts = await self.read(lambda conn: (queries.count_by_state(conn),
@@ -125,6 +118,7 @@ class Core:
             "pipeline": embedder.pipeline if embedder else None,
             "model_state": "ready" if embedder else ("failed" if self.engine.load_error else "loading"),
             "embedding_backlog": self.indexer.backlog,
+            "embed_passes": self.engine.passes,
             "vectors": len(self.projections.vectors),
             "unknown_events": counts[2],
             "uptime_s": round(time.monotonic() - self.started, 3),
@@ -157,11 +151,6 @@ def to_store_request(body: StoreBody) -> StoreRequest:
 
 def store_answer(outcome: StoreOutcome) -> dict[str, Any]:
     return {"id": outcome.id, "seq": outcome.id, "duplicate": outcome.duplicate}
-
-
-def _hit(row: dict[str, Any], score: float) -> dict[str, Any]:
-    return {"id": row["id"], "text": row["text"], "score": round(score, 6),
-            "project": row["project"], "kind": row["kind"], "state": row["state"]}
 
 
 def seed_admission(projections: Projections) -> AdmissionIndex:

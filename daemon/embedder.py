@@ -96,7 +96,8 @@ class Embedder:
             return np.zeros((0, dims or self.dims), dtype=np.float32)
         prepared = [self.spec.query_text(t) if input_type == "query" else t for t in texts]
         windows, owners, weights = self._windows(prepared)
-        vectors = self._run(windows)
+        # Each window's own unit vector, so a window's weight is its length alone.
+        vectors = _normalise(self._run(windows))
         combined = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
         np.add.at(combined, owners, vectors * weights[:, None])
         return _normalise(combined[:, : dims or self.dims])

@@ -25,6 +25,8 @@ class Indexer:
         self._engine = engine
         self._writer = writer
         self._queue: list[tuple[int, str]] = []
+        self._seen: set[int] = set()  # queued or embedded by this run: the backlog scan and
+        # new commits may both name a memory stored while the model was loading
         self._wake = anyio.Event()
         self._idle = anyio.Event()
         self._idle.set()
@@ -43,6 +45,8 @@ class Indexer:
                 self.enqueue([(event.id, event.text)])
 
     def enqueue(self, items: list[tuple[int, str]]) -> None:
+        items = [(i, text) for i, text in items if i not in self._seen]
+        self._seen.update(i for i, _ in items)
         if items:
             self._queue.extend(items)
             self._idle = anyio.Event() if self._idle.is_set() else self._idle

@@ -1,32 +1,86 @@
-"""Daemon settings: defaults overridden by the environment (the TOML config file comes later)."""
+"""Daemon settings: defaults, overridden by the config file, overridden by the environment.
+
+The config file is TOML with flat keys named as the fields below; an unknown key or a wrong
+type is an error that names it.
+"""
 
 from __future__ import annotations
 
 import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
 
 import msgspec
 
 from memlane.daemon.paths import DEFAULT_PORT
 
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
-class Settings(msgspec.Struct, frozen=True, kw_only=True):
+
+class ConfigError(Exception):
+    """The config file or an environment variable holds a value memlane cannot use."""
+
+    code = "bad_config"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What the daemon needs to start."""
 
-    port: int = DEFAULT_PORT
+    port: Port = DEFAULT_PORT
     model: str | None = None
-    threads: int = 2
-    batch_window_ms: float = 0.5
-    max_batch: int = 64
-    snapshot_interval_s: float = 30.0
+    threads: Annotated[int, msgspec.Meta(ge=1, le=256)] = 2
+    batch_window_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 0.5
+    max_batch: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
+    snapshot_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def load(cls, config: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+        """Settings from ``config`` (if it exists) and the environment."""
         env = dict(os.environ) if env is None else env
-        fields = {
-            "port": ("MEMLANE_PORT", int),
-            "model": ("MEMLANE_MODEL", str),
-            "threads": ("MEMLANE_THREADS", int),
-            "batch_window_ms": ("MEMLANE_BATCH_WINDOW_MS", float),
-        }
-        values = {name: cast(env[var]) for name, (var, cast) in fields.items() if env.get(var)}
-        return cls(**values)
+        values = read_config(config) if config is not None else {}
+        values.update(_from_env(env))
+        try:
+            return msgspec.convert(values, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{config or 'settings'}: {exc}") from None
+
+
+ENV_VARS = {
+    "MEMLANE_PORT": "port",
+    "MEMLANE_MODEL": "model",
+    "MEMLANE_THREADS": "threads",
+    "MEMLANE_BATCH_WINDOW_MS": "batch_window_ms",
+    "MEMLANE_MAX_BATCH": "max_batch",
+}
+
+
+def _from_env(env: dict[str, str]) -> dict[str, str]:
+    return {field: env[var] for var, field in ENV_VARS.items() if env.get(var)}
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The config file's table (empty when there is no file)."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def write_config_value(path: Path, key: str, value: Any) -> None:
+    """Set one key in the config file (atomically), validating the whole result first."""
+    import tomli_w
+
+    values = read_config(path)
+    values[key] = value
+    try:
+        msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(tomli_w.dumps(values), encoding="utf-8")
+    os.replace(tmp, path)

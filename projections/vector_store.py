@@ -14,7 +14,11 @@ from typing import NamedTuple, assert_never
 
 import crc32c
 import numpy as np
-from usearch.index import Index
+
+# usearch's wheel carries its own copy of libstdc++; loaded before onnxruntime, it makes
+# `import onnxruntime` crash (SIGSEGV; usearch 2.26, onnxruntime 1.32). Load onnxruntime first.
+import onnxruntime  # noqa: F401  isort: skip
+from usearch.index import Index  # isort: skip
 
 from memlane.events.model import Embedded, Forgotten, ModelChanged, Record
 

@@ -1,0 +1,49 @@
+"""Hybrid search over the projections: dense candidates from the vector index, BM25 candidates
+from FTS5, fused (:mod:`memlane.daemon.search`). Synchronous; the daemon runs it in a worker
+thread under the projections' lock, the CLI's offline fallback calls it directly."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import numpy as np
+
+from memlane.daemon.search import CANDIDATES, fts_query, fuse
+from memlane.projections import queries
+from memlane.projections.vector_store import VectorProjection
+
+EXACT_BELOW = 50_000
+
+
+def dense_candidates(vectors: VectorProjection, conn: sqlite3.Connection, vector: np.ndarray,
+                     project: str | None) -> list[tuple[int, float]]:
+    """The best live memories of ``project`` by cosine, widening the scan until enough pass
+    the filter or the whole index was seen (exact below :data:`EXACT_BELOW` vectors)."""
+    total = len(vectors)
+    wanted = CANDIDATES * 4
+    while True:
+        hits = vectors.search(vector, wanted, exact=total < EXACT_BELOW)
+        live = queries.get_memories(conn, [i for i, _ in hits])
+        kept = [(i, score) for i, score in hits
+                if i in live and live[i]["state"] in queries.LIVE_STATES
+                and (project is None or live[i]["project"] == project)]
+        if len(kept) >= CANDIDATES or wanted >= total:
+            return kept[:CANDIDATES]
+        wanted *= 8
+
+
+def hybrid_hits(conn: sqlite3.Connection, dense: list[tuple[int, float]], query: str,
+                project: str | None, k: int) -> list[dict[str, Any]]:
+    """The top ``k`` memories by fused dense and BM25 score, as search hits."""
+    match = fts_query(query)
+    lexical = [] if match is None else queries.search_fts(conn, match, project=project,
+                                                          limit=CANDIDATES)
+    fused = fuse(dense, lexical)[:k]
+    rows = queries.get_memories(conn, [i for i, _ in fused])
+    return [_hit(rows[i], score) for i, score in fused if i in rows]
+
+
+def _hit(row: dict[str, Any], score: float) -> dict[str, Any]:
+    return {"id": row["id"], "text": row["text"], "score": round(score, 6),
+            "project": row["project"], "kind": row["kind"], "state": row["state"]}

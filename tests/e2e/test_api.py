@@ -1,0 +1,164 @@
+"""The HTTP API of a real daemon on both listeners: health, OpenAI-compatible embeddings,
+access control, body limits, micro-batching, and vectors equal to in-process ones."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import openai
+import pytest
+
+from memlane.daemon.embedder import Embedder
+from memlane.daemon.models import MINILM
+from tests.e2e.daemon import DaemonProcess
+
+TEXTS = ["The build cache must be cleared after upgrading the toolchain.",
+         "Use uv instead of pip for installs in this repository.",
+         "Deploys to staging run on every merge to main."]
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[DaemonProcess]:
+    root = Path(tempfile.mkdtemp(prefix="ml-", dir="/tmp"))
+    (root / "home").mkdir()
+    process = DaemonProcess(root / "home").start()
+    yield process
+    process.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def port_of(daemon: DaemonProcess) -> int:
+    return int((daemon.paths.runtime / "tcp.port").read_text())
+
+
+def token_of(daemon: DaemonProcess) -> str:
+    return daemon.paths.token.read_text().strip()
+
+
+def tcp(daemon: DaemonProcess, method: str, path: str, body: bytes | None = None,
+        headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port_of(daemon), timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        conn.close()
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_over_the_unix_socket(live: DaemonProcess) -> None:
+    result = subprocess.run(["curl", "-sS", "--unix-socket", str(live.paths.socket),
+                             "http://localhost/v1/health"], capture_output=True, text=True,
+                            timeout=30, check=True)
+    health = json.loads(result.stdout)
+    assert health["status"] == "ready" and health["model"] == "minilm-l6-int8"
+    assert health["pipeline"] == "minilm-l6-int8/mean/384/p1"
+
+
+def test_openai_client_gets_vectors_through_tcp_with_the_token(live: DaemonProcess) -> None:
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port_of(live)}/v1",
+                           api_key=token_of(live), max_retries=0)
+    answer = client.embeddings.create(model="minilm-l6-int8", input=TEXTS)
+    assert [d.index for d in answer.data] == [0, 1, 2]
+    vectors = np.array([d.embedding for d in answer.data])
+    assert vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert answer.usage.prompt_tokens > 0
+    # The client asks for base64 by default unless told otherwise; float must work too.
+    floats = client.embeddings.create(model="minilm-l6-int8", input=TEXTS[0],
+                                      encoding_format="float")
+    assert np.allclose(floats.data[0].embedding, vectors[0], atol=1e-6)
+
+
+def test_openai_client_without_the_token_gets_401(live: DaemonProcess) -> None:
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port_of(live)}/v1", api_key="wrong",
+                           max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        client.embeddings.create(model="minilm-l6-int8", input="hello")
+    assert caught.value.status_code == 401
+    status, body = tcp(live, "POST", "/v1/embeddings", b'{"input": "x"}')
+    assert status == 401 and body["error"]["code"] == "unauthorized"
+
+
+def test_browser_origin_and_foreign_host_are_refused(live: DaemonProcess) -> None:
+    auth = {"Authorization": f"Bearer {token_of(live)}"}
+    status, body = tcp(live, "GET", "/v1/status", headers={**auth, "Origin": "http://evil.example"})
+    assert status == 403 and body["error"]["code"] == "forbidden"
+    status, _ = tcp(live, "GET", "/v1/status", headers={**auth, "Host": "evil.example"})
+    assert status == 403
+    status, _ = tcp(live, "GET", "/v1/status", headers=auth)
+    assert status == 200
+
+
+def test_ten_megabyte_body_is_refused_without_memory_growth(live: DaemonProcess) -> None:
+    assert live.process is not None
+    auth = {"Authorization": f"Bearer {token_of(live)}", "Content-Type": "application/json"}
+    before = rss_kb(live.process.pid)
+    body = b'{"input": "' + b"a" * (10 * 1024 * 1024) + b'"}'
+    for _ in range(3):
+        try:
+            status, answer = tcp(live, "POST", "/v1/embeddings", body, auth)
+        except (BrokenPipeError, ConnectionResetError):
+            continue  # refused before the body was read: also a refusal
+        assert status == 413 and answer["error"]["code"] == "body_too_large"
+    assert rss_kb(live.process.pid) - before < 4 * 1024
+    assert tcp(live, "GET", "/v1/health", headers=auth)[0] == 200
+
+
+def test_daemon_vectors_equal_in_process_vectors(live: DaemonProcess) -> None:
+    answer = live.client.request("POST", "/v1/embeddings", {"input": TEXTS})
+    remote = np.array([d["embedding"] for d in answer["data"]], dtype=np.float32)
+    local = Embedder.load(MINILM, live.paths.models_dir, threads=1).embed(TEXTS)
+    cosines = (remote * local).sum(axis=1)
+    assert cosines.min() > 0.9999
+
+
+def test_query_input_type_and_dimension_errors(live: DaemonProcess) -> None:
+    plain = live.client.request("POST", "/v1/embeddings", {"input": "cache"})
+    query = live.client.request("POST", "/v1/embeddings", {"input": "cache", "input_type": "query"})
+    # MiniLM has no query instruction: both ways give the same vector.
+    assert np.allclose(plain["data"][0]["embedding"], query["data"][0]["embedding"], atol=1e-6)
+    status, body = tcp(live, "POST", "/v1/embeddings", b'{"input": "x", "dimensions": 128}',
+                       {"Authorization": f"Bearer {token_of(live)}"})
+    assert status == 400 and body["error"]["code"] == "bad_dimensions"
+    status, body = tcp(live, "POST", "/v1/embeddings", b'{"input": []}',
+                       {"Authorization": f"Bearer {token_of(live)}"})
+    assert status == 400 and body["error"]["code"] == "invalid_request"
+
+
+def test_twenty_concurrent_requests_share_forward_passes(live: DaemonProcess) -> None:
+    before = live.client.request("GET", "/v1/status")["embed_passes"]
+    barrier = threading.Barrier(20)
+    results: list[list[float]] = [[] for _ in range(20)]
+
+    def one(i: int) -> None:
+        barrier.wait()
+        answer = live.client.request("POST", "/v1/embeddings", {"input": f"hook number {i} fired"})
+        results[i] = answer["data"][0]["embedding"]
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    passes = live.client.request("GET", "/v1/status")["embed_passes"] - before
+    assert all(len(r) == 384 for r in results)
+    assert passes < 10, f"20 concurrent requests took {passes} forward passes"
+    alone = live.client.request("POST", "/v1/embeddings", {"input": "hook number 7 fired"})
+    assert np.allclose(alone["data"][0]["embedding"], results[7], atol=1e-5)
