@@ -7,7 +7,6 @@ and sorted by length; a text's vector does not depend on its batch neighbours.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -16,31 +15,12 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
-from memlane.daemon.models import ModelSpec, ModelUnavailable, model_files, pipeline_id
+from memlane.daemon.model_store import require_intact
+from memlane.daemon.models import ModelSpec, ModelUnavailable, pipeline_id
 
 TOKEN_BUDGET = 16_384
 OVERLAP = 32
 InputType = Literal["query", "document"]
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_files(spec: ModelSpec, files: Sequence[Path]) -> None:
-    """Refuse files that are missing or differ from the spec's recorded sha256."""
-    for path in files:
-        if not path.is_file():
-            raise ModelUnavailable(f"model file missing: {path}; run `memlane model pull "
-                                   f"{spec.name}` or `memlane model verify`")
-        expected = spec.sha256.get(path.name)
-        if expected is not None and sha256_of(path) != expected:
-            raise ModelUnavailable(f"{path} does not match its sha256 {expected}; reinstall the "
-                                   "package or pull the model again")
 
 
 def session_options(threads: int) -> ort.SessionOptions:
@@ -67,15 +47,16 @@ class Embedder:
         self.dims = dims or spec.dims
         self.pipeline = pipeline_id(spec, self.dims)
         self._inputs = {i.name: i for i in session.get_inputs()}
-        self._output = session.get_outputs()[0].name
+        outputs = [o.name for o in session.get_outputs()]
+        # Decoder exports also list their key/value cache outputs: pool the hidden states.
+        self._output = "last_hidden_state" if "last_hidden_state" in outputs else outputs[0]
         self._eos = tokenizer.token_to_id(spec.eos_token) if spec.eos_token else None
         self._untruncated = Tokenizer.from_str(tokenizer.to_str())
         self._untruncated.no_truncation()
 
     @classmethod
     def load(cls, spec: ModelSpec, models_dir: Path, *, threads: int = 2) -> Embedder:
-        onnx_path, tokenizer_path = model_files(spec, models_dir)
-        verify_files(spec, [onnx_path, tokenizer_path])
+        onnx_path, tokenizer_path = require_intact(spec, models_dir)
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
         tokenizer.enable_truncation(max_length=spec.max_tokens)
         tokenizer.no_padding()

@@ -15,6 +15,9 @@ from memlane.daemon.protocol import EmbeddingsBody
 async def create_embeddings(engine: EmbedEngine, body: EmbeddingsBody) -> dict[str, Any]:
     """Embed ``body.input`` and answer as OpenAI does (``float`` lists or ``base64`` float32)."""
     texts = [body.input] if isinstance(body.input, str) else body.input
+    if blank := [i for i, text in enumerate(texts) if not text.strip()]:
+        raise BadRequest(f"input {blank[0]} is blank; every input needs some text",
+                         code="blank_input")
     vectors = await engine.embed(texts, input_type=body.input_type, dims=_dims(engine, body))
     embedder = engine.embedder
     assert embedder is not None

@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 
 import anyio
 import numpy as np
+import structlog
 from anyio.abc import TaskStatus
 
 from memlane.daemon.embedder import Embedder
 from memlane.daemon.errors import Unavailable
+
+log = structlog.get_logger()
 
 
 @dataclass
@@ -76,7 +79,8 @@ class EmbedEngine:
             self.embedder = await anyio.to_thread.run_sync(self._load)
         except Exception as exc:  # reported by /v1/health and status; the daemon stays up
             self.load_error = f"embedding model failed to load: {exc}"
-            raise
+            log.error("model_load_failed", error=str(exc))
+            return
         finally:
             self._ready.set()
         while True:

@@ -126,7 +126,7 @@ def _inputs(layers: int) -> list[onnx.ValueInfoProto]:
         helper.make_tensor_value_info("position_ids", TensorProto.INT64,
                                       ["batch_size", "sequence_length"]),
     ]
-    cache_shape = ["batch_size", KV_HEADS, "past_sequence_length", HEAD_DIM]
+    cache_shape: list[str | int] = ["batch_size", KV_HEADS, "past_sequence_length", HEAD_DIM]
     for layer in range(layers):
         for kind in ("key", "value"):
             declared.append(helper.make_tensor_value_info(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -11,6 +12,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from memlane.daemon.embedder import Embedder
+from memlane.daemon.model_store import FileRecord, Manifest, manifest_path, sha256_of, spec_files
 from memlane.daemon.models import QWEN3
 from tests.tiny_qwen import EOS, WORDS, build_tiny_qwen, reference_hidden
 
@@ -22,6 +24,7 @@ SMALL_WINDOW = msgspec.structs.replace(QWEN3, max_tokens=64)
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("models")
     build_tiny_qwen(root / QWEN3.name)
+    record_as_pulled(root)
     return root
 
 
@@ -38,6 +41,17 @@ def small_window(models_dir: Path) -> Embedder:
 @pytest.fixture(scope="module")
 def tokenizer(models_dir: Path) -> Tokenizer:
     return Tokenizer.from_file(str(models_dir / QWEN3.name / QWEN3.tokenizer_file))
+
+
+def record_as_pulled(models_dir: Path) -> None:
+    """Write the manifest `memlane model pull` would have, so loading verifies the files."""
+    root = models_dir / QWEN3.name
+    files = {relative: FileRecord(size=(root / relative).stat().st_size,
+                                  sha256=sha256_of(root / relative))
+             for relative in spec_files(QWEN3)}
+    manifest = Manifest(model=QWEN3.name, repo=QWEN3.hub_repo or "", revision="local",
+                        pulled_at=datetime.now(UTC).isoformat(timespec="seconds"), files=files)
+    manifest_path(QWEN3, models_dir).write_bytes(msgspec.json.encode(manifest))
 
 
 def words(count: int, seed: int) -> str:
@@ -146,18 +160,20 @@ def test_queries_get_the_instruction_and_documents_do_not(embedder: Embedder,
 
 def test_long_text_is_split_into_overlapping_windows(small_window: Embedder, tokenizer: Tokenizer,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """Windows cover the whole text with overlaps; the vector is their length-weighted mean."""
+    """Overlapping windows from position 0 cover the text; its vector is their weighted mean."""
     text = words(150, seed=3)
     whole = tokenizer.encode(text, add_special_tokens=False).ids
     feeds = record_feeds(monkeypatch, small_window)
     vector = small_window.embed([text])[0]
-    windows = sorted((ids for ids, _ in fed_rows(feeds)), key=lambda ids: _span(ids, whole))
+    rows = fed_rows(feeds)
+    assert all(positions == list(range(len(ids))) for ids, positions in rows)
+    windows = sorted((ids for ids, _ in rows), key=lambda ids: _span(ids, whole))
     assert len(windows) > 1
     assert all(len(ids) <= SMALL_WINDOW.max_tokens for ids in windows)
     spans = [_span(ids, whole) for ids in windows]
     assert spans[0][0] == 0 and spans[-1][1] == len(whole)
     assert all(start < end for (_, end), (start, _) in itertools.pairwise(spans))
-    mean = sum(len(ids) * expected(ids) for ids in windows)
+    mean = np.sum([len(ids) * expected(ids) for ids in windows], axis=0)
     np.testing.assert_allclose(vector, unit(mean), atol=1e-5)
     assert cosine(vector, expected(windows[0])) < 0.999
 

@@ -140,6 +140,9 @@ def test_query_input_type_and_dimension_errors(live: DaemonProcess) -> None:
     status, body = tcp(live, "POST", "/v1/embeddings", b'{"input": []}',
                        {"Authorization": f"Bearer {token_of(live)}"})
     assert status == 400 and body["error"]["code"] == "invalid_request"
+    status, body = tcp(live, "POST", "/v1/embeddings", b'{"input": ["ok", "   "]}',
+                       {"Authorization": f"Bearer {token_of(live)}"})
+    assert status == 400 and body["error"]["code"] == "blank_input"
 
 
 def test_twenty_concurrent_requests_share_forward_passes(live: DaemonProcess) -> None:

@@ -1,0 +1,64 @@
+"""The offline model: checksummed files, semantic sanity, batch invariance, long texts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import pytest
+
+from memlane.daemon.embedder import Embedder
+from memlane.daemon.models import MINILM, ModelUnavailable
+
+PAIRS = [  # (text, paraphrase, unrelated)
+    ("The build cache must be cleared after upgrading the compiler.",
+     "After a toolchain upgrade, wipe the build cache.",
+     "Our cat sleeps on the windowsill every afternoon."),
+    ("Use uv instead of pip to install dependencies.",
+     "Install packages with uv rather than pip.",
+     "The quarterly sales meeting moved to Thursday."),
+    ("Integration tests need Redis running on port 6380.",
+     "Redis must listen on 6380 before the integration suite runs.",
+     "She painted the fence a bright shade of green."),
+]
+
+
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    return Embedder.load(MINILM, tmp_path_factory.mktemp("models"), threads=1)
+
+
+def test_paraphrases_score_above_unrelated_pairs(embedder: Embedder) -> None:
+    for text, paraphrase, unrelated in PAIRS:
+        a, b, c = embedder.embed([text, paraphrase, unrelated])
+        assert float(a @ b) > 0.6 > 0.2 > float(a @ c)
+
+
+def test_vectors_are_unit_length_and_batch_invariant(embedder: Embedder) -> None:
+    texts = [t for triple in PAIRS for t in triple]
+    together = embedder.embed(texts)
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    alone = np.vstack([embedder.embed([t]) for t in texts])
+    assert ((together * alone).sum(axis=1) > 0.99999).all()
+
+
+def test_a_text_beyond_the_window_is_chunked_not_truncated(embedder: Embedder) -> None:
+    head = "The deploy script reads its settings from the environment. " * 40
+    tail = "Finally remember that the staging database password rotates every Monday."
+    assert embedder.count_tokens(head) > MINILM.max_tokens
+    whole, truncated_only = embedder.embed([head + tail, head])
+    assert float(whole @ truncated_only) < 0.999  # the tail beyond the window counts
+    tail_vector = embedder.embed([tail])[0]
+    assert float(whole @ tail_vector) > float(truncated_only @ tail_vector)
+
+
+def test_files_that_differ_from_the_pinned_checksums_are_refused(tmp_path: Path) -> None:
+    wrong = msgspec.structs.replace(MINILM, sha256={**MINILM.sha256, "model.onnx": "0" * 64})
+    with pytest.raises(ModelUnavailable, match="sha256"):
+        Embedder.load(wrong, tmp_path)
+
+
+def test_empty_text_is_refused(embedder: Embedder) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        embedder.embed(["  "])

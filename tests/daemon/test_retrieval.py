@@ -1,0 +1,79 @@
+"""Dense candidates from the real usearch projection equal an exact scan, per project."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from memlane.daemon.retrieval import dense_candidates, hybrid_hits
+from memlane.daemon.search import CANDIDATES
+from memlane.events.model import Embedded, Expired, Record, Stored
+from memlane.projections.catchup import Projections
+
+DIMS = 32
+AT = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+def build(tmp_path: Path, projects: list[str], rng: np.random.Generator
+          ) -> tuple[Projections, np.ndarray]:
+    vectors = rng.normal(size=(len(projects), DIMS)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    records, seq = [], 0
+    for i, project in enumerate(projects, start=1):
+        seq += 1
+        records.append(Record(seq=seq, at=AT, event=Stored(
+            id=i, text=f"memory number {i}", project=project, kind="note",
+            content_hash=f"{i:032x}")))
+    for i in range(1, len(projects) + 1):
+        seq += 1
+        records.append(Record(seq=seq, at=AT, event=Embedded(
+            memory=i, vector=vectors[i - 1].astype("<f4").tobytes(), dims=DIMS, model="m",
+            pipeline="m/mean/32/p1")))
+    projections = Projections(tmp_path / "p.sqlite3", tmp_path / "v.usearch")
+    projections.apply(records)
+    return projections, vectors
+
+
+def exact(vectors: np.ndarray, query: np.ndarray, allowed: np.ndarray) -> list[int]:
+    scores = vectors @ query
+    order = [int(i) for i in np.argsort(-scores, kind="stable") if allowed[i]]
+    return [i + 1 for i in order[:CANDIDATES]]
+
+
+def test_dense_candidates_equal_an_exact_scan(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    projects = [f"p{i % 3}" for i in range(900)]
+    projections, vectors = build(tmp_path, projects, rng)
+    for _ in range(5):
+        query = vectors[rng.integers(len(vectors))] + rng.normal(scale=0.3, size=DIMS)
+        query = (query / np.linalg.norm(query)).astype(np.float32)
+        for project in (None, "p1"):
+            allowed = np.array([project is None or p == project for p in projects])
+            got = dense_candidates(projections.vectors, projections.sqlite.conn, query, project)
+            assert [i for i, _ in got] == exact(vectors, query, allowed)
+            assert np.allclose([s for _, s in got],
+                               [float(vectors[i - 1] @ query) for i, _ in got], atol=1e-5)
+    projections.close()
+
+
+def test_a_small_project_among_many_memories_still_gets_its_candidates(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    projects = ["big"] * 3000 + ["small"] * 5
+    projections, vectors = build(tmp_path, projects, rng)
+    query = vectors[0]
+    got = dense_candidates(projections.vectors, projections.sqlite.conn, query, "small")
+    assert sorted(i for i, _ in got) == list(range(3001, 3006))
+    projections.close()
+
+
+def test_expired_memories_are_not_candidates(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    projections, vectors = build(tmp_path, ["p"] * 20, rng)
+    projections.apply([Record(seq=41, at=AT, event=Expired(memory=1, reason="aged"))])
+    got = dense_candidates(projections.vectors, projections.sqlite.conn, vectors[0], "p")
+    assert 1 not in [i for i, _ in got] and len(got) == 19
+    hits = hybrid_hits(projections.sqlite.conn, got, "memory number 1", "p", 5)
+    assert 1 not in [h["id"] for h in hits]
+    projections.close()
