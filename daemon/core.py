@@ -21,6 +21,7 @@ from memlane.daemon.decide import StoreOutcome, StoreRequest, decide_store
 from memlane.daemon.engine import EmbedEngine
 from memlane.daemon.errors import BadRequest, NotFound
 from memlane.daemon.indexer import Indexer
+from memlane.daemon.kinds import detect_kind
 from memlane.daemon.paths import Paths
 from memlane.daemon.projector import Projector
 from memlane.daemon.protocol import SearchBody, StoreBody
@@ -139,18 +140,20 @@ class Core:
 
 
 def to_store_request(body: StoreBody) -> StoreRequest:
-    kind = body.kind or "note"
-    if kind not in KINDS:
-        raise BadRequest(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}", code="bad_kind")
+    """Validate a store body and decide its kind; the text is stored with secrets redacted."""
     if not body.text.strip():
         raise BadRequest("text is blank", code="blank_text")
+    kind = detect_kind(body.text, body.tags, body.kind)
+    if kind not in KINDS:
+        raise BadRequest(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}", code="bad_kind")
     return StoreRequest(text=body.text, project=body.project or "global", kind=kind,
                         source=body.source, tags=tuple(body.tags),
                         idempotency_key=body.idempotency_key)
 
 
 def store_answer(outcome: StoreOutcome) -> dict[str, Any]:
-    return {"id": outcome.id, "seq": outcome.id, "duplicate": outcome.duplicate}
+    return {"id": outcome.id, "seq": outcome.id, "duplicate": outcome.duplicate,
+            "kind": outcome.kind, "redactions": outcome.redactions}
 
 
 def seed_admission(projections: Projections) -> AdmissionIndex:

@@ -12,7 +12,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Protocol
 
-from memlane.events.model import Stored
+from memlane.daemon.kinds import is_empty_save
+from memlane.events.model import Event, Expired, Reinforced, Stored
 
 _SPACE = re.compile(r"\s+")
 
@@ -35,6 +36,7 @@ class StoreRequest:
     source: str = "cli"
     tags: tuple[str, ...] = ()
     idempotency_key: str | None = None
+    redactions: int = 0
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class StoreOutcome:
 
     id: int
     duplicate: bool
+    kind: str = "note"
+    redactions: int = 0
 
 
 def normalise(text: str) -> str:
@@ -55,17 +59,27 @@ def content_hash(text: str) -> str:
 
 
 def decide_store(view: AdmissionView, request: StoreRequest, next_seq: int
-                 ) -> tuple[list[Stored], StoreOutcome]:
-    """Store a new memory, or answer with the one that the key or the text already names."""
+                 ) -> tuple[list[Event], StoreOutcome]:
+    """Store a new memory, or answer with the one that the key or the text already names.
+
+    A retry with a known idempotency key appends nothing; the same text again in the project
+    appends a ``Reinforced`` (a repeat is a signal); an empty generated save is stored and
+    expired at once.
+    """
     if request.idempotency_key is not None:
         known = view.find_key(request.idempotency_key)
         if known is not None:
-            return [], StoreOutcome(id=known, duplicate=True)
+            return [], StoreOutcome(id=known, duplicate=True, kind=request.kind)
     digest = content_hash(request.text)
     existing = view.find_duplicate(request.project, digest)
     if existing is not None:
-        return [], StoreOutcome(id=existing, duplicate=True)
-    event = Stored(id=next_seq, text=request.text, project=request.project, kind=request.kind,
-                   content_hash=digest, source=request.source, tags=request.tags,
-                   idempotency_key=request.idempotency_key)
-    return [event], StoreOutcome(id=next_seq, duplicate=False)
+        return ([Reinforced(memory=existing, source=request.source)],
+                StoreOutcome(id=existing, duplicate=True, kind=request.kind))
+    events: list[Event] = [Stored(
+        id=next_seq, text=request.text, project=request.project, kind=request.kind,
+        content_hash=digest, source=request.source, tags=request.tags,
+        redactions=request.redactions, idempotency_key=request.idempotency_key)]
+    if is_empty_save(request.kind, request.text):
+        events.append(Expired(memory=next_seq, reason="empty save: nothing to keep"))
+    return events, StoreOutcome(id=next_seq, duplicate=False, kind=request.kind,
+                                redactions=request.redactions)

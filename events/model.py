@@ -146,6 +146,13 @@ class ModelChanged(_Event, tag="model_changed"):
     dims: int
 
 
+class Reinforced(_Event, tag="reinforced"):
+    """The same text was stored again in the project: a signal that the memory matters."""
+
+    memory: int
+    source: str = "cli"
+
+
 Event = (
     Stored
     | Embedded
@@ -161,6 +168,7 @@ Event = (
     | Forgotten
     | ThresholdSet
     | ModelChanged
+    | Reinforced
 )
 EVENT_TYPES: tuple[type[_Event], ...] = Event.__args__  # type: ignore[attr-defined]
 

@@ -21,6 +21,7 @@ from memlane.events.model import (
     Promoted,
     Recalled,
     Record,
+    Reinforced,
     Reprieved,
     Restored,
     Routed,
@@ -33,9 +34,11 @@ Op = tuple[str, tuple[object, ...]]
 
 INSERT_MEMORY = (
     "INSERT INTO memories (id, project, kind, source, text, tags, content_hash, state, proven,"
-    " created_at, updated_at, idempotency_key, redactions) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " created_at, updated_at, idempotency_key, redactions, refreshed_seq)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 INSERT_FTS = "INSERT INTO memories_fts (rowid, text) VALUES (?, ?)"
+REFRESH = "UPDATE memories SET reprieves = 0, refreshed_seq = ? WHERE id = ?"
 SET_STATE = "UPDATE memories SET state = ?, updated_at = ? WHERE id = ? AND state != 'forgotten'"
 
 
@@ -59,7 +62,8 @@ def ops_for(record: Record) -> list[Op]:
         case Linked():
             a, b = sorted((event.a, event.b))
             return [("INSERT OR REPLACE INTO links (a, b, similarity, seq) VALUES (?, ?, ?, ?)",
-                     (a, b, event.similarity, record.seq))]
+                     (a, b, event.similarity, record.seq)),
+                    (REFRESH, (record.seq, a)), (REFRESH, (record.seq, b))]
         case Clustered():
             return [
                 ("INSERT INTO clusters (id, cohesion, created_at) VALUES (?, ?, ?)",
@@ -73,11 +77,14 @@ def ops_for(record: Record) -> list[Op]:
                      (event.memory, event.target, event.section, event.action, event.verdict,
                       record.seq))]
         case Recalled():
-            return [("UPDATE memories SET recalls = recalls + 1, reprieves = 0, last_recalled_at = ?"
-                     " WHERE id = ?", (at, event.memory))]
+            return [("UPDATE memories SET recalls = recalls + 1, reprieves = 0, last_recalled_at = ?,"
+                     " refreshed_seq = ? WHERE id = ?", (at, record.seq, event.memory))]
+        case Reinforced():
+            return [("UPDATE memories SET repeats = repeats + 1, reprieves = 0, refreshed_seq = ?"
+                     " WHERE id = ?", (record.seq, event.memory))]
         case Reprieved():
-            return [("UPDATE memories SET reprieves = ?, updated_at = ? WHERE id = ?",
-                     (event.count, at, event.memory))]
+            return [("UPDATE memories SET reprieves = ?, updated_at = ?, refreshed_seq = ?"
+                     " WHERE id = ?", (event.count, at, record.seq, event.memory))]
         case Promoted():
             return [("UPDATE memories SET proven = 1 WHERE id = ?", (event.memory,)),
                     (SET_STATE + " AND state = 'active'", ("proven", at, event.memory))]
@@ -113,5 +120,5 @@ def _insert_memory(memory_id: int, event: Stored | Consolidated, at: str, *, pro
     redactions = event.redactions if isinstance(event, Stored) else 0
     row = (memory_id, event.project, event.kind, source, event.text, _json(event.tags),
            event.content_hash, "proven" if proven else "active", int(proven), at, at, key,
-           redactions)
+           redactions, memory_id)
     return [(INSERT_MEMORY, row), (INSERT_FTS, (memory_id, event.text))]

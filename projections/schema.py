@@ -48,6 +48,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE TABLE unknown_events (seq INTEGER PRIMARY KEY, tag TEXT NOT NULL);
         INSERT INTO meta (key, value) VALUES ('applied_seq', 0);
     """),
+    # Lifecycle signals: repeats of the same text, and the seq of the last event that showed
+    # the memory is alive (store, link, recall, repeat, reprieve): ageing counts from there.
+    ("0002_lifecycle", """
+        ALTER TABLE memories ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE memories ADD COLUMN refreshed_seq INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX memories_by_project ON memories (project, id);
+    """),
 )
 
 

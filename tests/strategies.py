@@ -39,6 +39,7 @@ EVENTS = st.one_of(
     st.builds(m.Forgotten, memory=ids, content_hash=digests),
     st.builds(m.ThresholdSet, model=names, name=names, value=scores),
     st.builds(m.ModelChanged, model=names, pipeline=names, dims=st.integers(1, 4096)),
+    st.builds(m.Reinforced, memory=ids, source=names),
 )
 
 

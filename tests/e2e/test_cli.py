@@ -32,7 +32,8 @@ def run_json(daemon: DaemonProcess, *args: str) -> Any:
 def test_store_get_status_print_the_documented_json(daemon: DaemonProcess) -> None:
     """store, get and status answer with their documented fields."""
     stored = run_json(daemon, "store", "Use uv for installs", "--project", "p", "--kind", "decision")
-    assert set(stored) == {"id", "seq", "duplicate"} and stored["duplicate"] is False
+    assert set(stored) == {"id", "seq", "duplicate", "kind", "redactions"}
+    assert stored["duplicate"] is False and stored["kind"] == "decision"
     memory = run_json(daemon, "get", str(stored["id"]))
     assert {"id", "text", "project", "kind", "state", "created_at"} <= set(memory)
     assert (memory["text"], memory["project"], memory["kind"], memory["state"]) == (
@@ -42,13 +43,18 @@ def test_store_get_status_print_the_documented_json(daemon: DaemonProcess) -> No
     assert status["model"] == "minilm-l6-int8"
 
 
-def test_same_normalised_text_is_a_duplicate_and_appends_nothing(daemon: DaemonProcess) -> None:
-    """Storing the same text (case and spacing aside) in a project returns the existing memory."""
+def test_same_normalised_text_is_a_duplicate_counted_as_a_repeat(daemon: DaemonProcess) -> None:
+    """Storing the same text (case and spacing aside) in a project returns the existing memory
+    and records only the repeat."""
     first = run_json(daemon, "store", "Run ruff before commit", "--project", "p")
+    daemon.wait_idle()
     last_seq = run_json(daemon, "status")["last_seq"]
     again = run_json(daemon, "store", "  run RUFF   before commit ", "--project", "p")
-    assert again == {"id": first["id"], "seq": first["seq"], "duplicate": True}
-    assert run_json(daemon, "status")["last_seq"] == last_seq
+    assert (again["id"], again["seq"], again["duplicate"]) == (first["id"], first["seq"], True)
+    assert run_json(daemon, "status")["last_seq"] == last_seq + 1
+    tail = json.loads(run(daemon, "log", "tail", "-n", "1").stdout)
+    assert (tail["type"], tail["memory"]) == ("reinforced", first["id"])
+    assert run_json(daemon, "status")["memories"] == {"active": 1}
     other = run_json(daemon, "store", "Run ruff before commit", "--project", "q")
     assert other["duplicate"] is False
 
