@@ -21,7 +21,10 @@ from memlane.daemon.core import Core, seed_admission
 from memlane.daemon.embedder import Embedder
 from memlane.daemon.engine import EmbedEngine
 from memlane.daemon.server import Limits
+from memlane.daemon.aging import AgePolicy
 from memlane.daemon.indexer import Indexer
+from memlane.daemon.lifecycle import Lifecycle
+from memlane.daemon.linker import Linker
 from memlane.daemon.listeners import open_tcp_listener, open_unix_listener, tcp_handler, unix_handler
 from memlane.daemon.models import default_model_name, resolve_spec
 from memlane.daemon.paths import Paths
@@ -64,6 +67,7 @@ async def run_daemon(paths: Paths, settings: Settings, *,
             await _start_listeners(tg, paths, settings, core)
             tg.start_soon(_snapshot_vectors, projections, settings.snapshot_interval_s)
             tg.start_soon(_embed_backlog, core)
+            tg.start_soon(_run_jobs, core.lifecycle, settings.jobs_interval_s)
             log.info("ready", socket=str(paths.socket), pid=os.getpid())
             task_status.started(core)
     finally:
@@ -87,11 +91,13 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
             indexer.push(records)
 
     writer = Writer(event_log, seed_admission(projections), on_commit=on_commit)
-    indexer = Indexer(engine, writer)
+    indexer = Indexer(engine, writer, Linker(projections, projector, writer))
     for part in (writer.run, projector.run, engine.run, indexer.run):
         await tg.start(part)
-    return Core(paths=paths, writer=writer, projections=projections, projector=projector,
+    core = Core(paths=paths, writer=writer, projections=projections, projector=projector,
                 engine=engine, indexer=indexer, started=started)
+    core.lifecycle = Lifecycle(core, policy=AgePolicy(limit=settings.age_limit))
+    return core
 
 
 async def _start_listeners(tg: TaskGroup, paths: Paths, settings: Settings, core: Core) -> None:
@@ -129,6 +135,14 @@ async def _embed_backlog(core: Core) -> None:
         chunk = ids[start:start + 1000]
         texts = await core.read(lambda conn, chunk=chunk: queries.texts_of(conn, chunk))
         core.indexer.enqueue([(i, texts[i]) for i in chunk if i in texts])
+
+
+async def _run_jobs(lifecycle: Lifecycle | None, interval: float) -> None:
+    """Cluster, consolidate and age on a timer (clients can also run a job at once)."""
+    assert lifecycle is not None
+    while True:
+        await anyio.sleep(interval)
+        await lifecycle.run_all()
 
 
 async def _snapshot_vectors(projections: Projections, interval: float) -> None:

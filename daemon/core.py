@@ -11,7 +11,7 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import numpy as np
@@ -22,18 +22,22 @@ from memlane.daemon.engine import EmbedEngine
 from memlane.daemon.errors import BadRequest, NotFound
 from memlane.daemon.indexer import Indexer
 from memlane.daemon.kinds import detect_kind
+from memlane.daemon.linker import threshold_for
+from memlane.daemon.recall import RecallHit, decide_recalls
 from memlane.daemon.paths import Paths
 from memlane.daemon.projector import Projector
 from memlane.daemon.protocol import SearchBody, StoreBody
 from memlane.daemon.retrieval import dense_candidates, hybrid_hits
 from memlane.daemon.writer import Writer
-from memlane.events.model import KINDS, Event, Recalled
+from memlane.events.model import KINDS, Event
 from memlane.projections import queries
 from memlane.projections.catchup import Projections
 
+if TYPE_CHECKING:
+    from memlane.daemon.lifecycle import Lifecycle
+
 T = TypeVar("T")
 SEARCH_FRESHNESS_TIMEOUT = 5.0
-RECALL_QUERY_CHARS = 500
 
 
 @dataclass
@@ -47,6 +51,7 @@ class Core:
     engine: EmbedEngine
     indexer: Indexer
     started: float
+    lifecycle: Lifecycle | None = None  # set by the composition root once the core exists
 
     async def read(self, query: Callable[[Any], T]) -> T:
         """Run a read against the SQLite projection once it reflects every acknowledged event."""
@@ -94,17 +99,33 @@ class Core:
             await self.indexer.wait_idle(SEARCH_FRESHNESS_TIMEOUT)
             vector = (await self.engine.embed([body.query], input_type="query"))[0]
 
-        def run(conn: Any) -> list[dict[str, Any]]:
+        def run(conn: Any) -> tuple[list[dict[str, Any]], dict[int, float]]:
             dense = [] if vector is None else dense_candidates(
                 self.projections.vectors, conn, vector, body.project)
-            return hybrid_hits(conn, dense, body.query, body.project, body.k)
+            return hybrid_hits(conn, dense, body.query, body.project, body.k), dict(dense)
 
-        hits = await self.read(run)
+        hits, similarity = await self.read(run)
         if body.recall and hits:
-            await self.writer.append([
-                Recalled(memory=hit["id"], query=body.query[:RECALL_QUERY_CHARS], rank=rank,
-                         score=hit["score"]) for rank, hit in enumerate(hits, start=1)])
+            await self._record_recalls(body.query, hits, similarity)
         return hits
+
+    async def _record_recalls(self, query: str, hits: list[dict[str, Any]],
+                              similarity: dict[int, float]) -> None:
+        embedder = self.engine.embedder
+        if embedder is None:
+            return
+        spec = embedder.spec
+
+        def gather(conn: Any) -> tuple[float, dict[int, int]]:
+            return (threshold_for(conn, spec, "recall"),
+                    queries.recall_counts(conn, [h["id"] for h in hits]))
+
+        floor, counts = await self.read(gather)
+        candidates = [RecallHit(h["id"], rank, h["score"], similarity.get(h["id"]), h["state"])
+                      for rank, h in enumerate(hits, start=1)]
+        events = decide_recalls(query, candidates, floor=floor, recalls=counts)
+        if events:
+            await self.writer.append(events)
 
     async def status(self) -> dict[str, Any]:
         counts = await self.read(lambda conn: (queries.count_by_state(conn),

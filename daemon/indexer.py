@@ -1,6 +1,7 @@
 """Embeds new memories in the background and records each vector as an ``Embedded`` event.
 
-A store is acknowledged once its ``Stored`` event is durable; its vector follows shortly after.
+A store is acknowledged once its ``Stored`` event is durable; its vector follows shortly after,
+then its links.
 After a restart the backlog (live memories without a vector from the current pipeline) is
 queued again, so a crash between the two events loses nothing.
 """
@@ -12,6 +13,7 @@ import numpy as np
 from anyio.abc import TaskStatus
 
 from memlane.daemon.engine import EmbedEngine
+from memlane.daemon.linker import Linker
 from memlane.daemon.writer import Writer
 from memlane.events.model import Consolidated, Embedded, Event, Record, Stored
 
@@ -21,9 +23,10 @@ BATCH = 32
 class Indexer:
     """Queue of (memory id, text) waiting for a vector."""
 
-    def __init__(self, engine: EmbedEngine, writer: Writer) -> None:
+    def __init__(self, engine: EmbedEngine, writer: Writer, linker: Linker) -> None:
         self._engine = engine
         self._writer = writer
+        self._linker = linker
         self._queue: list[tuple[int, str]] = []
         self._seen: set[int] = set()  # queued or embedded by this run: the backlog scan and
         # new commits may both name a memory stored while the model was loading
@@ -81,5 +84,6 @@ class Indexer:
                      pipeline=embedder.pipeline)
             for (memory_id, _), vector in zip(batch, vectors)
         ]
-        await self._writer.append(events)
+        records = await self._writer.append(events)
         self.embedded += len(events)
+        await self._linker.link(embedder.spec, records)

@@ -38,6 +38,11 @@ class SearchBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     recall: bool = False
 
 
+class JobBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    dry_run: bool = False
+    offline: bool = False
+
+
 class EmbeddingsBody(msgspec.Struct, kw_only=True):
     """OpenAI's embeddings request, plus ``input_type`` (query or document)."""
 

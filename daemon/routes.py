@@ -12,12 +12,21 @@ from memlane.daemon.core import Core
 from memlane.daemon.errors import ApiError, Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from memlane.daemon.server import Request, Response, error_response, json_response
 from memlane.daemon.embeddings_api import create_embeddings
-from memlane.daemon.protocol import EmbeddingsBody, ImportBody, SearchBody, StoreBody, decode_body
+from memlane.daemon.protocol import (
+    EmbeddingsBody,
+    ImportBody,
+    JobBody,
+    SearchBody,
+    StoreBody,
+    decode_body,
+)
 from memlane.daemon.token import token_matches
+from memlane.projections import queries
 
 log = structlog.get_logger()
 _LOCAL_HOSTS = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$", re.IGNORECASE)
-_MEMORY = re.compile(r"^/v1/memories/(\d{1,18})$")
+_MEMORY = re.compile(r"^/v1/memories/(\d{1,18})(?:/(links|lineage))?$")
+_JOB = re.compile(r"^/v1/jobs/(cluster|consolidate|age)$")
 
 Route = Callable[[Core, Request], Awaitable[Any]]
 
@@ -71,6 +80,32 @@ async def _rebuild(core: Core, request: Request) -> Any:
     return await core.rebuild()
 
 
+async def _clusters(core: Core, request: Request) -> Any:
+    open_only = request.query.get("open") == "1"
+    return {"clusters": await core.read(lambda conn: queries.clusters(conn, open_only=open_only))}
+
+
+async def _memory_view(core: Core, memory_id: int, view: str | None) -> Any:
+    memory = await core.get(memory_id)
+    if view == "links":
+        links = await core.read(lambda conn: queries.links_of(conn, memory_id))
+        return {"links": [{"id": memory_id, "other": other, "similarity": round(sim, 6)}
+                          for other, sim in links]}
+    if view == "lineage":
+        return {"id": memory_id, **await core.read(lambda conn: queries.lineage_of(conn, memory_id))}
+    return memory
+
+
+async def _job(core: Core, name: str, request: Request) -> Any:
+    assert core.lifecycle is not None
+    options = decode_body(request.body or b"{}", JobBody)
+    if name == "age":
+        return await core.lifecycle.run_job("age", dry_run=options.dry_run)
+    if name == "consolidate":
+        return await core.lifecycle.run_job("consolidate", offline=options.offline)
+    return await core.lifecycle.run_job(name)
+
+
 ROUTES: dict[str, dict[str, Route]] = {
     "/v1/memories": {"POST": _store},
     "/v1/import": {"POST": _import},
@@ -80,6 +115,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/health": {"GET": _health},
     "/v1/rebuild": {"POST": _rebuild},
     "/v1/export": {"GET": _export},
+    "/v1/clusters": {"GET": _clusters},
 }
 
 
@@ -103,7 +139,11 @@ async def dispatch(core: Core, request: Request) -> Any:
     if match := _MEMORY.match(request.path):
         if request.method != "GET":
             raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
-        return await core.get(int(match.group(1)))
+        return await _memory_view(core, int(match.group(1)), match.group(2))
+    if match := _JOB.match(request.path):
+        if request.method != "POST":
+            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+        return await _job(core, match.group(1), request)
     methods = ROUTES.get(request.path)
     if methods is None:
         raise NotFound(f"no route {request.path}")

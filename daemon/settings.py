@@ -33,6 +33,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     batch_window_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 0.5
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
     snapshot_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    jobs_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 600.0
+    age_limit: Annotated[int, msgspec.Meta(ge=1)] = 40
 
     @classmethod
     def load(cls, config: Path | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -52,6 +54,8 @@ ENV_VARS = {
     "MEMLANE_THREADS": "threads",
     "MEMLANE_BATCH_WINDOW_MS": "batch_window_ms",
     "MEMLANE_MAX_BATCH": "max_batch",
+    "MEMLANE_JOBS_INTERVAL_S": "jobs_interval_s",
+    "MEMLANE_AGE_LIMIT": "age_limit",
 }
 
 

@@ -99,3 +99,93 @@ def export_rows(conn: sqlite3.Connection, *, project: str | None = None,
     for text, proj, kind, tags, state in conn.execute(sql + " ORDER BY id", params):
         yield {"text": text, "project": proj, "kind": kind, "tags": json.loads(tags),
                "state": state}
+
+
+def threshold(conn: sqlite3.Connection, model: str, name: str) -> float | None:
+    """A threshold chosen for ``model`` (``ThresholdSet``), if any."""
+    row = conn.execute("SELECT value FROM thresholds WHERE model = ? AND name = ?",
+                       (model, name)).fetchone()
+    return None if row is None else float(row[0])
+
+
+def links_of(conn: sqlite3.Connection, memory: int) -> list[tuple[int, float]]:
+    """(other memory, similarity) for every link of ``memory``, strongest first."""
+    return [(int(other), float(sim)) for other, sim in conn.execute(
+        "SELECT CASE WHEN a = ? THEN b ELSE a END, similarity FROM links WHERE a = ? OR b = ?"
+        " ORDER BY similarity DESC", (memory, memory, memory))]
+
+
+_LIVE_LINKS = (
+    "SELECT l.a, l.b, l.similarity FROM links l"
+    " JOIN memories ma ON ma.id = l.a JOIN memories mb ON mb.id = l.b"
+    " WHERE ma.state IN ('active', 'proven') AND mb.state IN ('active', 'proven')")
+
+
+def live_links(conn: sqlite3.Connection) -> dict[tuple[int, int], float]:
+    """Links whose two ends are both live."""
+    return {(a, b): sim for a, b, sim in conn.execute(_LIVE_LINKS)}
+
+
+def open_cluster_members(conn: sqlite3.Connection) -> set[int]:
+    """Memories waiting in a cluster that has not been consolidated."""
+    return {row[0] for row in conn.execute(
+        "SELECT cm.memory FROM cluster_members cm JOIN clusters c ON c.id = cm.cluster"
+        " WHERE c.consolidated_into IS NULL")}
+
+
+def lineage_pairs(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+    """(child, ancestor) for every consolidation, transitively."""
+    return [(c, p) for c, p in conn.execute(
+        "WITH RECURSIVE up(child, parent) AS (SELECT child, parent FROM lineage"
+        " UNION SELECT up.child, l.parent FROM up JOIN lineage l ON l.child = up.parent)"
+        " SELECT child, parent FROM up")]
+
+
+def active_ids(conn: sqlite3.Connection) -> set[int]:
+    return {row[0] for row in conn.execute("SELECT id FROM memories WHERE state = 'active'")}
+
+
+def aging_rows(conn: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
+    """(id, project, kind, text, live degree, reprieves, refreshed_seq) of active memories."""
+    yield from conn.execute(
+        "SELECT m.id, m.project, m.kind, m.text, (SELECT count(*) FROM links l"
+        "  JOIN memories o ON o.id = CASE WHEN l.a = m.id THEN l.b ELSE l.a END"
+        "  WHERE (l.a = m.id OR l.b = m.id) AND o.state IN ('active', 'proven')),"
+        " m.reprieves, m.refreshed_seq FROM memories m WHERE m.state = 'active' ORDER BY m.id")
+
+
+def stored_ids_by_project(conn: sqlite3.Connection) -> dict[str, list[int]]:
+    """Ids of memories stored (not consolidated) in each project, ascending."""
+    found: dict[str, list[int]] = {}
+    for memory_id, project in conn.execute(
+            "SELECT id, project FROM memories WHERE source != 'consolidation' ORDER BY id"):
+        found.setdefault(project, []).append(memory_id)
+    return found
+
+
+def recall_counts(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, int]:
+    marks = ",".join("?" * len(ids))
+    return dict(conn.execute(f"SELECT id, recalls FROM memories WHERE id IN ({marks})", ids))
+
+
+def clusters(conn: sqlite3.Connection, *, open_only: bool = False) -> list[dict[str, Any]]:
+    """Clusters with their members, newest first."""
+    sql = "SELECT id, cohesion, created_at, consolidated_into FROM clusters"
+    if open_only:
+        sql += " WHERE consolidated_into IS NULL"
+    found = []
+    for cluster_id, cohesion, created_at, into in conn.execute(sql + " ORDER BY id DESC"):
+        members = [row[0] for row in conn.execute(
+            "SELECT memory FROM cluster_members WHERE cluster = ? ORDER BY memory", (cluster_id,))]
+        found.append({"id": cluster_id, "members": members, "cohesion": cohesion,
+                      "created_at": created_at, "consolidated_into": into})
+    return found
+
+
+def lineage_of(conn: sqlite3.Connection, memory: int) -> dict[str, list[int]]:
+    """Direct parents (sources) and children (consolidations) of a memory."""
+    parents = [r[0] for r in conn.execute(
+        "SELECT parent FROM lineage WHERE child = ? ORDER BY parent", (memory,))]
+    children = [r[0] for r in conn.execute(
+        "SELECT child FROM lineage WHERE parent = ? ORDER BY child", (memory,))]
+    return {"parents": parents, "children": children}

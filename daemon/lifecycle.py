@@ -1,0 +1,152 @@
+"""The lifecycle jobs: cluster, consolidate, age (the shell around the pure rules).
+
+Each job gathers its inputs from the caught-up projection, calls the pure decider and hands
+the events to the writer. One job of a kind runs at a time; a timer runs them all in turn and
+clients run one on demand (``POST /v1/jobs/<name>``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio
+import structlog
+
+from memlane.daemon.aging import AgePolicy, MemoryFacts, aging_events, decide_aging, due_for_check
+from memlane.daemon.aging import looks_substantive
+from memlane.daemon.clustering import find_clusters
+from memlane.daemon.consolidation import Merge, Source, decide_consolidation, extractive_merge
+from memlane.daemon.core import Core
+from memlane.daemon.errors import Unavailable
+from memlane.daemon.linker import threshold_for
+from memlane.events.model import Clustered, Event
+from memlane.projections import queries
+
+log = structlog.get_logger()
+
+
+class Consolidator(Protocol):
+    """What the LLM adapter offers the lifecycle (see :mod:`memlane.daemon.llm`)."""
+
+    async def merge(self, sources: list[Source]) -> Merge: ...
+
+    async def has_substance(self, text: str) -> bool: ...
+
+
+@dataclass
+class Lifecycle:
+    core: Core
+    policy: AgePolicy = field(default_factory=AgePolicy)
+    llm: Consolidator | None = None
+    _locks: dict[str, anyio.Lock] = field(default_factory=dict)
+
+    def _lock(self, job: str) -> anyio.Lock:
+        return self._locks.setdefault(job, anyio.Lock())
+
+    async def run_job(self, job: str, **options: Any) -> dict[str, Any]:
+        jobs: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
+            "cluster": self.cluster, "consolidate": self.consolidate, "age": self.age}
+        async with self._lock(job):
+            return await jobs[job](**options)
+
+    async def run_all(self) -> None:
+        """One round of every job, in dependency order (the timer's work)."""
+        for job in ("cluster", "consolidate", "age"):
+            try:
+                await self.run_job(job)
+            except Unavailable as exc:
+                log.info("job_skipped", job=job, reason=exc.message)
+
+    async def cluster(self) -> dict[str, Any]:
+        """Record new complete-linkage clusters among live memories outside open clusters."""
+        spec = self._spec()
+
+        def gather(conn: Any) -> tuple[dict[tuple[int, int], float], set[int], list[Any], float]:
+            eligible = (queries.active_ids(conn) | _proven_ids(conn)) - \
+                queries.open_cluster_members(conn)
+            return (queries.live_links(conn), eligible, queries.lineage_pairs(conn),
+                    threshold_for(conn, spec, "cluster"))
+
+        links, eligible, forbidden, threshold = await self.core.read(gather)
+        found = find_clusters(links, eligible, threshold=threshold, forbidden=forbidden)
+
+        def decide(_view: Any, seq: int) -> tuple[list[Event], None]:
+            return [Clustered(cluster=seq + i, members=c.members, cohesion=c.cohesion)
+                    for i, c in enumerate(found)], None
+
+        records, _ = await self.core.writer.submit(decide) if found else ([], None)
+        return {"clusters": [{"id": r.seq, "members": list(r.event.members)}  # type: ignore[union-attr]
+                             for r in records]}
+
+    async def consolidate(self, *, offline: bool = False) -> dict[str, Any]:
+        """Merge each open cluster into a proven memory: extractively when ``offline``, else
+        through the LLM; without one, clusters wait."""
+        if not offline and self.llm is None:
+            raise Unavailable("no LLM key is configured: clusters wait; "
+                              "`memlane consolidate --offline` merges them without an LLM",
+                              code="no_llm")
+        done = []
+        for cluster in await self.core.read(lambda c: queries.clusters(c, open_only=True)):
+            sources, project = await self.core.read(
+                lambda c, ids=cluster["members"]: _sources(c, ids))
+            if len(sources) < 3:
+                continue
+            merge = extractive_merge(sources) if offline else await self._llm_merge(sources)
+            records, _ = await self.core.writer.submit(
+                lambda _v, seq, s=sources, m=merge, cid=cluster["id"], p=project:
+                (decide_consolidation(cid, p, s, m, seq), None))
+            done.append({"cluster": cluster["id"], "proven": records[0].seq,
+                         "sources": [s.id for s in sources]})
+        return {"consolidated": done}
+
+    async def _llm_merge(self, sources: list[Source]) -> Merge:
+        assert self.llm is not None
+        return await self.llm.merge(sources)
+
+    async def age(self, *, dry_run: bool = False) -> dict[str, Any]:
+        """Reprieve or expire isolated memories past the age limit (``dry_run``: only say so)."""
+        memories, stored = await self.core.read(_aging_inputs)
+        due = [m for m in memories if due_for_check(m, stored.get(m.project, ()), self.policy)]
+        substance = {m.id: await self._has_substance(m.text) for m in due}
+        decisions = decide_aging(due, stored, substance, self.policy)
+        if decisions and not dry_run:
+            reprieves = {m.id: m.reprieves for m in due}
+            await self.core.writer.append(aging_events(decisions, reprieves))
+        return {"dry_run": dry_run, "decisions": [
+            {"id": d.memory, "action": d.action, "age": d.age, "reason": d.reason}
+            for d in decisions]}
+
+    async def _has_substance(self, text: str) -> bool:
+        if self.llm is not None:
+            try:
+                return await self.llm.has_substance(text)
+            except Unavailable:
+                pass  # over budget or unreachable: the offline check decides
+        return looks_substantive(text)
+
+    def _spec(self) -> Any:
+        embedder = self.core.engine.embedder
+        if embedder is None:
+            raise Unavailable("the embedding model is not loaded", code="model_not_ready")
+        return embedder.spec
+
+
+def _proven_ids(conn: Any) -> set[int]:
+    return {row[0] for row in conn.execute("SELECT id FROM memories WHERE state = 'proven'")}
+
+
+def _sources(conn: Any, ids: list[int]) -> tuple[list[Source], str]:
+    rows = queries.get_memories(conn, ids)
+    live = [rows[i] for i in ids if i in rows and rows[i]["state"] in queries.LIVE_STATES]
+    project = live[0]["project"] if live else ""
+    return [Source(r["id"], r["text"], r["kind"], tuple(r["tags"])) for r in live], project
+
+
+def _aging_inputs(conn: Any) -> tuple[list[MemoryFacts], dict[str, list[int]]]:
+    clustered = queries.open_cluster_members(conn)
+    memories = [MemoryFacts(id=i, project=p, kind=k, text=t or "", degree=d, reprieves=r,
+                            refreshed_seq=s, clustered=i in clustered)
+                for i, p, k, t, d, r, s in queries.aging_rows(conn)]
+    return memories, queries.stored_ids_by_project(conn)
