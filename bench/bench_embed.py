@@ -174,7 +174,7 @@ def median_p90(samples: list[float]) -> tuple[float, float]:
 
 def measure_latency(daemon: Daemon, embedder: Embedder) -> dict[str, dict[str, list[float]]]:
     """{case: {variant: samples}} for one text and for a batch of 20."""
-    cases = {"1 text": (TEXTS[:1], 200, 20), "20 texts": (TEXTS, 40, 4)}
+    cases = {"1 text": (TEXTS[:1], 200, 20), "20 texts": (TEXTS, 60, 4)}
     results = {}
     for case, (texts, reps, warmup) in cases.items():
         body = {"input": texts}

@@ -20,7 +20,9 @@ from memlane.daemon.admission import AdmissionIndex, BatchView
 from memlane.daemon.decide import StoreOutcome, StoreRequest, decide_store
 from memlane.daemon.engine import EmbedEngine
 from memlane.daemon.errors import BadRequest, NotFound
+from memlane.daemon.history import history
 from memlane.daemon.indexer import Indexer
+from memlane.daemon.forgetting import purge
 from memlane.daemon.kinds import detect_kind
 from memlane.daemon.linker import threshold_for
 from memlane.daemon.recall import RecallHit, decide_recalls
@@ -29,7 +31,8 @@ from memlane.daemon.projector import Projector
 from memlane.daemon.protocol import SearchBody, StoreBody
 from memlane.daemon.retrieval import dense_candidates, hybrid_hits
 from memlane.daemon.writer import Writer
-from memlane.events.model import KINDS, Event
+from memlane.events.log import read_log
+from memlane.events.model import KINDS, Event, Forgotten, Restored
 from memlane.projections import queries
 from memlane.projections.catchup import Projections
 
@@ -126,6 +129,47 @@ class Core:
         events = decide_recalls(query, candidates, floor=floor, recalls=counts)
         if events:
             await self.writer.append(events)
+
+    async def forget(self, memory_id: int) -> dict[str, Any]:
+        """Purge a memory's text and vector from the log and every projection."""
+        memory = await self.get(memory_id)
+        if memory["state"] == "forgotten":
+            return {"id": memory_id, "forgotten": True, "segments_rewritten": 0}
+        digest = await self.read(lambda conn: queries.content_hash_of(conn, memory_id))
+        text = memory["text"] or ""
+
+        def decide(_view: Any, _seq: int) -> tuple[list[Event], int]:
+            segments = self.writer.log.rewrite(purge(memory_id))
+            return [Forgotten(memory=memory_id, content_hash=digest)], segments
+
+        records, segments = await self.writer.submit(decide)
+        await self.projector.wait_for(records[-1].seq)
+        await anyio.to_thread.run_sync(self._scrub, text)
+        return {"id": memory_id, "forgotten": True, "segments_rewritten": segments}
+
+    def _scrub(self, text: str) -> None:
+        """Leave no copy of a forgotten text in projection files or torn-tail copies."""
+        with self.projections.lock:
+            self.projections.scrub()
+        needle = text.encode()
+        for torn in (self.paths.log_dir / "torn").glob("*"):
+            if needle and needle in torn.read_bytes():
+                torn.unlink()
+
+    async def history(self, memory_id: int) -> list[dict[str, Any]]:
+        """Every event that touched the memory (a scan of the log)."""
+        last = self.writer.log.last_seq
+        return await anyio.to_thread.run_sync(
+            lambda: history(read_log(self.paths.log_dir, 1, upto=last), memory_id))
+
+    async def restore(self, memory_id: int) -> dict[str, Any]:
+        """Undo an expiry."""
+        memory = await self.get(memory_id)
+        if memory["state"] != "expired":
+            raise BadRequest(f"memory {memory_id} is {memory['state']}, not expired",
+                             code="not_expired")
+        await self.writer.append([Restored(memory=memory_id)])
+        return await self.get(memory_id)
 
     async def status(self) -> dict[str, Any]:
         counts = await self.read(lambda conn: (queries.count_by_state(conn),

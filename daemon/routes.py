@@ -25,7 +25,8 @@ from memlane.projections import queries
 
 log = structlog.get_logger()
 _LOCAL_HOSTS = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$", re.IGNORECASE)
-_MEMORY = re.compile(r"^/v1/memories/(\d{1,18})(?:/(links|lineage))?$")
+_MEMORY = re.compile(r"^/v1/memories/(\d{1,18})(?:/(links|lineage|history|forget|restore))?$")
+_MEMORY_POSTS = ("forget", "restore")
 _JOB = re.compile(r"^/v1/jobs/(cluster|consolidate|age)$")
 
 Route = Callable[[Core, Request], Awaitable[Any]]
@@ -91,6 +92,8 @@ async def _memory_view(core: Core, memory_id: int, view: str | None) -> Any:
         links = await core.read(lambda conn: queries.links_of(conn, memory_id))
         return {"links": [{"id": memory_id, "other": other, "similarity": round(sim, 6)}
                           for other, sim in links]}
+    if view == "history":
+        return {"id": memory_id, "events": await core.history(memory_id)}
     if view == "lineage":
         return {"id": memory_id, **await core.read(lambda conn: queries.lineage_of(conn, memory_id))}
     return memory
@@ -137,9 +140,14 @@ def make_handler(core: Core, token: str) -> Callable[[Request], Awaitable[Respon
 
 async def dispatch(core: Core, request: Request) -> Any:
     if match := _MEMORY.match(request.path):
-        if request.method != "GET":
+        memory_id, view = int(match.group(1)), match.group(2)
+        if request.method != ("POST" if view in _MEMORY_POSTS else "GET"):
             raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
-        return await _memory_view(core, int(match.group(1)), match.group(2))
+        if view == "forget":
+            return await core.forget(memory_id)
+        if view == "restore":
+            return await core.restore(memory_id)
+        return await _memory_view(core, memory_id, view)
     if match := _JOB.match(request.path):
         if request.method != "POST":
             raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")

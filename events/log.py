@@ -18,6 +18,7 @@ from memlane.events.disk import OsDisk
 from memlane.events.errors import LogCorrupted, LogLocked, LogStopped, LogWriteFailed
 from memlane.events.framing import FrameError, frame
 from memlane.events.model import Event, Record
+from memlane.events.rewrite import Transform, rewrite_segments
 from memlane.events.scan import iter_segment, scan_segment
 from memlane.events.segments import list_segments, segment_header, segment_name
 
@@ -146,6 +147,19 @@ class EventLog:
             self._disk.truncate(self._fd, self._size)
         except OSError as undo_exc:
             self._stopped = f"write failed ({exc}) and could not be undone ({undo_exc})"
+
+    def rewrite(self, transform: Transform) -> int:
+        """Replace the records ``transform`` changes, keeping seqs (see :mod:`rewrite`);
+        returns how many segments changed. Call only between appends."""
+        if self._stopped:
+            raise LogStopped(self._stopped)
+        rewritten = rewrite_segments(self.directory, transform, self._disk)
+        active = list_segments(self.directory)[-1]
+        if active in rewritten:
+            self._disk.close(self._fd)
+            self._fd = self._disk.open_append(active)
+            self._size = len(rewritten[active])
+        return len(rewritten)
 
     def close(self) -> None:
         if self._fd >= 0:

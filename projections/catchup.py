@@ -70,6 +70,14 @@ class Projections:
             if self.vectors.dirty:
                 self.vectors.save()
 
+    def scrub(self) -> None:
+        """Purge deleted text from the files (after ``Forgotten``): merge the full-text index
+        (dropping deleted entries), fold the WAL into the zeroed database, re-save vectors."""
+        conn = self.sqlite.conn
+        conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.vectors.save()
+
     def rebuild(self, log_dir: Path, last_seq: int) -> int:
         """Replay the log up to ``last_seq`` into new files, then swap them in.
 

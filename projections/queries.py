@@ -189,3 +189,8 @@ def lineage_of(conn: sqlite3.Connection, memory: int) -> dict[str, list[int]]:
     children = [r[0] for r in conn.execute(
         "SELECT child FROM lineage WHERE parent = ? ORDER BY child", (memory,))]
     return {"parents": parents, "children": children}
+
+
+def content_hash_of(conn: sqlite3.Connection, memory: int) -> str:
+    row = conn.execute("SELECT content_hash FROM memories WHERE id = ?", (memory,)).fetchone()
+    return str(row[0]) if row else ""

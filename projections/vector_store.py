@@ -46,7 +46,7 @@ def vector_ops(record: Record) -> list[VectorOp]:
     """The pure fold: what one record does to the vector index."""
     event = record.event
     match event:
-        case Embedded():
+        case Embedded() if event.vector:
             return [AddVector(event.memory, event.vector, event.dims, event.pipeline)]
         case Forgotten():
             return [RemoveVector(event.memory)]

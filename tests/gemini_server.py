@@ -127,6 +127,11 @@ class FakeGemini:
         """Answer the next requests with ``replies``, in order."""
         self._script.extend(replies)
 
+    def reset(self) -> None:
+        """Forget the script and the recorded requests (a server shared between tests)."""
+        self._script.clear()
+        self.requests.clear()
+
     @property
     def base_url(self) -> str:
         assert self._server is not None, "use FakeGemini as a context manager"
@@ -141,7 +146,9 @@ class FakeGemini:
     def __enter__(self) -> FakeGemini:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits up to one interval.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,),
+                                        daemon=True)
         self._thread.start()
         return self
 
