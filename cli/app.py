@@ -12,6 +12,7 @@ import typer
 
 from memlane.cli import daemonctl
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
+from memlane.cli.lifecyclecmd import register as register_lifecycle
 from memlane.cli.modelcmd import model_app
 from memlane.cli.project import detect_project
 from memlane.cli.render import emit, emit_lines, fail
@@ -272,6 +273,10 @@ def log_tail(n: Annotated[int, typer.Option("-n", help="How many records.")] = 1
 
     for row in tail(_paths().log_dir, n):
         print(json.dumps(row, ensure_ascii=False, default=str))
+
+
+register_lifecycle(app, _call, _paths,
+                   lambda project: project or detect_project(Path.cwd()))
 
 
 def main() -> None:

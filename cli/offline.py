@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from memlane.daemon.paths import Paths
+from memlane.daemon.paths import Paths, resolve_paths
 from memlane.events.log import EventLog
 from memlane.projections.catchup import Projections
 
@@ -17,5 +18,34 @@ def rebuild_offline(paths: Paths) -> dict[str, Any]:
         count = projections.rebuild(paths.log_dir, log.last_seq)
         projections.close()
         return {"replayed": count, "last_seq": log.last_seq}
+    finally:
+        log.close()
+
+
+def replay_until(paths: Paths, until: str, into: Path) -> dict[str, Any]:
+    """Copy the log up to ``until`` (a seq or an ISO timestamp) into a new state directory
+    ``into`` and build its projections: a memlane home showing the state as it was then."""
+    from datetime import datetime
+    from itertools import islice, takewhile
+
+    from memlane.events.log import read_log
+    from memlane.projections import queries
+
+    if into.exists() and any(into.iterdir()):
+        raise ValueError(f"{into} is not empty; replay into a new directory")
+    moment = None if until.isdigit() else datetime.fromisoformat(until).astimezone()
+    last = int(until) if moment is None else None
+    target = resolve_paths({"MEMLANE_HOME": str(into)})
+    log = EventLog.open(target.log_dir)
+    try:
+        records = takewhile(lambda r: moment is None or r.at <= moment,
+                            read_log(paths.log_dir, 1, upto=last))
+        while batch := list(islice(records, 5000)):
+            log.append_records(batch)
+        projections = Projections(target.sqlite, target.vectors)
+        projections.catch_up(target.log_dir, log.last_seq)
+        counts = queries.count_by_state(projections.sqlite.conn)
+        projections.close()
+        return {"until_seq": log.last_seq, "home": str(into), "memories": counts}
     finally:
         log.close()

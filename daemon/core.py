@@ -17,6 +17,7 @@ import anyio
 import numpy as np
 
 from memlane.daemon.admission import AdmissionIndex, BatchView
+from memlane.daemon.briefing import compose_briefing
 from memlane.daemon.decide import StoreOutcome, StoreRequest, decide_store
 from memlane.daemon.engine import EmbedEngine
 from memlane.daemon.errors import BadRequest, NotFound
@@ -28,7 +29,7 @@ from memlane.daemon.linker import threshold_for
 from memlane.daemon.recall import RecallHit, decide_recalls
 from memlane.daemon.paths import Paths
 from memlane.daemon.projector import Projector
-from memlane.daemon.protocol import SearchBody, StoreBody
+from memlane.daemon.protocol import BriefingBody, SearchBody, StoreBody
 from memlane.daemon.retrieval import dense_candidates, hybrid_hits
 from memlane.daemon.writer import Writer
 from memlane.events.log import read_log
@@ -129,6 +130,16 @@ class Core:
         events = decide_recalls(query, candidates, floor=floor, recalls=counts)
         if events:
             await self.writer.append(events)
+
+    async def briefing(self, body: BriefingBody) -> dict[str, Any]:
+        """The memories worth showing at a session start, within ``body.budget`` characters."""
+        candidates = await self.read(lambda conn: queries.briefing_rows(conn, body.project))
+        if body.context:
+            search = SearchBody(query=body.context, project=body.project, k=10)
+            candidates["relevant"] = await self.search(search)
+        chosen, text = compose_briefing(candidates, budget=body.budget)
+        return {"project": body.project, "text": text, "chars": len(text),
+                "memories": [{k: m[k] for k in ("id", "text", "kind", "state")} for m in chosen]}
 
     async def forget(self, memory_id: int) -> dict[str, Any]:
         """Purge a memory's text and vector from the log and every projection."""

@@ -38,6 +38,12 @@ class SearchBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     recall: bool = False
 
 
+class BriefingBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    project: Name | None = None
+    context: Annotated[str, msgspec.Meta(max_length=MAX_TEXT)] | None = None
+    budget: Annotated[int, msgspec.Meta(ge=200, le=100_000)] = 2000
+
+
 class JobBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dry_run: bool = False
     offline: bool = False

@@ -13,6 +13,7 @@ from memlane.daemon.errors import ApiError, Forbidden, MethodNotAllowed, NotFoun
 from memlane.daemon.server import Request, Response, error_response, json_response
 from memlane.daemon.embeddings_api import create_embeddings
 from memlane.daemon.protocol import (
+    BriefingBody,
     EmbeddingsBody,
     ImportBody,
     JobBody,
@@ -81,6 +82,10 @@ async def _rebuild(core: Core, request: Request) -> Any:
     return await core.rebuild()
 
 
+async def _briefing(core: Core, request: Request) -> Any:
+    return await core.briefing(decode_body(request.body, BriefingBody))
+
+
 async def _clusters(core: Core, request: Request) -> Any:
     open_only = request.query.get("open") == "1"
     return {"clusters": await core.read(lambda conn: queries.clusters(conn, open_only=open_only))}
@@ -119,6 +124,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/rebuild": {"POST": _rebuild},
     "/v1/export": {"GET": _export},
     "/v1/clusters": {"GET": _clusters},
+    "/v1/briefing": {"POST": _briefing},
 }
 
 

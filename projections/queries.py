@@ -194,3 +194,17 @@ def lineage_of(conn: sqlite3.Connection, memory: int) -> dict[str, list[int]]:
 def content_hash_of(conn: sqlite3.Connection, memory: int) -> str:
     row = conn.execute("SELECT content_hash FROM memories WHERE id = ?", (memory,)).fetchone()
     return str(row[0]) if row else ""
+
+
+def briefing_rows(conn: sqlite3.Connection, project: str | None, *, limit: int = 30
+                  ) -> dict[str, list[dict[str, Any]]]:
+    """Proven, protected and recent live memories of a project (all projects when None)."""
+    scope, params = ("", []) if project is None else (" AND project = ?", [project])
+
+    def rows(where: str, order: str) -> list[dict[str, Any]]:
+        return [_row(r) for r in conn.execute(
+            f"{_SELECT} WHERE {where}{scope} ORDER BY {order} LIMIT ?", [*params, limit])]
+
+    return {"proven": rows("state = 'proven'", "recalls DESC, id DESC"),
+            "protected": rows("state = 'active' AND kind IN ('decision', 'user-note')", "id DESC"),
+            "recent": rows("state = 'active' AND kind NOT IN ('auto-save')", "id DESC")}

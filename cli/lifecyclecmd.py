@@ -1,0 +1,115 @@
+"""CLI commands for the memory lifecycle: jobs, inspection, forget/restore, replay, briefing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from memlane.cli.render import emit, emit_lines, fail
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
+Call = Callable[..., Any]
+
+
+def register(app: typer.Typer, call: Call, paths: Callable[[], Any],
+             project_of: Callable[[Optional[str]], str]) -> None:
+    """Add the lifecycle commands to ``app``; ``call(method, path, body)`` asks the daemon."""
+
+    @app.command()
+    def cluster(as_json: JsonFlag = False) -> None:
+        """Find new clusters of closely related memories now."""
+        answer = call("POST", "/v1/jobs/cluster", {})
+        emit(answer, as_json=as_json, text="\n".join(
+            f"cluster {c['id']}: {c['members']}" for c in answer["clusters"]) or "no new cluster")
+
+    @app.command()
+    def consolidate(offline: Annotated[bool, typer.Option(
+            "--offline", help="Merge extractively, without an LLM.")] = False,
+            as_json: JsonFlag = False) -> None:
+        """Merge waiting clusters into proven memories now."""
+        answer = call("POST", "/v1/jobs/consolidate", {"offline": offline})
+        emit(answer, as_json=as_json, text="\n".join(
+            f"cluster {c['cluster']} → proven memory {c['proven']} (from {c['sources']})"
+            for c in answer["consolidated"]) or "nothing to consolidate")
+
+    @app.command()
+    def age(dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list.")] = False,
+            as_json: JsonFlag = False) -> None:
+        """Reprieve or expire isolated old memories (--dry-run lists what would happen)."""
+        answer = call("POST", "/v1/jobs/age", {"dry_run": dry_run})
+        verb = "would" if dry_run else "did"
+        emit_lines(answer["decisions"], as_json=as_json, text="\n".join(
+            f"{verb} {d['action']} [{d['id']}]: {d['reason']}" for d in answer["decisions"])
+            or "nothing to age")
+
+    @app.command()
+    def links(memory_id: int, as_json: JsonFlag = False) -> None:
+        """The memories linked to one, strongest first."""
+        rows = call("GET", f"/v1/memories/{memory_id}/links")["links"]
+        emit_lines(rows, as_json=as_json, text="\n".join(
+            f"{r['similarity']:.3f} → [{r['other']}]" for r in rows) or "no links")
+
+    @app.command()
+    def clusters(open_only: Annotated[bool, typer.Option("--open", help="Only waiting ones.")]
+                 = False, as_json: JsonFlag = False) -> None:
+        """Clusters and what they were consolidated into."""
+        rows = call("GET", "/v1/clusters" + ("?open=1" if open_only else ""))["clusters"]
+        emit_lines(rows, as_json=as_json, text="\n".join(
+            f"cluster {c['id']} {c['members']} cohesion {c['cohesion']:.3f} → "
+            f"{c['consolidated_into'] or 'waiting'}" for c in rows) or "no clusters")
+
+    @app.command()
+    def lineage(memory_id: int, as_json: JsonFlag = False) -> None:
+        """The sources a memory was consolidated from, and what it was consolidated into."""
+        answer = call("GET", f"/v1/memories/{memory_id}/lineage")
+        emit(answer, as_json=as_json,
+             text=f"[{memory_id}] from {answer['parents'] or '-'}; into {answer['children'] or '-'}")
+
+    @app.command()
+    def history(memory_id: int, as_json: JsonFlag = False) -> None:
+        """Every event that touched a memory, with reasons."""
+        rows = call("GET", f"/v1/memories/{memory_id}/history")["events"]
+        emit_lines(rows, as_json=as_json, text="\n".join(
+            f"{r['seq']:>8} {r['at'][:19]} {r['type']:<13} "
+            f"{r.get('reason') or r.get('similarity') or ''}" for r in rows))
+
+    @app.command()
+    def forget(memory_id: int, as_json: JsonFlag = False) -> None:
+        """Purge a memory's text and vector everywhere, the log included."""
+        answer = call("POST", f"/v1/memories/{memory_id}/forget", {})
+        emit(answer, as_json=as_json, text=f"forgot memory {memory_id}")
+
+    @app.command()
+    def restore(memory_id: int, as_json: JsonFlag = False) -> None:
+        """Bring an expired memory back."""
+        answer = call("POST", f"/v1/memories/{memory_id}/restore", {})
+        emit(answer, as_json=as_json, text=f"restored memory {memory_id} ({answer['state']})")
+
+    @app.command()
+    def briefing(project: Annotated[Optional[str], typer.Option("--project", "-p")] = None,
+                 context: Annotated[Optional[str], typer.Option(help="What the session is about.")]
+                 = None,
+                 budget: Annotated[int, typer.Option(help="Characters at most.")] = 2000,
+                 as_json: JsonFlag = False) -> None:
+        """The memories worth knowing at a session start."""
+        answer = call("POST", "/v1/briefing", {"project": project_of(project), "context": context,
+                                               "budget": budget})
+        emit(answer, as_json=as_json, text=answer["text"] or "nothing to brief")
+
+    @app.command()
+    def replay(until: Annotated[str, typer.Option(help="A seq or an ISO time (local if no zone).")],
+               into: Annotated[Path, typer.Option(help="A new directory for the replayed state.")],
+               as_json: JsonFlag = False) -> None:
+        """Rebuild the state as it was at a seq or a time into a separate memlane home."""
+        from memlane.cli.offline import replay_until
+
+        try:
+            answer = replay_until(paths(), until, into)
+        except ValueError as exc:
+            fail(str(exc))
+        emit(answer, as_json=as_json,
+             text=f"replayed up to seq {answer['until_seq']} into {into}: {answer['memories']}; "
+                  f"inspect it with MEMLANE_HOME={into} memlane ...")
