@@ -113,3 +113,23 @@ def register(app: typer.Typer, call: Call, paths: Callable[[], Any],
         emit(answer, as_json=as_json,
              text=f"replayed up to seq {answer['until_seq']} into {into}: {answer['memories']}; "
                   f"inspect it with MEMLANE_HOME={into} memlane ...")
+
+    @app.command(name="route")
+    def route_(dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the diffs only.")]
+               = False,
+               write: Annotated[bool, typer.Option(
+                   "--write", help="Write even where the project has not opted in.")] = False,
+               as_json: JsonFlag = False) -> None:
+        """Route proven memories into CLAUDE.md / .claude/rules / docs (or propose them)."""
+        answer = call("POST", "/v1/jobs/route", {"dry_run": dry_run, "write": write})
+        emit_lines(answer["routes"], as_json=as_json, text="\n".join(
+            f"{r['action']} [{r['memory']}] → {r['target']}: {r['verdict']}\n{r['diff']}"
+            for r in answer["routes"]) or "nothing to route")
+
+    @app.command()
+    def routes(as_json: JsonFlag = False) -> None:
+        """Routing decisions: proposed, written, skipped."""
+        rows = call("GET", "/v1/routes")["routes"]
+        emit_lines(rows, as_json=as_json, text="\n".join(
+            f"{r['action']:<9} [{r['memory']}] → {r['target']}: {r['verdict']}" for r in rows)
+            or "no routes")

@@ -24,6 +24,7 @@ from memlane.daemon.server import Limits
 from memlane.daemon.aging import AgePolicy
 from memlane.daemon.indexer import Indexer
 from memlane.daemon.lifecycle import Lifecycle
+from memlane.daemon.router import RouteOptions
 from memlane.daemon.linker import Linker
 from memlane.daemon.listeners import open_tcp_listener, open_unix_listener, tcp_handler, unix_handler
 from memlane.daemon.models import default_model_name, resolve_spec
@@ -96,7 +97,9 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
         await tg.start(part)
     core = Core(paths=paths, writer=writer, projections=projections, projector=projector,
                 engine=engine, indexer=indexer, started=started)
-    core.lifecycle = Lifecycle(core, policy=AgePolicy(limit=settings.age_limit))
+    core.lifecycle = Lifecycle(core, policy=AgePolicy(limit=settings.age_limit),
+                               route_options=RouteOptions(settings.route_write_projects,
+                                                          settings.route_docs))
     return core
 
 

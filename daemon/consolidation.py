@@ -1,5 +1,8 @@
 """Turning a cluster into one proven memory (pure): the events, and the offline merge.
 
+The offline merge is extractive: it keeps the most central sentences and drops those that
+repeat one already kept.
+
 The proven memory gets a new id (its event's seq) with lineage to its sources, which expire
 with reason ``consolidated``. A cluster holding a decision or a user note passes that kind and
 every source's tags on, whatever the merge proposed.
@@ -10,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from memlane.daemon.decide import content_hash, normalise
 from memlane.events.model import Consolidated, Event, Expired
@@ -47,15 +52,28 @@ def merged_tags(sources: Sequence[Source], proposed: Sequence[str]) -> tuple[str
     return tuple(dict.fromkeys([*(t for s in sources for t in s.tags), *proposed]))
 
 
-def extractive_merge(sources: Sequence[Source]) -> Merge:
-    """The offline merge: every distinct sentence of the sources, longest source first."""
-    sentences: dict[str, str] = {}
-    for source in sorted(sources, key=lambda s: (-len(s.text), s.id)):
+def sentences_of(sources: Sequence[Source]) -> list[str]:
+    """The distinct sentences (or lines) of the sources, in source order."""
+    found: dict[str, str] = {}
+    for source in sources:
         for sentence in _SENTENCE.split(source.text.strip()):
-            key = normalise(sentence).rstrip(".!? ")
-            if key and not any(key in seen for seen in sentences):
-                sentences[key] = sentence.strip()
-    return Merge(text="\n".join(f"- {s}" for s in sentences.values()),
+            cleaned = sentence.strip().lstrip("-*• ").strip()
+            key = normalise(cleaned).rstrip(".!? ")
+            if key and key not in found:
+                found[key] = cleaned
+    return list(found.values())
+
+
+def extractive_merge(sources: Sequence[Source], sentences: Sequence[str],
+                     similarity: np.ndarray, *, threshold: float) -> Merge:
+    """The offline merge: the most central sentences, skipping any that says the same as one
+    already chosen (``similarity``: the sentences' pairwise cosines)."""
+    centrality = similarity.mean(axis=1)
+    chosen: list[int] = []
+    for i in sorted(range(len(sentences)), key=lambda i: (-centrality[i], i)):
+        if all(similarity[i, j] < threshold for j in chosen):
+            chosen.append(i)
+    return Merge(text="\n".join(f"- {sentences[i]}" for i in chosen),
                  kind=merged_kind(sources, "insight"), tags=merged_tags(sources, ()),
                  model=OFFLINE_MODEL, prompt_version=OFFLINE_PROMPT)
 

@@ -17,10 +17,17 @@ import structlog
 from memlane.daemon.aging import AgePolicy, MemoryFacts, aging_events, decide_aging, due_for_check
 from memlane.daemon.aging import looks_substantive
 from memlane.daemon.clustering import find_clusters
-from memlane.daemon.consolidation import Merge, Source, decide_consolidation, extractive_merge
+from memlane.daemon.consolidation import (
+    Merge,
+    Source,
+    decide_consolidation,
+    extractive_merge,
+    sentences_of,
+)
 from memlane.daemon.core import Core
 from memlane.daemon.errors import Unavailable
 from memlane.daemon.linker import threshold_for
+from memlane.daemon.router import RouteOptions, route
 from memlane.events.model import Clustered, Event
 from memlane.projections import queries
 
@@ -34,11 +41,14 @@ class Consolidator(Protocol):
 
     async def has_substance(self, text: str) -> bool: ...
 
+    async def conflicts(self, new_text: str, existing: str) -> bool: ...
+
 
 @dataclass
 class Lifecycle:
     core: Core
     policy: AgePolicy = field(default_factory=AgePolicy)
+    route_options: RouteOptions = field(default_factory=RouteOptions)
     llm: Consolidator | None = None
     _locks: dict[str, anyio.Lock] = field(default_factory=dict)
 
@@ -47,13 +57,14 @@ class Lifecycle:
 
     async def run_job(self, job: str, **options: Any) -> dict[str, Any]:
         jobs: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
-            "cluster": self.cluster, "consolidate": self.consolidate, "age": self.age}
+            "cluster": self.cluster, "consolidate": self.consolidate, "route": self.route,
+            "age": self.age}
         async with self._lock(job):
             return await jobs[job](**options)
 
     async def run_all(self) -> None:
         """One round of every job, in dependency order (the timer's work)."""
-        for job in ("cluster", "consolidate", "age"):
+        for job in ("cluster", "consolidate", "route", "age"):
             try:
                 await self.run_job(job)
             except Unavailable as exc:
@@ -93,7 +104,7 @@ class Lifecycle:
                 lambda c, ids=cluster["members"]: _sources(c, ids))
             if len(sources) < 3:
                 continue
-            merge = extractive_merge(sources) if offline else await self._llm_merge(sources)
+            merge = await (self._offline_merge(sources) if offline else self._llm_merge(sources))
             records, _ = await self.core.writer.submit(
                 lambda _v, seq, s=sources, m=merge, cid=cluster["id"], p=project:
                 (decide_consolidation(cid, p, s, m, seq), None))
@@ -101,9 +112,20 @@ class Lifecycle:
                          "sources": [s.id for s in sources]})
         return {"consolidated": done}
 
+    async def _offline_merge(self, sources: list[Source]) -> Merge:
+        sentences = sentences_of(sources)
+        vectors = await self.core.engine.embed(sentences)
+        spec = self._spec()
+        threshold = await self.core.read(lambda conn: threshold_for(conn, spec, "cluster"))
+        return extractive_merge(sources, sentences, vectors @ vectors.T, threshold=threshold)
+
     async def _llm_merge(self, sources: list[Source]) -> Merge:
         assert self.llm is not None
         return await self.llm.merge(sources)
+
+    async def route(self, *, dry_run: bool = False, write: bool = False) -> dict[str, Any]:
+        """Route proven memories into their project's files (see :mod:`router`)."""
+        return await route(self.core, self.llm, self.route_options, dry_run=dry_run, write=write)
 
     async def age(self, *, dry_run: bool = False) -> dict[str, Any]:
         """Reprieve or expire isolated memories past the age limit (``dry_run``: only say so)."""

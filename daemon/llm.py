@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar
 
 import anyio
 import msgspec
@@ -26,6 +26,7 @@ from memlane.daemon.errors import ApiError
 
 if TYPE_CHECKING:
     from google import genai
+    from google.genai.types import GenerateContentConfigDict
 
 DEFAULT_MODEL = "gemini-2.5-flash"
 PROMPT_VERSION = "memlane-llm-1"
@@ -175,7 +176,7 @@ class GeminiClient:
         self._timeout_s = timeout_s
         self._budget = budget
         self._sdk_errors = errors
-        self._transport_errors = _importable(_TRANSPORT_ERRORS) + (OSError,)
+        self._transport_errors = (*_importable(_TRANSPORT_ERRORS), OSError)
         self._client: genai.Client = genai.Client(
             api_key=self._secret, vertexai=False, http_options=types.HttpOptions(
                 base_url=base_url, api_version=API_VERSION,
@@ -186,7 +187,7 @@ class GeminiClient:
     def __repr__(self) -> str:
         return f"GeminiClient(model={self.model!r}, timeout_s={self._timeout_s})"
 
-    async def __aenter__(self) -> GeminiClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -227,9 +228,10 @@ class GeminiClient:
     async def _generate(self, op: str, contents: list[dict[str, Any]], reply_type: type,
                         temperature: float) -> str | None:
         self._spend()
-        config = {"response_mime_type": "application/json", "temperature": temperature,
-                  # a fresh schema each call: the SDK rewrites the dict it is given
-                  "response_schema": msgspec.json.schema(reply_type)}
+        config: GenerateContentConfigDict = {
+            "response_mime_type": "application/json", "temperature": temperature,
+            # a fresh schema each call: the SDK rewrites the dict it is given
+            "response_schema": msgspec.json.schema(reply_type)}
         started = time.perf_counter()
         try:
             with anyio.fail_after(self._timeout_s):

@@ -47,6 +47,7 @@ class BriefingBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class JobBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dry_run: bool = False
     offline: bool = False
+    write: bool = False
 
 
 class EmbeddingsBody(msgspec.Struct, kw_only=True):

@@ -28,7 +28,7 @@ log = structlog.get_logger()
 _LOCAL_HOSTS = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$", re.IGNORECASE)
 _MEMORY = re.compile(r"^/v1/memories/(\d{1,18})(?:/(links|lineage|history|forget|restore))?$")
 _MEMORY_POSTS = ("forget", "restore")
-_JOB = re.compile(r"^/v1/jobs/(cluster|consolidate|age)$")
+_JOB = re.compile(r"^/v1/jobs/(cluster|consolidate|route|age)$")
 
 Route = Callable[[Core, Request], Awaitable[Any]]
 
@@ -82,6 +82,10 @@ async def _rebuild(core: Core, request: Request) -> Any:
     return await core.rebuild()
 
 
+async def _routes(core: Core, request: Request) -> Any:
+    return {"routes": await core.read(queries.routes)}
+
+
 async def _briefing(core: Core, request: Request) -> Any:
     return await core.briefing(decode_body(request.body, BriefingBody))
 
@@ -109,6 +113,8 @@ async def _job(core: Core, name: str, request: Request) -> Any:
     options = decode_body(request.body or b"{}", JobBody)
     if name == "age":
         return await core.lifecycle.run_job("age", dry_run=options.dry_run)
+    if name == "route":
+        return await core.lifecycle.run_job("route", dry_run=options.dry_run, write=options.write)
     if name == "consolidate":
         return await core.lifecycle.run_job("consolidate", offline=options.offline)
     return await core.lifecycle.run_job(name)
@@ -125,6 +131,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/export": {"GET": _export},
     "/v1/clusters": {"GET": _clusters},
     "/v1/briefing": {"POST": _briefing},
+    "/v1/routes": {"GET": _routes},
 }
 
 

@@ -35,6 +35,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     snapshot_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     jobs_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 600.0
     age_limit: Annotated[int, msgspec.Meta(ge=1)] = 40
+    route_write_projects: tuple[str, ...] = ()  # projects whose files memlane may write
+    route_docs: tuple[str, ...] = ()  # extra route targets, relative to each project root
 
     @classmethod
     def load(cls, config: Path | None = None, env: dict[str, str] | None = None) -> Settings:

@@ -208,3 +208,11 @@ def briefing_rows(conn: sqlite3.Connection, project: str | None, *, limit: int =
     return {"proven": rows("state = 'proven'", "recalls DESC, id DESC"),
             "protected": rows("state = 'active' AND kind IN ('decision', 'user-note')", "id DESC"),
             "recent": rows("state = 'active' AND kind NOT IN ('auto-save')", "id DESC")}
+
+
+def routes(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every routing decision, newest first, with the memory's text."""
+    return [{"memory": m, "target": t, "action": a, "verdict": v, "seq": s, "text": text}
+            for m, t, a, v, s, text in conn.execute(
+                "SELECT r.memory, r.target, r.action, r.verdict, r.seq, m.text FROM routes r"
+                " JOIN memories m ON m.id = r.memory ORDER BY r.seq DESC")]

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 _ROUTE = re.compile(r"^/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):generateContent$")
 _MEMORIES = re.compile(r"<memories>\n(?P<lines>.*?)\n</memories>", re.DOTALL)
@@ -75,11 +75,13 @@ class GeminiRequest:
 
     @property
     def generation_config(self) -> dict[str, Any]:
-        return self.body.get("generationConfig", {})
+        config: dict[str, Any] = self.body.get("generationConfig", {})
+        return config
 
     @property
     def contents(self) -> list[dict[str, Any]]:
-        return self.body.get("contents", [])
+        contents: list[dict[str, Any]] = self.body.get("contents", [])
+        return contents
 
     @property
     def prompt(self) -> str:
@@ -143,7 +145,7 @@ class FakeGemini:
             return Error(400, "API key not valid. Please pass a valid API key.")
         return self._script.popleft() if self._script else self.respond(request)
 
-    def __enter__(self) -> FakeGemini:
+    def __enter__(self) -> Self:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         # A short poll interval: shutdown() waits up to one interval.
@@ -165,10 +167,10 @@ def _handler(fake: FakeGemini) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # else a delayed ACK costs ~40 ms per reply
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             match = _ROUTE.match(self.path.split("?")[0])
             if match is None:
