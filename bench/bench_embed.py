@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -114,9 +115,10 @@ def wait_ready(process: subprocess.Popen[bytes], paths: Paths, timeout: float = 
 
 def health(paths: Paths) -> str | None:
     try:
-        return Client(paths, timeout=5.0).request("GET", "/v1/health")["status"]  # type: ignore[no-any-return]
+        answer = Client(paths, timeout=5.0).request("GET", "/v1/health")
     except (DaemonUnavailable, DaemonError):
         return None
+    return str(answer["status"])
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -142,6 +144,12 @@ def tcp_call(daemon: Daemon, body: dict[str, Any]) -> Call:
             return post(conn, daemon.token, body)
 
     return call
+
+
+def keepalive_call(conn: http.client.HTTPConnection, daemon: Daemon,
+                   body: dict[str, Any]) -> Call:
+    """Every request on the one TCP connection ``conn``."""
+    return partial(post, conn, daemon.token, body)
 
 
 def post(conn: http.client.HTTPConnection, token: str, body: dict[str, Any]) -> Any:
@@ -177,12 +185,13 @@ def measure_latency(daemon: Daemon, embedder: Embedder) -> dict[str, dict[str, l
     cases = {"1 text": (TEXTS[:1], 200, 20), "20 texts": (TEXTS, 60, 4)}
     results = {}
     for case, (texts, reps, warmup) in cases.items():
-        body = {"input": texts}
+        body: dict[str, Any] = {"input": texts}
         with closing(http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=30)) as kept:
-            calls = {RAW: lambda t=texts: embedder.embed(t),
-                     "daemon, unix socket (CLI Client)": unix_call(daemon, body),
-                     "daemon, tcp, new connection": tcp_call(daemon, body),
-                     "daemon, tcp, keep-alive": lambda: post(kept, daemon.token, body)}
+            calls: dict[str, Call] = {
+                RAW: partial(embedder.embed, texts),
+                "daemon, unix socket (CLI Client)": unix_call(daemon, body),
+                "daemon, tcp, new connection": tcp_call(daemon, body),
+                "daemon, tcp, keep-alive": keepalive_call(kept, daemon, body)}
             results[case] = interleaved_ms(calls, reps=reps, warmup=warmup)
     return results
 
@@ -191,8 +200,8 @@ def check_same_vectors(daemon: Daemon, embedder: Embedder) -> float:
     """Largest difference between the daemon's vectors and the in-process ones."""
     answer = unix_call(daemon, {"input": TEXTS})()
     raw = embedder.embed(TEXTS)
-    return max(abs(float(a) - float(b)) for row, expected in zip(answer["data"], raw)
-               for a, b in zip(row["embedding"], expected))
+    return max(abs(float(a) - float(b)) for row, expected in zip(answer["data"], raw, strict=True)
+               for a, b in zip(row["embedding"], expected, strict=True))
 
 
 def concurrent_round(send: Callable[[str], Any]) -> float:
@@ -249,9 +258,9 @@ def fresh_process_ms(daemon: Daemon, *, runs: int = 10) -> dict[str, float]:
                                                        "import memlane.cli.app"],
                 "memlane embed 'short text'": [memlane, "embed", "--no-fallback", "short text"]}
     env = {**os.environ, "MEMLANE_HOME": str(daemon.paths.home)}
-    calls = {name: lambda argv=argv: subprocess.run(argv, env=env, check=True,
-                                                     capture_output=True)
-             for name, argv in commands.items()}
+    calls: dict[str, Call] = {
+        name: partial(subprocess.run, argv, env=env, check=True, capture_output=True)
+        for name, argv in commands.items()}
     samples = interleaved_ms(calls, reps=runs, warmup=1)
     return {name: statistics.median(values) for name, values in samples.items()}
 

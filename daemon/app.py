@@ -17,6 +17,7 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
+from memlane.daemon.consolidator import consolidator_from
 from memlane.daemon.core import Core, seed_admission
 from memlane.daemon.embedder import Embedder
 from memlane.daemon.engine import EmbedEngine
@@ -97,9 +98,12 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
         await tg.start(part)
     core = Core(paths=paths, writer=writer, projections=projections, projector=projector,
                 engine=engine, indexer=indexer, started=started)
+    llm = consolidator_from(os.environ, model=settings.llm_model, base_url=settings.llm_base_url,
+                            daily_budget=settings.llm_daily_budget,
+                            budget_file=paths.home / "llm-budget.json")
     core.lifecycle = Lifecycle(core, policy=AgePolicy(limit=settings.age_limit),
                                route_options=RouteOptions(settings.route_write_projects,
-                                                          settings.route_docs))
+                                                          settings.route_docs), llm=llm)
     return core
 
 

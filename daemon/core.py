@@ -26,6 +26,7 @@ from memlane.daemon.indexer import Indexer
 from memlane.daemon.forgetting import purge
 from memlane.daemon.kinds import detect_kind
 from memlane.daemon.linker import threshold_for
+from memlane.daemon.redact import redact
 from memlane.daemon.recall import RecallHit, decide_recalls
 from memlane.daemon.paths import Paths
 from memlane.daemon.projector import Projector
@@ -127,7 +128,7 @@ class Core:
         floor, counts = await self.read(gather)
         candidates = [RecallHit(h["id"], rank, h["score"], similarity.get(h["id"]), h["state"])
                       for rank, h in enumerate(hits, start=1)]
-        events = decide_recalls(query, candidates, floor=floor, recalls=counts)
+        events = decide_recalls(redact(query).text, candidates, floor=floor, recalls=counts)
         if events:
             await self.writer.append(events)
 
@@ -185,7 +186,8 @@ class Core:
     async def status(self) -> dict[str, Any]:
         counts = await self.read(lambda conn: (queries.count_by_state(conn),
                                                queries.count_by_project(conn),
-                                               queries.unknown_event_count(conn)))
+                                               queries.unknown_event_count(conn),
+                                               queries.pending_work(conn)))
         embedder = self.engine.embedder
         return {
             "last_seq": self.writer.log.last_seq,
@@ -198,10 +200,19 @@ class Core:
             "embed_passes": self.engine.passes,
             "vectors": len(self.projections.vectors),
             "unknown_events": counts[2],
+            **counts[3],
+            "llm": self._llm_status(),
             "uptime_s": round(time.monotonic() - self.started, 3),
             "rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "pid": os.getpid(),
         }
+
+    def _llm_status(self) -> dict[str, Any]:
+        llm = self.lifecycle.llm if self.lifecycle is not None else None
+        budget = getattr(llm, "budget", None)
+        if budget is None:
+            return {"configured": False}
+        return {"configured": True, "calls_today": budget.used_today, "daily_budget": budget.limit}
 
     async def export(self, *, project: str | None, include_expired: bool) -> list[dict[str, Any]]:
         return await self.read(lambda conn: list(queries.export_rows(
@@ -222,9 +233,10 @@ def to_store_request(body: StoreBody) -> StoreRequest:
     kind = detect_kind(body.text, body.tags, body.kind)
     if kind not in KINDS:
         raise BadRequest(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}", code="bad_kind")
-    return StoreRequest(text=body.text, project=body.project or "global", kind=kind,
+    clean = redact(body.text)
+    return StoreRequest(text=clean.text, project=body.project or "global", kind=kind,
                         source=body.source, tags=tuple(body.tags),
-                        idempotency_key=body.idempotency_key)
+                        idempotency_key=body.idempotency_key, redactions=clean.count)
 
 
 def store_answer(outcome: StoreOutcome) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from memlane.daemon.kinds import is_empty_save
 from memlane.events.model import Event, Expired, Reinforced, Stored
 
 _SPACE = re.compile(r"\s+")
+_TRAILING = ".!?;:,…"
 
 
 class AdmissionView(Protocol):
@@ -50,8 +51,10 @@ class StoreOutcome:
 
 
 def normalise(text: str) -> str:
-    """The form two texts share when they say the same thing (case, width, spacing aside)."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+    """The form two texts share when they say the same thing (case, width, spacing and
+    trailing punctuation aside)."""
+    folded = _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+    return folded.rstrip(_TRAILING).rstrip() or folded
 
 
 def content_hash(text: str) -> str:

@@ -25,7 +25,7 @@ from memlane.daemon.consolidation import (
     sentences_of,
 )
 from memlane.daemon.core import Core
-from memlane.daemon.errors import Unavailable
+from memlane.daemon.errors import ApiError, Unavailable
 from memlane.daemon.linker import threshold_for
 from memlane.daemon.router import RouteOptions, route
 from memlane.events.model import Clustered, Event
@@ -67,7 +67,7 @@ class Lifecycle:
         for job in ("cluster", "consolidate", "route", "age"):
             try:
                 await self.run_job(job)
-            except Unavailable as exc:
+            except ApiError as exc:
                 log.info("job_skipped", job=job, reason=exc.message)
 
     async def cluster(self) -> dict[str, Any]:
@@ -98,19 +98,27 @@ class Lifecycle:
             raise Unavailable("no LLM key is configured: clusters wait; "
                               "`memlane consolidate --offline` merges them without an LLM",
                               code="no_llm")
-        done = []
+        done: list[dict[str, Any]] = []
+        waiting: list[dict[str, Any]] = []
         for cluster in await self.core.read(lambda c: queries.clusters(c, open_only=True)):
             sources, project = await self.core.read(
                 lambda c, ids=cluster["members"]: _sources(c, ids))
             if len(sources) < 3:
                 continue
-            merge = await (self._offline_merge(sources) if offline else self._llm_merge(sources))
+            try:
+                merge = await (self._offline_merge(sources) if offline
+                               else self._llm_merge(sources))
+            except ApiError as exc:  # the cluster waits for the next round
+                waiting.append({"cluster": cluster["id"], "reason": exc.message})
+                if exc.code in ("llm_budget", "llm_quota"):
+                    break
+                continue
             records, _ = await self.core.writer.submit(
                 lambda _v, seq, s=sources, m=merge, cid=cluster["id"], p=project:
                 (decide_consolidation(cid, p, s, m, seq), None))
             done.append({"cluster": cluster["id"], "proven": records[0].seq,
                          "sources": [s.id for s in sources]})
-        return {"consolidated": done}
+        return {"consolidated": done, "waiting": waiting}
 
     async def _offline_merge(self, sources: list[Source]) -> Merge:
         sentences = sentences_of(sources)
@@ -144,7 +152,7 @@ class Lifecycle:
         if self.llm is not None:
             try:
                 return await self.llm.has_substance(text)
-            except Unavailable:
+            except ApiError:
                 pass  # over budget or unreachable: the offline check decides
         return looks_substantive(text)
 

@@ -10,7 +10,6 @@ key, and nothing here logs the key or memory text.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -81,6 +80,8 @@ class LlmBudgetSpent(LlmError):
     status, code = 503, "llm_budget"
 
 
+# The reply Structs' docstrings reach the model as schema descriptions: editing one changes
+# the prompt, so bump PROMPT_VERSION with it.
 Kind = Literal["note", "decision", "insight", "user-note"]
 # msgspec writes a Literal as a bare enum; Gemini's schema wants the type next to it.
 _STRING = msgspec.Meta(extra_json_schema={"type": "string"})
@@ -198,7 +199,7 @@ class GeminiClient:
 
     async def consolidate(self, sources: Sequence[SourceMemory]) -> Consolidation:
         """One memory merging ``sources``; protected kinds and their tags survive the model."""
-        lines = "\n".join(json.dumps(msgspec.to_builtins(source)) for source in sources)
+        lines = "\n".join(msgspec.json.encode(source).decode() for source in sources)
         reply = await self._ask("consolidate", _CONSOLIDATE.format(memories=lines),
                                 Consolidation, temperature=0.2)
         return enforce_protection(reply, sources)

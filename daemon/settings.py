@@ -35,6 +35,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     snapshot_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     jobs_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 600.0
     age_limit: Annotated[int, msgspec.Meta(ge=1)] = 40
+    llm_model: str = "gemini-2.5-flash"
+    llm_base_url: str | None = None  # a proxy or a test server; the key is never in config
+    llm_daily_budget: Annotated[int, msgspec.Meta(ge=0)] = 200
     route_write_projects: tuple[str, ...] = ()  # projects whose files memlane may write
     route_docs: tuple[str, ...] = ()  # extra route targets, relative to each project root
 
@@ -58,6 +61,9 @@ ENV_VARS = {
     "MEMLANE_MAX_BATCH": "max_batch",
     "MEMLANE_JOBS_INTERVAL_S": "jobs_interval_s",
     "MEMLANE_AGE_LIMIT": "age_limit",
+    "MEMLANE_LLM_MODEL": "llm_model",
+    "MEMLANE_LLM_BASE_URL": "llm_base_url",
+    "MEMLANE_LLM_DAILY_BUDGET": "llm_daily_budget",
 }
 
 

@@ -216,3 +216,11 @@ def routes(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             for m, t, a, v, s, text in conn.execute(
                 "SELECT r.memory, r.target, r.action, r.verdict, r.seq, m.text FROM routes r"
                 " JOIN memories m ON m.id = r.memory ORDER BY r.seq DESC")]
+
+
+def pending_work(conn: sqlite3.Connection) -> dict[str, int]:
+    """Lifecycle work waiting: open clusters and proposed routes."""
+    clusters = conn.execute("SELECT count(*) FROM clusters WHERE consolidated_into IS NULL")
+    routes = conn.execute("SELECT count(*) FROM routes WHERE action = 'proposed'")
+    return {"clusters_waiting": int(clusters.fetchone()[0]),
+            "routes_proposed": int(routes.fetchone()[0])}
