@@ -38,7 +38,8 @@ class Indexer:
 
     @property
     def backlog(self) -> int:
-        return len(self._queue)
+        """Memories waiting for a vector or for their links (0 only when all are done)."""
+        return len(self._queue) + (0 if self._idle.is_set() else 1)
 
     def push(self, records: list[Record]) -> None:
         """Queue the texts of new memories among committed records."""
