@@ -112,6 +112,7 @@ def main() -> None:
         ids = load(client, rows)
         wait_idle(client)
         model = client.request("GET", "/v1/health")["model"]
+        calibration = client.request("POST", "/v1/calibrate", {})
         result = evaluate(client, rows, ids)
     finally:
         process.terminate()
@@ -119,6 +120,8 @@ def main() -> None:
         shutil.rmtree(home, ignore_errors=True)
     print(f"machine: {platform.machine()} python {platform.python_version()}; model {model}; "
           f"corpus {args.corpus.name}; age limit {args.age_limit} stores")
+    print(f"  calibrate: nearest-neighbour {calibration['nearest_neighbour']}")
+    print(f"  calibrate: current {calibration['current']} suggested {calibration['suggested']}")
     for key, value in result.items():
         print(f"  {key:<20} {value:.3f}" if isinstance(value, float) else f"  {key:<20} {value}")
 

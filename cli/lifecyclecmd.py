@@ -133,3 +133,11 @@ def register(app: typer.Typer, call: Call, paths: Callable[[], Any],
         emit_lines(rows, as_json=as_json, text="\n".join(
             f"{r['action']:<9} [{r['memory']}] → {r['target']}: {r['verdict']}" for r in rows)
             or "no routes")
+
+    @app.command()
+    def calibrate(apply: Annotated[bool, typer.Option(
+            "--apply", help="Record the suggested thresholds.")] = False,
+            as_json: JsonFlag = False) -> None:
+        """Similarity distribution of your memories and suggested thresholds for the model."""
+        answer = call("POST", "/v1/calibrate", {"apply": apply})
+        emit(answer, as_json=as_json)

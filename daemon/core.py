@@ -18,9 +18,10 @@ import numpy as np
 
 from memlane.daemon.admission import AdmissionIndex, BatchView
 from memlane.daemon.briefing import compose_briefing
+from memlane.daemon.calibration import distribution, pair_scores, suggest
 from memlane.daemon.decide import StoreOutcome, StoreRequest, decide_store
 from memlane.daemon.engine import EmbedEngine
-from memlane.daemon.errors import BadRequest, NotFound
+from memlane.daemon.errors import BadRequest, NotFound, Unavailable
 from memlane.daemon.history import history
 from memlane.daemon.indexer import Indexer
 from memlane.daemon.forgetting import purge
@@ -34,7 +35,7 @@ from memlane.daemon.protocol import BriefingBody, SearchBody, StoreBody
 from memlane.daemon.retrieval import dense_candidates, hybrid_hits
 from memlane.daemon.writer import Writer
 from memlane.events.log import read_log
-from memlane.events.model import KINDS, Event, Forgotten, Restored
+from memlane.events.model import KINDS, Event, Forgotten, Restored, ThresholdSet
 from memlane.projections import queries
 from memlane.projections.catchup import Projections
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 SEARCH_FRESHNESS_TIMEOUT = 5.0
+CALIBRATION_SAMPLE = 3000  # memories per project: pairs grow with the square
 
 
 @dataclass
@@ -141,6 +143,33 @@ class Core:
         chosen, text = compose_briefing(candidates, budget=body.budget)
         return {"project": body.project, "text": text, "chars": len(text),
                 "memories": [{k: m[k] for k in ("id", "text", "kind", "state")} for m in chosen]}
+
+    async def calibrate(self, *, apply: bool) -> dict[str, Any]:
+        """The similarity distribution of live memories and suggested thresholds (recorded as
+        ``ThresholdSet`` events when ``apply``)."""
+        embedder = self.engine.embedder
+        if embedder is None:
+            raise Unavailable("the embedding model is not loaded", code="model_not_ready")
+        spec = embedder.spec
+        by_project = await self.read(queries.live_ids_by_project)
+        with self.projections.lock:
+            groups = [self.projections.vectors.vectors(ids[:CALIBRATION_SAMPLE])
+                      for ids in by_project.values()]
+        scores = [pair_scores(v) for v in groups if len(v) > 1]
+        nearest = np.concatenate([n for n, _ in scores]) if scores else np.zeros(0)
+        pairs = np.concatenate([p for _, p in scores]) if scores else np.zeros(0)
+        current = await self.read(lambda conn: {name: threshold_for(conn, spec, name)
+                                               for name in spec.thresholds})
+        suggested = suggest(pairs, current)
+        if apply:
+            await self.writer.append([ThresholdSet(model=spec.name, name=name, value=value)
+                                      for name, value in suggested.items()
+                                      if value != current.get(name)])
+        return {"model": spec.name, "memories": int(sum(len(v) for v in groups)),
+                "nearest_neighbour": distribution(nearest.tolist()),
+                "pairs": distribution(pairs.tolist()),
+                "suspected_duplicates": int((nearest >= current["duplicate"]).sum()),
+                "current": current, "suggested": suggested, "applied": apply}
 
     async def forget(self, memory_id: int) -> dict[str, Any]:
         """Purge a memory's text and vector from the log and every projection."""

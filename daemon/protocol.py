@@ -44,6 +44,10 @@ class BriefingBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     budget: Annotated[int, msgspec.Meta(ge=200, le=100_000)] = 2000
 
 
+class CalibrateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    apply: bool = False
+
+
 class JobBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dry_run: bool = False
     offline: bool = False

@@ -14,6 +14,7 @@ from memlane.daemon.server import Request, Response, error_response, json_respon
 from memlane.daemon.embeddings_api import create_embeddings
 from memlane.daemon.protocol import (
     BriefingBody,
+    CalibrateBody,
     EmbeddingsBody,
     ImportBody,
     JobBody,
@@ -82,6 +83,10 @@ async def _rebuild(core: Core, request: Request) -> Any:
     return await core.rebuild()
 
 
+async def _calibrate(core: Core, request: Request) -> Any:
+    return await core.calibrate(apply=decode_body(request.body or b"{}", CalibrateBody).apply)
+
+
 async def _routes(core: Core, request: Request) -> Any:
     return {"routes": await core.read(queries.routes)}
 
@@ -132,6 +137,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/clusters": {"GET": _clusters},
     "/v1/briefing": {"POST": _briefing},
     "/v1/routes": {"GET": _routes},
+    "/v1/calibrate": {"POST": _calibrate},
 }
 
 

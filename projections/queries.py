@@ -224,3 +224,11 @@ def pending_work(conn: sqlite3.Connection) -> dict[str, int]:
     routes = conn.execute("SELECT count(*) FROM routes WHERE action = 'proposed'")
     return {"clusters_waiting": int(clusters.fetchone()[0]),
             "routes_proposed": int(routes.fetchone()[0])}
+
+
+def live_ids_by_project(conn: sqlite3.Connection) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for memory_id, project in conn.execute(
+            "SELECT id, project FROM memories WHERE state IN ('active', 'proven') ORDER BY id"):
+        found.setdefault(project, []).append(memory_id)
+    return found

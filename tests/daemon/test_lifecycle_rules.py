@@ -121,3 +121,22 @@ def test_recalls_need_the_floor_and_the_third_promotes() -> None:
     events = decide_recalls("q", hits, floor=0.35, recalls={1: 2, 4: 2})
     assert [type(e) for e in events] == [Recalled, Promoted, Recalled]
     assert events[1] == Promoted(memory=1, reason="recalled 3 times")
+
+
+def test_calibration_sets_thresholds_above_chance_similarity() -> None:
+    import numpy as np
+
+    from memlane.daemon.calibration import pair_scores, suggest
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(60, 32))
+    vectors[1] = vectors[0] + 0.01  # a near duplicate
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    nearest, pairs = pair_scores(vectors)
+    assert len(pairs) == 60 * 59 // 2 and nearest[0] > 0.99
+    current = {"link": 0.6, "cluster": 0.6, "recall": 0.35, "duplicate": 0.95}
+    suggested = suggest(pairs, current)
+    assert pairs.mean() + 2.9 * pairs.std() < suggested["link"] < 0.95
+    assert suggested["cluster"] > suggested["link"] > suggested["recall"]
+    assert suggested["duplicate"] == 0.95
+    assert suggest(pairs[:10], current) == current  # too little data: keep what is there
