@@ -45,7 +45,8 @@ _PLACEHOLDER_WORDS = frozenset({
 })
 # A whole-value mask or one repeated character, or the start of a reference or template.
 _STAND_IN = re.compile(r"(.)\1*$|[*xX•.#_-]+$|\$[{(A-Za-z_]|%[A-Za-z_]+%$|[<{]")
-_NAME = re.compile(r"[A-Za-z_]+(?:\.[A-Za-z_]+)*")
+_NAME = re.compile(r"[A-Za-z_]+(?:\.[A-Za-z_]+)*")  # api_key, settings.API_KEY: no digits
+_CALLEE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")  # sha256, base64.b64decode: before ( or [
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +129,14 @@ def _assigned_value(match: re.Match[str]) -> bool:
 
 def _assigned_literal(match: re.Match[str]) -> bool:
     """Unquoted assignments: as quoted, and not code (a name, attribute, call or subscript)."""
-    following = match.string[match.end():match.end() + 1]
-    is_code = _NAME.fullmatch(match["secret"]) is not None or following in ("(", "[")
-    return not is_code and _assigned_value(match)
+    return not _is_code(match) and _assigned_value(match)
+
+
+def _is_code(match: re.Match[str]) -> bool:
+    """Whether an unquoted value is a name, an attribute path, or a callee or subscripted name."""
+    value, following = match["secret"], match.string[match.end():match.end() + 1]
+    return (_NAME.fullmatch(value) is not None
+            or following in ("(", "[") and _CALLEE.fullmatch(value) is not None)
 
 
 def _shaped(kind: str, body: str) -> _Rule:
@@ -166,7 +172,7 @@ _ASSIGNS = r"[\"']?[ \t]{0,4}(?::=|=>|[:=])[ \t]{0,4}"
 _RULES: tuple[_Rule, ...] = (
     _shaped("private-key", rf"{_PEM_BEGIN}{_PEM_BODY}-----END {_PEM_LABEL}-----"),
     _shaped("private-key", _PEM_BEGIN + _B64_LINES),  # a key cut off before its END line
-    _token("aws-access-key", r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
+    _token("aws-access-key", r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}"),
     _token("github-token", r"gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244}"),
     _token("gitlab-token", r"glpat-[A-Za-z0-9_-]{20,249}"),
     _token("slack-token", r"xox[abprs]-[A-Za-z0-9-]{10,250}"),
@@ -177,7 +183,7 @@ _RULES: tuple[_Rule, ...] = (
     _token("anthropic-key", r"sk-ant-[A-Za-z0-9_-]{20,249}"),
     _token("openai-key",
            r"sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,245}|[A-Za-z0-9]{32,252})"),
-    _token("google-api-key", r"AIza[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])"),
+    _token("google-api-key", r"AIza[A-Za-z0-9_-]{35}"),
     _token("huggingface-token", r"hf_[A-Za-z0-9]{30,253}"),
     _token("npm-token", r"npm_[A-Za-z0-9]{36,252}"),
     _token("jwt", r"eyJ[A-Za-z0-9_-]{4,4096}\.eyJ[A-Za-z0-9_-]{4,8192}\.[A-Za-z0-9_-]{0,4096}"),

@@ -172,3 +172,21 @@ def _exists(daemon: DaemonProcess, memory_id: int) -> bool:
     except DaemonError:
         return False
     return True
+
+
+def test_secrets_are_redacted_before_anything_is_written(daemon: DaemonProcess) -> None:
+    token = "ghp_" + "Zq81xT0pLm4RvW2nY7kB5cJ9dF3gH6sA1eUo"
+    url_password = "hunter2-Quokka-77"
+    text = (f"CI pushes with GITHUB_TOKEN={token}; the staging db is "
+            f"postgres://app:{url_password}@db.internal:5432/app")
+    answer = run_json(daemon, "store", text, "--project", "/p")
+    assert answer["redactions"] == 2
+    stored = run_json(daemon, "get", str(answer["id"]))["text"]
+    assert token not in stored and url_password not in stored
+    assert "postgres://app:[redacted:" in stored and "GITHUB_TOKEN=" in stored
+    daemon.wait_idle()
+    daemon.stop()
+    for path in daemon.home.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert token.encode() not in data and url_password.encode() not in data, path
