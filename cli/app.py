@@ -13,8 +13,9 @@ import typer
 from memlane.cli import daemonctl
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
 from memlane.cli.lifecyclecmd import register as register_lifecycle
+from memlane.cli.mcpcmd import mcp_app
 from memlane.cli.modelcmd import model_app
-from memlane.cli.project import detect_project
+from memlane.daemon.project import detect_project
 from memlane.cli.render import emit, emit_lines, fail
 from memlane.daemon.paths import Paths, resolve_paths
 
@@ -25,6 +26,7 @@ log_app = typer.Typer(help="Inspect the event log.", no_args_is_help=True)
 app.add_typer(daemon_app, name="daemon")
 app.add_typer(log_app, name="log")
 app.add_typer(model_app, name="model")
+app.add_typer(mcp_app, name="mcp")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
 ProjectOpt = Annotated[Optional[str], typer.Option("--project", "-p",
@@ -160,7 +162,7 @@ def embed(texts: Annotated[list[str], typer.Argument(help="Texts to embed.")],
           no_fallback: NoFallback = False) -> None:
     """Print one JSON line per text: its vector from the local model."""
     input_type = "query" if query else "document"
-    body: dict[str, Any] = {"input": texts, "input_type": input_type}
+    body: dict[str, Any] = {"input": texts, "input_type": input_type, "encoding_format": "base64"}
     if dims is not None:
         body["dimensions"] = dims
 
@@ -173,8 +175,22 @@ def embed(texts: Annotated[list[str], typer.Argument(help="Texts to embed.")],
 
     answer = _call_or_fallback("POST", "/v1/embeddings", body, offline, allowed=not no_fallback)
     for row in answer["data"]:
-        print(json.dumps({"index": row["index"], "model": answer["model"],
-                          "dims": len(row["embedding"]), "embedding": row["embedding"]}))
+        vector = _floats(row["embedding"])
+        print(json.dumps({"index": row["index"], "model": answer["model"], "dims": len(vector),
+                          "embedding": vector}))
+
+
+def _floats(embedding: str | list[float]) -> list[float]:
+    """A vector from the daemon (base64 little-endian float32: a quarter of the JSON)."""
+    if isinstance(embedding, list):
+        return embedding
+    import array
+    import base64
+
+    values = array.array("f", base64.b64decode(embedding))
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values.tolist()
 
 
 @app.command(name="import")

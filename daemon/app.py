@@ -23,6 +23,7 @@ from memlane.daemon.embedder import Embedder
 from memlane.daemon.engine import EmbedEngine
 from memlane.daemon.server import Limits
 from memlane.daemon.aging import AgePolicy
+from memlane.daemon.hooks import Hooks
 from memlane.daemon.indexer import Indexer
 from memlane.daemon.lifecycle import Lifecycle
 from memlane.daemon.router import RouteOptions
@@ -104,6 +105,7 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
     core.lifecycle = Lifecycle(core, policy=AgePolicy(limit=settings.age_limit),
                                route_options=RouteOptions(settings.route_write_projects,
                                                           settings.route_docs), llm=llm)
+    core.hooks = Hooks(core)
     return core
 
 
@@ -145,10 +147,13 @@ async def _embed_backlog(core: Core) -> None:
 
 
 async def _run_jobs(lifecycle: Lifecycle | None, interval: float) -> None:
-    """Cluster, consolidate and age on a timer (clients can also run a job at once)."""
+    """Cluster, consolidate, route and age on a timer, or soon after a kick (a session ended);
+    clients can also run a job at once."""
     assert lifecycle is not None
     while True:
-        await anyio.sleep(interval)
+        with anyio.move_on_after(interval):
+            await lifecycle.kicked.wait()
+        lifecycle.kicked = anyio.Event()
         await lifecycle.run_all()
 
 

@@ -40,6 +40,7 @@ from memlane.projections import queries
 from memlane.projections.catchup import Projections
 
 if TYPE_CHECKING:
+    from memlane.daemon.hooks import Hooks
     from memlane.daemon.lifecycle import Lifecycle
 
 T = TypeVar("T")
@@ -59,6 +60,7 @@ class Core:
     indexer: Indexer
     started: float
     lifecycle: Lifecycle | None = None  # set by the composition root once the core exists
+    hooks: Hooks | None = None  # likewise
 
     async def read(self, query: Callable[[Any], T]) -> T:
         """Run a read against the SQLite projection once it reflects every acknowledged event."""
@@ -101,9 +103,19 @@ class Core:
         return memory
 
     async def search(self, body: SearchBody) -> list[dict[str, Any]]:
+        hits, similarity = await self.scored_search(body)
+        if body.recall and hits:
+            await self.record_recalls(body.query, hits, similarity)
+        return hits
+
+    async def scored_search(self, body: SearchBody, *, fresh: bool = True
+                            ) -> tuple[list[dict[str, Any]], dict[int, float]]:
+        """Hits and each dense candidate's cosine; ``fresh`` waits (bounded) until every
+        stored memory has its vector."""
         vector: np.ndarray | None = None
         if self.engine.ready:
-            await self.indexer.wait_idle(SEARCH_FRESHNESS_TIMEOUT)
+            if fresh:
+                await self.indexer.wait_idle(SEARCH_FRESHNESS_TIMEOUT)
             vector = (await self.engine.embed([body.query], input_type="query"))[0]
 
         def run(conn: Any) -> tuple[list[dict[str, Any]], dict[int, float]]:
@@ -111,23 +123,20 @@ class Core:
                 self.projections.vectors, conn, vector, body.project)
             return hybrid_hits(conn, dense, body.query, body.project, body.k), dict(dense)
 
-        hits, similarity = await self.read(run)
-        if body.recall and hits:
-            await self._record_recalls(body.query, hits, similarity)
-        return hits
+        return await self.read(run)
 
-    async def _record_recalls(self, query: str, hits: list[dict[str, Any]],
-                              similarity: dict[int, float]) -> None:
+    async def recall_floor(self) -> float:
+        """The similarity a hit needs to count as recalled (infinite without a model)."""
         embedder = self.engine.embedder
         if embedder is None:
-            return
+            return float("inf")
         spec = embedder.spec
+        return await self.read(lambda conn: threshold_for(conn, spec, "recall"))
 
-        def gather(conn: Any) -> tuple[float, dict[int, int]]:
-            return (threshold_for(conn, spec, "recall"),
-                    queries.recall_counts(conn, [h["id"] for h in hits]))
-
-        floor, counts = await self.read(gather)
+    async def record_recalls(self, query: str, hits: list[dict[str, Any]],
+                             similarity: dict[int, float]) -> None:
+        floor = await self.recall_floor()
+        counts = await self.read(lambda conn: queries.recall_counts(conn, [h["id"] for h in hits]))
         candidates = [RecallHit(h["id"], rank, h["score"], similarity.get(h["id"]), h["state"])
                       for rank, h in enumerate(hits, start=1)]
         events = decide_recalls(redact(query).text, candidates, floor=floor, recalls=counts)

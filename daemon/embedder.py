@@ -64,9 +64,9 @@ class Embedder:
                                        providers=["CPUExecutionProvider"])
         return cls(spec, session, tokenizer)
 
-    def count_tokens(self, text: str) -> int:
-        """Tokens the text costs, special tokens included, however many windows it needs."""
-        return len(self._untruncated.encode(text).ids)
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Tokens the texts cost, special tokens included, however many windows they need."""
+        return sum(len(e.ids) for e in self._untruncated.encode_batch(list(texts)))
 
     def embed(self, texts: Sequence[str], *, input_type: InputType = "document",
               dims: int | None = None) -> np.ndarray:

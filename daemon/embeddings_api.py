@@ -23,7 +23,7 @@ async def create_embeddings(engine: EmbedEngine, body: EmbeddingsBody) -> dict[s
     assert embedder is not None
     data = [{"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
             for i, v in enumerate(vectors)]
-    tokens = sum(embedder.count_tokens(t) for t in texts)
+    tokens = embedder.count_tokens(texts)
     return {"object": "list", "data": data, "model": embedder.spec.name,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
@@ -41,4 +41,4 @@ def _dims(engine: EmbedEngine, body: EmbeddingsBody) -> int | None:
 def _encode(vector: np.ndarray, encoding: str) -> list[float] | str:
     if encoding == "base64":
         return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
-    return [float(x) for x in vector]
+    return np.asarray(vector, dtype=np.float32).tolist()  # type: ignore[no-any-return]

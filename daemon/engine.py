@@ -1,7 +1,7 @@
 """The warm embedding engine: loads the model once, then coalesces concurrent requests.
 
-Requests that arrive within ``window`` seconds of each other, or while a forward pass runs,
-share the next pass (up to ``max_batch`` texts), so twenty hooks firing at once cost about one
+Requests that arrive while a forward pass runs (or within an optional ``window``) share the
+next pass (up to ``max_batch`` texts), so twenty hooks firing at once cost about one
 pass. Inference runs in a worker thread behind a limiter of one: ONNX Runtime already uses the
 cores it is given.
 """
@@ -35,7 +35,7 @@ class _Job:
 class EmbedEngine:
     """Async front of an :class:`Embedder` with micro-batching."""
 
-    def __init__(self, load: Callable[[], Embedder], *, window: float = 0.0005,
+    def __init__(self, load: Callable[[], Embedder], *, window: float = 0.0,
                  max_batch: int = 64) -> None:
         self._load = load
         self._window = window

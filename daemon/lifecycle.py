@@ -51,6 +51,11 @@ class Lifecycle:
     route_options: RouteOptions = field(default_factory=RouteOptions)
     llm: Consolidator | None = None
     _locks: dict[str, anyio.Lock] = field(default_factory=dict)
+    kicked: anyio.Event = field(default_factory=anyio.Event)
+
+    def kick(self) -> None:
+        """Run the jobs soon (a session ended or compacted) instead of at the next tick."""
+        self.kicked.set()
 
     def _lock(self, job: str) -> anyio.Lock:
         return self._locks.setdefault(job, anyio.Lock())

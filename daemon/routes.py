@@ -29,6 +29,7 @@ log = structlog.get_logger()
 _LOCAL_HOSTS = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$", re.IGNORECASE)
 _MEMORY = re.compile(r"^/v1/memories/(\d{1,18})(?:/(links|lineage|history|forget|restore))?$")
 _MEMORY_POSTS = ("forget", "restore")
+_HOOK = re.compile(r"^/hooks/([A-Za-z]{1,40})$")
 _JOB = re.compile(r"^/v1/jobs/(cluster|consolidate|route|age)$")
 
 Route = Callable[[Core, Request], Awaitable[Any]]
@@ -167,6 +168,11 @@ async def dispatch(core: Core, request: Request) -> Any:
         if view == "restore":
             return await core.restore(memory_id)
         return await _memory_view(core, memory_id, view)
+    if match := _HOOK.match(request.path):
+        if request.method != "POST":
+            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+        assert core.hooks is not None
+        return await core.hooks.handle(match.group(1), request.body)
     if match := _JOB.match(request.path):
         if request.method != "POST":
             raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")

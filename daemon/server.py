@@ -150,10 +150,12 @@ async def _send(conn: h11.Connection, stream: ByteStream, response: Response) ->
     headers = [("content-type", response.content_type),
                ("content-length", str(len(response.body))), *response.headers]
     try:
-        await stream.send(conn.send(h11.Response(status_code=response.status, headers=headers,
-                                                 reason=_reason(response.status))))
-        await stream.send(conn.send(h11.Data(data=response.body)))
-        await stream.send(conn.send(h11.EndOfMessage()))
+        # One write per response: each await would let every other connection run between
+        # the head and the body.
+        head = conn.send(h11.Response(status_code=response.status, headers=headers,
+                                      reason=_reason(response.status)))
+        body = conn.send(h11.Data(data=response.body)) if response.body else b""
+        await stream.send(b"".join((head or b"", body or b"", conn.send(h11.EndOfMessage()) or b"")))
     except (anyio.BrokenResourceError, anyio.ClosedResourceError, h11.LocalProtocolError):
         return False
     return True

@@ -46,7 +46,7 @@ def test_vectors_are_unit_length_and_batch_invariant(embedder: Embedder) -> None
 def test_a_text_beyond_the_window_is_chunked_not_truncated(embedder: Embedder) -> None:
     head = "The deploy script reads its settings from the environment. " * 40
     tail = "Finally remember that the staging database password rotates every Monday."
-    assert embedder.count_tokens(head) > MINILM.max_tokens
+    assert embedder.count_tokens([head]) > MINILM.max_tokens
     whole, truncated_only = embedder.embed([head + tail, head])
     assert float(whole @ truncated_only) < 0.999  # the tail beyond the window counts
     tail_vector = embedder.embed([tail])[0]

@@ -1,0 +1,127 @@
+"""The memory tools as an MCP server on stdio: each tool is one request to the daemon.
+
+Only ``memlane mcp`` imports this module, so the SDK (and anyio under it) stays off the
+import path of every other command. A daemon that is down or refuses a request becomes a
+tool error the assistant can read and act on, never a crash of the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from memlane.cli.client import Client, DaemonError, DaemonUnavailable
+from memlane.daemon.project import detect_project
+from memlane.daemon.paths import resolve_paths
+
+INSTRUCTIONS = (
+    "memlane is this user's long-term memory across coding sessions. Call `briefing` at the "
+    "start of a task, `search` before deciding something that may have been decided before, "
+    "and `store` for decisions, conventions and lessons worth keeping. Memories belong to a "
+    "project (the git root of the session by default).")
+
+server = MCPServer("memlane", instructions=INSTRUCTIONS, log_level="WARNING")
+
+Project = Annotated[str | None, Field(
+    description="Project (a git root path). Default: the current session's project.")]
+MemoryId = Annotated[int, Field(ge=1, description="A memory's id, as shown by search.")]
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+
+def _request(method: str, path: str, body: Any = None) -> Any:
+    """One daemon request; failures become tool errors that say what to do."""
+    try:
+        return Client(resolve_paths()).request(method, path, body)
+    except DaemonUnavailable as exc:
+        raise ToolError(f"The memlane daemon is not running ({exc}). Ask the user to start it "
+                        "with `memlane up`, then retry.") from exc
+    except DaemonError as exc:
+        raise ToolError(f"memlane refused the request ({exc.code}): {exc.message}") from exc
+
+
+def _project(project: str | None) -> str:
+    """The named project, else the git root of the session (Claude Code names its root)."""
+    return project or detect_project(Path(os.environ.get("CLAUDE_PROJECT_DIR") or Path.cwd()))
+
+
+def _hit_line(hit: dict[str, Any], *, with_project: bool) -> str:
+    where = f" in {hit['project']}" if with_project else ""
+    return (f"[{hit['id']}] {hit['kind']}, {hit['state']}, score {hit['score']:.3f}{where}: "
+            f"{hit['text']}")
+
+
+@server.tool(annotations=READ_ONLY)
+def search(query: Annotated[str, Field(min_length=1, description="What to look for.")],
+           project: Project = None,
+           all_projects: Annotated[bool, Field(description="Search every project.")] = False,
+           k: Annotated[int, Field(ge=1, le=100, description="How many hits at most.")] = 10,
+           ) -> str:
+    """Search stored memories by meaning and keywords; one line per hit, best first:
+    `[id] kind, state, score: text`."""
+    scope = None if all_projects else _project(project)
+    hits = _request("POST", "/v1/search", {"query": query, "project": scope, "k": k})["hits"]
+    if not hits:
+        return f"No memories match in {scope or 'any project'}."
+    return "\n".join(_hit_line(hit, with_project=scope is None) for hit in hits)
+
+
+@server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=False))
+def store(text: Annotated[str, Field(min_length=1, description="The memory, self-contained.")],
+          kind: Annotated[str | None, Field(
+              description="decision or user-note (never expire), insight, note. "
+                          "Default: from tags or #hashtags in the text, else note.")] = None,
+          tags: Annotated[list[str] | None, Field(description="Short labels.")] = None,
+          project: Project = None) -> str:
+    """Store a memory (a decision, convention, fact or lesson) for later sessions. Storing the
+    same text again in a project returns the existing memory. Secrets are redacted."""
+    body = {"text": text, "project": _project(project), "kind": kind, "tags": tags or [],
+            "source": "mcp"}
+    answer = _request("POST", "/v1/memories", body)
+    said = (f"Memory {answer['id']} already holds this text; nothing new was stored."
+            if answer["duplicate"] else f"Stored memory {answer['id']} ({answer['kind']}).")
+    redactions = answer.get("redactions") or 0
+    return said + (f" {redactions} secret(s) were redacted." if redactions else "")
+
+
+@server.tool(annotations=READ_ONLY)
+def get(memory_id: MemoryId) -> str:
+    """One memory with its text, project, kind, state, tags and times, as JSON."""
+    memory = _request("GET", f"/v1/memories/{memory_id}")
+    return json.dumps({k: v for k, v in memory.items() if v not in (None, [], "")},
+                      ensure_ascii=False)
+
+
+@server.tool(annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=True,
+                                         open_world_hint=False))
+def forget(memory_id: MemoryId) -> str:
+    """Permanently purge a memory's text and vector everywhere, the event log included.
+    Use only when the user asks to forget it or it holds something that must not be kept."""
+    _request("POST", f"/v1/memories/{memory_id}/forget", {})
+    return f"Forgot memory {memory_id}: its text is purged everywhere."
+
+
+@server.tool(annotations=READ_ONLY)
+def briefing(project: Project = None,
+             context: Annotated[str | None, Field(
+                 description="What the session is about, to pick the most relevant.")] = None,
+             budget: Annotated[int, Field(ge=200, le=100_000,
+                                          description="At most this many characters.")] = 2000,
+             ) -> str:
+    """What a session should know about a project: its decisions, notes and proven
+    memories, most relevant first, within a character budget."""
+    scope = _project(project)
+    answer = _request("POST", "/v1/briefing", {"project": scope, "context": context,
+                                               "budget": budget})
+    return answer["text"] or f"Nothing to brief for {scope} yet."
+
+
+def run() -> None:
+    """Serve the tools on stdin/stdout until the client closes them."""
+    server.run("stdio")

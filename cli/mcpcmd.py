@@ -1,0 +1,161 @@
+"""``memlane mcp``: serve the memory tools to Claude Code over stdio; ``install`` and
+``uninstall`` register that server in Claude Code's configuration.
+
+User scope is the top-level ``mcpServers`` of ``~/.claude.json``; project scope is
+``.mcp.json`` at the project root (the git root, else the working directory). An edit
+loads the JSON, changes only the ``memlane`` entry and writes the file back atomically in
+its own indentation, so other keys survive and a repeated command changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from memlane.daemon.project import GLOBAL, detect_project
+from memlane.cli.render import emit, fail
+
+SERVER_NAME = "memlane"
+SERVERS_KEY = "mcpServers"
+
+mcp_app = typer.Typer(help="MCP server for Claude Code: `memlane mcp` runs it on stdio.")
+ProjectScope = Annotated[bool, typer.Option(
+    "--project/--user", help="Configure the project's .mcp.json, or ~/.claude.json (all projects).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the change, write nothing.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a JSON file was written, so a rewrite looks the same."""
+
+    indent: str
+    final_newline: bool
+
+
+@mcp_app.callback(invoke_without_command=True)
+def serve(ctx: typer.Context) -> None:
+    """Run the MCP server on stdin/stdout (what Claude Code starts)."""
+    if ctx.invoked_subcommand is None:
+        from memlane.cli.mcp_server import run
+
+        run()
+
+
+@mcp_app.command()
+def install(project: ProjectScope = False, dry_run: DryRun = False,
+            as_json: JsonFlag = False) -> None:
+    """Register `memlane mcp` with Claude Code (idempotent)."""
+    path = _config_path(project=project)
+    document, layout = _load(path)
+    entry = {"type": "stdio", "command": _executable(), "args": ["mcp"]}
+    servers = _servers(document, path)
+    action = ("unchanged" if servers.get(SERVER_NAME) == entry
+              else "updated" if SERVER_NAME in servers else "added")
+    servers[SERVER_NAME] = entry
+    document[SERVERS_KEY] = servers
+    if action != "unchanged" and not dry_run:
+        _write(path, document, layout)
+    _report({"action": action, "path": str(path), "entry": entry}, dry_run=dry_run,
+            as_json=as_json)
+
+
+@mcp_app.command()
+def uninstall(project: ProjectScope = False, dry_run: DryRun = False,
+              as_json: JsonFlag = False) -> None:
+    """Remove the memlane entry from Claude Code's configuration, and nothing else."""
+    path = _config_path(project=project)
+    document, layout = _load(path)
+    servers = _servers(document, path)
+    action = "removed" if servers.pop(SERVER_NAME, None) is not None else "absent"
+    if action == "removed":
+        if servers:
+            document[SERVERS_KEY] = servers
+        else:
+            document.pop(SERVERS_KEY, None)  # the key existed only for our entry
+        if not dry_run:
+            _write(path, document, layout)
+    _report({"action": action, "path": str(path)}, dry_run=dry_run, as_json=as_json)
+
+
+def _config_path(*, project: bool) -> Path:
+    if not project:
+        return Path.home() / ".claude.json"
+    root = detect_project(Path.cwd())
+    return (Path.cwd() if root == GLOBAL else Path(root)) / ".mcp.json"
+
+
+def _executable() -> str:
+    """The running ``memlane`` script, so Claude Code starts this very installation."""
+    script = Path(sys.argv[0])
+    if script.name != "memlane":
+        script = Path(sys.executable).parent / "memlane"
+    if not script.is_file():
+        fail("cannot locate the memlane executable; run `memlane mcp install` as installed")
+    return str(script.absolute())
+
+
+def _load(path: Path) -> tuple[dict[str, Any], Layout]:
+    """The document (empty when the file is missing) and its layout."""
+    if not path.exists():
+        return {}, Layout(indent="  ", final_newline=True)
+    text = path.read_text(encoding="utf-8")
+    try:
+        document = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as exc:
+        fail(f"{path} is not valid JSON ({exc}); fix it first, nothing was changed")
+    if not isinstance(document, dict):
+        fail(f"{path} does not hold a JSON object; nothing was changed")
+    indent = re.search(r"\n([ \t]+)\S", text)
+    return document, Layout(indent=indent.group(1) if indent else "  ",
+                            final_newline=text.endswith("\n") or not text)
+
+
+def _servers(document: dict[str, Any], path: Path) -> dict[str, Any]:
+    servers = document.get(SERVERS_KEY, {})
+    if not isinstance(servers, dict):
+        fail(f"{path}: \"{SERVERS_KEY}\" is not a JSON object; nothing was changed")
+    return servers
+
+
+def _write(path: Path, document: dict[str, Any], layout: Layout) -> None:
+    """Replace the file atomically, keeping its mode; an emptied document removes the file."""
+    target = path.resolve()  # a symlinked config (dotfiles) stays a symlink
+    if not document:
+        target.unlink(missing_ok=True)
+        return
+    text = json.dumps(document, indent=layout.indent, ensure_ascii=False)
+    mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text + ("\n" if layout.final_newline else ""))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _report(result: dict[str, Any], *, dry_run: bool, as_json: bool) -> None:
+    verb = {"added": "added to", "updated": "updated in", "removed": "removed from",
+            "unchanged": "already in", "absent": "not in"}[result["action"]]
+    note = " (dry run: nothing written)" if dry_run else ""
+    emit({**result, "dry_run": dry_run}, as_json=as_json,
+         text=f"memlane MCP server {verb} {result['path']}{note}")
