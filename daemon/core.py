@@ -32,7 +32,7 @@ from memlane.daemon.recall import RecallHit, decide_recalls
 from memlane.daemon.paths import Paths
 from memlane.daemon.projector import Projector
 from memlane.daemon.protocol import BriefingBody, SearchBody, StoreBody
-from memlane.daemon.retrieval import dense_candidates, hybrid_hits
+from memlane.daemon.retrieval import Ranking, dense_candidates, rank
 from memlane.daemon.writer import Writer
 from memlane.events.log import read_log
 from memlane.events.model import KINDS, Event, Forgotten, Restored, ThresholdSet
@@ -103,39 +103,38 @@ class Core:
         return memory
 
     async def search(self, body: SearchBody) -> list[dict[str, Any]]:
-        hits, similarity = await self.scored_search(body)
-        if body.recall and hits:
-            await self.record_recalls(body.query, hits, similarity)
-        return hits
+        ranking = await self.ranked_search(body)
+        if body.recall and ranking.hits:
+            await self.record_recalls(body.query, ranking.hits, ranking.similarity)
+        return ranking.hits
 
-    async def scored_search(self, body: SearchBody, *, fresh: bool = True
-                            ) -> tuple[list[dict[str, Any]], dict[int, float]]:
-        """Hits and each dense candidate's cosine; ``fresh`` waits (bounded) until every
-        stored memory has its vector."""
+    async def ranked_search(self, body: SearchBody, *, fresh: bool = True) -> Ranking:
+        """Hits with their evidence; ``fresh`` waits (bounded) until every stored memory has
+        its vector."""
         vector: np.ndarray | None = None
         if self.engine.ready:
             if fresh:
                 await self.indexer.wait_idle(SEARCH_FRESHNESS_TIMEOUT)
             vector = (await self.engine.embed([body.query], input_type="query"))[0]
 
-        def run(conn: Any) -> tuple[list[dict[str, Any]], dict[int, float]]:
+        def run(conn: Any) -> Ranking:
             dense = [] if vector is None else dense_candidates(
                 self.projections.vectors, conn, vector, body.project)
-            return hybrid_hits(conn, dense, body.query, body.project, body.k), dict(dense)
+            return rank(conn, dense, body.query, body.project, body.k)
 
         return await self.read(run)
 
-    async def recall_floor(self) -> float:
-        """The similarity a hit needs to count as recalled (infinite without a model)."""
+    async def floor(self, name: str) -> float:
+        """A similarity threshold of the loaded model (infinite without a model)."""
         embedder = self.engine.embedder
         if embedder is None:
             return float("inf")
         spec = embedder.spec
-        return await self.read(lambda conn: threshold_for(conn, spec, "recall"))
+        return await self.read(lambda conn: threshold_for(conn, spec, name))
 
     async def record_recalls(self, query: str, hits: list[dict[str, Any]],
                              similarity: dict[int, float]) -> None:
-        floor = await self.recall_floor()
+        floor = await self.floor("recall")
         counts = await self.read(lambda conn: queries.recall_counts(conn, [h["id"] for h in hits]))
         candidates = [RecallHit(h["id"], rank, h["score"], similarity.get(h["id"]), h["state"])
                       for rank, h in enumerate(hits, start=1)]

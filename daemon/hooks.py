@@ -23,6 +23,7 @@ from memlane.daemon.errors import NotFound
 from memlane.daemon.kinds import detect_kind
 from memlane.daemon.project import detect_project
 from memlane.daemon.protocol import MAX_TEXT, SearchBody, StoreBody, decode_body
+from memlane.daemon.retrieval import Ranking
 from memlane.daemon.sessions import Sessions
 from memlane.daemon.transcript import session_save
 from memlane.projections import queries
@@ -92,15 +93,15 @@ class Hooks:
         await self._capture(prompt, project, hook.session_id)
         body = SearchBody(query=prompt[:PROMPT_QUERY_CHARS], project=project,
                           k=PROMPT_CANDIDATES)
-        hits, similarity = await self.core.scored_search(body, fresh=False)
-        floor = await self.core.recall_floor()
+        ranking = await self.core.ranked_search(body, fresh=False)
+        recall, context = await self.core.floor("recall"), await self.core.floor("context")
         shown = self.sessions.shown(hook.session_id)
-        fresh = [h for h in hits if similarity.get(h["id"], 0.0) >= floor
-                 and h["id"] not in shown][:PROMPT_HITS]
+        fresh = [h for h in ranking.hits if h["id"] not in shown
+                 and relevant(ranking, h["id"], recall=recall, context=context)][:PROMPT_HITS]
         if not fresh:
             return {}
         shown.update(h["id"] for h in fresh)
-        await self.core.record_recalls(prompt, fresh, similarity)
+        await self.core.record_recalls(prompt, fresh, ranking.similarity)
         lines = [f"- [{h['id']}] {_clip(h['text'])}" for h in fresh]
         return context_output(event, "memlane: memories related to this prompt.\n"
                               + "\n".join(lines))
@@ -127,6 +128,12 @@ class Hooks:
         if self.core.lifecycle is not None:
             self.core.lifecycle.kick()
         return {}
+
+
+def relevant(ranking: Ranking, memory: int, *, recall: float, context: float) -> bool:
+    """Close in meaning (above the recall floor), or somewhat close and sharing words."""
+    similarity = ranking.similarity.get(memory, 0.0)
+    return similarity >= recall or (similarity >= context and memory in ranking.lexical)
 
 
 def _clip(text: str) -> str:

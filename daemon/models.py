@@ -53,7 +53,7 @@ MINILM = ModelSpec(
         "model.onnx": "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
         "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
     },
-    thresholds={"link": 0.6, "cluster": 0.6, "recall": 0.35, "duplicate": 0.95},
+    thresholds={"link": 0.6, "cluster": 0.6, "recall": 0.35, "context": 0.2, "duplicate": 0.95},
     packaged=True,
 )
 
@@ -68,7 +68,7 @@ QWEN3 = ModelSpec(
     query_instruction=QWEN3_TASK,
     matryoshka=True,
     eos_token="<|endoftext|>",
-    thresholds={"link": 0.7, "cluster": 0.7, "recall": 0.45, "duplicate": 0.95},
+    thresholds={"link": 0.7, "cluster": 0.7, "recall": 0.45, "context": 0.3, "duplicate": 0.95},
     hub_repo="onnx-community/Qwen3-Embedding-0.6B-ONNX",
 )
 

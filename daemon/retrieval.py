@@ -5,6 +5,7 @@ thread under the projections' lock, the CLI's offline fallback calls it directly
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,15 +34,31 @@ def dense_candidates(vectors: VectorProjection, conn: sqlite3.Connection, vector
         wanted *= 8
 
 
-def hybrid_hits(conn: sqlite3.Connection, dense: list[tuple[int, float]], query: str,
-                project: str | None, k: int) -> list[dict[str, Any]]:
-    """The top ``k`` memories by fused dense and BM25 score, as search hits."""
+@dataclass(frozen=True)
+class Ranking:
+    """Search hits, best first, with the evidence behind them."""
+
+    hits: list[dict[str, Any]]
+    similarity: dict[int, float]  # cosine of each dense candidate to the query
+    lexical: frozenset[int]  # candidates the full-text index matched
+
+
+def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]], query: str,
+         project: str | None, k: int) -> Ranking:
+    """The top ``k`` memories by fused dense and BM25 score."""
     match = fts_query(query)
     lexical = [] if match is None else queries.search_fts(conn, match, project=project,
                                                           limit=CANDIDATES)
     fused = fuse(dense, lexical)[:k]
     rows = queries.get_memories(conn, [i for i, _ in fused])
-    return [_hit(rows[i], score) for i, score in fused if i in rows]
+    return Ranking([_hit(rows[i], score) for i, score in fused if i in rows], dict(dense),
+                   frozenset(i for i, _ in lexical))
+
+
+def hybrid_hits(conn: sqlite3.Connection, dense: list[tuple[int, float]], query: str,
+                project: str | None, k: int) -> list[dict[str, Any]]:
+    """The top ``k`` memories by fused dense and BM25 score, as search hits."""
+    return rank(conn, dense, query, project, k).hits
 
 
 def _hit(row: dict[str, Any], score: float) -> dict[str, Any]:
