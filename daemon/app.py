@@ -30,6 +30,7 @@ from memlane.daemon.router import RouteOptions
 from memlane.daemon.linker import Linker
 from memlane.daemon.listeners import open_tcp_listener, open_unix_listener, tcp_handler, unix_handler
 from memlane.daemon.models import default_model_name, resolve_spec
+from memlane.daemon.notify import keep_watchdog_fed, notify, watchdog_interval
 from memlane.daemon.paths import Paths
 from memlane.daemon.projector import Projector
 from memlane.daemon.routes import make_handler
@@ -42,6 +43,7 @@ from memlane.projections import queries
 from memlane.projections.catchup import Projections
 
 log = structlog.get_logger()
+DRAIN_TIMEOUT = 10.0  # well inside the unit's TimeoutStopSec
 
 
 def model_loader(paths: Paths, settings: Settings) -> Callable[[], Embedder]:
@@ -67,11 +69,15 @@ async def run_daemon(paths: Paths, settings: Settings, *,
                  truncated_bytes=event_log.truncated_bytes, rebuilt=projections.rebuilt)
         async with anyio.create_task_group() as tg:
             core = await _start_parts(tg, paths, settings, event_log, projections, started)
-            await _start_listeners(tg, paths, settings, core)
+            core.stop_listening = await _start_listeners(tg, paths, settings, core)
             tg.start_soon(_snapshot_vectors, projections, settings.snapshot_interval_s)
             tg.start_soon(_embed_backlog, core)
             tg.start_soon(_run_jobs, core.lifecycle, settings.jobs_interval_s)
+            if (interval := watchdog_interval()) is not None:
+                tg.start_soon(keep_watchdog_fed, interval)
             log.info("ready", socket=str(paths.socket), pid=os.getpid())
+            notify(f"READY=1\nSTATUS=ready: {event_log.last_seq} events, "
+                   f"{len(projections.vectors)} vectors")
             task_status.started(core)
     finally:
         with anyio.CancelScope(shield=True):
@@ -109,21 +115,34 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
     return core
 
 
-async def _start_listeners(tg: TaskGroup, paths: Paths, settings: Settings, core: Core) -> None:
-    handler = make_handler(core, ensure_token(paths.token))
+async def _start_listeners(tg: TaskGroup, paths: Paths, settings: Settings,
+                           core: Core) -> anyio.CancelScope:
+    """Bind both listeners; connections are served in ``tg``, accepting stops when the
+    returned scope is cancelled (a graceful shutdown lets requests in flight finish)."""
+    handler = core.gate.wrap(make_handler(core, ensure_token(paths.token)))
     limits = Limits()
     unix = await open_unix_listener(paths.socket)
     tcp = await open_tcp_listener(settings.port)
     port = tcp.extra(anyio.abc.SocketAttribute.local_port)
     _write_private(paths.runtime / "tcp.port", f"{port}\n")
     _write_private(paths.pid_file, f"{os.getpid()}\n")
-    tg.start_soon(_serve, unix, unix_handler(handler, limits))
-    tg.start_soon(_serve, tcp, tcp_handler(handler, limits))
+    accepting = anyio.CancelScope()
+    tg.start_soon(_accept, accepting, [(unix, unix_handler(handler, limits)),
+                                       (tcp, tcp_handler(handler, limits))], tg)
+    return accepting
 
 
-async def _serve(listener: anyio.abc.SocketListener, handler: Any) -> None:
+async def _accept(scope: anyio.CancelScope, listeners: list[tuple[Any, Any]],
+                  connections: TaskGroup) -> None:
+    with scope:
+        async with anyio.create_task_group() as accept:
+            for listener, handler in listeners:
+                accept.start_soon(_serve, listener, handler, connections)
+
+
+async def _serve(listener: anyio.abc.SocketListener, handler: Any, connections: TaskGroup) -> None:
     async with listener:
-        await listener.serve(handler)
+        await listener.serve(handler, task_group=connections)
 
 
 async def _embed_backlog(core: Core) -> None:
@@ -176,8 +195,10 @@ async def serve_until_signalled(paths: Paths, settings: Settings) -> None:
     """Run the daemon until SIGTERM or SIGINT, then shut down cleanly."""
     async with anyio.create_task_group() as tg:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            await tg.start(run_daemon, paths, settings)
+            core = await tg.start(run_daemon, paths, settings)
             async for signum in signals:
                 log.info("stopping", signal=signal.Signals(signum).name)
+                notify("STOPPING=1")
+                await core.shut_down(DRAIN_TIMEOUT)
                 tg.cancel_scope.cancel()
                 break

@@ -10,11 +10,12 @@ import os
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import numpy as np
+import structlog
 
 from memlane.daemon.admission import AdmissionIndex, BatchView
 from memlane.daemon.briefing import compose_briefing
@@ -25,6 +26,7 @@ from memlane.daemon.errors import BadRequest, NotFound, Unavailable
 from memlane.daemon.history import history
 from memlane.daemon.indexer import Indexer
 from memlane.daemon.forgetting import purge
+from memlane.daemon.gate import Gate
 from memlane.daemon.kinds import detect_kind
 from memlane.daemon.linker import threshold_for
 from memlane.daemon.redact import redact
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from memlane.daemon.lifecycle import Lifecycle
 
 T = TypeVar("T")
+log = structlog.get_logger()
 SEARCH_FRESHNESS_TIMEOUT = 5.0
 CALIBRATION_SAMPLE = 3000  # memories per project: pairs grow with the square
 
@@ -61,6 +64,15 @@ class Core:
     started: float
     lifecycle: Lifecycle | None = None  # set by the composition root once the core exists
     hooks: Hooks | None = None  # likewise
+    gate: Gate = field(default_factory=Gate)
+    stop_listening: anyio.CancelScope | None = None
+
+    async def shut_down(self, timeout: float) -> None:
+        """Stop accepting, let requests in flight finish (bounded); the caller then cancels."""
+        if self.stop_listening is not None:
+            self.stop_listening.cancel()
+        finished = await self.gate.drain(timeout)
+        log.info("drained", finished=finished, inflight=self.gate.inflight)
 
     async def read(self, query: Callable[[Any], T]) -> T:
         """Run a read against the SQLite projection once it reflects every acknowledged event."""

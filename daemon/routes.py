@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -146,6 +147,14 @@ def make_handler(core: Core, token: str) -> Callable[[Request], Awaitable[Respon
     """The request handler: every error becomes a JSON error with a fitting status."""
 
     async def handle(request: Request) -> Response:
+        started = time.perf_counter()
+        response = await _answer(request)
+        # One line per request: what was asked and how it went, never bodies or headers.
+        log.info("request", method=request.method, path=request.path, via=request.transport,
+                 status=response.status, ms=round((time.perf_counter() - started) * 1000, 2))
+        return response
+
+    async def _answer(request: Request) -> Response:
         try:
             check_access(request, token)
             return json_response(await dispatch(core, request))
