@@ -12,6 +12,8 @@ import typer
 
 from memlane.cli import daemonctl
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
+from memlane.cli.configcmd import config_app
+from memlane.cli.hookscmd import hook_command, hooks_app
 from memlane.cli.lifecyclecmd import register as register_lifecycle
 from memlane.cli.mcpcmd import mcp_app
 from memlane.cli.modelcmd import model_app
@@ -26,7 +28,10 @@ log_app = typer.Typer(help="Inspect the event log.", no_args_is_help=True)
 app.add_typer(daemon_app, name="daemon")
 app.add_typer(log_app, name="log")
 app.add_typer(model_app, name="model")
+app.add_typer(config_app, name="config")
 app.add_typer(mcp_app, name="mcp")
+app.add_typer(hooks_app, name="hooks")
+app.command(name="hook")(hook_command)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
 ProjectOpt = Annotated[Optional[str], typer.Option("--project", "-p",
@@ -267,6 +272,23 @@ def token() -> None:
     from memlane.daemon.token import ensure_token
 
     print(ensure_token(_paths().token))
+
+
+@app.command()
+def doctor(as_json: JsonFlag = False) -> None:
+    """Check the daemon, service, permissions, model, log, disk, LLM key and hooks."""
+    from dataclasses import asdict
+
+    from memlane.cli.doctor import run_checks
+
+    findings = run_checks(_paths())
+    marks = {True: "ok  ", False: "FAIL", None: "--  "}
+    emit({"ok": all(f.ok is not False for f in findings), "checks": [asdict(f) for f in findings]},
+         as_json=as_json, text="\n".join(
+             f"{marks[f.ok]} {f.check:<18} {f.detail}" + (f"\n     fix: {f.fix}" if f.fix else "")
+             for f in findings))
+    if any(f.ok is False for f in findings):
+        raise SystemExit(1)
 
 
 @log_app.command("verify")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from memlane.daemon.app import serve_until_signalled
@@ -19,6 +20,7 @@ def main() -> int:
     import anyio
 
     configure_logging()
+    os.umask(0o077)  # every file the daemon creates is private to its user
     paths = resolve_paths()
     try:
         settings = Settings.load(paths.config)

@@ -59,6 +59,7 @@ async def run_daemon(paths: Paths, settings: Settings, *,
     """Run the daemon until cancelled; ``task_status`` receives the core once it is ready."""
     started = time.monotonic()
     paths.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(paths.home, 0o700)  # also when the user created the directory
     event_log = EventLog.open(paths.log_dir)
     projections: Projections | None = None
     try:
@@ -121,14 +122,20 @@ async def _start_listeners(tg: TaskGroup, paths: Paths, settings: Settings,
     returned scope is cancelled (a graceful shutdown lets requests in flight finish)."""
     handler = core.gate.wrap(make_handler(core, ensure_token(paths.token)))
     limits = Limits()
-    unix = await open_unix_listener(paths.socket)
-    tcp = await open_tcp_listener(settings.port)
-    port = tcp.extra(anyio.abc.SocketAttribute.local_port)
-    _write_private(paths.runtime / "tcp.port", f"{port}\n")
+    listeners = [(await open_unix_listener(paths.socket), unix_handler(handler, limits))]
+    try:
+        tcp = await open_tcp_listener(settings.port)
+    except OSError as exc:  # a port clash must not take the Unix socket (and hooks) down
+        core.tcp_error = f"cannot listen on 127.0.0.1:{settings.port}: {exc.strerror or exc}"
+        log.error("tcp_unavailable", port=settings.port, error=core.tcp_error)
+        (paths.runtime / "tcp.port").unlink(missing_ok=True)
+    else:
+        port = tcp.extra(anyio.abc.SocketAttribute.local_port)
+        _write_private(paths.runtime / "tcp.port", f"{port}\n")
+        listeners.append((tcp, tcp_handler(handler, limits)))
     _write_private(paths.pid_file, f"{os.getpid()}\n")
     accepting = anyio.CancelScope()
-    tg.start_soon(_accept, accepting, [(unix, unix_handler(handler, limits)),
-                                       (tcp, tcp_handler(handler, limits))], tg)
+    tg.start_soon(_accept, accepting, listeners, tg)
     return accepting
 
 

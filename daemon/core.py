@@ -66,6 +66,7 @@ class Core:
     hooks: Hooks | None = None  # likewise
     gate: Gate = field(default_factory=Gate)
     stop_listening: anyio.CancelScope | None = None
+    tcp_error: str | None = None
 
     async def shut_down(self, timeout: float) -> None:
         """Stop accepting, let requests in flight finish (bounded); the caller then cancels."""
@@ -240,6 +241,7 @@ class Core:
         embedder = self.engine.embedder
         return {
             "last_seq": self.writer.log.last_seq,
+            "applied_seq": self.projections.applied_seq,
             "memories": counts[0],
             "projects": counts[1],
             "model": embedder.spec.name if embedder else None,
@@ -251,6 +253,7 @@ class Core:
             "unknown_events": counts[2],
             **counts[3],
             "llm": self._llm_status(),
+            "tcp_error": self.tcp_error,
             "uptime_s": round(time.monotonic() - self.started, 3),
             "rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "pid": os.getpid(),

@@ -1,0 +1,211 @@
+"""``memlane doctor``: checks that explain what is wrong and how to fix it.
+
+Each check returns (ok, detail, fix). Checks that need the daemon are skipped with a reason
+when it is down; nothing here changes state.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import stat
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from memlane.cli.client import Client, DaemonError, DaemonUnavailable
+from memlane.daemon.paths import DEFAULT_PORT, Paths
+
+MIN_FREE_BYTES = 500 * 1024 * 1024
+
+
+@dataclass
+class Finding:
+    check: str
+    ok: bool | None  # None: skipped
+    detail: str
+    fix: str = ""
+
+
+def _health(paths: Paths) -> dict[str, Any] | None:
+    try:
+        return Client(paths, timeout=3).request("GET", "/v1/health")  # type: ignore[no-any-return]
+    except (DaemonUnavailable, DaemonError):
+        return None
+
+
+def check_socket(paths: Paths) -> Finding:
+    if not paths.socket.exists():
+        return Finding("unix socket", False, f"{paths.socket} does not exist",
+                       "start the daemon: `memlane up` or `memlane service install`")
+    health = _health(paths)
+    if health is None:
+        return Finding("unix socket", False, f"{paths.socket} exists but nothing answers",
+                       "a stale socket: `memlane up` replaces it")
+    return Finding("unix socket", True, f"daemon answers: model {health.get('model')}, "
+                                        f"{health.get('status')}")
+
+
+def check_tcp(paths: Paths) -> Finding:
+    try:
+        clash = Client(paths, timeout=3).request("GET", "/v1/status").get("tcp_error")
+    except (DaemonUnavailable, DaemonError):
+        clash = None
+    if clash:
+        return Finding("tcp listener", False, clash,
+                       "another process holds the port: find it with `ss -ltnp`, or move memlane "
+                       "with `memlane config set port N` (hooks over the socket keep working)")
+    port = _port(paths)
+    try:
+        token = paths.token.read_text().strip()
+    except OSError:
+        return Finding("tcp listener", False, "no token file", "start the daemon once")
+    import http.client
+
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
+        conn.request("GET", "/v1/health", headers={"authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        body = response.read()
+    except OSError as exc:
+        return Finding("tcp listener", False, f"127.0.0.1:{port}: {exc}",
+                       "start the daemon; if the port is taken, `memlane config set port N`")
+    if response.status != 200 or b'"status"' not in body:
+        return Finding("tcp listener", False,
+                       f"127.0.0.1:{port} answered {response.status}: not this memlane",
+                       f"another process holds port {port}: stop it or `memlane config set port N`")
+    return Finding("tcp listener", True, f"127.0.0.1:{port} answers with the token")
+
+
+def _port(paths: Paths) -> int:
+    """The port the daemon listens on, else the configured one."""
+    try:
+        return int((paths.runtime / "tcp.port").read_text())
+    except (OSError, ValueError):
+        pass
+    from memlane.daemon.settings import ConfigError, Settings
+
+    try:
+        return Settings.load(paths.config).port
+    except ConfigError:
+        return DEFAULT_PORT
+
+
+def check_permissions(paths: Paths) -> Finding:
+    problems = []
+    for path, mode in ((paths.home, 0o700), (paths.runtime, 0o700), (paths.token, 0o600),
+                       (paths.socket, 0o600)):
+        if path.exists():
+            actual = stat.S_IMODE(path.stat().st_mode)
+            if actual & ~mode:
+                problems.append(f"{path} is {actual:o}, should be {mode:o}")
+    if problems:
+        return Finding("permissions", False, "; ".join(problems),
+                       "chmod them as shown (the daemon creates them so; something changed them)")
+    return Finding("permissions", True, "state directory 0700, token and socket 0600")
+
+
+def check_model(paths: Paths) -> Finding:
+    from memlane.daemon.model_store import check_files
+    from memlane.daemon.models import ModelUnavailable, default_model_name, resolve_spec
+    from memlane.daemon.settings import ConfigError, Settings
+
+    try:
+        name = Settings.load(paths.config).model or default_model_name(paths.models_dir)
+        rows = check_files(resolve_spec(name), paths.models_dir, full=True)
+    except (ModelUnavailable, ConfigError) as exc:
+        return Finding("model files", False, str(exc), "`memlane model list`, `memlane model pull`")
+    bad = [r for r in rows if r["status"] != "ok"]
+    if bad:
+        return Finding("model files", False, "; ".join(f"{r['file']}: {r['detail']}" for r in bad),
+                       f"`memlane model pull {name}` (or reinstall memlane for the offline model)")
+    return Finding("model files", True, f"{name}: checksums match")
+
+
+def check_log(paths: Paths) -> Finding:
+    from memlane.cli.logcmd import verify
+
+    result = verify(paths.log_dir)
+    if not result["ok"]:
+        return Finding("event log", False, str(result["error"]),
+                       "keep a copy of the log directory and report it; the daemon will not "
+                       "start on a damaged log")
+    return Finding("event log", True, f"{result['records']} records, last seq {result['last_seq']}")
+
+
+def check_projections(paths: Paths) -> Finding:
+    try:
+        status = Client(paths, timeout=5).request("GET", "/v1/status")
+    except (DaemonUnavailable, DaemonError):
+        return Finding("projections", None, "skipped: the daemon is not running")
+    behind = status["last_seq"] - status["applied_seq"]
+    if behind > 1000:
+        return Finding("projections", False, f"{behind} events behind the log",
+                       "wait, or `memlane rebuild` if it does not shrink")
+    return Finding("projections", True, f"in step with the log (seq {status['last_seq']})")
+
+
+def check_disk(paths: Paths) -> Finding:
+    target = paths.home if paths.home.exists() else Path.home()
+    free = shutil.disk_usage(target).free
+    if free < MIN_FREE_BYTES:
+        return Finding("disk space", False, f"{free // 2**20} MiB free under {target}",
+                       "free some space: appends fail (safely) when the disk is full")
+    return Finding("disk space", True, f"{free // 2**30} GiB free")
+
+
+def check_llm(paths: Paths) -> Finding:
+    from memlane.daemon.llm import api_key_from_env
+
+    env = dict(os.environ)
+    env_file = paths.config.parent / "env"
+    if env_file.exists():
+        for line in env_file.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and not line.lstrip().startswith("#"):
+                env.setdefault(key.strip(), value.strip())
+    if api_key_from_env(env) is None:
+        return Finding("LLM key", None, "no GEMINI_API_KEY: clusters wait; "
+                                        "`memlane consolidate --offline` merges without an LLM",
+                       f"put GEMINI_API_KEY=... in {env_file} (mode 0600) for the service")
+    return Finding("LLM key", True, "a Gemini key is configured (not validated: that costs a call)")
+
+
+def check_hooks(paths: Paths) -> Finding:
+    settings = Path.home() / ".claude" / "settings.json"
+    text = settings.read_text(errors="replace") if settings.exists() else ""
+    if "/hooks/" in text and "127.0.0.1" in text or "memlane/cli/hook.sh" in text:
+        return Finding("Claude Code hooks", True, f"memlane hooks in {settings}")
+    return Finding("Claude Code hooks", None, f"no memlane hooks in {settings}",
+                   "`memlane hooks install`")
+
+
+def check_service(paths: Paths) -> Finding:
+    if shutil.which("systemctl") is None:
+        return Finding("service", None, "skipped: no systemctl")
+    unit = Path.home() / ".config" / "systemd" / "user" / "memlane.service"
+    if not unit.exists():
+        return Finding("service", None, "no user unit installed", "`memlane service install`")
+    result = subprocess.run(["systemctl", "--user", "is-active", "memlane"], capture_output=True,
+                            text=True, timeout=5)
+    state = result.stdout.strip() or result.stderr.strip()
+    return Finding("service", state == "active", f"memlane.service is {state}",
+                   "" if state == "active" else "`systemctl --user status memlane`")
+
+
+CHECKS: tuple[Callable[[Paths], Finding], ...] = (
+    check_socket, check_tcp, check_permissions, check_service, check_model, check_log,
+    check_projections, check_disk, check_llm, check_hooks)
+
+
+def run_checks(paths: Paths) -> list[Finding]:
+    findings = []
+    for check in CHECKS:
+        try:
+            findings.append(check(paths))
+        except (OSError, subprocess.SubprocessError, socket.error) as exc:
+            findings.append(Finding(check.__name__.removeprefix("check_"), False, str(exc)))
+    return findings

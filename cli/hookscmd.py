@@ -1,0 +1,161 @@
+"""``memlane hooks install|uninstall|status``: memlane's hooks in Claude Code's settings, and
+``memlane hook <Event>``: the hook relay that ``hook.sh`` falls back to without curl.
+
+User scope is ``~/.claude/settings.json`` (``$CLAUDE_CONFIG_DIR/settings.json`` when set);
+project scope is ``.claude/settings.json`` at the project root (the git root, else the working
+directory). The editing rules are in :mod:`memlane.cli.claude_settings`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from memlane.cli import claude_settings as cs
+from memlane.cli.client import Client, DaemonError, DaemonUnavailable
+from memlane.cli.render import emit, fail
+from memlane.daemon.paths import Paths, resolve_paths
+from memlane.daemon.project import GLOBAL, detect_project
+
+hooks_app = typer.Typer(help="Claude Code hooks: briefings, recall and session saves.",
+                        no_args_is_help=True)
+ProjectScope = Annotated[bool, typer.Option(
+    "--project/--user", help="The project's .claude/settings.json, or the user's (default).")]
+HttpMode = Annotated[bool, typer.Option(
+    "--http/--command", help="HTTP hooks with $MEMLANE_TOKEN, or command hooks (default; no "
+                             "environment needed).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the change, write nothing.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
+
+
+def hook_command(
+        event: Annotated[str, typer.Argument(help="The hook event, e.g. UserPromptSubmit.")],
+        timeout: Annotated[float, typer.Option(help="Seconds to wait for the daemon.")] = 2.0,
+) -> None:
+    """Relay a Claude Code hook (input on stdin) to the daemon; print its output, if any."""
+    # Like hook.sh: whatever goes wrong, the session goes on without memlane's output.
+    if not (event.isascii() and event.isalpha()):
+        return
+    try:
+        body = json.loads(sys.stdin.buffer.read())
+        answer = Client(resolve_paths(), timeout=timeout).request("POST", f"/hooks/{event}", body)
+    except (OSError, ValueError, DaemonUnavailable, DaemonError):
+        return
+    if isinstance(answer, dict) and answer:
+        print(json.dumps(answer, ensure_ascii=False))
+
+
+@hooks_app.command()
+def install(project: ProjectScope = False, http: HttpMode = False, dry_run: DryRun = False,
+            as_json: JsonFlag = False) -> None:
+    """Add memlane's hooks to Claude Code's settings (idempotent; replaces the other mode's)."""
+    paths = resolve_paths()
+    path, target = settings_path(project=project), _target(paths, http=http)
+    mode: cs.Mode = "http" if http else "command"
+    entries = cs.our_entries(mode, target)
+    action = _edit(lambda: cs.install_file(path, entries, markers=target.markers,
+                                           state=paths.home, dry_run=dry_run))
+    result: dict[str, Any] = {"action": action, "path": str(path), "mode": mode,
+                              "dry_run": dry_run, "hooks": entries}
+    text = f"memlane hooks ({mode}) {_VERBS[action]} {path}{_dry(dry_run)}"
+    if http:
+        result["shell_profile"] = _profile_line(target.memlane)
+        text += ("\nClaude Code sends the token from the environment; add this to your shell "
+                 f"profile:\n  {result['shell_profile']}")
+    emit(result, as_json=as_json, text=text)
+
+
+@hooks_app.command()
+def uninstall(project: ProjectScope = False, dry_run: DryRun = False,
+              as_json: JsonFlag = False) -> None:
+    """Remove memlane's hooks, and nothing else (the original file returns when unchanged)."""
+    paths, path = resolve_paths(), settings_path(project=project)
+    action = _edit(lambda: cs.uninstall_file(path, markers=cs.script_markers(),
+                                             state=paths.home, dry_run=dry_run))
+    emit({"action": action, "path": str(path), "dry_run": dry_run}, as_json=as_json,
+         text=f"memlane hooks {_VERBS[action]} {path}{_dry(dry_run)}")
+
+
+@hooks_app.command()
+def status(as_json: JsonFlag = False) -> None:
+    """Which Claude Code settings files hold memlane's hooks."""
+    rows = [_status_row(settings_path(project=scope)) for scope in (False, True)]
+    lines = [f"{row['path']}: " + (", ".join(f"{e} ({t})" for e, t in row["hooks"].items())
+                                   or "no memlane hooks") for row in rows]
+    emit({"settings": rows}, as_json=as_json, text="\n".join(lines))
+
+
+def settings_path(*, project: bool) -> Path:
+    if project:
+        root = detect_project(Path.cwd())
+        return (Path.cwd() if root == GLOBAL else Path(root)) / ".claude" / "settings.json"
+    config_dir = os.environ.get("CLAUDE_CONFIG_DIR")
+    return (Path(config_dir) if config_dir else Path.home() / ".claude") / "settings.json"
+
+
+def _target(paths: Paths, *, http: bool) -> cs.Target:
+    if not cs.HOOK_SCRIPT.is_file():
+        fail(f"{cs.HOOK_SCRIPT} is missing; reinstall memlane")
+    return cs.Target(script=cs.HOOK_SCRIPT, socket=paths.socket.absolute(),
+                     memlane=_executable(), port=_http_port(paths) if http else 0)
+
+
+def _executable() -> Path:
+    """The running ``memlane`` script, so the hooks start this very installation."""
+    script = Path(sys.argv[0])
+    if script.name != "memlane":
+        script = Path(sys.executable).parent / "memlane"
+    if not script.is_file():
+        fail("cannot locate the memlane executable; run `memlane hooks` as installed")
+    return script.absolute()
+
+
+def _http_port(paths: Paths) -> int:
+    """The daemon's configured TCP port; HTTP hooks need one that does not change."""
+    from memlane.daemon.settings import ConfigError, Settings
+
+    try:
+        port = Settings.load(paths.config).port
+    except ConfigError as exc:
+        fail(str(exc))
+    if port == 0:
+        fail("the daemon's port is 0 (a new one at every start); set a fixed `port` in "
+             f"{paths.config} or use --command")
+    return port
+
+
+def _status_row(path: Path) -> dict[str, Any]:
+    try:
+        settings, _ = cs.parse_settings(cs.read_bytes(path))
+    except (cs.SettingsError, UnicodeDecodeError) as exc:
+        return {"path": str(path), "hooks": {}, "error": str(exc)}
+    found = cs.ours_in(settings, cs.script_markers())
+    return {"path": str(path), "hooks": {event: "+".join(h["type"] for h in handlers)
+                                         for event, handlers in found.items()}}
+
+
+def _edit(change: Callable[[], str]) -> str:
+    try:
+        return change()
+    except (cs.SettingsError, OSError) as exc:
+        raise SystemExit(f"memlane: {exc}") from None
+
+
+def _profile_line(memlane: Path) -> str:
+    return f'export {cs.TOKEN_ENV}="$({shlex.quote(str(memlane))} token)"'
+
+
+def _dry(dry_run: bool) -> str:
+    return " (dry run: nothing written)" if dry_run else ""
+
+
+_VERBS = {"added": "added to", "updated": "updated in", "unchanged": "already in",
+          "removed": "removed from", "restored": "removed; original restored at",
+          "absent": "not in"}
