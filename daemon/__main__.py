@@ -21,6 +21,7 @@ def main() -> int:
 
     configure_logging()
     os.umask(0o077)  # every file the daemon creates is private to its user
+    _raise_open_files_limit()
     paths = resolve_paths()
     try:
         settings = Settings.load(paths.config)
@@ -38,6 +39,16 @@ def main() -> int:
             return 0
         return LogCorrupted.exit_code if isinstance(error, LogCorrupted) else EXIT_LOG_FAILED
     return 0
+
+
+def _raise_open_files_limit() -> None:
+    """Idle keep-alive clients hold a descriptor each: allow as many as the hard limit does."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _log_error(exc: BaseException) -> LogError | None:

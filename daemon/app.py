@@ -122,7 +122,8 @@ async def _start_listeners(tg: TaskGroup, paths: Paths, settings: Settings,
     returned scope is cancelled (a graceful shutdown lets requests in flight finish)."""
     handler = core.gate.wrap(make_handler(core, ensure_token(paths.token)))
     limits = Limits()
-    listeners = [(await open_unix_listener(paths.socket), unix_handler(handler, limits))]
+    slots = anyio.CapacityLimiter(limits.max_connections)
+    listeners = [(await open_unix_listener(paths.socket), unix_handler(handler, limits, slots))]
     try:
         tcp = await open_tcp_listener(settings.port)
     except OSError as exc:  # a port clash must not take the Unix socket (and hooks) down
@@ -132,7 +133,7 @@ async def _start_listeners(tg: TaskGroup, paths: Paths, settings: Settings,
     else:
         port = tcp.extra(anyio.abc.SocketAttribute.local_port)
         _write_private(paths.runtime / "tcp.port", f"{port}\n")
-        listeners.append((tcp, tcp_handler(handler, limits)))
+        listeners.append((tcp, tcp_handler(handler, limits, slots)))
     _write_private(paths.pid_file, f"{os.getpid()}\n")
     accepting = anyio.CancelScope()
     tg.start_soon(_accept, accepting, listeners, tg)

@@ -47,7 +47,8 @@ def peer_uid(stream: SocketStream) -> int | None:
     return None
 
 
-def unix_handler(handler: Handler, limits: Limits):  # type: ignore[no-untyped-def]
+def unix_handler(handler: Handler, limits: Limits,  # type: ignore[no-untyped-def]
+                 slots: anyio.CapacityLimiter):
     own_uid = os.getuid()
 
     async def serve(stream: SocketStream) -> None:
@@ -55,13 +56,28 @@ def unix_handler(handler: Handler, limits: Limits):  # type: ignore[no-untyped-d
         if uid is not None and uid != own_uid:
             await stream.aclose()
             return
-        await serve_connection(stream, handler, transport="unix", limits=limits)
+        await _serve_bounded(stream, handler, "unix", limits, slots)
 
     return serve
 
 
-def tcp_handler(handler: Handler, limits: Limits):  # type: ignore[no-untyped-def]
+def tcp_handler(handler: Handler, limits: Limits,  # type: ignore[no-untyped-def]
+                slots: anyio.CapacityLimiter):
     async def serve(stream: SocketStream) -> None:
-        await serve_connection(stream, handler, transport="tcp", limits=limits)
+        await _serve_bounded(stream, handler, "tcp", limits, slots)
 
     return serve
+
+
+async def _serve_bounded(stream: SocketStream, handler: Handler, transport: str, limits: Limits,
+                         slots: anyio.CapacityLimiter) -> None:
+    """Serve the connection if a slot is free; otherwise close it at once (bounded memory)."""
+    try:
+        slots.acquire_nowait()
+    except anyio.WouldBlock:
+        await stream.aclose()
+        return
+    try:
+        await serve_connection(stream, handler, transport=transport, limits=limits)
+    finally:
+        slots.release()

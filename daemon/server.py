@@ -26,6 +26,7 @@ class Limits:
     head_timeout: float = 10.0
     body_timeout: float = 30.0
     idle_timeout: float = 120.0
+    max_connections: int = 4096  # beyond this, new connections are closed at once
 
 
 @dataclass(frozen=True)
