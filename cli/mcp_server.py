@@ -7,10 +7,12 @@ tool error the assistant can read and act on, never a crash of the server.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -18,8 +20,8 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
-from memlane.daemon.project import detect_project
 from memlane.daemon.paths import resolve_paths
+from memlane.daemon.project import detect_project
 
 INSTRUCTIONS = (
     "memlane is this user's long-term memory across coding sessions. Call `briefing` at the "
@@ -33,6 +35,16 @@ Project = Annotated[str | None, Field(
     description="Project (a git root path). Default: the current session's project.")]
 MemoryId = Annotated[int, Field(ge=1, description="A memory's id, as shown by search.")]
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+F = TypeVar("F", bound=Callable[..., str])
+
+
+def _tool(annotations: ToolAnnotations) -> Callable[[F], F]:
+    """Register a tool answering in plain text, described by its (dedented) docstring."""
+    def register(fn: F) -> F:
+        server.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""),
+                        annotations=annotations, structured_output=False)
+        return fn
+    return register
 
 
 def _request(method: str, path: str, body: Any = None) -> Any:
@@ -40,8 +52,8 @@ def _request(method: str, path: str, body: Any = None) -> Any:
     try:
         return Client(resolve_paths()).request(method, path, body)
     except DaemonUnavailable as exc:
-        raise ToolError(f"The memlane daemon is not running ({exc}). Ask the user to start it "
-                        "with `memlane up`, then retry.") from exc
+        raise ToolError(f"No memlane daemon answered ({exc}). Start it with `memlane up` "
+                        "(or ask the user to), then retry.") from exc
     except DaemonError as exc:
         raise ToolError(f"memlane refused the request ({exc.code}): {exc.message}") from exc
 
@@ -57,7 +69,7 @@ def _hit_line(hit: dict[str, Any], *, with_project: bool) -> str:
             f"{hit['text']}")
 
 
-@server.tool(annotations=READ_ONLY)
+@_tool(READ_ONLY)
 def search(query: Annotated[str, Field(min_length=1, description="What to look for.")],
            project: Project = None,
            all_projects: Annotated[bool, Field(description="Search every project.")] = False,
@@ -72,7 +84,7 @@ def search(query: Annotated[str, Field(min_length=1, description="What to look f
     return "\n".join(_hit_line(hit, with_project=scope is None) for hit in hits)
 
 
-@server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=False))
+@_tool(ToolAnnotations(destructive_hint=False, open_world_hint=False))
 def store(text: Annotated[str, Field(min_length=1, description="The memory, self-contained.")],
           kind: Annotated[str | None, Field(
               description="decision or user-note (never expire), insight, note. "
@@ -90,7 +102,7 @@ def store(text: Annotated[str, Field(min_length=1, description="The memory, self
     return said + (f" {redactions} secret(s) were redacted." if redactions else "")
 
 
-@server.tool(annotations=READ_ONLY)
+@_tool(READ_ONLY)
 def get(memory_id: MemoryId) -> str:
     """One memory with its text, project, kind, state, tags and times, as JSON."""
     memory = _request("GET", f"/v1/memories/{memory_id}")
@@ -98,8 +110,7 @@ def get(memory_id: MemoryId) -> str:
                       ensure_ascii=False)
 
 
-@server.tool(annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=True,
-                                         open_world_hint=False))
+@_tool(ToolAnnotations(destructive_hint=True, idempotent_hint=True, open_world_hint=False))
 def forget(memory_id: MemoryId) -> str:
     """Permanently purge a memory's text and vector everywhere, the event log included.
     Use only when the user asks to forget it or it holds something that must not be kept."""
@@ -107,7 +118,7 @@ def forget(memory_id: MemoryId) -> str:
     return f"Forgot memory {memory_id}: its text is purged everywhere."
 
 
-@server.tool(annotations=READ_ONLY)
+@_tool(READ_ONLY)
 def briefing(project: Project = None,
              context: Annotated[str | None, Field(
                  description="What the session is about, to pick the most relevant.")] = None,

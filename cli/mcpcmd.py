@@ -20,15 +20,15 @@ from typing import Annotated, Any
 
 import typer
 
-from memlane.daemon.project import GLOBAL, detect_project
 from memlane.cli.render import emit, fail
+from memlane.daemon.project import GLOBAL, detect_project
 
 SERVER_NAME = "memlane"
 SERVERS_KEY = "mcpServers"
 
 mcp_app = typer.Typer(help="MCP server for Claude Code: `memlane mcp` runs it on stdio.")
 ProjectScope = Annotated[bool, typer.Option(
-    "--project/--user", help="Configure the project's .mcp.json, or ~/.claude.json (all projects).")]
+    "--project/--user", help="The project's .mcp.json, or ~/.claude.json (every project).")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the change, write nothing.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
 
@@ -77,10 +77,8 @@ def uninstall(project: ProjectScope = False, dry_run: DryRun = False,
     servers = _servers(document, path)
     action = "removed" if servers.pop(SERVER_NAME, None) is not None else "absent"
     if action == "removed":
-        if servers:
-            document[SERVERS_KEY] = servers
-        else:
-            document.pop(SERVERS_KEY, None)  # the key existed only for our entry
+        if not servers:
+            del document[SERVERS_KEY]  # it held only our entry
         if not dry_run:
             _write(path, document, layout)
     _report({"action": action, "path": str(path)}, dry_run=dry_run, as_json=as_json)
@@ -120,7 +118,7 @@ def _load(path: Path) -> tuple[dict[str, Any], Layout]:
 
 
 def _servers(document: dict[str, Any], path: Path) -> dict[str, Any]:
-    servers = document.get(SERVERS_KEY, {})
+    servers: dict[str, Any] = document.get(SERVERS_KEY, {})
     if not isinstance(servers, dict):
         fail(f"{path}: \"{SERVERS_KEY}\" is not a JSON object; nothing was changed")
     return servers
