@@ -147,19 +147,14 @@ def register(app: typer.Typer, call: Call, paths: Callable[[], Any],
                  = None) -> None:
         """Store a note (kind from #decision, #note or #insight in the text); one line out,
         for Claude Code's `!` and custom slash commands."""
-        answer = call("POST", "/v1/memories", {"text": text, "project": project_of(project),
-                                               "source": "remember"})
-        note = " (already known)" if answer["duplicate"] else ""
-        print(f"remembered [{answer['id']}] as {answer['kind']}{note}")
+        from memlane.cli.quick import remember as remember_now
+
+        remember_now(text, project)
 
     @app.command()
     def recall(query: str, project: Annotated[Optional[str], typer.Option("--project", "-p")]
                = None, k: Annotated[int, typer.Option("-k", min=1, max=20)] = 5) -> None:
         """Memories for a question, one compact line each (recorded as recalled)."""
-        hits = call("POST", "/v1/search", {"query": query, "project": project_of(project),
-                                           "k": k, "recall": True})["hits"]
-        for hit in hits:
-            text = " ".join(hit["text"].split())
-            print(f"[{hit['id']}] {text if len(text) <= 240 else text[:239] + '…'}")
-        if not hits:
-            print("no memories match")
+        from memlane.cli.quick import recall as recall_now
+
+        recall_now(query, project, k)
