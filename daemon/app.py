@@ -71,6 +71,7 @@ async def run_daemon(paths: Paths, settings: Settings, *,
         async with anyio.create_task_group() as tg:
             core = await _start_parts(tg, paths, settings, event_log, projections, started)
             core.stop_listening = await _start_listeners(tg, paths, settings, core)
+            core.background = tg
             tg.start_soon(_snapshot_vectors, projections, settings.snapshot_interval_s)
             tg.start_soon(_embed_backlog, core)
             tg.start_soon(_run_jobs, core.lifecycle, settings.jobs_interval_s)

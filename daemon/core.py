@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+from anyio.abc import TaskGroup
 import numpy as np
 import structlog
 
@@ -67,6 +68,8 @@ class Core:
     gate: Gate = field(default_factory=Gate)
     stop_listening: anyio.CancelScope | None = None
     tcp_error: str | None = None
+    background: TaskGroup | None = None  # for work a request need not wait for
+    _thresholds: dict[tuple[str, str], float] = field(default_factory=dict)
 
     async def shut_down(self, timeout: float) -> None:
         """Stop accepting, let requests in flight finish (bounded); the caller then cancels."""
@@ -138,12 +141,16 @@ class Core:
         return await self.read(run)
 
     async def floor(self, name: str) -> float:
-        """A similarity threshold of the loaded model (infinite without a model)."""
+        """A similarity threshold of the loaded model (infinite without a model); cached, as
+        only ``calibrate`` changes them."""
         embedder = self.engine.embedder
         if embedder is None:
             return float("inf")
         spec = embedder.spec
-        return await self.read(lambda conn: threshold_for(conn, spec, name))
+        key = (spec.name, name)
+        if key not in self._thresholds:
+            self._thresholds[key] = await self.read(lambda conn: threshold_for(conn, spec, name))
+        return self._thresholds[key]
 
     async def record_recalls(self, query: str, hits: list[dict[str, Any]],
                              similarity: dict[int, float]) -> None:
@@ -186,6 +193,7 @@ class Core:
             await self.writer.append([ThresholdSet(model=spec.name, name=name, value=value)
                                       for name, value in suggested.items()
                                       if value != current.get(name)])
+            self._thresholds.clear()
         return {"model": spec.name, "memories": int(sum(len(v) for v in groups)),
                 "nearest_neighbour": distribution(nearest.tolist()),
                 "pairs": distribution(pairs.tolist()),

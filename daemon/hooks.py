@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 import anyio
@@ -101,7 +102,11 @@ class Hooks:
         if not fresh:
             return {}
         shown.update(h["id"] for h in fresh)
-        await self.core.record_recalls(prompt, fresh, ranking.similarity)
+        record = self.core.record_recalls(prompt, fresh, ranking.similarity)
+        if self.core.background is not None:  # the prompt need not wait for the log
+            self.core.background.start_soon(_quietly, record)
+        else:
+            await record
         lines = [f"- [{h['id']}] {_clip(h['text'])}" for h in fresh]
         return context_output(event, "memlane: memories related to this prompt.\n"
                               + "\n".join(lines))
@@ -128,6 +133,13 @@ class Hooks:
         if self.core.lifecycle is not None:
             self.core.lifecycle.kick()
         return {}
+
+
+async def _quietly(work: Awaitable[None]) -> None:
+    try:
+        await work
+    except Exception:  # a lost recall signal is not worth a crash
+        log.exception("recall_not_recorded")
 
 
 def relevant(ranking: Ranking, memory: int, *, recall: float, context: float) -> bool:

@@ -8,6 +8,8 @@ import json
 import os
 import socket
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.claude_hooks import EVENTS, hook_input, validate_answer, write_transcript
@@ -80,8 +82,21 @@ def test_session_start_briefs_the_project_and_prompts_add_new_relevant_memories(
     parallel = {**prompt, "session_id": "s3"}
     assert f"[{cache}]" in context_of("UserPromptSubmit",
                                       *post_hook(daemon, "UserPromptSubmit", parallel))
-    history = daemon.client.request("GET", f"/v1/memories/{cache}/history")["events"]
-    assert [e["type"] for e in history].count("recalled") == 2
+    assert wait_for(lambda: recalls_of(daemon, cache) == 2)  # recorded after the answer
+
+
+def recalls_of(daemon: DaemonProcess, memory: int) -> int:
+    history = daemon.client.request("GET", f"/v1/memories/{memory}/history")["events"]
+    return [e["type"] for e in history].count("recalled")
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
 
 
 def test_an_unrelated_prompt_adds_nothing(daemon: DaemonProcess, short_tmp: Path) -> None:
