@@ -17,6 +17,7 @@ from memlane.cli.hookscmd import hook_command, hooks_app
 from memlane.cli.lifecyclecmd import register as register_lifecycle
 from memlane.cli.mcpcmd import mcp_app
 from memlane.cli.modelcmd import model_app
+from memlane.cli.servicecmd import service_app
 from memlane.daemon.project import detect_project
 from memlane.cli.render import emit, emit_lines, fail
 from memlane.daemon.paths import Paths, resolve_paths
@@ -31,6 +32,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(config_app, name="config")
 app.add_typer(mcp_app, name="mcp")
 app.add_typer(hooks_app, name="hooks")
+app.add_typer(service_app, name="service")
 app.command(name="hook")(hook_command)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]

@@ -175,12 +175,15 @@ def check_llm(paths: Paths) -> Finding:
 
 
 def check_hooks(paths: Paths) -> Finding:
-    settings = Path.home() / ".claude" / "settings.json"
-    text = settings.read_text(errors="replace") if settings.exists() else ""
-    if "/hooks/" in text and "127.0.0.1" in text or "memlane/cli/hook.sh" in text:
-        return Finding("Claude Code hooks", True, f"memlane hooks in {settings}")
-    return Finding("Claude Code hooks", None, f"no memlane hooks in {settings}",
-                   "`memlane hooks install`")
+    from memlane.cli.hookscmd import settings_path, status_row
+
+    rows = [status_row(settings_path(project=scope)) for scope in (False, True)]
+    found = [row for row in rows if row["hooks"]]
+    if found:
+        return Finding("Claude Code hooks", True, "; ".join(
+            f"{row['path']}: {', '.join(row['hooks'])}" for row in found))
+    return Finding("Claude Code hooks", None, "no memlane hooks in "
+                   + " or ".join(row["path"] for row in rows), "`memlane hooks install`")
 
 
 def check_service(paths: Paths) -> Finding:

@@ -14,15 +14,17 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from memlane.cli import claude_settings as cs
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
 from memlane.cli.render import emit, fail
 from memlane.daemon.paths import Paths, resolve_paths
 from memlane.daemon.project import GLOBAL, detect_project
+
+if TYPE_CHECKING:  # imported where used: `memlane hook` and every other command skip it
+    from memlane.cli import claude_settings as cs
 
 hooks_app = typer.Typer(help="Claude Code hooks: briefings, recall and session saves.",
                         no_args_is_help=True)
@@ -40,22 +42,17 @@ def hook_command(
         timeout: Annotated[float, typer.Option(help="Seconds to wait for the daemon.")] = 2.0,
 ) -> None:
     """Relay a Claude Code hook (input on stdin) to the daemon; print its output, if any."""
-    # Like hook.sh: whatever goes wrong, the session goes on without memlane's output.
-    if not (event.isascii() and event.isalpha()):
-        return
-    try:
-        body = json.loads(sys.stdin.buffer.read())
-        answer = Client(resolve_paths(), timeout=timeout).request("POST", f"/hooks/{event}", body)
-    except (OSError, ValueError, DaemonUnavailable, DaemonError):
-        return
-    if isinstance(answer, dict) and answer:
-        print(json.dumps(answer, ensure_ascii=False))
+    from memlane.cli.quick import relay_hook
+
+    relay_hook(event, timeout)
 
 
 @hooks_app.command()
 def install(project: ProjectScope = False, http: HttpMode = False, dry_run: DryRun = False,
             as_json: JsonFlag = False) -> None:
     """Add memlane's hooks to Claude Code's settings (idempotent; replaces the other mode's)."""
+    from memlane.cli import claude_settings as cs
+
     paths = resolve_paths()
     path, target = settings_path(project=project), _target(paths, http=http)
     mode: cs.Mode = "http" if http else "command"
@@ -76,6 +73,8 @@ def install(project: ProjectScope = False, http: HttpMode = False, dry_run: DryR
 def uninstall(project: ProjectScope = False, dry_run: DryRun = False,
               as_json: JsonFlag = False) -> None:
     """Remove memlane's hooks, and nothing else (the original file returns when unchanged)."""
+    from memlane.cli import claude_settings as cs
+
     paths, path = resolve_paths(), settings_path(project=project)
     action = _edit(lambda: cs.uninstall_file(path, markers=cs.script_markers(),
                                              state=paths.home, dry_run=dry_run))
@@ -86,7 +85,7 @@ def uninstall(project: ProjectScope = False, dry_run: DryRun = False,
 @hooks_app.command()
 def status(as_json: JsonFlag = False) -> None:
     """Which Claude Code settings files hold memlane's hooks."""
-    rows = [_status_row(settings_path(project=scope)) for scope in (False, True)]
+    rows = [status_row(settings_path(project=scope)) for scope in (False, True)]
     lines = [f"{row['path']}: " + (", ".join(f"{e} ({t})" for e, t in row["hooks"].items())
                                    or "no memlane hooks") for row in rows]
     emit({"settings": rows}, as_json=as_json, text="\n".join(lines))
@@ -94,13 +93,16 @@ def status(as_json: JsonFlag = False) -> None:
 
 def settings_path(*, project: bool) -> Path:
     if project:
+        # The local file: the hooks name this machine's paths, which a shared file must not.
         root = detect_project(Path.cwd())
-        return (Path.cwd() if root == GLOBAL else Path(root)) / ".claude" / "settings.json"
+        return (Path.cwd() if root == GLOBAL else Path(root)) / ".claude" / "settings.local.json"
     config_dir = os.environ.get("CLAUDE_CONFIG_DIR")
     return (Path(config_dir) if config_dir else Path.home() / ".claude") / "settings.json"
 
 
 def _target(paths: Paths, *, http: bool) -> cs.Target:
+    from memlane.cli import claude_settings as cs
+
     if not cs.HOOK_SCRIPT.is_file():
         fail(f"{cs.HOOK_SCRIPT} is missing; reinstall memlane")
     return cs.Target(script=cs.HOOK_SCRIPT, socket=paths.socket.absolute(),
@@ -122,7 +124,7 @@ def _http_port(paths: Paths) -> int:
     from memlane.daemon.settings import ConfigError, Settings
 
     try:
-        port = Settings.load(paths.config).port
+        port: int = Settings.load(paths.config).port
     except ConfigError as exc:
         fail(str(exc))
     if port == 0:
@@ -131,7 +133,9 @@ def _http_port(paths: Paths) -> int:
     return port
 
 
-def _status_row(path: Path) -> dict[str, Any]:
+def status_row(path: Path) -> dict[str, Any]:
+    from memlane.cli import claude_settings as cs
+
     try:
         settings, _ = cs.parse_settings(cs.read_bytes(path))
     except (cs.SettingsError, UnicodeDecodeError) as exc:
@@ -142,14 +146,16 @@ def _status_row(path: Path) -> dict[str, Any]:
 
 
 def _edit(change: Callable[[], str]) -> str:
+    from memlane.cli.claude_settings import SettingsError
+
     try:
         return change()
-    except (cs.SettingsError, OSError) as exc:
+    except (SettingsError, OSError) as exc:
         raise SystemExit(f"memlane: {exc}") from None
 
 
 def _profile_line(memlane: Path) -> str:
-    return f'export {cs.TOKEN_ENV}="$({shlex.quote(str(memlane))} token)"'
+    return f'export MEMLANE_TOKEN="$({shlex.quote(str(memlane))} token)"'
 
 
 def _dry(dry_run: bool) -> str:

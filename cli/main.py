@@ -1,4 +1,5 @@
-"""The ``memlane`` executable: hot commands go to :mod:`quick`, the rest to the full CLI."""
+"""The ``memlane`` executable: hot commands (``hook``, ``recall``, ``remember``) go to
+:mod:`quick`, the rest to the full CLI."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import sys
 
 
 def main() -> None:
-    from memlane.cli.quick import parse
+    from memlane.cli.quick import parse, parse_hook, relay_hook
 
+    if (hook := parse_hook(sys.argv[1:])) is not None:
+        relay_hook(*hook)
+        return
     plain = parse(sys.argv[1:])
     if plain is None:
         from memlane.cli.app import main as full

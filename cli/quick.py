@@ -49,6 +49,34 @@ def remember(text: str, project: str | None) -> None:
     print(f"remembered [{answer['id']}] as {answer['kind']}{note}")  # type: ignore[index]
 
 
+def relay_hook(event: str, timeout: float) -> None:
+    """Send a Claude Code hook's stdin to the daemon and print its output, if any."""
+    import json
+
+    # Like hook.sh: whatever goes wrong, the session goes on without memlane's output.
+    if not (event.isascii() and event.isalpha()):
+        return
+    try:
+        body = json.loads(sys.stdin.buffer.read())
+        answer = Client(resolve_paths(), timeout=timeout).request("POST", f"/hooks/{event}", body)
+    except (OSError, ValueError, DaemonUnavailable, DaemonError):
+        return
+    if isinstance(answer, dict) and answer:
+        print(json.dumps(answer, ensure_ascii=False))
+
+
+def parse_hook(argv: Sequence[str]) -> tuple[str, float] | None:
+    """(event, timeout) for ``hook <Event> [--timeout S]``, else None."""
+    if len(argv) == 2 and argv[0] == "hook":
+        return argv[1], 2.0
+    if len(argv) == 4 and argv[0] == "hook" and argv[2] == "--timeout":
+        try:
+            return argv[1], float(argv[3])
+        except ValueError:
+            return None
+    return None
+
+
 def parse(argv: Sequence[str]) -> tuple[str, str, str | None, int] | None:
     """(command, text, project, k) for plain ``recall``/``remember`` arguments, else None."""
     if len(argv) < 2 or argv[0] not in ("recall", "remember"):

@@ -1,32 +1,39 @@
-"""Secret redaction: memory text loses its credentials before it reaches the event log.
+"""Secret redaction: memory text loses its credentials before it is written to the event log.
 
-``redact`` finds secrets in free text (notes holding code, commands, URLs, config) and replaces
-each with a marker ``[redacted:<kind>]``. Pure: no I/O, standard library only.
+``redact`` replaces each secret in free text (notes holding code, commands, URLs, config) with a
+marker ``[redacted:<kind>]``. Pure: no I/O, standard library only. ``_RULES`` is the table of
+(kind, pattern, check): a pattern's ``secret`` group is the span replaced, the rest of the match is
+context that is kept, and the check decides whether a candidate is a secret at all.
 
 Invariants:
 
-- Only the secret is replaced. The rest of the text is kept verbatim, including the context a
-  rule matched on: a URL keeps its scheme, user and host, an assignment keeps its key name.
-- A marker is never matched again: a candidate whose secret overlaps a marker (ours or one
-  already in the input) is left alone. So ``count`` is exactly the number of markers added, and
-  ``redact(redact(t).text)`` gives back the same text with ``count == 0`` (the rules are applied
-  until a pass finds nothing).
-- Linear time: every repetition is bounded and no pattern nests ambiguous quantifiers, so a
-  candidate costs at most the length of the longest secret a rule accepts.
+- Only secrets change. A URL keeps its scheme, user and host, an assignment its key name, a
+  header its scheme (``postgres://app:[redacted:url-password]@db:5432/x``).
+- Markers are final: a candidate whose secret overlaps a marker (ours, or one already in the
+  input) is skipped, so ``count`` is exactly the number of markers added.
+- Idempotent: the table is applied until a pass replaces nothing, so ``redact`` of its own
+  output returns that output with ``count == 0``.
+- Linear time: every repetition is bounded and none nests ambiguous quantifiers, so a pass costs
+  the length of the text times a constant (the longest secret a rule accepts).
 
-What is *not* a secret, for the rules that recognise a secret by its context (assignments,
-URL passwords, ``Authorization`` headers) rather than by its shape:
+Shape rules (PEM blocks, ``AKIA``, ``ghp_``, ``sk-``, ``eyJ`` JWTs...) take every match that does
+not start inside a longer word; example keys of the right shape are redacted too. Context rules
+(``Authorization`` headers, URL passwords, assignments to a key whose name ends in password,
+passwd, passphrase, secret, secret_key, token, api_key, access_key or private_key, in any case
+and with any prefix: ``DB_PASSWORD=``, ``"client_secret":``, ``apiKey:``, ``X-Api-Key:``) keep a
+value that only stands in for a secret:
 
-- a placeholder: a mask (``***``, ``xxxx``, ``....``, one repeated character), an elision
-  (``sk-...``), ``<your-token>``, a word such as ``changeme``, ``password``, ``example``,
-  ``none``, ``null``, ``todo``, or anything starting with ``your``/``replace``;
-- a reference: ``$TOKEN``, ``${TOKEN}``, ``$(pass show x)``, ``%TOKEN%``, ``{{ token }}``;
-- for assignments only: a value shorter than 4 characters, and (unquoted) a name, attribute
-  path, call or subscript (``api_key=api_key``, ``token = settings.TOKEN``,
-  ``os.environ["X"]``, ``get_token()``), since a secret has a digit or a symbol in practice.
+- a mask (``***``, ``xxxx``, one repeated character) or an elided stem (``sk-...``, ``ghp_…``);
+- a reference or template: ``$TOKEN``, ``${TOKEN}``, ``$(pass show x)``, ``%TOKEN%``,
+  ``{{ token }}``, ``<your-token>``;
+- a stock word (``changeme``, ``password``, ``example``, ``none``, ``null``, ``todo``...), or a
+  value starting with ``your`` or ``replace`` (``YOUR_API_KEY``).
 
-Shape rules (``ghp_...``, ``AKIA...``, PEM blocks...) take every match: a well-formed example
-key is redacted too, which costs nothing.
+Assignments also keep values under 4 characters, and unquoted values that are code: a name or
+attribute path without digits (``api_key=api_key``, ``token = settings.TOKEN``), or a name that
+is called or subscripted (``sha256(...)``, ``os.environ[...]``). The price: an unquoted password
+of letters only (``PASSWORD=letmein``) is kept. Unquoted values end at whitespace, quotes and
+``,;&()[]{}<>``, so a connection string or a query string keeps its next field.
 """
 
 from __future__ import annotations
@@ -43,8 +50,10 @@ _PLACEHOLDER_WORDS = frozenset({
     "placeholder", "redacted", "none", "null", "nil", "true", "false", "undefined", "todo",
     "fixme",
 })
-# A whole-value mask or one repeated character, or the start of a reference or template.
-_STAND_IN = re.compile(r"(.)\1*$|[*xX•.#_-]+$|\$[{(A-Za-z_]|%[A-Za-z_]+%$|[<{]")
+# A whole-value mask, one repeated character or an elided stem (sk-...), or the start of a
+# reference or template.
+_STAND_IN = re.compile(
+    r"(.)\1*$|[*xX•.#_-]+$|[A-Za-z0-9_-]{0,12}(?:\.\.\.|…)$|\$[{(A-Za-z_]|%[A-Za-z_]+%$|[<{]")
 _NAME = re.compile(r"[A-Za-z_]+(?:\.[A-Za-z_]+)*")  # api_key, settings.API_KEY: no digits
 _CALLEE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")  # sha256, base64.b64decode: before ( or [
 
@@ -69,7 +78,11 @@ class _Rule:
 
 
 def redact(text: str) -> Redacted:
-    """Replace every secret in ``text`` with ``[redacted:<kind>]``."""
+    """Replace every secret in ``text`` with ``[redacted:<kind>]``.
+
+    Passes repeat until one replaces nothing (two in all, for text with secrets): a rule may
+    only see a secret once a later rule has replaced the text next to it.
+    """
     count, kinds = 0, set[str]()
     while found := _apply_rules(text):
         text, added = found
@@ -108,11 +121,11 @@ def _touches_marker(text: str, start: int, end: int) -> bool:
 def _is_placeholder(value: str) -> bool:
     """Whether a value stands in for a secret: a mask, an elision, a reference, a stock word."""
     word = value.lower().replace("_", "").replace("-", "")
-    return (_STAND_IN.match(value) is not None or "..." in value or "…" in value
-            or word in _PLACEHOLDER_WORDS or word.startswith(("your", "replace")))
+    return (_STAND_IN.match(value) is not None or word in _PLACEHOLDER_WORDS
+            or word.startswith(("your", "replace")))
 
 
-def _any(match: re.Match[str]) -> bool:
+def _any(_match: re.Match[str]) -> bool:
     """Shape rules: every match is a secret."""
     return True
 
@@ -136,7 +149,7 @@ def _is_code(match: re.Match[str]) -> bool:
     """Whether an unquoted value is a name, an attribute path, or a callee or subscripted name."""
     value, following = match["secret"], match.string[match.end():match.end() + 1]
     return (_NAME.fullmatch(value) is not None
-            or following in ("(", "[") and _CALLEE.fullmatch(value) is not None)
+            or (following in ("(", "[") and _CALLEE.fullmatch(value) is not None))
 
 
 def _shaped(kind: str, body: str) -> _Rule:
@@ -154,8 +167,9 @@ def _in_context(kind: str, pattern: str, check: Callable[[re.Match[str]], bool])
     return _Rule(kind, re.compile(pattern, re.IGNORECASE), check)
 
 
-# A token does not start inside a longer word (base64 text, an identifier such as hf_hub_x).
-_WORD_START = r"(?<![A-Za-z0-9_-])"
+# A token does not start inside a longer word (base64 text, an identifier such as hf_hub_x),
+# nor right after a marker: a replacement never lets a new token start, so passes stay few.
+_WORD_START = r"(?<![A-Za-z0-9_\]-])"
 _PEM_LABEL = r"(?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY(?: BLOCK)?"
 _PEM_BEGIN = rf"-----BEGIN {_PEM_LABEL}-----"
 # Anything but a run of five dashes, so a block never reaches past the next armour line.

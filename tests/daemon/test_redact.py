@@ -6,8 +6,8 @@ Every secret here is a fake of the right shape, drawn from a seeded random gener
 from __future__ import annotations
 
 import base64
-import re
 import random
+import re
 import string
 import time
 from typing import NamedTuple
@@ -90,12 +90,17 @@ CASES = [
          "ghs_" + fake(ALNUM, 36)),
     Case("github-token", "curl -H 'Authorization: token {s}' https://api.github.com/user",
          "gho_" + fake(ALNUM, 36)),
+    Case("github-token", "The GitHub App acts for the user with {s} until it expires.",
+         "ghu_" + fake(ALNUM, 36)),
+    Case("github-token", "refresh_token={s}&grant_type=refresh_token", "ghr_" + fake(ALNUM, 36)),
     Case("github-token", "gh auth login --with-token <<< {s}",
          "github_pat_" + fake(ALNUM, 22) + "_" + fake(ALNUM, 59)),
     Case("gitlab-token", 'curl --header "PRIVATE-TOKEN: {s}" https://gitlab.com/api/v4/projects',
          "glpat-" + fake(B64URL, 20)),
     Case("slack-token", "SLACK_BOT_TOKEN={s} npm start",
          f"xoxb-{fake(string.digits, 12)}-{fake(string.digits, 13)}-{fake(ALNUM, 24)}"),
+    Case("slack-token", "curl -F token={s} https://slack.com/api/files.upload",
+         f"xoxp-{fake(string.digits, 12)}-{fake(string.digits, 12)}-{fake(ALNUM, 32)}"),
     Case("slack-webhook", """curl -X POST -d '{"text": "deployed"}' """
          "https://hooks.slack.com/services/{s}",
          f"T{fake(UPPER_DIGITS, 10)}/B{fake(UPPER_DIGITS, 10)}/{fake(ALNUM, 24)}"),
@@ -226,6 +231,7 @@ def test_ordinary_note_passes_unchanged(note: str) -> None:
 
 
 PRINTABLE = st.text(alphabet=string.printable, max_size=40)
+# Notes stitched from random text and the pieces secrets and markers are made of.
 FRAGMENTS = [case.text for case in CASES] + [
     "password=", "Token: ", '"secret": "', "'", '"', "=", ":", "$", "@", "/", "\n", " ",
     "://", "u:", "Authorization: Bearer ", "-----BEGIN RSA PRIVATE KEY-----",
@@ -250,14 +256,15 @@ def test_count_is_the_number_of_markers_added(text: str) -> None:
     assert bool(result.kinds) == bool(result.count)
 
 
-@given(PRINTABLE, st.sampled_from(CASES), st.sampled_from(" \n\t"), PRINTABLE)
+@given(PRINTABLE, st.sampled_from(CASES), st.sampled_from(" \n\t,;"), PRINTABLE)
 def test_embedded_secret_is_removed(before: str, case: Case, gap: str, after: str) -> None:
-    """A secret inside arbitrary text, set off by whitespace, never survives."""
+    """A secret inside arbitrary text, set off by a space or a separator, never survives."""
     result = redact(before + gap + case.text + gap + after)
     assert case.secret not in result.text
     assert result.count >= 1
 
 
+# Many short candidates that start a secret and then fail, and a few runs as long as the text.
 SHORT_ATTACKS = ["-----BEGIN RSA PRIVATE KEY-----", "\n" + "A" * 15, "://a:", "eyJaaaa.",
                  "Authorization: Bearer ", "password=", '"token": "', "://u:@", "ghp_a", "a=",
                  "token  ", "AKIA", "[redacted:"]
@@ -272,8 +279,11 @@ HOSTILE = {
 
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_input_is_redacted_in_linear_time(text: str) -> None:
-    """200 KB built to make regexes backtrack is redacted well within a generous bound."""
+    """200 KB built to make regexes backtrack is redacted in well under two seconds.
+
+    A linear pass takes a tenth of that; backtracking or a pass per marker would take minutes.
+    """
     assert len(text) >= 200_000
     started = time.perf_counter()
     redact(text)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 2.0

@@ -1,0 +1,81 @@
+"""Stop and start times of the daemon with a populated state directory.
+
+Run: python -m bench.bench_restart [--memories 20000]
+
+After a clean SIGTERM the projections are at the log's end, so a start replays nothing; after
+kill -9 it replays the tail since the last vector snapshot; with the projections deleted it
+replays the whole log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.bench_embed import print_header, wait_ready
+from memlane.cli.client import Client
+from memlane.daemon.paths import Paths, resolve_paths
+from memlane.projections import sqlite_store, vector_store
+
+
+def start(paths: Paths, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], float]:
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "memlane.daemon"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ready(process, paths, timeout=600)
+    return process, time.perf_counter() - started
+
+
+def fill(paths: Paths, count: int) -> None:
+    client = Client(paths, timeout=600)
+    for begin in range(0, count, 1000):
+        client.request("POST", "/v1/import", {"memories": [
+            {"text": f"memory {i}: the build cache must be cleared after upgrade {i % 97}",
+             "project": f"p{i % 5}"} for i in range(begin, min(begin + 1000, count))]})
+    while client.request("GET", "/v1/status")["embedding_backlog"]:
+        time.sleep(0.2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--memories", type=int, default=20_000)
+    args = parser.parse_args()
+    print_header()
+    home = Path(tempfile.mkdtemp(prefix="mlr-", dir="/tmp"))
+    paths = resolve_paths({"MEMLANE_HOME": str(home)})
+    env = {**os.environ, "MEMLANE_HOME": str(home), "MEMLANE_PORT": "0"}
+    try:
+        process, _ = start(paths, env)
+        fill(paths, args.memories)
+        last_seq = Client(paths).request("GET", "/v1/status")["last_seq"]
+        print(f"{args.memories} memories, {last_seq} events (stored, embedded, linked)")
+        began = time.perf_counter()
+        process.send_signal(signal.SIGTERM)
+        print(f"  SIGTERM to exit ({process.wait(60)}):      {time.perf_counter() - began:6.2f} s")
+        process, clean = start(paths, env)
+        print(f"  start after a clean stop, to ready:  {clean:6.2f} s")
+        process.kill()
+        process.wait()
+        process, crashed = start(paths, env)
+        print(f"  start after kill -9, to ready:       {crashed:6.2f} s")
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+        sqlite_store.remove_files(paths.sqlite)
+        vector_store.remove_files(paths.vectors)
+        process, rebuilt = start(paths, env)
+        print(f"  start with projections deleted:      {rebuilt:6.2f} s")
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
