@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
-import os
 import re
 import shlex
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from memlane.cli import jsonfile
+from memlane.cli.jsonfile import Layout, read_bytes, write_atomic
 
 Mode = Literal["command", "http"]
 Settings = dict[str, Any]
@@ -182,71 +182,15 @@ def _strip_group(group: Any, markers: tuple[str, ...]) -> Any:
 # --- files ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Layout:
-    """How the file was written, so a rewrite looks the same."""
-
-    indent: str | None
-    final_newline: bool
-
-
-DEFAULT_LAYOUT = Layout(indent="  ", final_newline=True)
-
-
 def parse_settings(data: bytes | None) -> tuple[Settings, Layout]:
     """The settings in a file's bytes (None: no file) and their layout."""
-    text = (data or b"").decode("utf-8")
-    if not text.strip():
-        return {}, DEFAULT_LAYOUT
     try:
-        settings = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SettingsError(f"not valid JSON ({exc})") from None
-    if not isinstance(settings, dict):
-        raise SettingsError("does not hold a JSON object")
-    indent = re.search(r"\n([ \t]+)\S", text)
-    return settings, Layout(indent=indent.group(1) if indent else None,
-                            final_newline=text.endswith("\n"))
+        return jsonfile.parse(data)
+    except jsonfile.JsonFileError as exc:
+        raise SettingsError(str(exc)) from None
 
 
-def render_settings(settings: Settings, layout: Layout) -> bytes:
-    text = json.dumps(settings, indent=layout.indent, ensure_ascii=False)
-    return (text + ("\n" if layout.final_newline else "")).encode("utf-8")
-
-
-def read_bytes(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-
-
-def write_atomic(path: Path, data: bytes | None, *, mode: int | None = None) -> None:
-    """Replace the file (None: remove it) atomically; ``mode`` None keeps the file's mode."""
-    target = path.resolve()  # a symlinked settings file (dotfiles) stays a symlink
-    if data is None:
-        target.unlink(missing_ok=True)
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if mode is None:
-        mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+render_settings = jsonfile.render
 
 
 # --- backups -------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ directory). The editing rules are in :mod:`memlane.cli.claude_settings`.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import sys
@@ -18,7 +17,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from memlane.cli.client import Client, DaemonError, DaemonUnavailable
 from memlane.cli.render import emit, fail
 from memlane.daemon.paths import Paths, resolve_paths
 from memlane.daemon.project import GLOBAL, detect_project

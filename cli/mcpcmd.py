@@ -9,17 +9,14 @@ its own indentation, so other keys survive and a repeated command changes nothin
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import sys
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from memlane.cli import jsonfile
+from memlane.cli.jsonfile import Layout
 from memlane.cli.render import emit, fail
 from memlane.daemon.project import GLOBAL, detect_project
 
@@ -31,14 +28,6 @@ ProjectScope = Annotated[bool, typer.Option(
     "--project/--user", help="The project's .mcp.json, or ~/.claude.json (every project).")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the change, write nothing.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
-
-
-@dataclass(frozen=True)
-class Layout:
-    """How a JSON file was written, so a rewrite looks the same."""
-
-    indent: str
-    final_newline: bool
 
 
 @mcp_app.callback(invoke_without_command=True)
@@ -103,18 +92,12 @@ def _executable() -> str:
 
 def _load(path: Path) -> tuple[dict[str, Any], Layout]:
     """The document (empty when the file is missing) and its layout."""
-    if not path.exists():
-        return {}, Layout(indent="  ", final_newline=True)
-    text = path.read_text(encoding="utf-8")
     try:
-        document = json.loads(text) if text.strip() else {}
-    except json.JSONDecodeError as exc:
-        fail(f"{path} is not valid JSON ({exc}); fix it first, nothing was changed")
-    if not isinstance(document, dict):
-        fail(f"{path} does not hold a JSON object; nothing was changed")
-    indent = re.search(r"\n([ \t]+)\S", text)
-    return document, Layout(indent=indent.group(1) if indent else "  ",
-                            final_newline=text.endswith("\n") or not text)
+        return jsonfile.parse(jsonfile.read_bytes(path))
+    except jsonfile.JsonFileError as exc:
+        fail(f"{path} {exc}; fix it first, nothing was changed")
+    except UnicodeDecodeError:
+        fail(f"{path} is not UTF-8 text; nothing was changed")
 
 
 def _servers(document: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -126,29 +109,7 @@ def _servers(document: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def _write(path: Path, document: dict[str, Any], layout: Layout) -> None:
     """Replace the file atomically, keeping its mode; an emptied document removes the file."""
-    target = path.resolve()  # a symlinked config (dotfiles) stays a symlink
-    if not document:
-        target.unlink(missing_ok=True)
-        return
-    text = json.dumps(document, indent=layout.indent, ensure_ascii=False)
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text + ("\n" if layout.final_newline else ""))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    jsonfile.write_atomic(path, jsonfile.render(document, layout) if document else None)
 
 
 def _report(result: dict[str, Any], *, dry_run: bool, as_json: bool) -> None:

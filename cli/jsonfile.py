@@ -1,0 +1,83 @@
+"""JSON config files that other programs own (Claude Code's settings, ``~/.claude.json``):
+read them, change what is ours, write them back looking as they did, atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class JsonFileError(ValueError):
+    """The file is not a JSON object; nothing is changed."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the file was written, so a rewrite looks the same."""
+
+    indent: str | None
+    final_newline: bool
+
+
+DEFAULT_LAYOUT = Layout(indent="  ", final_newline=True)
+
+
+def read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def parse(data: bytes | None) -> tuple[dict[str, Any], Layout]:
+    """The object in a file's bytes (None or blank: an empty object) and its layout."""
+    text = (data or b"").decode("utf-8")
+    if not text.strip():
+        return {}, DEFAULT_LAYOUT
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JsonFileError(f"not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise JsonFileError("does not hold a JSON object")
+    indent = re.search(r"\n([ \t]+)\S", text)
+    return document, Layout(indent=indent.group(1) if indent else None,
+                            final_newline=text.endswith("\n"))
+
+
+def render(document: dict[str, Any], layout: Layout) -> bytes:
+    text = json.dumps(document, indent=layout.indent, ensure_ascii=False)
+    return (text + ("\n" if layout.final_newline else "")).encode("utf-8")
+
+
+def write_atomic(path: Path, data: bytes | None, *, mode: int | None = None) -> None:
+    """Replace the file (None: remove it) atomically; ``mode`` None keeps the file's mode."""
+    target = path.resolve()  # a symlinked config (dotfiles) stays a symlink
+    if data is None:
+        target.unlink(missing_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if mode is None:
+        mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
