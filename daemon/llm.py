@@ -223,7 +223,9 @@ class GeminiClient:
         try:
             return decode_reply(text, reply_type)
         except InvalidReply as exc:
-            raise LlmBadReply(f"Gemini's reply was not valid after one repair: {exc}; "
+            # msgspec's message may quote the reply, and a hostile endpoint may echo the key.
+            raise LlmBadReply(f"Gemini's reply was not valid after one repair: "
+                              f"{self._redact(str(exc))}; "
                               "the work waits for the next run") from exc
 
     async def _generate(self, op: str, contents: list[dict[str, Any]], reply_type: type,

@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from memlane.daemon.redact import redact
+
 SAVE_BUDGET = 1500
 LINE_CHARS = 200
 
@@ -37,7 +39,9 @@ def turns(lines: Iterable[str]) -> list[tuple[str, str]]:
             continue
         if entry.get("isMeta"):
             continue
-        text = " ".join(_text_of(entry.get("message")).split())
+        # Redact the whole turn before anything clips it: a cut secret no longer has the shape
+        # (or the length) a rule recognises, and its prefix would be stored.
+        text = " ".join(redact(_text_of(entry.get("message"))).text.split())
         if text and not text.startswith("<"):  # command wrappers and system reminders
             found.append((entry["type"], text))
     return found
