@@ -189,7 +189,10 @@ def check_hooks(paths: Paths) -> Finding:
 def check_service(paths: Paths) -> Finding:
     if shutil.which("systemctl") is None:
         return Finding("service", None, "skipped: no systemctl")
-    unit = Path.home() / ".config" / "systemd" / "user" / "memlane.service"
+    from memlane.cli.serviceunits import Systemd
+
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    unit = Systemd(config_home=Path(config_home)).path
     if not unit.exists():
         return Finding("service", None, "no user unit installed", "`memlane service install`")
     result = subprocess.run(["systemctl", "--user", "is-active", "memlane"], capture_output=True,
