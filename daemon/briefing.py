@@ -16,7 +16,7 @@ LINE_CHARS = 400
 
 
 def render_line(memory: Mapping[str, Any]) -> str:
-    text = " ".join(str(memory["text"]).split())
+    text = " ".join(str(memory["text"]).split()).lstrip("-*• ")
     if len(text) > LINE_CHARS:
         text = text[: LINE_CHARS - 1] + "…"
     return f"- [{memory['id']}] {text}"

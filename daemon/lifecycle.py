@@ -32,6 +32,7 @@ from memlane.events.model import Clustered, Event
 from memlane.projections import queries
 
 log = structlog.get_logger()
+INDEX_WAIT = 30.0
 
 
 class Consolidator(Protocol):
@@ -78,6 +79,7 @@ class Lifecycle:
     async def cluster(self) -> dict[str, Any]:
         """Record new complete-linkage clusters among live memories outside open clusters."""
         spec = self._spec()
+        await self.core.indexer.wait_idle(INDEX_WAIT)  # every stored memory linked first
 
         def gather(conn: Any) -> tuple[dict[tuple[int, int], float], set[int], list[Any], float]:
             eligible = (queries.active_ids(conn) | _proven_ids(conn)) - \
@@ -142,6 +144,7 @@ class Lifecycle:
 
     async def age(self, *, dry_run: bool = False) -> dict[str, Any]:
         """Reprieve or expire isolated memories past the age limit (``dry_run``: only say so)."""
+        await self.core.indexer.wait_idle(INDEX_WAIT)  # a memory about to be linked is not isolated
         memories, stored = await self.core.read(_aging_inputs)
         due = [m for m in memories if due_for_check(m, stored.get(m.project, ()), self.policy)]
         substance = {m.id: await self._has_substance(m.text) for m in due}
