@@ -130,7 +130,8 @@ class Core:
         vector: np.ndarray | None = None
         if self.engine.ready:
             if fresh:
-                await self.indexer.wait_idle(SEARCH_FRESHNESS_TIMEOUT)
+                await self.indexer.wait_until_indexed(self.writer.log.last_seq,
+                                                      SEARCH_FRESHNESS_TIMEOUT)
             vector = (await self.engine.embed([body.query], input_type="query"))[0]
 
         def run(conn: Any) -> Ranking:

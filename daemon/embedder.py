@@ -18,7 +18,7 @@ from tokenizers import Encoding, Tokenizer
 from memlane.daemon.model_store import require_intact
 from memlane.daemon.models import ModelSpec, ModelUnavailable, pipeline_id
 
-TOKEN_BUDGET = 16_384
+TOKEN_BUDGET = 8_192  # tokens per forward pass: bounds the activations' memory
 OVERLAP = 32
 InputType = Literal["query", "document"]
 

@@ -17,7 +17,7 @@ import structlog
 from anyio.abc import TaskStatus
 
 from memlane.daemon.embedder import Embedder
-from memlane.daemon.errors import Unavailable
+from memlane.daemon.errors import BadRequest, Unavailable
 
 log = structlog.get_logger()
 
@@ -59,6 +59,8 @@ class EmbedEngine:
             await self._ready.wait()
         if self.embedder is None:
             raise Unavailable(self.load_error or "the embedding model is still loading")
+        if any(not text.strip() for text in texts):
+            raise BadRequest("cannot embed a blank text; give it some words", code="blank_input")
         job = _Job(texts, input_type, dims)
         self._jobs.append(job)
         self._wake.set()

@@ -28,6 +28,8 @@ class Indexer:
         self._writer = writer
         self._linker = linker
         self._queue: list[tuple[int, str]] = []
+        self._pending: set[int] = set()  # queued or being embedded and linked
+        self._progress = anyio.Event()
         self._seen: set[int] = set()  # queued or embedded by this run: the backlog scan and
         # new commits may both name a memory stored while the model was loading
         self._wake = anyio.Event()
@@ -51,10 +53,19 @@ class Indexer:
     def enqueue(self, items: list[tuple[int, str]]) -> None:
         items = [(i, text) for i, text in items if i not in self._seen]
         self._seen.update(i for i, _ in items)
+        self._pending.update(i for i, _ in items)
         if items:
             self._queue.extend(items)
             self._idle = anyio.Event() if self._idle.is_set() else self._idle
             self._wake.set()
+
+    async def wait_until_indexed(self, seq: int, timeout: float) -> bool:
+        """Wait (bounded) until every memory up to ``seq`` has its vector and links; later
+        stores do not hold the caller up. True if they have."""
+        with anyio.move_on_after(timeout):
+            while self._pending and min(self._pending) <= seq:
+                await self._progress.wait()
+        return not self._pending or min(self._pending) > seq
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait (bounded) until every queued memory has its vector; True if it has."""
@@ -88,3 +99,6 @@ class Indexer:
         records = await self._writer.append(events)
         self.embedded += len(events)
         await self._linker.link(embedder.spec, records)
+        self._pending.difference_update(memory_id for memory_id, _ in batch)
+        self._progress.set()
+        self._progress = anyio.Event()

@@ -10,9 +10,12 @@ import sys
 from pathlib import Path
 
 import anyio
+import structlog
 from anyio.abc import SocketAttribute, SocketStream
 
 from memlane.daemon.server import Handler, Limits, serve_connection
+
+log = structlog.get_logger()
 
 
 async def open_unix_listener(path: Path) -> anyio.abc.SocketListener:
@@ -79,5 +82,7 @@ async def _serve_bounded(stream: SocketStream, handler: Handler, transport: str,
         return
     try:
         await serve_connection(stream, handler, transport=transport, limits=limits)
+    except Exception:  # one connection's bug must never end the daemon's task group
+        log.exception("connection_failed", via=transport)
     finally:
         slots.release()

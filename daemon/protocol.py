@@ -9,7 +9,7 @@ import msgspec
 from memlane.daemon.errors import BadRequest
 
 T = TypeVar("T")
-MAX_TEXT = 256 * 1024
+MAX_TEXT = 64 * 1024  # a memory, not a document: longer texts cost seconds to embed
 MAX_IMPORT = 10_000
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
@@ -71,5 +71,5 @@ def decode_body(body: bytes, kind: type[T]) -> T:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
         raise BadRequest(f"invalid request: {exc}", code="invalid_request") from exc
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"malformed JSON: {exc}", code="malformed_json") from exc

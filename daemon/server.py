@@ -75,7 +75,7 @@ async def serve_connection(stream: ByteStream, handler: Handler, *, transport: s
             if request is None:
                 return
             response = await handler(request)
-            if not await _send(conn, stream, response):
+            if not await _send(conn, stream, response, head_only=request.method == "HEAD"):
                 return
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
                 return
@@ -93,16 +93,27 @@ async def _read_request(conn: h11.Connection, stream: ByteStream, transport: str
     if isinstance(head, h11.ConnectionClosed):
         return None
     assert isinstance(head, h11.Request)
+    if _head_size(head) > limits.max_header:  # h11 only bounds a head still incomplete
+        raise BadRequest(f"request head exceeds {limits.max_header} bytes", status=431)
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
     declared = headers.get("content-length")
     if declared is not None and int(declared) > limits.max_body:
         raise PayloadTooLarge(f"request body of {declared} bytes exceeds {limits.max_body}")
     with anyio.fail_after(limits.body_timeout):
         body = await _read_body(conn, stream, limits.max_body)
-    target = urlsplit(head.target.decode("latin-1"))
+    try:
+        target = urlsplit(head.target.decode("latin-1"))
+    except ValueError as exc:  # e.g. "//[x/": urlsplit checks the authority as an IPv6 host
+        raise BadRequest(f"malformed request target: {exc}") from exc
     return Request(method=head.method.decode("ascii"), path=target.path,
                    query=dict(parse_qsl(target.query)), headers=headers, body=body,
                    transport=transport)
+
+
+def _head_size(head: h11.Request) -> int:
+    """The head's size on the wire, near enough: request line and "name: value\r\n" lines."""
+    fields = sum(len(name) + len(value) + 4 for name, value in head.headers.raw_items())
+    return len(head.method) + len(head.target) + 12 + fields
 
 
 async def _await_bytes(conn: h11.Connection, stream: ByteStream) -> None:
@@ -147,7 +158,8 @@ async def _receive(conn: h11.Connection, stream: ByteStream) -> None:
     conn.receive_data(data)
 
 
-async def _send(conn: h11.Connection, stream: ByteStream, response: Response) -> bool:
+async def _send(conn: h11.Connection, stream: ByteStream, response: Response, *,
+                head_only: bool = False) -> bool:
     headers = [("content-type", response.content_type),
                ("content-length", str(len(response.body))), *response.headers]
     try:
@@ -155,7 +167,7 @@ async def _send(conn: h11.Connection, stream: ByteStream, response: Response) ->
         # the head and the body.
         head = conn.send(h11.Response(status_code=response.status, headers=headers,
                                       reason=_reason(response.status)))
-        body = conn.send(h11.Data(data=response.body)) if response.body else b""
+        body = conn.send(h11.Data(data=response.body)) if response.body and not head_only else b""
         await stream.send(b"".join((head or b"", body or b"", conn.send(h11.EndOfMessage()) or b"")))
     except (anyio.BrokenResourceError, anyio.ClosedResourceError, h11.LocalProtocolError):
         return False
