@@ -191,7 +191,10 @@ def measure_latency(daemon: Daemon, embedder: Embedder) -> dict[str, dict[str, l
                 RAW: partial(embedder.embed, texts),
                 "daemon, unix socket (CLI Client)": unix_call(daemon, body),
                 "daemon, tcp, new connection": tcp_call(daemon, body),
-                "daemon, tcp, keep-alive": keepalive_call(kept, daemon, body)}
+                "daemon, tcp, keep-alive": keepalive_call(kept, daemon, body),
+                # What memlane's own clients ask for: a quarter of the bytes of JSON floats.
+                "daemon, unix socket, base64": unix_call(
+                    daemon, {**body, "encoding_format": "base64"})}
             results[case] = interleaved_ms(calls, reps=reps, warmup=warmup)
     return results
 
