@@ -1,7 +1,13 @@
-"""The one msgpack codec for log records; unknown event tags decode to :class:`Unknown`."""
+"""The one msgpack codec for log records; unknown event tags decode to :class:`Unknown`.
+
+A frame's payload is a batch: a msgpack array of records, written and cut as one unit. A payload
+that is a single record (a msgpack map) is the version-1 format, one record per frame; it still
+decodes, as a batch of one, so logs written before batches stay readable.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import msgspec
@@ -20,23 +26,30 @@ class _Tag(msgspec.Struct):
 
 
 _encoder = msgspec.msgpack.Encoder()
-_raw_decoder = msgspec.msgpack.Decoder(_RawRecord)
+_frame_decoder = msgspec.msgpack.Decoder(list[_RawRecord] | _RawRecord)
 _event_decoder = msgspec.msgpack.Decoder(Event)
 _tag_decoder = msgspec.msgpack.Decoder(_Tag)
 _KNOWN_TAGS = frozenset(t.__struct_config__.tag for t in Event.__args__)  # type: ignore[attr-defined]
 
 
-def encode_record(record: Record) -> bytes:
-    """Serialise a record to msgpack bytes."""
-    return _encoder.encode(record)
+def encode_batch(records: Sequence[Record]) -> bytes:
+    """Serialise records to one frame payload (a msgpack array)."""
+    return _encoder.encode(list(records))
 
 
-def decode_record(payload: bytes) -> Record:
-    """Decode a record; an event with an unknown tag becomes :class:`Unknown`.
+def decode_frame(payload: bytes) -> list[Record]:
+    """Decode a frame payload (a batch, or a version-1 single record) to its records.
 
-    Raises ``msgspec.DecodeError`` (or ``ValidationError``) for bytes that are not a record.
+    Raises ``msgspec.DecodeError`` (or ``ValidationError``) for bytes that are neither.
     """
-    raw = _raw_decoder.decode(payload)
+    raw = _frame_decoder.decode(payload)
+    if isinstance(raw, _RawRecord):
+        return [_decode_event(raw)]
+    return [_decode_event(r) for r in raw]
+
+
+def _decode_event(raw: _RawRecord) -> Record:
+    """The record with its event decoded; an unknown tag becomes :class:`Unknown`."""
     tag = _tag_decoder.decode(raw.event).type
     if tag not in _KNOWN_TAGS:
         return Record(seq=raw.seq, at=raw.at, event=Unknown(tag=tag, raw=bytes(raw.event)))

@@ -1,7 +1,9 @@
-"""Record framing: ``[u32 length][u32 crc32c(length + payload)][payload]``, little endian.
+"""Framing: ``[u32 length][u32 crc32c(length + payload)][payload]``, little endian.
 
+A frame is the unit of durability: it is whole (length and checksum agree) or it is not there.
 The checksum covers the length too, so a zero-filled tail (a common torn-write residue) never
-reads as a valid empty record.
+reads as a valid empty frame. Payloads are at most ``MAX_PAYLOAD`` bytes; what they hold is the
+codec's business.
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """The append-only event log: recovery on open, durable batched appends, ordered reads.
 
 Invariants: seqs are contiguous from 1; an append returns only after the bytes are synced;
-a torn tail (an unsynced last batch) is cut on open and a copy kept under ``torn/``; any other
-damage raises :class:`LogCorrupted` and leaves every file as it was.
+each append writes its batch as one frame, so the unsynced last batch is cut whole on open
+(torn, or with holes where its pages never landed), a copy kept under ``torn/``: no part of an
+unacknowledged batch survives. Only a batch whose payload exceeds ``MAX_PAYLOAD`` is split into
+several frames, in order, and may be cut after any of them. Any other damage raises
+:class:`LogCorrupted` and leaves every file as it was. Appends go only to a version-2 segment:
+a version-1 segment found last on open is left as it is and a new segment started after it.
 """
 
 from __future__ import annotations
@@ -13,14 +17,14 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from memlane.events.codec import encode_record
+from memlane.events.codec import encode_batch
 from memlane.events.disk import OsDisk
 from memlane.events.errors import LogCorrupted, LogLocked, LogStopped, LogWriteFailed
-from memlane.events.framing import FrameError, frame
+from memlane.events.framing import MAX_PAYLOAD, FrameError, frame
 from memlane.events.model import Event, Record
 from memlane.events.rewrite import Transform, rewrite_segments
 from memlane.events.scan import iter_segment, scan_segment
-from memlane.events.segments import list_segments, segment_header, segment_name
+from memlane.events.segments import VERSION, list_segments, segment_header, segment_name
 
 SEGMENT_BYTES = 64 * 1024 * 1024
 
@@ -86,6 +90,9 @@ class EventLog:
         if scan.tail is not None:
             self._cut_tail(last, data, scan.end)
         self.last_seq = scan.last_seq
+        if scan.version < VERSION:
+            self._start_segment(self.last_seq + 1)  # its frames may not hold batches
+            return
         self._fd = self._disk.open_append(last)
         self._size = scan.end
 
@@ -102,13 +109,15 @@ class EventLog:
         self.truncated_bytes = len(data) - end
 
     def _start_segment(self, first_seq: int) -> None:
+        """Create the next segment and append to it from now on; if this fails before the new
+        segment is open, the current one stays in use."""
         path = self.directory / segment_name(first_seq)
         header = segment_header(first_seq)
         self._disk.create(path, header)
-        if self._fd >= 0:
-            self._disk.close(self._fd)
-        self._fd = self._disk.open_append(path)
-        self._size = len(header)
+        fd = self._disk.open_append(path)
+        previous, self._fd, self._size = self._fd, fd, len(header)
+        if previous >= 0:
+            self._disk.close(previous)
 
     def append(self, events: Sequence[Event], *, at: datetime | None = None) -> list[Record]:
         """Durably append ``events`` as one batch; return their records once synced."""
@@ -124,11 +133,13 @@ class EventLog:
         """Durably append pre-built records whose seqs continue the log."""
         if self._stopped:
             raise LogStopped(self._stopped)
-        if records and records[0].seq != self.last_seq + 1:
+        if not records:
+            return
+        if records[0].seq != self.last_seq + 1:
             raise LogWriteFailed(f"seq {records[0].seq} does not follow {self.last_seq}")
-        if self._size >= self._segment_bytes and records:
-            self._start_segment(records[0].seq)
-        blob = b"".join(frame(encode_record(r)) for r in records)
+        blob = _frame_batch(records)
+        if self._size >= self._segment_bytes:
+            self._rotate(records[0].seq)
         try:
             self._disk.write(self._fd, blob)
         except OSError as exc:
@@ -141,6 +152,13 @@ class EventLog:
             raise LogStopped(self._stopped) from exc
         self._size += len(blob)
         self.last_seq += len(records)
+
+    def _rotate(self, first_seq: int) -> None:
+        try:
+            self._start_segment(first_seq)
+        except OSError as exc:
+            raise LogWriteFailed(
+                f"could not start a new segment, batch not acknowledged: {exc}") from exc
 
     def _undo_partial_write(self, exc: OSError) -> None:
         try:
@@ -168,6 +186,19 @@ class EventLog:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _frame_batch(records: Sequence[Record]) -> bytes:
+    """One frame holding ``records``; a batch whose payload would exceed ``MAX_PAYLOAD`` is
+    split into several frames, in order."""
+    payload = encode_batch(records)
+    if len(payload) <= MAX_PAYLOAD:
+        return frame(payload)
+    if len(records) == 1:
+        raise LogWriteFailed(f"record {records[0].seq} takes {len(payload)} bytes, more than a "
+                             f"frame holds ({MAX_PAYLOAD}); batch not acknowledged")
+    half = len(records) // 2
+    return _frame_batch(records[:half]) + _frame_batch(records[half:])
 
 
 def read_log(directory: Path, from_seq: int = 1, *, upto: int | None = None,

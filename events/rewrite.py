@@ -1,10 +1,11 @@
 """Rewriting records in place (``memlane forget``): the only change the log ever allows.
 
-A rewrite keeps every seq and timestamp; it replaces the payload of records a transform changes
-(a forgotten memory's text and vector) and copies every other frame byte for byte. Each touched
-segment is rebuilt beside the original, re-read and checked (frames, checksums, seqs, and that
-every record is the transformed one), then renamed over it; so the log stays verifiable and a
-crash leaves either the old or the new segment.
+A rewrite keeps every seq and timestamp; it re-encodes the frames holding a record that a
+transform changes (a forgotten memory's text and vector), as one batch each, and copies every
+other frame byte for byte. Each touched segment is rebuilt beside the original with a current
+(version 2) header, re-read and checked (frames, checksums, seqs, and that every record is the
+transformed one), then renamed over it; so the log stays verifiable and a crash leaves either
+the old or the new segment.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from memlane.events.codec import decode_record, encode_record
+from memlane.events.codec import decode_frame, encode_batch
 from memlane.events.disk import OsDisk
 from memlane.events.errors import LogCorrupted
-from memlane.events.framing import FrameError, frame, iter_frames
+from memlane.events.framing import Frame, FrameError, frame, iter_frames
 from memlane.events.model import Record
-from memlane.events.scan import scan_segment
-from memlane.events.segments import SEGMENT_HEADER, list_segments
+from memlane.events.scan import iter_segment, scan_segment
+from memlane.events.segments import SEGMENT_HEADER, list_segments, segment_header
 
 Transform = Callable[[Record], Record]
 
@@ -27,21 +28,19 @@ def rewrite_segment(path: Path, transform: Transform, disk: OsDisk) -> bytes | N
     """The segment's new bytes if ``transform`` changes a record (already written and synced
     to ``path``), else None."""
     data = path.read_bytes()
-    scan_segment(path, data, None)  # refuse to touch a damaged segment
-    parts = [data[: SEGMENT_HEADER.size]]
+    scan = scan_segment(path, data, None)  # refuse to touch a damaged segment
+    parts = [segment_header(scan.first_seq)]
     expected: list[Record] = []
     changed = False
-    for item in iter_frames(data, SEGMENT_HEADER.size):
-        if isinstance(item, FrameError):
-            break
-        record = decode_record(item.payload)
-        new = transform(record)
-        expected.append(new)
-        if new == record:
+    for item in _whole_frames(data):
+        records = decode_frame(item.payload)
+        new = [transform(r) for r in records]
+        expected.extend(new)
+        if new == records:
             parts.append(data[item.offset:item.end])
         else:
             changed = True
-            parts.append(frame(encode_record(new)))
+            parts.append(frame(encode_batch(new)))
     if not changed:
         return None
     blob = b"".join(parts)
@@ -50,11 +49,13 @@ def rewrite_segment(path: Path, transform: Transform, disk: OsDisk) -> bytes | N
     return blob
 
 
+def _whole_frames(data: bytes) -> list[Frame]:
+    return [f for f in iter_frames(data, SEGMENT_HEADER.size) if not isinstance(f, FrameError)]
+
+
 def _verify(path: Path, blob: bytes, expected: list[Record]) -> None:
-    scan = scan_segment(path, blob, None)
-    decoded = [decode_record(f.payload) for f in iter_frames(blob, SEGMENT_HEADER.size)
-               if not isinstance(f, FrameError)]
-    if scan.tail is not None or decoded != expected:
+    decoded = list(iter_segment(path, blob, None))  # a torn end shows as a trailing FrameError
+    if decoded != expected:
         raise LogCorrupted(path, 0, "a rewritten segment did not read back as written; "
                                     "the original was left in place")
 

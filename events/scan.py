@@ -1,6 +1,9 @@
 """Reading segments: whole records in order, with the checks that tell damage from a torn tail.
 
-Pure functions of bytes; no file is changed here.
+Pure functions of bytes; no file is changed here. A frame holds one append's batch, so the
+unsynced end of a segment is at most one frame (or, for a batch too big for one frame, the
+several frames of that batch): damage after which no whole frame follows is a torn tail, and
+damage followed by a whole frame is corruption.
 """
 
 from __future__ import annotations
@@ -11,17 +14,19 @@ from pathlib import Path
 
 import msgspec
 
-from memlane.events.codec import decode_record
+from memlane.events.codec import decode_frame
 from memlane.events.errors import LogCorrupted
 from memlane.events.framing import Frame, FrameError, iter_frames, next_valid_frame
 from memlane.events.model import Record
-from memlane.events.segments import SEGMENT_HEADER, parse_header
+from memlane.events.segments import SEGMENT_HEADER, SegmentHeader, parse_header
 
 
 @dataclass(frozen=True)
 class SegmentScan:
-    """What one segment holds: its records' range and where its whole records end."""
+    """What one segment holds: its format version, its records' range and where its whole
+    frames end."""
 
+    version: int
     first_seq: int
     last_seq: int
     end: int
@@ -31,12 +36,10 @@ class SegmentScan:
 def iter_segment(path: Path, data: bytes, expect_seq: int | None) -> Iterator[Record | FrameError]:
     """Decode the records of one segment, checking checksums and seq contiguity.
 
-    Yields a trailing :class:`FrameError` when the whole records end before the bytes do; raises
+    Yields a trailing :class:`FrameError` when the whole frames end before the bytes do; raises
     :class:`LogCorrupted` for damage that cannot be a torn tail.
     """
-    first = parse_header(path, data)
-    if isinstance(first, str):
-        raise LogCorrupted(path, 0, first)
+    first = _read_header(path, data).first_seq
     if expect_seq is not None and first != expect_seq:
         raise LogCorrupted(path, 0, f"segment starts at seq {first}, expected {expect_seq}")
     expected = first
@@ -44,26 +47,33 @@ def iter_segment(path: Path, data: bytes, expect_seq: int | None) -> Iterator[Re
         if isinstance(item, FrameError):
             yield _classify(path, data, item)
             return
-        record = _decode(path, item)
-        if record.seq != expected:
-            raise LogCorrupted(path, item.offset, f"seq {record.seq} where {expected} was due")
-        expected += 1
-        yield record
+        for record in _decode(path, item):
+            if record.seq != expected:
+                raise LogCorrupted(path, item.offset, f"seq {record.seq} where {expected} was due")
+            expected += 1
+            yield record
 
 
 def scan_segment(path: Path, data: bytes, expect_seq: int | None) -> SegmentScan:
-    """Check a whole segment; the result says where its whole records end."""
-    first = parse_header(path, data)
-    if isinstance(first, str):
-        raise LogCorrupted(path, 0, first)
-    last, tail = first - 1, None
+    """Check a whole segment; the result says where its whole frames end."""
+    header = _read_header(path, data)
+    last, tail = header.first_seq - 1, None
     for item in iter_segment(path, data, expect_seq):
         if isinstance(item, FrameError):
             tail = item
         else:
             last = item.seq
     end = tail.offset if tail is not None else len(data)
-    return SegmentScan(first_seq=first, last_seq=last, end=end, tail=tail)
+    return SegmentScan(version=header.version, first_seq=header.first_seq, last_seq=last,
+                       end=end, tail=tail)
+
+
+def _read_header(path: Path, data: bytes) -> SegmentHeader:
+    """The segment's header; :class:`LogCorrupted` if it is wrong."""
+    header = parse_header(path, data)
+    if isinstance(header, str):
+        raise LogCorrupted(path, 0, header)
+    return header
 
 
 def _classify(path: Path, data: bytes, error: FrameError) -> FrameError:
@@ -71,13 +81,13 @@ def _classify(path: Path, data: bytes, error: FrameError) -> FrameError:
     later = next_valid_frame(data, error.offset + 1)
     if later is not None:
         raise LogCorrupted(
-            path, error.offset, f"{error.reason}, and a valid record follows at byte {later}"
+            path, error.offset, f"{error.reason}, and a valid frame follows at byte {later}"
         )
     return error
 
 
-def _decode(path: Path, item: Frame) -> Record:
+def _decode(path: Path, item: Frame) -> list[Record]:
     try:
-        return decode_record(item.payload)
+        return decode_frame(item.payload)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise LogCorrupted(path, item.offset, f"checksummed record does not decode: {exc}") from exc
+        raise LogCorrupted(path, item.offset, f"checksummed frame does not decode: {exc}") from exc

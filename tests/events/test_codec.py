@@ -1,4 +1,4 @@
-"""The msgpack codec of log records."""
+"""The msgpack codec of log records: a frame's payload is a batch of records."""
 
 from __future__ import annotations
 
@@ -9,18 +9,38 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memlane.events.codec import decode_record, encode_record
-from memlane.events.model import EVENT_TYPES, Record, Stored, Unknown
+from memlane.events.codec import decode_frame, encode_batch
+from memlane.events.model import EVENT_TYPES, Event, Expired, Record, Stored, Unknown
 from tests.strategies import EVENTS, times
 
 AT = datetime(2026, 11, 24, 14, 2, tzinfo=UTC)
 
 
+def stored(n: int) -> Stored:
+    return Stored(id=n, text=f"memory {n}", project="p", kind="note", content_hash="0" * 32)
+
+
 @given(event=EVENTS, seq=st.integers(1, 2**62), at=times)
-def test_every_event_round_trips(event: object, seq: int, at: object) -> None:
-    """Encoding then decoding a record gives an equal record."""
-    record = Record(seq=seq, at=at, event=event)  # type: ignore[arg-type]
-    assert decode_record(encode_record(record)) == record
+def test_every_event_round_trips(event: Event, seq: int, at: datetime) -> None:
+    """Encoding then decoding a batch of one record gives an equal record."""
+    record = Record(seq=seq, at=at, event=event)
+    assert decode_frame(encode_batch([record])) == [record]
+
+
+@given(first=st.integers(1, 2**40), stamped=st.lists(st.tuples(EVENTS, times), max_size=20))
+def test_batches_round_trip(first: int, stamped: list[tuple[Event, datetime]]) -> None:
+    """A batch decodes to its records, in order."""
+    batch = [Record(seq=first + i, at=at, event=e) for i, (e, at) in enumerate(stamped)]
+    assert decode_frame(encode_batch(batch)) == batch
+
+
+def test_a_version_1_single_record_payload_still_decodes() -> None:
+    """A payload that is one record (a msgpack map, as version 1 wrote) decodes as a batch of
+    one."""
+    record = Record(seq=3, at=AT, event=stored(3))
+    v1_payload = msgspec.msgpack.encode(record)
+    assert v1_payload[0] & 0xF0 == 0x80  # a fixmap: a record, not a batch
+    assert decode_frame(v1_payload) == [record]
 
 
 def test_tags_are_explicit_and_unique() -> None:
@@ -31,20 +51,29 @@ def test_tags_are_explicit_and_unique() -> None:
 
 
 def test_unknown_tag_is_set_aside_not_fatal() -> None:
-    """A record from a newer version with an unknown event tag decodes to Unknown with its bytes."""
-    payload = msgspec.msgpack.encode(
-        {"seq": 7, "at": AT, "event": {"type": "teleported", "where": "mars"}})
-    record = decode_record(payload)
-    assert record.seq == 7
-    assert isinstance(record.event, Unknown) and record.event.tag == "teleported"
-    assert msgspec.msgpack.decode(record.event.raw)["where"] == "mars"
+    """A record from a newer version with an unknown event tag decodes to Unknown with its bytes,
+    and the rest of its batch decodes as usual."""
+    payload = msgspec.msgpack.encode([
+        {"seq": 7, "at": AT, "event": {"type": "teleported", "where": "mars"}},
+        Record(seq=8, at=AT, event=Expired(memory=1, reason="stale")),
+    ])
+    unknown, known = decode_frame(payload)
+    assert unknown.seq == 7
+    assert isinstance(unknown.event, Unknown) and unknown.event.tag == "teleported"
+    assert msgspec.msgpack.decode(unknown.event.raw)["where"] == "mars"
+    assert known == Record(seq=8, at=AT, event=Expired(memory=1, reason="stale"))
 
 
 def test_known_tag_with_bad_fields_is_an_error() -> None:
     """A known tag whose fields do not validate is damage, not an unknown event."""
-    good = Record(seq=1, at=AT, event=Stored(
-        id=1, text="x", project="p", kind="note", content_hash="0" * 32))
-    raw = msgspec.msgpack.decode(encode_record(good))
-    raw["event"]["id"] = "not a number"
+    raw = msgspec.msgpack.decode(encode_batch([Record(seq=1, at=AT, event=stored(1))]))
+    raw[0]["event"]["id"] = "not a number"
     with pytest.raises(msgspec.ValidationError):
-        decode_record(msgspec.msgpack.encode(raw))
+        decode_frame(msgspec.msgpack.encode(raw))
+
+
+@pytest.mark.parametrize("payload", [msgspec.msgpack.encode(7), b"\x92\x01"])
+def test_a_payload_that_is_neither_batch_nor_record_is_an_error(payload: bytes) -> None:
+    """Bytes that are neither a batch nor a record do not decode."""
+    with pytest.raises((msgspec.DecodeError, msgspec.ValidationError)):
+        decode_frame(payload)

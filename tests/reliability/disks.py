@@ -42,8 +42,8 @@ class PowerLossDisk(OsDisk):
         self._shadows: dict[Path, list[bytes]] = {}  # unsynced contents before a truncate
         self._cut: CutPoint | None = None
         self._ops = 0
-        # errno and the share of the bytes that land first; only appends to a segment fail
-        # (a failing segment creation is a bug of its own, tested in test_io_faults)
+        # errno and the share of the bytes that land first; writes to a segment fail, and so
+        # do writes to a new segment's temp file (a rotation that cannot start)
         self.write_error: tuple[int, float] | None = None
 
     def arm(self, cut: CutPoint) -> None:
@@ -100,7 +100,7 @@ class PowerLossDisk(OsDisk):
         if cut is not None:
             super().write(fd, data[: int(len(data) * cut.fraction)])
             raise PowerCut("during a write")
-        if self.write_error is not None and self._paths[fd].suffix == ".seg":
+        if self.write_error is not None and self._paths[fd].name.endswith((".seg", ".seg.tmp")):
             errno, share = self.write_error
             super().write(fd, data[: int(len(data) * share)])
             raise OSError(errno, os.strerror(errno))

@@ -20,7 +20,7 @@ from memlane.daemon.__main__ import EXIT_LOG_FAILED
 from memlane.daemon.admission import AdmissionIndex
 from memlane.daemon.writer import Writer
 from memlane.events import disk as disk_module
-from memlane.events.codec import encode_record
+from memlane.events.codec import encode_batch
 from memlane.events.errors import LogStopped, LogWriteFailed
 from memlane.events.framing import frame
 from memlane.events.log import EventLog, read_log
@@ -60,7 +60,8 @@ def append(log: EventLog, *seqs: int) -> list[Record]:
 
 
 def batch_bytes(batch: list[Record]) -> bytes:
-    return b"".join(frame(encode_record(r)) for r in batch)
+    """What one append writes: the batch as one frame."""
+    return frame(encode_batch(batch))
 
 
 class ShortWritingOs:
@@ -118,7 +119,8 @@ def test_a_failed_write_fails_only_its_batch(tmp_path: Path, code: int, landed: 
 
 
 def test_a_failed_write_that_cannot_be_undone_stops_the_log(tmp_path: Path) -> None:
-    """A failed write whose bytes cannot be cut stops the log; a reopen cuts the torn tail."""
+    """A failed write whose bytes cannot be cut stops the log; a reopen cuts the torn batch
+    whole."""
     disk = FaultyDisk()
     log = EventLog.open(tmp_path, disk=disk)
     append(log, 1, 2)
@@ -133,9 +135,7 @@ def test_a_failed_write_that_cannot_be_undone_stops_the_log(tmp_path: Path) -> N
     reopened = EventLog.open(tmp_path)
     assert reopened.truncated_bytes > 0
     reopened.close()
-    recovered = list(read_log(tmp_path, tolerate_tail=False))
-    # The refused batch's whole first record may survive: see the torn-batch test.
-    assert recovered in (records(1, 2), records(1, 2, 3))
+    assert list(read_log(tmp_path, tolerate_tail=False)) == records(1, 2)
 
 
 def test_a_failed_sync_stops_the_log_for_good(tmp_path: Path) -> None:
@@ -158,8 +158,6 @@ def test_a_failed_sync_stops_the_log_for_good(tmp_path: Path) -> None:
     assert recovered in (records(1), records(1, 2))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an OSError while starting a new segment escapes "
-                   "append_records raw instead of failing the batch with LogWriteFailed")
 @pytest.mark.parametrize("step", ["create", "sync"])
 def test_a_failed_segment_rotation_fails_only_its_batch(tmp_path: Path, step: str) -> None:
     """ENOSPC or EIO while starting the next segment refuses that batch alone."""
@@ -226,8 +224,6 @@ def test_a_failed_sync_stops_the_writer(tmp_path: Path) -> None:
     assert [r.seq for r in recovered] == list(range(1, len(recovered) + 1))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an OSError while the writer starts a new segment "
-                   "kills the writer task (and the daemon) instead of failing that batch")
 def test_a_failed_rotation_fails_only_its_batch_in_the_writer(tmp_path: Path) -> None:
     """Through the writer: ENOSPC while starting a segment fails that submit; the next works."""
     under = WriterUnderTest(tmp_path, segment_bytes=100)

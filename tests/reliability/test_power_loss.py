@@ -1,5 +1,5 @@
 """Power loss: whatever a power cut leaves of the files, the log reopens with every acknowledged
-record, only records that were written, and contiguous seqs.
+record, only records that were written, each batch whole or not at all, and contiguous seqs.
 
 The real :class:`EventLog` runs on a :class:`PowerLossDisk` (real files that remember what was
 synced); only the disk is simulated.
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from memlane.events.codec import encode_record
+from memlane.events.codec import encode_batch
 from memlane.events.errors import LogWriteFailed
 from memlane.events.framing import frame
 from memlane.events.log import EventLog, read_log
@@ -51,6 +51,7 @@ class PowerLossMachine(RuleBasedStateMachine):
         self.root = Path(tempfile.mkdtemp(prefix="ml-power-"))
         self.disk = PowerLossDisk()
         self.written: dict[int, list[Record]] = {}
+        self.batches: list[list[Record]] = []
         self.acked: dict[int, Record] = {}
         self.made = 0
         self.segment_bytes = 0
@@ -124,7 +125,7 @@ class PowerLossMachine(RuleBasedStateMachine):
     def recovered_lies_between_acked_and_written(self) -> None:
         if self.log is None:
             return
-        records = list(read_log(self.root, tolerate_tail=False))
+        records = self._recovered()
         assert [r.seq for r in records] == list(range(1, len(records) + 1))
         assert self.log.last_seq == len(records)
         for record in records:
@@ -132,6 +133,18 @@ class PowerLossMachine(RuleBasedStateMachine):
         on_disk = {r.seq: r for r in records}
         for seq, record in self.acked.items():
             assert on_disk.get(seq) == record, f"acknowledged seq {seq} was lost"
+
+    @invariant()
+    def batches_are_recovered_whole_or_not_at_all(self) -> None:
+        if self.log is None:
+            return
+        on_disk = set(self._recovered())
+        for batch in self.batches:
+            present = sum(record in on_disk for record in batch)
+            assert present in (0, len(batch)), f"{present} of a {len(batch)}-record batch survived"
+
+    def _recovered(self) -> list[Record]:
+        return list(read_log(self.root, tolerate_tail=False))
 
     @property
     def _live(self) -> EventLog:
@@ -159,6 +172,7 @@ class PowerLossMachine(RuleBasedStateMachine):
         return [Record(seq=first + i, at=AT, event=e) for i, e in enumerate(events)]
 
     def _note_written(self, records: list[Record]) -> None:
+        self.batches.append(records)
         for record in records:
             self.written.setdefault(record.seq, []).append(record)
 
@@ -173,52 +187,54 @@ PowerLossMachine.TestCase.settings = settings(
 TestPowerLoss = PowerLossMachine.TestCase
 
 
-def append_unsynced(segment: Path, records: list[Record], *, keep: int) -> list[int]:
-    """Append ``records`` as one batch whose sync never happened: only the first ``keep`` bytes
-    reached the disk. Returns where each frame ends."""
-    frames = [frame(encode_record(r)) for r in records]
-    ends, total = [], segment.stat().st_size
-    for blob in frames:
-        total += len(blob)
-        ends.append(total)
+def append_unsynced(segment: Path, batch: list[Record], *, keep: int) -> bytes:
+    """Append ``batch`` as one append writes it, one frame, whose sync never happened: only the
+    first ``keep`` bytes reached the disk. Returns the whole frame."""
+    blob = frame(encode_batch(batch))
     with segment.open("ab") as handle:
-        handle.write(b"".join(frames)[:keep])
-    return ends
+        handle.write(blob[:keep])
+    return blob
 
 
-@pytest.mark.xfail(strict=True, reason="bug: recovery keeps the whole records of a torn batch, "
-                   "so part of an unacknowledged batch becomes visible")
+def synced_log(directory: Path) -> Path:
+    """A log holding one acknowledged record; returns its segment."""
+    log = EventLog.open(directory)
+    log.append([stored(1)], at=AT)
+    log.close()
+    return list_segments(directory)[0]
+
+
+EMPTY_SAVE = [Record(seq=2, at=AT, event=stored(2)),
+              Record(seq=3, at=AT, event=Expired(memory=2, reason="empty save"))]
+
+
 def test_a_torn_batch_is_recovered_whole_or_not_at_all(tmp_path: Path) -> None:
-    """A power cut inside a batch's write leaves none of that batch after recovery."""
-    log = EventLog.open(tmp_path)
-    log.append([stored(1)], at=AT)
-    log.close()
-    empty_save = [Record(seq=2, at=AT, event=stored(2)),
-                  Record(seq=3, at=AT, event=Expired(memory=2, reason="empty save"))]
-    segment = list_segments(tmp_path)[0]
-    first_end = append_unsynced(segment, empty_save, keep=10_000)[0]
-    with segment.open("r+b") as handle:
-        handle.truncate(first_end + 5)  # the Expired frame was torn
-    log = EventLog.open(tmp_path)
-    log.close()
-    assert [r.seq for r in read_log(tmp_path)] == [1]
+    """A power cut at any byte of a batch's write leaves none of that batch after recovery."""
+    size = len(frame(encode_batch(EMPTY_SAVE)))
+    for keep in range(size + 1):
+        work = tmp_path / str(keep)
+        append_unsynced(synced_log(work), EMPTY_SAVE, keep=keep)
+        log = EventLog.open(work)
+        log.close()
+        expected = [1, 2, 3] if keep == size else [1]
+        assert [r.seq for r in read_log(work, tolerate_tail=False)] == expected, keep
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a zero-filled hole inside the unsynced last batch, "
-                   "followed by whole frames of the same batch, is refused as corruption")
-def test_a_hole_in_the_unsynced_tail_is_a_torn_tail(tmp_path: Path) -> None:
-    """A zeroed hole before whole frames of the same unsynced batch is a torn tail."""
+@pytest.mark.parametrize(("start", "length"), [(0, 8), (0, 60), (20, 40), (8, 1)])
+def test_a_hole_in_the_unsynced_tail_is_a_torn_tail(tmp_path: Path, start: int,
+                                                    length: int) -> None:
+    """A zeroed hole in the unsynced last batch, whatever landed after it, is a torn tail: the
+    batch is cut whole and the log goes on."""
     # Unsynced pages may reach the disk in any order, so a power cut can leave this.
-    log = EventLog.open(tmp_path)
-    log.append([stored(1)], at=AT)
-    log.close()
-    segment = list_segments(tmp_path)[0]
+    segment = synced_log(tmp_path)
     synced = segment.stat().st_size
     batch = [Record(seq=n, at=AT, event=stored(n)) for n in (2, 3, 4)]
-    first_end = append_unsynced(segment, batch, keep=10_000)[0]
+    blob = append_unsynced(segment, batch, keep=10_000)
     with segment.open("r+b") as handle:
-        handle.seek(synced)
-        handle.write(bytes(first_end - synced))  # the batch's first frame never landed
+        handle.seek(synced + start)
+        handle.write(bytes(length))
     log = EventLog.open(tmp_path)
-    assert log.last_seq == 1
+    assert log.last_seq == 1 and log.truncated_bytes == len(blob)
+    log.append([stored(2)], at=AT)
     log.close()
+    assert [r.seq for r in read_log(tmp_path, tolerate_tail=False)] == [1, 2]
