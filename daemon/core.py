@@ -35,7 +35,7 @@ from memlane.daemon.recall import RecallHit, decide_recalls
 from memlane.daemon.paths import Paths
 from memlane.daemon.projector import Projector
 from memlane.daemon.protocol import BriefingBody, SearchBody, StoreBody
-from memlane.daemon.retrieval import Ranking, dense_candidates, rank
+from memlane.daemon.retrieval import Ranking, dense_candidates, lexical_candidates, rank
 from memlane.daemon.writer import Writer
 from memlane.events.log import read_log
 from memlane.events.model import KINDS, Event, Forgotten, Restored, ThresholdSet
@@ -125,19 +125,32 @@ class Core:
         return ranking.hits
 
     async def ranked_search(self, body: SearchBody, *, fresh: bool = True) -> Ranking:
-        """Hits with their evidence; ``fresh`` waits (bounded) until every stored memory has
-        its vector."""
+        """Hits with their evidence; ``fresh`` waits (bounded) until every earlier store has
+        its vector. The query is embedded while the full-text index is searched."""
         vector: np.ndarray | None = None
-        if self.engine.ready:
-            if fresh:
-                await self.indexer.wait_until_indexed(self.writer.log.last_seq,
-                                                      SEARCH_FRESHNESS_TIMEOUT)
-            vector = (await self.engine.embed([body.query], input_type="query"))[0]
+        lexical: list[tuple[int, float]] = []
+
+        async def embed_query() -> None:
+            nonlocal vector
+            if self.engine.ready:
+                if fresh:
+                    await self.indexer.wait_until_indexed(self.writer.log.last_seq,
+                                                          SEARCH_FRESHNESS_TIMEOUT)
+                vector = (await self.engine.embed([body.query], input_type="query"))[0]
+
+        async def search_text() -> None:
+            nonlocal lexical
+            lexical = await self.read(
+                lambda conn: lexical_candidates(conn, body.query, body.project))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(embed_query)
+            tg.start_soon(search_text)
 
         def run(conn: Any) -> Ranking:
             dense = [] if vector is None else dense_candidates(
                 self.projections.vectors, conn, vector, body.project)
-            return rank(conn, dense, body.query, body.project, body.k)
+            return rank(conn, dense, lexical, body.k)
 
         return await self.read(run)
 

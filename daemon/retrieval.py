@@ -25,10 +25,10 @@ def dense_candidates(vectors: VectorProjection, conn: sqlite3.Connection, vector
     wanted = CANDIDATES * 4
     while True:
         hits = vectors.search(vector, wanted, exact=total < EXACT_BELOW)
-        live = queries.get_memories(conn, [i for i, _ in hits])
+        where = queries.placement(conn, [i for i, _ in hits])
         kept = [(i, score) for i, score in hits
-                if i in live and live[i]["state"] in queries.LIVE_STATES
-                and (project is None or live[i]["project"] == project)]
+                if i in where and where[i][1] in queries.LIVE_STATES
+                and (project is None or where[i][0] == project)]
         if len(kept) >= CANDIDATES or wanted >= total:
             return kept[:CANDIDATES]
         wanted *= 8
@@ -43,12 +43,17 @@ class Ranking:
     lexical: frozenset[int]  # candidates the full-text index matched
 
 
-def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]], query: str,
-         project: str | None, k: int) -> Ranking:
-    """The top ``k`` memories by fused dense and BM25 score."""
+def lexical_candidates(conn: sqlite3.Connection, query: str,
+                       project: str | None) -> list[tuple[int, float]]:
+    """The best live memories of ``project`` by BM25 (none when the query has no words)."""
     match = fts_query(query)
-    lexical = [] if match is None else queries.search_fts(conn, match, project=project,
-                                                          limit=CANDIDATES)
+    return [] if match is None else queries.search_fts(conn, match, project=project,
+                                                       limit=CANDIDATES)
+
+
+def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]],
+         lexical: list[tuple[int, float]], k: int) -> Ranking:
+    """The top ``k`` memories by fused dense and BM25 score."""
     fused = fuse(dense, lexical)[:k]
     rows = queries.get_memories(conn, [i for i, _ in fused])
     return Ranking([_hit(rows[i], score) for i, score in fused if i in rows], dict(dense),
@@ -58,7 +63,7 @@ def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]], query: str,
 def hybrid_hits(conn: sqlite3.Connection, dense: list[tuple[int, float]], query: str,
                 project: str | None, k: int) -> list[dict[str, Any]]:
     """The top ``k`` memories by fused dense and BM25 score, as search hits."""
-    return rank(conn, dense, query, project, k).hits
+    return rank(conn, dense, lexical_candidates(conn, query, project), k).hits
 
 
 def _hit(row: dict[str, Any], score: float) -> dict[str, Any]:

@@ -31,6 +31,15 @@ def get_memories(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, dict
     return {row[0]: _row(row) for row in conn.execute(f"{_SELECT} WHERE id IN ({marks})", ids)}
 
 
+def placement(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """(project, state) of each memory: what filtering candidates needs, without the text."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return {row[0]: (row[1], row[2]) for row in conn.execute(
+        f"SELECT id, project, state FROM memories WHERE id IN ({marks})", ids)}
+
+
 def count_by_state(conn: sqlite3.Connection) -> dict[str, int]:
     return dict(conn.execute("SELECT state, count(*) FROM memories GROUP BY state ORDER BY state"))
 

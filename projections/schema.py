@@ -53,7 +53,6 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0002_lifecycle", """
         ALTER TABLE memories ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE memories ADD COLUMN refreshed_seq INTEGER NOT NULL DEFAULT 0;
-        CREATE INDEX memories_by_project ON memories (project, id);
     """),
 )
 
