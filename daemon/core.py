@@ -23,7 +23,7 @@ from memlane.daemon.briefing import compose_briefing
 from memlane.daemon.calibration import distribution, pair_scores, suggest
 from memlane.daemon.decide import StoreOutcome, StoreRequest, decide_store
 from memlane.daemon.engine import EmbedEngine
-from memlane.daemon.errors import BadRequest, NotFound, Unavailable
+from memlane.daemon.errors import ApiError, BadRequest, NotFound, Unavailable
 from memlane.daemon.history import history
 from memlane.daemon.indexer import Indexer
 from memlane.daemon.forgetting import purge
@@ -127,6 +127,8 @@ class Core:
     async def ranked_search(self, body: SearchBody, *, fresh: bool = True) -> Ranking:
         """Hits with their evidence; ``fresh`` waits (bounded) until every earlier store has
         its vector. The query is embedded while the full-text index is searched."""
+        if not body.query.strip():
+            raise BadRequest("the query is blank; give it some words", code="blank_input")
         vector: np.ndarray | None = None
         lexical: list[tuple[int, float]] = []
 
@@ -143,9 +145,15 @@ class Core:
             lexical = await self.read(
                 lambda conn: lexical_candidates(conn, body.query, body.project))
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(embed_query)
-            tg.start_soon(search_text)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(embed_query)
+                tg.start_soon(search_text)
+        except BaseExceptionGroup as group:  # a client's error stays a client's error
+            error = next((e for e in group.exceptions if isinstance(e, ApiError)), None)
+            if error is None:
+                raise
+            raise error from None
 
         def run(conn: Any) -> Ranking:
             dense = [] if vector is None else dense_candidates(
