@@ -7,7 +7,6 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from memlane.cli.client import DaemonUnavailable
 from memlane.events.log import read_log
 from memlane.events.model import Reinforced, Stored
 from tests.e2e.daemon import DaemonProcess
+from tests.reliability.conftest import start
 from tests.reliability.straced import NO_MODEL, StracedDaemon, first_segment, require_strace
 
 pytestmark = pytest.mark.crash
@@ -79,21 +79,6 @@ def concurrent_retries(daemon: DaemonProcess, payload: dict[str, Any]) -> list[d
 def home(short_tmp: Path) -> Path:
     (short_tmp / "home").mkdir()
     return short_tmp / "home"
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[DaemonProcess]]:
-    """Every daemon a test starts; any still running at the end is killed."""
-    started: list[DaemonProcess] = []
-    yield started
-    for daemon in started:
-        if daemon.process is not None and daemon.process.poll() is None:
-            daemon.kill9()
-
-
-def start(daemons: list[DaemonProcess], daemon: DaemonProcess) -> DaemonProcess:
-    daemons.append(daemon)
-    return daemon.start(wait_model=False)
 
 
 def test_a_store_killed_before_its_answer_is_stored_once_on_retry(

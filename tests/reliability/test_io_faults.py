@@ -27,6 +27,7 @@ from memlane.events.log import EventLog, read_log
 from memlane.events.model import Record, Stored
 from memlane.events.segments import list_segments, segment_header
 from tests.e2e.daemon import DaemonProcess
+from tests.reliability.conftest import start
 from tests.reliability.disks import FaultyDisk
 from tests.reliability.straced import (
     NO_MODEL,
@@ -249,21 +250,6 @@ def home(short_tmp: Path) -> Iterator[Path]:
     require_strace()
     (short_tmp / "home").mkdir()
     yield short_tmp / "home"
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[DaemonProcess]]:
-    """Every daemon a test starts; any still running at the end is killed."""
-    started: list[DaemonProcess] = []
-    yield started
-    for daemon in started:
-        if daemon.process is not None and daemon.process.poll() is None:
-            daemon.kill9()
-
-
-def start(daemons: list[DaemonProcess], daemon: DaemonProcess) -> DaemonProcess:
-    daemons.append(daemon)
-    return daemon.start(wait_model=False)
 
 
 def test_an_injected_fdatasync_failure_stops_the_daemon_and_loses_no_ack(
