@@ -84,9 +84,18 @@ async def run_daemon(paths: Paths, settings: Settings, *,
     finally:
         with anyio.CancelScope(shield=True):
             if projections is not None:
-                await anyio.to_thread.run_sync(projections.close)
+                await anyio.to_thread.run_sync(_close_in_step, projections, paths, event_log)
             event_log.close()
             paths.pid_file.unlink(missing_ok=True)
+
+
+def _close_in_step(projections: Projections, paths: Paths, event_log: EventLog) -> None:
+    """Apply what was committed but not yet projected, then save: the next start replays
+    nothing after a clean stop."""
+    try:
+        projections.catch_up(paths.log_dir, event_log.last_seq)  # only acknowledged records
+    finally:
+        projections.close()
 
 
 async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_log: EventLog,

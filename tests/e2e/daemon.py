@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +81,16 @@ class DaemonProcess:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=60)
+
+
+@contextmanager
+def temporary_daemon(**env: str) -> Iterator[DaemonProcess]:
+    """A started daemon in a fresh temporary state directory (for module-scoped fixtures)."""
+    root = Path(tempfile.mkdtemp(prefix="ml-", dir="/tmp"))
+    (root / "home").mkdir()
+    process = DaemonProcess(root / "home", **env).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        shutil.rmtree(root, ignore_errors=True)

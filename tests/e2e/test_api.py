@@ -7,7 +7,6 @@ import http.client
 import json
 import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 
 from memlane.daemon.embedder import Embedder
 from memlane.daemon.models import MINILM
-from tests.e2e.daemon import DaemonProcess
+from tests.e2e.daemon import DaemonProcess, temporary_daemon
 
 TEXTS = ["The build cache must be cleared after upgrading the toolchain.",
          "Use uv instead of pip for installs in this repository.",
@@ -27,12 +26,8 @@ TEXTS = ["The build cache must be cleared after upgrading the toolchain.",
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[DaemonProcess]:
-    root = Path(tempfile.mkdtemp(prefix="ml-", dir="/tmp"))
-    (root / "home").mkdir()
-    process = DaemonProcess(root / "home").start()
-    yield process
-    process.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    with temporary_daemon() as process:
+        yield process
 
 
 def port_of(daemon: DaemonProcess) -> int:

@@ -13,9 +13,7 @@ import json
 import os
 import random
 import resource
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +25,7 @@ import pytest
 
 from memlane.events.log import read_log
 from memlane.events.model import Stored
-from tests.e2e.daemon import DaemonProcess
+from tests.e2e.daemon import DaemonProcess, temporary_daemon
 from tests.reliability.wire import Endpoint, Reply, call
 
 pytestmark = pytest.mark.load
@@ -47,12 +45,8 @@ WORDS = ("deploy", "cache", "schema", "migration", "rollback", "token", "queue",
 
 @pytest.fixture(scope="module")
 def loaded() -> Iterator[DaemonProcess]:
-    root = Path(tempfile.mkdtemp(prefix="ml-", dir="/tmp"))
-    (root / "home").mkdir()
-    process = DaemonProcess(root / "home").start()
-    yield process
-    process.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    with temporary_daemon() as process:
+        yield process
 
 
 @dataclass
