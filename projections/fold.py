@@ -6,6 +6,8 @@ or all at once from an empty database gives the same rows.
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import lru_cache
 from typing import assert_never
 
 import msgspec
@@ -42,9 +44,15 @@ REFRESH = "UPDATE memories SET reprieves = 0, refreshed_seq = ? WHERE id = ?"
 SET_STATE = "UPDATE memories SET state = ?, updated_at = ? WHERE id = ? AND state != 'forgotten'"
 
 
+@lru_cache(maxsize=64)
+def _iso(at: datetime) -> str:
+    # The records of one append batch share their timestamp: format it once per batch.
+    return at.isoformat()
+
+
 def ops_for(record: Record) -> list[Op]:
     """The statements that apply one record."""
-    at = record.at.isoformat()
+    at = _iso(record.at)
     event = record.event
     match event:
         case Stored():
