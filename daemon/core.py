@@ -203,7 +203,7 @@ class Core:
         spec = embedder.spec
         by_project = await self.read(queries.live_ids_by_project)
         with self.projections.lock:
-            groups = [self.projections.vectors.vectors(ids[:CALIBRATION_SAMPLE])
+            groups = [self.projections.vectors.vectors(ids[:CALIBRATION_SAMPLE])[1]
                       for ids in by_project.values()]
         scores = [pair_scores(v) for v in groups if len(v) > 1]
         nearest = np.concatenate([n for n, _ in scores]) if scores else np.zeros(0)

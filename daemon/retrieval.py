@@ -20,9 +20,16 @@ EXACT_BELOW = 50_000
 def dense_candidates(vectors: VectorProjection, conn: sqlite3.Connection, vector: np.ndarray,
                      project: str | None) -> list[tuple[int, float]]:
     """The best live memories of ``project`` by cosine, widening the scan until enough pass
-    the filter or the whole index was seen (exact below :data:`EXACT_BELOW` vectors)."""
+    the filter or the whole index was seen (exact below :data:`EXACT_BELOW` vectors).
+
+    The first scan is sized by the project's share of the index, so that a project holding a
+    fifth of the memories needs one scan, not several widening ones.
+    """
     total = len(vectors)
-    wanted = CANDIDATES * 4
+    share = 1.0 if project is None else queries.live_count(conn, project) / max(total, 1)
+    wanted = min(total, max(CANDIDATES * 2, int(CANDIDATES * 1.5 / max(share, 1e-6))))
+    if project is not None and total >= EXACT_BELOW and wanted > total // 4:
+        return _scan_project(vectors, conn, vector, project)
     while True:
         hits = vectors.search(vector, wanted, exact=total < EXACT_BELOW)
         where = queries.placement(conn, [i for i, _ in hits])
@@ -31,7 +38,18 @@ def dense_candidates(vectors: VectorProjection, conn: sqlite3.Connection, vector
                 and (project is None or where[i][0] == project)]
         if len(kept) >= CANDIDATES or wanted >= total:
             return kept[:CANDIDATES]
-        wanted *= 8
+        wanted = min(total, wanted * 4)
+
+
+def _scan_project(vectors: VectorProjection, conn: sqlite3.Connection, vector: np.ndarray,
+                  project: str) -> list[tuple[int, float]]:
+    """An exact scan of a small project's own vectors, cheaper than a wide index search."""
+    keys, rows = vectors.vectors(queries.live_ids(conn, project))
+    if not keys:
+        return []
+    scores = rows @ vector
+    best = np.argsort(-scores, kind="stable")[:CANDIDATES]
+    return [(keys[i], float(scores[i])) for i in best]
 
 
 @dataclass(frozen=True)

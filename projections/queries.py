@@ -40,6 +40,17 @@ def placement(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, tuple[s
         f"SELECT id, project, state FROM memories WHERE id IN ({marks})", ids)}
 
 
+def live_count(conn: sqlite3.Connection, project: str) -> int:
+    return int(conn.execute("SELECT count(*) FROM memories WHERE state IN ('active', 'proven')"
+                            " AND project = ?", (project,)).fetchone()[0])
+
+
+def live_ids(conn: sqlite3.Connection, project: str) -> list[int]:
+    return [row[0] for row in conn.execute(
+        "SELECT id FROM memories WHERE state IN ('active', 'proven') AND project = ?"
+        " ORDER BY id", (project,))]
+
+
 def count_by_state(conn: sqlite3.Connection) -> dict[str, int]:
     return dict(conn.execute("SELECT state, count(*) FROM memories GROUP BY state ORDER BY state"))
 

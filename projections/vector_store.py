@@ -128,12 +128,13 @@ class VectorProjection:
             return None
         return np.asarray(self.index.get(key), dtype=np.float32)
 
-    def vectors(self, keys: Sequence[int]) -> np.ndarray:
-        """The stored vectors of ``keys`` that have one (rows in key order)."""
+    def vectors(self, keys: Sequence[int]) -> tuple[list[int], np.ndarray]:
+        """The keys among ``keys`` that have a vector, and their vectors (rows in that order)."""
         present = [k for k in keys if self.index is not None and k in self.index]
         if not present or self.index is None:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.asarray(self.index.get(present), dtype=np.float32).reshape(len(present), -1)
+            return [], np.zeros((0, 0), dtype=np.float32)
+        rows = np.asarray(self.index.get(present), dtype=np.float32).reshape(len(present), -1)
+        return present, rows
 
     def __len__(self) -> int:
         return 0 if self.index is None else len(self.index)

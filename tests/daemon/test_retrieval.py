@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from memlane.daemon import retrieval
 from memlane.daemon.retrieval import dense_candidates, hybrid_hits
 from memlane.daemon.search import CANDIDATES
 from memlane.events.model import Embedded, Expired, Record, Stored
@@ -42,7 +44,15 @@ def exact(vectors: np.ndarray, query: np.ndarray, allowed: np.ndarray) -> list[i
     return [i + 1 for i in order[:CANDIDATES]]
 
 
-def test_dense_candidates_equal_an_exact_scan(tmp_path: Path) -> None:
+@pytest.fixture(params=["index", "project scan"])
+def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Small collections take the index path; a large one scans a small project's vectors."""
+    if request.param == "project scan":
+        monkeypatch.setattr(retrieval, "EXACT_BELOW", 100)
+    return str(request.param)
+
+
+def test_dense_candidates_equal_an_exact_scan(tmp_path: Path, strategy: str) -> None:
     rng = np.random.default_rng(1)
     projects = [f"p{i % 3}" for i in range(900)]
     projections, vectors = build(tmp_path, projects, rng)
@@ -58,7 +68,8 @@ def test_dense_candidates_equal_an_exact_scan(tmp_path: Path) -> None:
     projections.close()
 
 
-def test_a_small_project_among_many_memories_still_gets_its_candidates(tmp_path: Path) -> None:
+def test_a_small_project_among_many_memories_still_gets_its_candidates(tmp_path: Path,
+                                                                       strategy: str) -> None:
     rng = np.random.default_rng(2)
     projects = ["big"] * 3000 + ["small"] * 5
     projections, vectors = build(tmp_path, projects, rng)
