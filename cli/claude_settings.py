@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from memlane.cli import jsonfile
-from memlane.cli.jsonfile import Layout, read_bytes, write_atomic
+from memlane.cli.jsonfile import Layout, read_bytes
+from memlane.daemon.files import write_atomic
 
 Mode = Literal["command", "http"]
 Settings = dict[str, Any]

@@ -4,9 +4,7 @@ read them, change what is ours, write them back looking as they did, atomically.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,31 +51,3 @@ def parse(data: bytes | None) -> tuple[dict[str, Any], Layout]:
 def render(document: dict[str, Any], layout: Layout) -> bytes:
     text = json.dumps(document, indent=layout.indent, ensure_ascii=False)
     return (text + ("\n" if layout.final_newline else "")).encode("utf-8")
-
-
-def write_atomic(path: Path, data: bytes | None, *, mode: int | None = None) -> None:
-    """Replace the file (None: remove it) atomically; ``mode`` None keeps the file's mode."""
-    target = path.resolve()  # a symlinked config (dotfiles) stays a symlink
-    if data is None:
-        target.unlink(missing_ok=True)
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if mode is None:
-        mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -18,6 +18,7 @@ import typer
 from memlane.cli import jsonfile
 from memlane.cli.jsonfile import Layout
 from memlane.cli.render import emit, fail
+from memlane.daemon.files import write_atomic
 from memlane.daemon.project import GLOBAL, detect_project
 
 SERVER_NAME = "memlane"
@@ -109,7 +110,7 @@ def _servers(document: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def _write(path: Path, document: dict[str, Any], layout: Layout) -> None:
     """Replace the file atomically, keeping its mode; an emptied document removes the file."""
-    jsonfile.write_atomic(path, jsonfile.render(document, layout) if document else None)
+    write_atomic(path, jsonfile.render(document, layout) if document else None)
 
 
 def _report(result: dict[str, Any], *, dry_run: bool, as_json: bool) -> None:

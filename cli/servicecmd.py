@@ -22,6 +22,7 @@ import typer
 
 from memlane.cli.render import emit, fail
 from memlane.cli.serviceunits import Answer, Command, Launchd, Manager, Systemd
+from memlane.daemon.files import write_atomic
 
 service_app = typer.Typer(help="Run the daemon under systemd (Linux) or launchd (macOS).",
                           no_args_is_help=True)
@@ -160,11 +161,7 @@ def _action(path: Path, content: str) -> str:
 def _write_definition(manager: Manager, content: str) -> None:
     """Replace the definition atomically, 0644 (it holds no secrets), and make the log
     directory the manager will not create."""
-    manager.path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = manager.path.with_name(f".{manager.path.name}.tmp")
-    tmp.write_text(content, encoding="utf-8")
-    tmp.chmod(0o644)
-    os.replace(tmp, manager.path)
+    write_atomic(manager.path, content.encode(), mode=0o644)
     if manager.log_dir is not None:
         manager.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 

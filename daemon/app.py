@@ -20,6 +20,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from memlane.daemon.consolidator import consolidator_from
 from memlane.daemon.core import Core, seed_admission
 from memlane.daemon.embedder import Embedder
+from memlane.daemon.files import write_atomic
 from memlane.daemon.engine import EmbedEngine
 from memlane.daemon.server import Limits
 from memlane.daemon.aging import AgePolicy
@@ -202,11 +203,7 @@ async def _snapshot_vectors(projections: Projections, interval: float) -> None:
 
 def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    write_atomic(path, text.encode(), mode=0o600)
 
 
 async def serve_until_signalled(paths: Paths, settings: Settings) -> None:

@@ -10,7 +10,6 @@ key, and nothing here logs the key or memory text.
 from __future__ import annotations
 
 import importlib
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ import msgspec
 import structlog
 
 from memlane.daemon.errors import ApiError
+from memlane.daemon.files import write_atomic
 
 if TYPE_CHECKING:
     from google import genai
@@ -401,9 +401,4 @@ def _read_spent(path: Path, *, today: str, limit: int) -> _Spent:
 def _write_spent(path: Path, spent: _Spent) -> None:
     """Replace the file atomically (no fsync: losing one count to a power cut is harmless)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write(msgspec.json.encode(spent))
-    os.replace(tmp, path)
+    write_atomic(path, msgspec.json.encode(spent), mode=0o600)

@@ -7,7 +7,6 @@ through ``huggingface_hub`` (resumable, with a progress bar; ``HF_ENDPOINT`` sel
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from memlane.daemon.files import write_atomic
 from memlane.daemon.models import BUILT_IN, ModelSpec, ModelUnavailable, model_files
 
 MANIFEST = "manifest.json"
@@ -145,7 +145,7 @@ def pull(spec: ModelSpec, models_dir: Path, *, revision: str = "main",
         raise ModelUnavailable(f"could not download {spec.name} from {spec.hub_repo}: {exc}") from exc
     manifest = Manifest(model=spec.name, repo=spec.hub_repo, revision=commit,
                         pulled_at=datetime.now(UTC).isoformat(timespec="seconds"), files=files)
-    _write_atomic(manifest_path(spec, models_dir), msgspec.json.format(msgspec.json.encode(manifest)))
+    write_atomic(manifest_path(spec, models_dir), msgspec.json.format(msgspec.json.encode(manifest)))
     return manifest
 
 
@@ -160,12 +160,6 @@ def _record(spec: ModelSpec, path: Path, etag: str | None) -> FileRecord:
             raise ModelUnavailable(f"{path.name}: sha256 {digest} differs from {source} "
                                    f"{expected}; the download was deleted, pull again")
     return FileRecord(size=path.stat().st_size, sha256=digest)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def describe(models_dir: Path, in_use: str) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ atomically (when the project opted in, or the user asked with ``--write``) and r
 from __future__ import annotations
 
 import difflib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 
 from memlane.daemon.core import Core
 from memlane.daemon.errors import ApiError
+from memlane.daemon.files import write_atomic
 from memlane.daemon.linker import threshold_for
 from memlane.daemon.routing import (
     choose_target,
@@ -55,15 +55,6 @@ def _read(path: Path) -> str:
     if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
         return ""
     return path.read_text(encoding="utf-8", errors="replace")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    tmp = path.with_name(f".{path.name}.memlane.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 async def route(core: Core, llm: Any, options: RouteOptions, *, dry_run: bool,
@@ -108,7 +99,9 @@ async def _route_one(core: Core, llm: Any, memory: dict[str, Any], files: _Files
         diff = "".join(difflib.unified_diff(current.splitlines(True), updated.splitlines(True),
                                             f"a/{best.target}", f"b/{best.target}"))
         if decision.action == "written" and not dry_run:
-            write_atomically(files.root / best.target, updated)
+            target = files.root / best.target
+            # A new instruction file is 0644 like any project file (the daemon's umask is 077).
+            write_atomic(target, updated.encode(), mode=None if target.exists() else 0o644)
             files.texts[best.target] = updated
     if not dry_run:
         await core.writer.append([Routed(memory=memory["id"], target=str(files.root / best.target),

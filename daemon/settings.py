@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from memlane.daemon.files import write_atomic
 from memlane.daemon.paths import DEFAULT_PORT
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
@@ -95,6 +96,4 @@ def write_config_value(path: Path, key: str, value: Any) -> None:
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(tomli_w.dumps(values), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, tomli_w.dumps(values).encode())

@@ -176,9 +176,13 @@ def aging_rows(conn: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
 
 def stored_ids_by_project(conn: sqlite3.Connection) -> dict[str, list[int]]:
     """Ids of memories stored (not consolidated) in each project, ascending."""
+    return _ids_by_project(conn, "source != 'consolidation'")
+
+
+def _ids_by_project(conn: sqlite3.Connection, where: str) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {}
     for memory_id, project in conn.execute(
-            "SELECT id, project FROM memories WHERE source != 'consolidation' ORDER BY id"):
+            f"SELECT id, project FROM memories WHERE {where} ORDER BY id"):
         found.setdefault(project, []).append(memory_id)
     return found
 
@@ -247,8 +251,5 @@ def pending_work(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def live_ids_by_project(conn: sqlite3.Connection) -> dict[str, list[int]]:
-    found: dict[str, list[int]] = {}
-    for memory_id, project in conn.execute(
-            "SELECT id, project FROM memories WHERE state IN ('active', 'proven') ORDER BY id"):
-        found.setdefault(project, []).append(memory_id)
-    return found
+    """Ids of live memories in each project, ascending."""
+    return _ids_by_project(conn, "state IN ('active', 'proven')")

@@ -1,0 +1,39 @@
+"""Replacing a file atomically: a reader sees the old content or the new, never a mix.
+
+Standard library only (the CLI imports it). The temporary file is created 0600, so content
+is never readable by others even before its final mode is set.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: bytes | None, *, mode: int | None = None) -> None:
+    """Replace the file (None: remove it) atomically; ``mode`` None keeps the file's mode."""
+    target = path.resolve()  # a symlinked config (dotfiles) stays a symlink
+    if data is None:
+        target.unlink(missing_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if mode is None:
+        mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
