@@ -34,9 +34,9 @@ from typing import Any
 import onnxruntime
 
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
-from memlane.daemon.embedder import Embedder
-from memlane.daemon.models import MINILM
-from memlane.daemon.paths import Paths, resolve_paths
+from memlane.daemon.adapters.embedder import Embedder
+from memlane.daemon.domain.models import MINILM
+from memlane.daemon.adapters.paths import Paths, resolve_paths
 
 THREADS = 2
 TEXTS = [f"note {i}: the build cache must be cleared after upgrading the toolchain"
@@ -44,7 +44,7 @@ TEXTS = [f"note {i}: the build cache must be cleared after upgrading the toolcha
 RAW = "raw Embedder.embed, in process"
 NO_BATCHING = {"MEMLANE_BATCH_WINDOW_MS": "0", "MEMLANE_MAX_BATCH": "1"}
 STDLIB_REQUEST = ("from memlane.cli.client import Client; "
-                  "from memlane.daemon.paths import resolve_paths; "
+                  "from memlane.daemon.adapters.paths import resolve_paths; "
                   "Client(resolve_paths()).request('POST', '/v1/embeddings', "
                   "{'input': 'short text'})")
 Call = Callable[[], Any]

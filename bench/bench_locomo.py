@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from memlane.cli.client import Client
-from memlane.daemon.search import fts_query
+from memlane.daemon.domain.ranking import fts_query
 from memlane.projections.queries import search_fts
 from tests.e2e.daemon import DaemonProcess
 

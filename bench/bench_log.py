@@ -13,17 +13,22 @@ from pathlib import Path
 
 import anyio
 
-from memlane.daemon.admission import AdmissionIndex
-from memlane.daemon.decide import StoreRequest, decide_store
-from memlane.daemon.writer import Writer
+from memlane.daemon.domain.admission import AdmissionIndex
+from memlane.daemon.domain.storing import StoreRequest, decide_store
+from memlane.daemon.runtime.writer import Writer
 from memlane.events.log import EventLog
+from memlane.events.model import Record
 from memlane.projections.catchup import Projections
+
+
+async def _ignore(records: list[Record]) -> None:
+    """Nothing consumes the commits: the benchmark measures the log alone."""
 
 
 async def appends_per_second(directory: Path, writers: int, seconds: float) -> tuple[float, float]:
     """Each writer stores one memory at a time and waits for its ack; returns (acks/s, batch)."""
     log = EventLog.open(directory)
-    writer = Writer(log, AdmissionIndex(), on_commit=lambda records: None)
+    writer = Writer(log, AdmissionIndex(), on_commit=_ignore)
     acked = 0
     deadline = time.perf_counter() + seconds
 

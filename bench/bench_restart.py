@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.bench_embed import print_header, wait_ready
 from memlane.cli.client import Client
-from memlane.daemon.paths import Paths, resolve_paths
+from memlane.daemon.adapters.paths import Paths, resolve_paths
 from memlane.projections import sqlite_store, vector_store
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memlane.daemon.retrieval import EXACT_BELOW, dense_candidates, lexical_candidates, rank
+from memlane.daemon.service.candidates import EXACT_BELOW, dense_candidates, lexical_candidates, rank
 from memlane.events.model import Embedded, Record, Stored
 from memlane.projections.catchup import Projections
 

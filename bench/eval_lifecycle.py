@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from memlane.cli.client import Client, DaemonUnavailable
-from memlane.daemon.paths import resolve_paths
+from memlane.daemon.adapters.paths import resolve_paths
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "corpus.jsonl"
 

@@ -18,9 +18,9 @@ from memlane.cli.lifecyclecmd import register as register_lifecycle
 from memlane.cli.mcpcmd import mcp_app
 from memlane.cli.modelcmd import model_app
 from memlane.cli.servicecmd import service_app
-from memlane.daemon.project import detect_project
+from memlane.daemon.adapters.git_project import detect_project
 from memlane.cli.render import emit, emit_lines, fail
-from memlane.daemon.paths import Paths, resolve_paths
+from memlane.daemon.adapters.paths import Paths, resolve_paths
 
 app = typer.Typer(help="memlane: local memory lifecycle for coding assistants.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -271,7 +271,7 @@ def rebuild(as_json: JsonFlag = False) -> None:
 @app.command()
 def token() -> None:
     """Print the TCP bearer token (create it if needed)."""
-    from memlane.daemon.token import ensure_token
+    from memlane.daemon.adapters.token_file import ensure_token
 
     print(ensure_token(_paths().token))
 

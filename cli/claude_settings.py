@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from memlane.cli import jsonfile
 from memlane.cli.jsonfile import Layout, read_bytes
-from memlane.daemon.files import write_atomic
+from memlane.daemon.adapters.files import write_atomic
 
 Mode = Literal["command", "http"]
 Settings = dict[str, Any]

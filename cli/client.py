@@ -11,7 +11,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from memlane.daemon.paths import DEFAULT_PORT, Paths
+from memlane.daemon.adapters.paths import DEFAULT_PORT, Paths
 
 
 class DaemonUnavailable(Exception):

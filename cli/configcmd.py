@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from memlane.cli.render import emit, fail
-from memlane.daemon.paths import resolve_paths
+from memlane.daemon.adapters.paths import resolve_paths
 
 config_app = typer.Typer(help="The config file: show, path, set.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
@@ -25,7 +25,7 @@ def show(as_json: JsonFlag = False) -> None:
     """Every setting's effective value and where it comes from (env > file > default)."""
     import msgspec
 
-    from memlane.daemon.settings import ENV_VARS, ConfigError, Settings, read_config
+    from memlane.daemon.adapters.settings import ENV_VARS, ConfigError, Settings, read_config
 
     paths = resolve_paths()
     try:
@@ -51,7 +51,7 @@ def _source(key: str, in_file: dict[str, Any], from_env: dict[str, str]) -> str:
 @config_app.command("set")
 def set_(key: str, value: Annotated[str, typer.Argument(help="JSON, or a plain string.")]) -> None:
     """Set one key in the config file (checked before it is written)."""
-    from memlane.daemon.settings import ConfigError, write_config_value
+    from memlane.daemon.adapters.settings import ConfigError, write_config_value
 
     try:
         parsed = json.loads(value)

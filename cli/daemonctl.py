@@ -9,7 +9,7 @@ import sys
 import time
 
 from memlane.cli.client import Client, DaemonUnavailable
-from memlane.daemon.paths import Paths
+from memlane.daemon.adapters.paths import Paths
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
-from memlane.daemon.paths import DEFAULT_PORT, Paths
+from memlane.daemon.adapters.paths import DEFAULT_PORT, Paths
 
 MIN_FREE_BYTES = 500 * 1024 * 1024
 
@@ -86,7 +86,7 @@ def _port(paths: Paths) -> int:
         return int((paths.runtime / "tcp.port").read_text())
     except (OSError, ValueError):
         pass
-    from memlane.daemon.settings import ConfigError, Settings
+    from memlane.daemon.adapters.settings import ConfigError, Settings
 
     try:
         return Settings.load(paths.config).port
@@ -109,9 +109,10 @@ def check_permissions(paths: Paths) -> Finding:
 
 
 def check_model(paths: Paths) -> Finding:
-    from memlane.daemon.model_store import check_files
-    from memlane.daemon.models import ModelUnavailable, default_model_name, resolve_spec
-    from memlane.daemon.settings import ConfigError, Settings
+    from memlane.daemon.adapters.model_store import check_files
+    from memlane.daemon.adapters.model_store import default_model_name
+    from memlane.daemon.domain.models import ModelUnavailable, resolve_spec
+    from memlane.daemon.adapters.settings import ConfigError, Settings
 
     try:
         name = Settings.load(paths.config).model or default_model_name(paths.models_dir)
@@ -158,7 +159,7 @@ def check_disk(paths: Paths) -> Finding:
 
 
 def check_llm(paths: Paths) -> Finding:
-    from memlane.daemon.llm import api_key_from_env
+    from memlane.daemon.adapters.gemini import api_key_from_env
 
     env = dict(os.environ)
     env_file = paths.config.parent / "env"

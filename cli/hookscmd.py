@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from memlane.cli.render import emit, fail
-from memlane.daemon.paths import Paths, resolve_paths
-from memlane.daemon.project import GLOBAL, detect_project
+from memlane.daemon.adapters.paths import Paths, resolve_paths
+from memlane.daemon.adapters.git_project import GLOBAL, detect_project
 
 if TYPE_CHECKING:  # imported where used: `memlane hook` and every other command skip it
     from memlane.cli import claude_settings as cs
@@ -119,7 +119,7 @@ def _executable() -> Path:
 
 def _http_port(paths: Paths) -> int:
     """The daemon's configured TCP port; HTTP hooks need one that does not change."""
-    from memlane.daemon.settings import ConfigError, Settings
+    from memlane.daemon.adapters.settings import ConfigError, Settings
 
     try:
         port: int = Settings.load(paths.config).port

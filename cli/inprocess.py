@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from memlane.daemon.paths import Paths
+from memlane.daemon.adapters.paths import Paths
 
 
 def load_embedder(paths: Paths) -> Any:
     """The model the daemon would load, with the daemon's settings."""
-    from memlane.daemon.embedder import Embedder
-    from memlane.daemon.models import default_model_name, resolve_spec
-    from memlane.daemon.settings import Settings
+    from memlane.daemon.adapters.embedder import Embedder
+    from memlane.daemon.adapters.model_store import default_model_name
+    from memlane.daemon.domain.models import resolve_spec
+    from memlane.daemon.adapters.settings import Settings
 
     settings = Settings.load(paths.config)
     name = settings.model or default_model_name(paths.models_dir)
@@ -32,7 +33,7 @@ def embed(paths: Paths, texts: list[str], *, input_type: str,
 def search(paths: Paths, query: str, *, project: str | None, k: int) -> list[dict[str, Any]]:
     """Search the projections directly, after catching them up with the log (holding the
     writer lock, as the daemon would)."""
-    from memlane.daemon.retrieval import dense_candidates, hybrid_hits
+    from memlane.daemon.service.candidates import dense_candidates, hybrid_hits
     from memlane.events.log import EventLog
     from memlane.projections.catchup import Projections
 

@@ -20,8 +20,8 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
-from memlane.daemon.paths import resolve_paths
-from memlane.daemon.project import detect_project
+from memlane.daemon.adapters.paths import resolve_paths
+from memlane.daemon.adapters.git_project import detect_project
 
 INSTRUCTIONS = (
     "memlane is this user's long-term memory across coding sessions. Call `briefing` at the "

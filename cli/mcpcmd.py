@@ -18,8 +18,8 @@ import typer
 from memlane.cli import jsonfile
 from memlane.cli.jsonfile import Layout
 from memlane.cli.render import emit, fail
-from memlane.daemon.files import write_atomic
-from memlane.daemon.project import GLOBAL, detect_project
+from memlane.daemon.adapters.files import write_atomic
+from memlane.daemon.adapters.git_project import GLOBAL, detect_project
 
 SERVER_NAME = "memlane"
 SERVERS_KEY = "mcpServers"

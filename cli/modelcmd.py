@@ -7,22 +7,22 @@ from typing import Annotated
 import typer
 
 from memlane.cli.render import emit, emit_lines, fail
-from memlane.daemon.paths import resolve_paths
+from memlane.daemon.adapters.paths import resolve_paths
 
 model_app = typer.Typer(help="Embedding models: list, pull, use, verify.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
 
 
 def _in_use() -> str:
-    from memlane.daemon.models import default_model_name
-    from memlane.daemon.settings import Settings
+    from memlane.daemon.adapters.model_store import default_model_name
+    from memlane.daemon.adapters.settings import Settings
 
     paths = resolve_paths()
     return Settings.load(paths.config).model or default_model_name(paths.models_dir)
 
 
 def _spec(name: str):  # type: ignore[no-untyped-def]
-    from memlane.daemon.models import ModelUnavailable, resolve_spec
+    from memlane.daemon.domain.models import ModelUnavailable, resolve_spec
 
     try:
         return resolve_spec(name)
@@ -33,7 +33,7 @@ def _spec(name: str):  # type: ignore[no-untyped-def]
 @model_app.command("list")
 def list_models(as_json: JsonFlag = False) -> None:
     """Built-in models: where they come from, whether their files are here, which is in use."""
-    from memlane.daemon.model_store import describe
+    from memlane.daemon.adapters.model_store import describe
 
     rows = describe(resolve_paths().models_dir, _in_use())
     text = "\n".join(f"{'*' if r['in_use'] else ' '} {r['name']:<28} {r['dims']:>5}-d "
@@ -46,8 +46,8 @@ def list_models(as_json: JsonFlag = False) -> None:
 def pull(name: str, revision: Annotated[str, typer.Option(help="Hub branch, tag or commit.")] = "main",
          as_json: JsonFlag = False) -> None:
     """Download a model from the Hugging Face hub (resumable) and record its checksums."""
-    from memlane.daemon.model_store import pull as pull_model
-    from memlane.daemon.models import ModelUnavailable
+    from memlane.daemon.adapters.model_store import pull as pull_model
+    from memlane.daemon.domain.models import ModelUnavailable
 
     spec = _spec(name)
     try:
@@ -64,9 +64,9 @@ def pull(name: str, revision: Annotated[str, typer.Option(help="Hub branch, tag 
 @model_app.command("use")
 def use(name: str, as_json: JsonFlag = False) -> None:
     """Make the daemon use a model (written to the config file; restart the daemon)."""
-    from memlane.daemon.model_store import require_intact
-    from memlane.daemon.models import ModelUnavailable
-    from memlane.daemon.settings import write_config_value
+    from memlane.daemon.adapters.model_store import require_intact
+    from memlane.daemon.domain.models import ModelUnavailable
+    from memlane.daemon.adapters.settings import write_config_value
 
     spec = _spec(name)
     paths = resolve_paths()
@@ -84,8 +84,8 @@ def use(name: str, as_json: JsonFlag = False) -> None:
 def verify(name: Annotated[str, typer.Argument(help="Model (default: the one in use).")] = "",
            as_json: JsonFlag = False) -> None:
     """Hash the model's files and compare them with the recorded checksums."""
-    from memlane.daemon.model_store import check_files
-    from memlane.daemon.models import ModelUnavailable
+    from memlane.daemon.adapters.model_store import check_files
+    from memlane.daemon.domain.models import ModelUnavailable
 
     spec = _spec(name or _in_use())
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from memlane.daemon.paths import Paths, resolve_paths
+from memlane.daemon.adapters.paths import Paths, resolve_paths
 from memlane.events.log import EventLog
 from memlane.projections.catchup import Projections
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
-from memlane.daemon.paths import resolve_paths
-from memlane.daemon.project import detect_project
+from memlane.daemon.adapters.paths import resolve_paths
+from memlane.daemon.adapters.git_project import detect_project
 
 LINE_CHARS = 240
 

@@ -22,7 +22,7 @@ import typer
 
 from memlane.cli.render import emit, fail
 from memlane.cli.serviceunits import Answer, Command, Launchd, Manager, Systemd
-from memlane.daemon.files import write_atomic
+from memlane.daemon.adapters.files import write_atomic
 
 service_app = typer.Typer(help="Run the daemon under systemd (Linux) or launchd (macOS).",
                           no_args_is_help=True)

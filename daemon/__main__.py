@@ -6,9 +6,9 @@ import os
 import sys
 
 from memlane.daemon.app import serve_until_signalled
-from memlane.daemon.logsetup import configure_logging
-from memlane.daemon.paths import resolve_paths
-from memlane.daemon.settings import ConfigError, Settings
+from memlane.daemon.adapters.log_output import configure_logging
+from memlane.daemon.adapters.paths import resolve_paths
+from memlane.daemon.adapters.settings import ConfigError, Settings
 from memlane.events.errors import LogCorrupted, LogError, LogLocked
 
 EXIT_LOG_FAILED = 5

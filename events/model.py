@@ -14,6 +14,9 @@ import msgspec
 
 Kind = Literal["decision", "user-note", "session-save", "insight", "auto-save", "note", "proven"]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+# Protected kinds never expire and win over every other kind in a merge (the first present wins).
+PROTECTED_ORDER: tuple[Literal["decision"], Literal["user-note"]] = ("decision", "user-note")
+PROTECTED_KINDS = frozenset(PROTECTED_ORDER)
 State = Literal["active", "proven", "expired", "forgotten"]
 
 

@@ -7,10 +7,13 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from memlane.events.model import PROTECTED_ORDER
+
 MEMORY_COLUMNS = ("id", "text", "project", "kind", "state", "created_at", "updated_at", "tags",
                   "source", "recalls", "expiry_reason", "embedded_by", "redactions")
 _SELECT = f"SELECT {', '.join(MEMORY_COLUMNS)} FROM memories"
 LIVE_STATES = ("active", "proven")
+_PROTECTED_SQL = "(" + ", ".join(f"'{kind}'" for kind in PROTECTED_ORDER) + ")"
 
 
 def _row(row: Sequence[Any]) -> dict[str, Any]:
@@ -230,7 +233,7 @@ def briefing_rows(conn: sqlite3.Connection, project: str | None, *, limit: int =
             f"{_SELECT} WHERE {where}{scope} ORDER BY {order} LIMIT ?", [*params, limit])]
 
     return {"proven": rows("state = 'proven'", "recalls DESC, id DESC"),
-            "protected": rows("state = 'active' AND kind IN ('decision', 'user-note')", "id DESC"),
+            "protected": rows(f"state = 'active' AND kind IN {_PROTECTED_SQL}", "id DESC"),
             "recent": rows("state = 'active' AND kind NOT IN ('auto-save')", "id DESC")}
 
 

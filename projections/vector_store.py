@@ -23,6 +23,8 @@ from usearch.index import Index  # isort: skip
 from memlane.events.model import Embedded, Forgotten, ModelChanged, Record
 
 
+EXACT_BELOW = 50_000  # below this many vectors a search scans them all (exact, and fast)
+
 class AddVector(NamedTuple):
     key: int
     vector: bytes
@@ -116,10 +118,14 @@ class VectorProjection:
             case _:
                 assert_never(op)
 
-    def search(self, vector: np.ndarray, k: int, *, exact: bool = False) -> list[tuple[int, float]]:
-        """Nearest memory ids with cosine similarity, best first."""
+    def search(self, vector: np.ndarray, k: int, *,
+               exact: bool | None = None) -> list[tuple[int, float]]:
+        """Nearest memory ids with cosine similarity, best first (an exact scan below
+        :data:`EXACT_BELOW` vectors unless ``exact`` says otherwise)."""
         if self.index is None or len(self.index) == 0:
             return []
+        if exact is None:
+            exact = len(self.index) < EXACT_BELOW
         matches = self.index.search(vector, min(k, len(self.index)), exact=exact)
         return [(int(key), 1.0 - float(dist)) for key, dist in zip(matches.keys, matches.distances)]
 

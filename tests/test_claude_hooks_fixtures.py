@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from memlane.daemon.hooks import context_output
-from memlane.daemon.transcript import session_save, turns
+from memlane.daemon.service.hooks import context_output
+from memlane.daemon.domain.session_notes import session_save, turns
 from tests.claude_hooks import (
     BUILDERS,
     COMMON_FIELDS,

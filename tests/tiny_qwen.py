@@ -2,7 +2,7 @@
 
 Same inputs (``input_ids``, ``attention_mask``, ``position_ids``, an empty key/value cache per
 layer) and output (``last_hidden_state``) as the public export, same file layout as
-``memlane.daemon.models.QWEN3``. The graph is causal and position-aware:
+``memlane.daemon.domain.models.QWEN3``. The graph is causal and position-aware:
 ``h[t] = sum(E[ids[s]] for real s <= t) + P[position_ids[t]]``, so pooling the wrong token,
 feeding the wrong positions or letting padding in all change the vectors. ``reference_hidden``
 computes the same in numpy, independently of ONNX Runtime.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from memlane.daemon.admission import AdmissionIndex
-from memlane.daemon.decide import StoreRequest, decide_store
-from memlane.daemon.kinds import detect_kind, is_empty_save, is_protected
+from memlane.daemon.domain.admission import AdmissionIndex
+from memlane.daemon.domain.storing import StoreRequest, decide_store
+from memlane.daemon.domain.kinds import detect_kind, is_empty_save, is_protected
 from memlane.events.model import Expired, Reinforced, Stored
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memlane.daemon.aging import (
+from memlane.daemon.domain.aging import (
     AgePolicy,
     MemoryFacts,
     age_of,
@@ -13,9 +13,9 @@ from memlane.daemon.aging import (
     decide_aging,
     looks_substantive,
 )
-from memlane.daemon.clustering import MAX_SIZE, find_clusters
-from memlane.daemon.linking import MAX_LINKS, Neighbour, decide_links
-from memlane.daemon.recall import RecallHit, decide_recalls
+from memlane.daemon.domain.clustering import MAX_SIZE, find_clusters
+from memlane.daemon.domain.linking import MAX_LINKS, Neighbour, decide_links
+from memlane.daemon.domain.recall import RecallHit, decide_recalls
 from memlane.events.model import Expired, Linked, Promoted, Recalled, Reprieved
 
 
@@ -126,7 +126,7 @@ def test_recalls_need_the_floor_and_the_third_promotes() -> None:
 def test_calibration_sets_thresholds_above_chance_similarity() -> None:
     import numpy as np
 
-    from memlane.daemon.calibration import pair_scores, suggest
+    from memlane.daemon.domain.calibration import pair_scores, suggest
 
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(60, 32))

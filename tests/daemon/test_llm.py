@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from memlane.daemon.llm import (
+from memlane.daemon.adapters.gemini import (
     PROMPT_VERSION,
     DailyBudget,
     GeminiClient,
@@ -292,6 +292,6 @@ def test_api_key_comes_from_the_environment(env: dict[str, str], expected: str |
 
 def test_importing_the_adapter_does_not_import_the_sdk() -> None:
     """google.genai loads only when a client is built, so importing memlane stays fast."""
-    code = ("import sys, memlane.daemon.llm; "
+    code = ("import sys, memlane.daemon.adapters.gemini; "
             "sys.exit('google.genai' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -8,8 +8,8 @@ import msgspec
 import numpy as np
 import pytest
 
-from memlane.daemon.embedder import Embedder
-from memlane.daemon.models import MINILM, ModelUnavailable
+from memlane.daemon.adapters.embedder import Embedder
+from memlane.daemon.domain.models import MINILM, ModelUnavailable
 
 PAIRS = [  # (text, paraphrase, unrelated)
     ("The build cache must be cleared after upgrading the compiler.",

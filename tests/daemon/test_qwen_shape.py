@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from memlane.daemon.embedder import Embedder
-from memlane.daemon.model_store import FileRecord, Manifest, manifest_path, sha256_of, spec_files
-from memlane.daemon.models import QWEN3
+from memlane.daemon.adapters.embedder import Embedder
+from memlane.daemon.adapters.model_store import FileRecord, Manifest, manifest_path, sha256_of, spec_files
+from memlane.daemon.domain.models import QWEN3
 from tests.tiny_qwen import EOS, WORDS, build_tiny_qwen, reference_hidden
 
 Feed = dict[str, np.ndarray]

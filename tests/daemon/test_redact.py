@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memlane.daemon.redact import KINDS, Redacted, redact
+from memlane.daemon.domain.redaction import KINDS, Redacted, redact
 
 RNG = random.Random(20240611)
 ALNUM = string.ascii_letters + string.digits

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memlane.daemon import retrieval
-from memlane.daemon.retrieval import dense_candidates, hybrid_hits
-from memlane.daemon.search import CANDIDATES
+from memlane.projections import vector_store
+from memlane.daemon.service.candidates import dense_candidates, hybrid_hits
+from memlane.daemon.domain.ranking import CANDIDATES
 from memlane.events.model import Embedded, Expired, Record, Stored
 from memlane.projections.catchup import Projections
 
@@ -48,7 +48,7 @@ def exact(vectors: np.ndarray, query: np.ndarray, allowed: np.ndarray) -> list[i
 def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Small collections take the index path; a large one scans a small project's vectors."""
     if request.param == "project scan":
-        monkeypatch.setattr(retrieval, "EXACT_BELOW", 100)
+        monkeypatch.setattr(vector_store, "EXACT_BELOW", 100)
     return str(request.param)
 
 

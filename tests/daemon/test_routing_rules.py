@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from memlane.daemon.consolidation import (
+from memlane.daemon.domain.consolidation import (
     Merge,
     Source,
     decide_consolidation,
@@ -12,7 +12,7 @@ from memlane.daemon.consolidation import (
     merged_kind,
     sentences_of,
 )
-from memlane.daemon.routing import (
+from memlane.daemon.domain.routing import (
     SECTION,
     TargetScore,
     already_present,

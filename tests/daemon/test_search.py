@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from memlane.daemon.search import fts_query, fuse
+from memlane.daemon.domain.ranking import fts_query, fuse
 
 
 def test_fts_query_quotes_words_and_drops_stopwords() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from memlane.cli.client import Client, DaemonUnavailable
-from memlane.daemon.paths import resolve_paths
+from memlane.daemon.adapters.paths import resolve_paths
 
 READY_TIMEOUT = 60.0
 

@@ -15,8 +15,8 @@ import numpy as np
 import openai
 import pytest
 
-from memlane.daemon.embedder import Embedder
-from memlane.daemon.models import MINILM
+from memlane.daemon.adapters.embedder import Embedder
+from memlane.daemon.domain.models import MINILM
 from tests.e2e.daemon import DaemonProcess, temporary_daemon
 
 TEXTS = ["The build cache must be cleared after upgrading the toolchain.",

@@ -18,7 +18,7 @@ import pytest
 
 from memlane.cli.claude_settings import HOOK_SCRIPT
 from memlane.cli.client import Client, DaemonUnavailable
-from memlane.daemon.paths import resolve_paths
+from memlane.daemon.adapters.paths import resolve_paths
 from tests.claude_hooks import hook_input, validate_output
 from tests.e2e.daemon import DaemonProcess
 from tests.e2e.test_cli import MEMLANE

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memlane.daemon.models import QWEN3
+from memlane.daemon.domain.models import QWEN3
 from tests.e2e.daemon import DaemonProcess
 from tests.e2e.test_cli import MEMLANE
 from tests.hub_server import COMMIT, Hub, serve

@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from memlane.daemon.admission import AdmissionIndex
-from memlane.daemon.decide import StoreRequest, decide_store
+from memlane.daemon.domain.admission import AdmissionIndex
+from memlane.daemon.domain.storing import StoreRequest, decide_store
 from memlane.events.log import EventLog, read_log
 from tests.e2e.daemon import DaemonProcess
 from tests.e2e.test_durability import store_many

@@ -15,7 +15,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from memlane.daemon.protocol import MAX_TEXT
+from memlane.daemon.service.requests import MAX_TEXT
 from tests.e2e.daemon import DaemonProcess
 from tests.reliability.wire import Endpoint, Exchange, Reply, call, error_of, send_raw
 

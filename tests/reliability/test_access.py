@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
-from memlane.daemon import token as token_module
-from memlane.daemon.transcript import LINE_CHARS
+from memlane.daemon.http import access as token_module
+from memlane.daemon.domain.session_notes import LINE_CHARS
 from tests.claude_hooks import hook_input, write_transcript
 from tests.e2e.daemon import DaemonProcess
 from tests.e2e.test_cli import run

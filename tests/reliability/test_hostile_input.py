@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from memlane.daemon.protocol import MAX_IMPORT, MAX_TEXT
+from memlane.daemon.service.requests import MAX_IMPORT, MAX_TEXT
 from tests.e2e.daemon import DaemonProcess
 from memlane.events.log import read_log
 from tests.reliability.hostile import (

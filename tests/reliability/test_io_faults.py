@@ -17,8 +17,8 @@ import pytest
 from memlane.cli.client import DaemonError
 from memlane.cli.logcmd import verify
 from memlane.daemon.__main__ import EXIT_LOG_FAILED
-from memlane.daemon.admission import AdmissionIndex
-from memlane.daemon.writer import Writer
+from memlane.daemon.domain.admission import AdmissionIndex
+from memlane.daemon.runtime.writer import Writer
 from memlane.events import disk as disk_module
 from memlane.events.codec import encode_batch
 from memlane.events.errors import LogStopped, LogWriteFailed
@@ -184,8 +184,11 @@ class WriterUnderTest:
         self.disk = FaultyDisk()
         self.log = EventLog.open(directory, disk=self.disk, **log_options)
         self.committed: list[Record] = []
-        self.writer = Writer(self.log, AdmissionIndex(), on_commit=self.committed.extend)
+        self.writer = Writer(self.log, AdmissionIndex(), on_commit=self._committed)
         self.outcomes: list[tuple[int, str]] = []
+
+    async def _committed(self, records: list[Record]) -> None:
+        self.committed.extend(records)
 
     async def submit(self, n: int, *, shield: bool = False) -> None:
         """Submit one event and note the answer; a shielded submit hears the writer's verdict

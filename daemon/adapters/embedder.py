@@ -1,0 +1,181 @@
+"""Local embeddings with ONNX Runtime and ``tokenizers`` (CPU; no network).
+
+Texts longer than the model's window are split into overlapping windows whose vectors are
+averaged (weighted by length), never silently truncated. Batches are bounded by a token budget
+and sorted by length; a text's vector does not depend on its batch neighbours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Encoding, Tokenizer
+
+from memlane.daemon.adapters.model_store import require_intact
+from memlane.daemon.domain.models import ModelSpec, ModelUnavailable, pipeline_id
+
+TOKEN_BUDGET = 8_192  # tokens per forward pass: bounds the activations' memory
+OVERLAP = 32
+InputType = Literal["query", "document"]
+
+
+def session_options(threads: int) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # A mostly idle daemon: spinning threads burn CPU between sporadic requests, and the arena
+    # keeps the memory of the largest batch ever seen.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.enable_cpu_mem_arena = False
+    options.log_severity_level = 3
+    return options
+
+
+class Embedder:
+    """One loaded model; ``embed`` is thread-safe (ONNX Runtime sessions are)."""
+
+    def __init__(self, spec: ModelSpec, session: ort.InferenceSession, tokenizer: Tokenizer,
+                 *, dims: int | None = None) -> None:
+        self.spec = spec
+        self.session = session
+        self.tokenizer = tokenizer
+        self.dims = dims or spec.dims
+        self.pipeline = pipeline_id(spec, self.dims)
+        self._inputs = {i.name: i for i in session.get_inputs()}
+        outputs = [o.name for o in session.get_outputs()]
+        # Decoder exports also list their key/value cache outputs: pool the hidden states.
+        self._output = "last_hidden_state" if "last_hidden_state" in outputs else outputs[0]
+        self._eos = tokenizer.token_to_id(spec.eos_token) if spec.eos_token else None
+        self._untruncated = Tokenizer.from_str(tokenizer.to_str())
+        self._untruncated.no_truncation()
+
+    @classmethod
+    def load(cls, spec: ModelSpec, models_dir: Path, *, threads: int = 2) -> Embedder:
+        onnx_path, tokenizer_path = require_intact(spec, models_dir)
+        tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        tokenizer.enable_truncation(max_length=spec.max_tokens)
+        tokenizer.no_padding()
+        session = ort.InferenceSession(str(onnx_path), sess_options=session_options(threads),
+                                       providers=["CPUExecutionProvider"])
+        return cls(spec, session, tokenizer)
+
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Tokens the texts cost, special tokens included, however many windows they need."""
+        return sum(len(e.ids) for e in self._untruncated.encode_batch(list(texts)))
+
+    def embed(self, texts: Sequence[str], *, input_type: InputType = "document",
+              dims: int | None = None) -> np.ndarray:
+        """Unit vectors for ``texts`` (float32, one row each)."""
+        if any(not t.strip() for t in texts):
+            raise ValueError("cannot embed an empty text")
+        if not texts:
+            return np.zeros((0, dims or self.dims), dtype=np.float32)
+        prepared = [self.spec.query_text(t) if input_type == "query" else t for t in texts]
+        windows, owners, weights = self._windows(prepared)
+        # Each window's own unit vector, so a window's weight is its length alone.
+        vectors = _normalise(self._run(windows))
+        combined = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+        np.add.at(combined, owners, vectors * weights[:, None])
+        return _normalise(combined[:, : dims or self.dims])
+
+    def _windows(self, texts: Sequence[str]) -> tuple[list[Encoding], np.ndarray, np.ndarray]:
+        """Encodings of every window of every text, the text each belongs to, its weight."""
+        windows: list[Encoding] = []
+        owners: list[int] = []
+        for index, text in enumerate(texts):
+            for window in self._split(text):
+                windows.append(window)
+                owners.append(index)
+        weights = np.array([sum(w.attention_mask) for w in windows], dtype=np.float32)
+        return windows, np.array(owners), weights
+
+    def _split(self, text: str) -> list[Encoding]:
+        """The text's encoding, or overlapping windows of it when it is longer than the model's."""
+        first = self._encode(text)
+        if not first.overflowing:
+            return [first]
+        whole = self._untruncated.encode(text, add_special_tokens=False)
+        span = self.spec.max_tokens - 8  # room for special tokens
+        starts = range(0, max(len(whole.ids) - OVERLAP, 1), span - OVERLAP)
+        pieces = []
+        for start in starts:
+            end = min(start + span, len(whole.offsets))
+            begin_char, end_char = whole.offsets[start][0], whole.offsets[end - 1][1]
+            pieces.append(self._encode(text[begin_char:end_char]))
+        return pieces
+
+    def _encode(self, text: str) -> Encoding:
+        encoding = self.tokenizer.encode(text)
+        if self._eos is not None and encoding.ids[-1] != self._eos:
+            encoding = self.tokenizer.encode(text + (self.spec.eos_token or ""))
+        return encoding
+
+    def _run(self, windows: list[Encoding]) -> np.ndarray:
+        """Model vectors for every window, batched by length under the token budget."""
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
+        out = np.zeros((len(windows), self.spec.dims), dtype=np.float32)
+        start = 0
+        while start < len(order):
+            longest = len(windows[order[min(start + 255, len(order) - 1)]].ids)
+            size = max(1, min(256, TOKEN_BUDGET // max(longest, 1)))
+            batch = order[start:start + size]
+            out[batch] = self._forward([windows[i] for i in batch])
+            start += size
+        return out
+
+    def _forward(self, batch: list[Encoding]) -> np.ndarray:
+        ids, mask = _pad(batch, left=self.spec.padding_side == "left")
+        feed = self._feed(ids, mask)
+        hidden = self.session.run([self._output], feed)[0]
+        if self.spec.pooling == "mean":
+            weights = mask[:, :, None].astype(np.float32)
+            return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        last = mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)
+        return hidden[np.arange(len(batch)), last]
+
+    def _feed(self, ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        feed: dict[str, np.ndarray] = {}
+        for name, meta in self._inputs.items():
+            if name == "input_ids":
+                feed[name] = ids
+            elif name == "attention_mask":
+                feed[name] = mask
+            elif name == "token_type_ids":
+                feed[name] = np.zeros_like(ids)
+            elif name == "position_ids":
+                feed[name] = np.clip(np.cumsum(mask, axis=1) - 1, 0, None).astype(np.int64)
+            elif name.startswith("past_key_values"):
+                feed[name] = _empty_past(meta, len(ids))
+            else:
+                raise ModelUnavailable(f"the model wants an input memlane cannot give: {name}")
+        return feed
+
+
+def _pad(batch: list[Encoding], *, left: bool) -> tuple[np.ndarray, np.ndarray]:
+    width = max(len(e.ids) for e in batch)
+    ids = np.zeros((len(batch), width), dtype=np.int64)
+    mask = np.zeros((len(batch), width), dtype=np.int64)
+    for row, encoding in enumerate(batch):
+        n = len(encoding.ids)
+        cols = slice(width - n, width) if left else slice(0, n)
+        ids[row, cols] = encoding.ids
+        mask[row, cols] = 1
+    return ids, mask
+
+
+def _empty_past(meta: ort.NodeArg, batch: int) -> np.ndarray:
+    """A zero-length key/value cache tensor shaped as the graph declares it."""
+    shape = [d if isinstance(d, int) else 0 for d in meta.shape]
+    shape[0] = batch
+    dtype = np.float16 if "float16" in meta.type else np.float32
+    return np.zeros(shape, dtype=dtype)
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -1,0 +1,1 @@
+"""The pure layer: lifecycle rules and deciders (no I/O, no anyio, no onnxruntime)."""

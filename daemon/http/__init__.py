@@ -1,0 +1,1 @@
+"""The HTTP surface: server, listeners, access checks, drain, routes, embeddings API."""

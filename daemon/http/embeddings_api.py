@@ -1,0 +1,56 @@
+"""``POST /v1/embeddings``: OpenAI's request and response shapes over the warm engine."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any, Literal
+
+import msgspec
+import numpy as np
+
+from memlane.daemon.domain.errors import BadRequest
+from memlane.daemon.runtime.ports import Embeds
+from memlane.daemon.service.requests import Text
+
+
+class EmbeddingsBody(msgspec.Struct, kw_only=True):
+    """OpenAI's embeddings request, plus ``input_type`` (query or document)."""
+
+    input: Text | Annotated[list[Text], msgspec.Meta(min_length=1, max_length=2048)]
+    model: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: Annotated[int, msgspec.Meta(ge=1, le=8192)] | None = None
+    input_type: Literal["query", "document"] = "document"
+    user: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+async def create_embeddings(engine: Embeds, body: EmbeddingsBody) -> dict[str, Any]:
+    """Embed ``body.input`` and answer as OpenAI does (``float`` lists or ``base64`` float32)."""
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    if blank := [i for i, text in enumerate(texts) if not text.strip()]:
+        raise BadRequest(f"input {blank[0]} is blank; every input needs some text",
+                         code="blank_input")
+    vectors = await engine.embed(texts, input_type=body.input_type, dims=_dims(engine, body))
+    embedder = engine.embedder
+    assert embedder is not None
+    data = [{"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
+            for i, v in enumerate(vectors)]
+    tokens = embedder.count_tokens(texts)
+    return {"object": "list", "data": data, "model": embedder.spec.name,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
+def _dims(engine: Embeds, body: EmbeddingsBody) -> int | None:
+    embedder = engine.embedder
+    if body.dimensions is None or embedder is None or body.dimensions == embedder.dims:
+        return None
+    if not embedder.spec.matryoshka or body.dimensions > embedder.dims:
+        raise BadRequest(f"model {embedder.spec.name} gives {embedder.dims} dimensions and cannot"
+                         f" be truncated to {body.dimensions}", code="bad_dimensions")
+    return body.dimensions
+
+
+def _encode(vector: np.ndarray, encoding: str) -> list[float] | str:
+    if encoding == "base64":
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    return np.asarray(vector, dtype=np.float32).tolist()  # type: ignore[no-any-return]

@@ -1,0 +1,223 @@
+"""HTTP routes: access checks, body decoding into the services' requests, and dispatch.
+
+One canonical log line per request (method, route template, transport, status, time); never
+a body, a header or a raw path (paths carry ids and hook names, not text, but a template is
+what an operator needs).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from memlane.daemon.domain.errors import ApiError, MethodNotAllowed, NotFound
+from memlane.daemon.http.access import check_access
+from memlane.daemon.http.bodies import decode_body
+from memlane.daemon.http.embeddings_api import EmbeddingsBody, create_embeddings
+from memlane.daemon.http.server import Request, Response, error_response, json_response
+from memlane.daemon.runtime.ports import Embeds
+from memlane.daemon.runtime.reader import Reader
+from memlane.daemon.service.briefings import Briefings
+from memlane.daemon.service.calibrate import Calibration
+from memlane.daemon.service.hooks import Hooks
+from memlane.daemon.service.lifecycle import Lifecycle
+from memlane.daemon.service.memories import Memories
+from memlane.daemon.service.requests import (
+    BriefingBody,
+    CalibrateBody,
+    HookInput,
+    ImportBody,
+    JobBody,
+    SearchBody,
+    StoreBody,
+)
+from memlane.daemon.service.search import Search
+from memlane.daemon.service.status import Status
+from memlane.projections import queries
+
+log = structlog.get_logger()
+_MEMORY = re.compile(r"^/v1/memories/(\d{1,18})(?:/(links|lineage|history|forget|restore))?$")
+_MEMORY_POSTS = ("forget", "restore")
+_HOOK = re.compile(r"^/hooks/([A-Za-z]{1,40})$")
+_JOB = re.compile(r"^/v1/jobs/(cluster|consolidate|route|age)$")
+
+
+@dataclass(frozen=True)
+class Api:
+    """The services the routes dispatch to (built by the composition root)."""
+
+    memories: Memories
+    search: Search
+    briefings: Briefings
+    calibration: Calibration
+    hooks: Hooks
+    lifecycle: Lifecycle
+    status: Status
+    engine: Embeds
+    reader: Reader
+
+
+Route = Callable[[Api, Request], Awaitable[Any]]
+
+
+async def _store(api: Api, request: Request) -> Any:
+    return await api.memories.store(decode_body(request.body, StoreBody))
+
+
+async def _import(api: Api, request: Request) -> Any:
+    return await api.memories.import_many(decode_body(request.body, ImportBody).memories)
+
+
+async def _search(api: Api, request: Request) -> Any:
+    return {"hits": await api.search.search(decode_body(request.body, SearchBody))}
+
+
+async def _embeddings(api: Api, request: Request) -> Any:
+    return await create_embeddings(api.engine, decode_body(request.body, EmbeddingsBody))
+
+
+async def _status(api: Api, request: Request) -> Any:
+    return await api.status.status()
+
+
+async def _health(api: Api, request: Request) -> Any:
+    return await api.status.health()
+
+
+async def _export(api: Api, request: Request) -> Any:
+    rows = await api.memories.export(project=request.query.get("project"),
+                                     include_expired=request.query.get("include_expired") == "1")
+    return {"memories": rows}
+
+
+async def _rebuild(api: Api, request: Request) -> Any:
+    return await api.memories.rebuild()
+
+
+async def _calibrate(api: Api, request: Request) -> Any:
+    body = decode_body(request.body or b"{}", CalibrateBody)
+    return await api.calibration.calibrate(apply=body.apply)
+
+
+async def _routes(api: Api, request: Request) -> Any:
+    return {"routes": await api.reader.read(queries.routes)}
+
+
+async def _briefing(api: Api, request: Request) -> Any:
+    return await api.briefings.briefing(decode_body(request.body, BriefingBody))
+
+
+async def _clusters(api: Api, request: Request) -> Any:
+    open_only = request.query.get("open") == "1"
+    return {"clusters": await api.reader.read(
+        lambda conn: queries.clusters(conn, open_only=open_only))}
+
+
+async def _memory_view(api: Api, memory_id: int, view: str | None) -> Any:
+    memory = await api.memories.get(memory_id)
+    if view == "links":
+        links = await api.reader.read(lambda conn: queries.links_of(conn, memory_id))
+        return {"links": [{"id": memory_id, "other": other, "similarity": round(sim, 6)}
+                          for other, sim in links]}
+    if view == "history":
+        return {"id": memory_id, "events": await api.memories.history(memory_id)}
+    if view == "lineage":
+        return {"id": memory_id,
+                **await api.reader.read(lambda conn: queries.lineage_of(conn, memory_id))}
+    return memory
+
+
+async def _job(api: Api, name: str, request: Request) -> Any:
+    options = decode_body(request.body or b"{}", JobBody)
+    if name == "age":
+        return await api.lifecycle.run_job("age", dry_run=options.dry_run)
+    if name == "route":
+        return await api.lifecycle.run_job("route", dry_run=options.dry_run, write=options.write)
+    if name == "consolidate":
+        return await api.lifecycle.run_job("consolidate", offline=options.offline)
+    return await api.lifecycle.run_job(name)
+
+
+ROUTES: dict[str, dict[str, Route]] = {
+    "/v1/memories": {"POST": _store},
+    "/v1/import": {"POST": _import},
+    "/v1/search": {"POST": _search},
+    "/v1/embeddings": {"POST": _embeddings},
+    "/v1/status": {"GET": _status},
+    "/v1/health": {"GET": _health},
+    "/v1/rebuild": {"POST": _rebuild},
+    "/v1/export": {"GET": _export},
+    "/v1/clusters": {"GET": _clusters},
+    "/v1/briefing": {"POST": _briefing},
+    "/v1/routes": {"GET": _routes},
+    "/v1/calibrate": {"POST": _calibrate},
+}
+
+
+def make_handler(api: Api, token: str) -> Callable[[Request], Awaitable[Response]]:
+    """The request handler: every error becomes a JSON error with a fitting status."""
+
+    async def handle(request: Request) -> Response:
+        started = time.perf_counter()
+        response = await _answer(request)
+        log.info("request", method=request.method, route=template(request.path),
+                 via=request.transport, status=response.status,
+                 ms=round((time.perf_counter() - started) * 1000, 2))
+        return response
+
+    async def _answer(request: Request) -> Response:
+        try:
+            check_access(request, token)
+            return json_response(await dispatch(api, request))
+        except ApiError as exc:
+            return error_response(exc)
+        except Exception:
+            log.exception("request_failed", method=request.method,
+                          route=template(request.path))
+            return error_response(ApiError("internal error; see the daemon log"))
+
+    return handle
+
+
+def template(path: str) -> str:
+    """The route a path matched, with its variable parts named (what the log keeps)."""
+    if match := _MEMORY.match(path):
+        return "/v1/memories/{id}" + (f"/{match.group(2)}" if match.group(2) else "")
+    if _HOOK.match(path) or _JOB.match(path) or path in ROUTES:
+        return path
+    return "(unknown)"
+
+
+def _only(method: str, request: Request) -> None:
+    if request.method != method:
+        raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+
+
+async def dispatch(api: Api, request: Request) -> Any:
+    if match := _MEMORY.match(request.path):
+        memory_id, view = int(match.group(1)), match.group(2)
+        _only("POST" if view in _MEMORY_POSTS else "GET", request)
+        if view == "forget":
+            return await api.memories.forget(memory_id)
+        if view == "restore":
+            return await api.memories.restore(memory_id)
+        return await _memory_view(api, memory_id, view)
+    if match := _HOOK.match(request.path):
+        _only("POST", request)
+        api.hooks.handler(match.group(1))  # 404 before the body is read for an unknown hook
+        return await api.hooks.handle(match.group(1), decode_body(request.body, HookInput))
+    if match := _JOB.match(request.path):
+        _only("POST", request)
+        return await _job(api, match.group(1), request)
+    methods = ROUTES.get(request.path)
+    if methods is None:
+        raise NotFound(f"no route {request.path}")
+    route = methods.get(request.method)
+    if route is None:
+        raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+    return await route(api, request)

@@ -1,0 +1,189 @@
+"""HTTP/1.1 over any anyio byte stream, with h11 doing all the parsing.
+
+Limits: header size, body size (checked against Content-Length before reading, and while
+reading), a deadline for the request head, for the body and for idle keep-alive connections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import parse_qsl, urlsplit
+
+import anyio
+import h11
+import msgspec
+from anyio.abc import ByteStream
+
+from memlane.daemon.domain.errors import ApiError, BadRequest, PayloadTooLarge
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_header: int = 16 * 1024
+    max_body: int = 8 * 1024 * 1024
+    head_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 120.0
+    max_connections: int = 4096  # beyond this, new connections are closed at once
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    transport: str
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+_encoder = msgspec.json.Encoder()
+
+
+def json_response(payload: object, status: int = 200) -> Response:
+    return Response(status, _encoder.encode(payload))
+
+
+def error_response(error: ApiError) -> Response:
+    return json_response({"error": {"code": error.code, "message": error.message}}, error.status)
+
+
+async def serve_connection(stream: ByteStream, handler: Handler, *, transport: str,
+                           limits: Limits) -> None:
+    """Answer requests on one connection until it closes or a limit is hit."""
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header)
+    async with stream:
+        while True:
+            try:
+                request = await _read_request(conn, stream, transport, limits)
+            except TimeoutError:
+                return
+            except ApiError as exc:
+                await _send_final(conn, stream, error_response(exc))
+                return
+            if request is None:
+                return
+            response = await handler(request)
+            if not await _send(conn, stream, response, head_only=request.method == "HEAD"):
+                return
+            if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
+                return
+            conn.start_next_cycle()
+
+
+async def _read_request(conn: h11.Connection, stream: ByteStream, transport: str,
+                        limits: Limits) -> Request | None:
+    with anyio.move_on_after(limits.idle_timeout) as idle:
+        await _await_bytes(conn, stream)
+    if idle.cancelled_caught:
+        return None
+    with anyio.fail_after(limits.head_timeout):
+        head = await _next_event(conn, stream)
+    if isinstance(head, h11.ConnectionClosed):
+        return None
+    assert isinstance(head, h11.Request)
+    if _head_size(head) > limits.max_header:  # h11 only bounds a head still incomplete
+        raise BadRequest(f"request head exceeds {limits.max_header} bytes", status=431)
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
+    declared = headers.get("content-length")
+    if declared is not None and int(declared) > limits.max_body:
+        raise PayloadTooLarge(f"request body of {declared} bytes exceeds {limits.max_body}")
+    with anyio.fail_after(limits.body_timeout):
+        body = await _read_body(conn, stream, limits.max_body)
+    try:
+        target = urlsplit(head.target.decode("latin-1"))
+    except ValueError as exc:  # e.g. "//[x/": urlsplit checks the authority as an IPv6 host
+        raise BadRequest(f"malformed request target: {exc}") from exc
+    return Request(method=head.method.decode("ascii"), path=target.path,
+                   query=dict(parse_qsl(target.query)), headers=headers, body=body,
+                   transport=transport)
+
+
+def _head_size(head: h11.Request) -> int:
+    """The head's size on the wire, near enough: request line and "name: value\r\n" lines."""
+    fields = sum(len(name) + len(value) + 4 for name, value in head.headers.raw_items())
+    return len(head.method) + len(head.target) + 12 + fields
+
+
+async def _await_bytes(conn: h11.Connection, stream: ByteStream) -> None:
+    """Wait for the first bytes of the next request (h11 may already hold some)."""
+    if not conn.trailing_data[0]:
+        await _receive(conn, stream)
+
+
+async def _read_body(conn: h11.Connection, stream: ByteStream, max_body: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        event = await _next_event(conn, stream)
+        if isinstance(event, h11.EndOfMessage):
+            return b"".join(chunks)
+        if isinstance(event, h11.Data):
+            size += len(event.data)
+            if size > max_body:
+                raise PayloadTooLarge(f"request body exceeds {max_body} bytes")
+            chunks.append(bytes(event.data))
+        else:
+            raise BadRequest("connection closed before the request body ended")
+
+
+async def _next_event(conn: h11.Connection, stream: ByteStream) -> h11.Event:
+    while True:
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise BadRequest(f"malformed HTTP request: {exc}",
+                             status=exc.error_status_hint) from exc
+        if event is not h11.NEED_DATA:
+            return event  # type: ignore[return-value]
+        await _receive(conn, stream)
+
+
+async def _receive(conn: h11.Connection, stream: ByteStream) -> None:
+    try:
+        data = await stream.receive(65536)
+    except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+        data = b""
+    conn.receive_data(data)
+
+
+async def _send(conn: h11.Connection, stream: ByteStream, response: Response, *,
+                head_only: bool = False) -> bool:
+    headers = [("content-type", response.content_type),
+               ("content-length", str(len(response.body))), *response.headers]
+    try:
+        # One write per response: each await would let every other connection run between
+        # the head and the body.
+        head = conn.send(h11.Response(status_code=response.status, headers=headers,
+                                      reason=_reason(response.status)))
+        body = conn.send(h11.Data(data=response.body)) if response.body and not head_only else b""
+        await stream.send(b"".join((head or b"", body or b"", conn.send(h11.EndOfMessage()) or b"")))
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, h11.LocalProtocolError):
+        return False
+    return True
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
+
+
+async def _send_final(conn: h11.Connection, stream: ByteStream, response: Response) -> None:
+    """Send an error and close, when the protocol state still allows a response."""
+    if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+        return
+    response.headers.append(("connection", "close"))
+    await _send(conn, stream, response)

@@ -1,0 +1,1 @@
+"""The single-writer runtime: writer (group commit), projector, indexer, linker, job scheduling."""

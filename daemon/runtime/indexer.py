@@ -1,0 +1,135 @@
+"""Embeds new memories in the background and records each vector as an ``Embedded`` event.
+
+A store is acknowledged once its ``Stored`` event is durable; its vector follows shortly after,
+then its links. New memories wait in a bounded memory object stream; the writer never waits on
+it: when it is full, the overflow is picked up by the next backlog sweep (live memories
+without a vector from the current pipeline), which is also what runs after a restart, so a
+crash between the two events loses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import anyio
+import numpy as np
+from anyio.abc import TaskStatus
+
+from memlane.daemon.runtime.linker import Linker
+from memlane.daemon.runtime.ports import Embeds
+from memlane.daemon.runtime.writer import Writer
+from memlane.events.model import Consolidated, Embedded, Event, Record, Stored
+
+BATCH = 32
+QUEUE = 50_000  # memories waiting for a vector; beyond it the backlog sweep catches up
+Sweep = Callable[[], AsyncIterator[list[tuple[int, str]]]]
+
+
+class Indexer:
+    """Embeds and links queued (memory id, text) pairs in order."""
+
+    def __init__(self, engine: Embeds, writer: Writer, linker: Linker) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._linker = linker
+        self._send, self._receive = anyio.create_memory_object_stream[tuple[int, str]](QUEUE)
+        self._pending: set[int] = set()  # queued or being embedded and linked
+        self._progress = anyio.Event()
+        self._seen: set[int] = set()  # queued or embedded by this run: the backlog scan and
+        # new commits may both name a memory stored while the model was loading
+        self._overflowed = False
+        self._busy = False
+        self._idle = anyio.Event()
+        self._idle.set()
+        self.pipeline_recorded = anyio.Event()
+        self.embedded = 0
+
+    @property
+    def backlog(self) -> int:
+        """Memories waiting for a vector or for their links (0 only when all are done)."""
+        return self._receive.statistics().current_buffer_used + (1 if self._busy else 0)
+
+    def push(self, records: list[Record]) -> None:
+        """Queue the texts of new memories among committed records (never waits)."""
+        for record in records:
+            event = record.event
+            if isinstance(event, Stored | Consolidated) and event.id not in self._seen:
+                try:
+                    self._send.send_nowait((event.id, event.text))
+                except anyio.WouldBlock:
+                    self._overflowed = True
+                    continue
+                self._queued(event.id)
+
+    async def enqueue(self, chunks: AsyncIterator[list[tuple[int, str]]]) -> None:
+        """Queue memories found by a backlog sweep (waits while the queue is full)."""
+        async for chunk in chunks:
+            for memory_id, text in chunk:
+                if memory_id not in self._seen:
+                    self._queued(memory_id)
+                    await self._send.send((memory_id, text))
+
+    def _queued(self, memory_id: int) -> None:
+        self._seen.add(memory_id)
+        self._pending.add(memory_id)
+        if self._idle.is_set():
+            self._idle = anyio.Event()
+
+    async def wait_until_indexed(self, seq: int, timeout: float) -> bool:
+        """Wait (bounded) until every memory up to ``seq`` has its vector and links; later
+        stores do not hold the caller up. True if they have."""
+        with anyio.move_on_after(timeout):
+            while self._pending and min(self._pending) <= seq:
+                await self._progress.wait()
+        return not self._pending or min(self._pending) > seq
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait (bounded) until every queued memory has its vector; True if it has."""
+        with anyio.move_on_after(timeout):
+            await self._idle.wait()
+        return self._idle.is_set()
+
+    async def run(self, sweep: Sweep, *,
+                  task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Embed queued memories, once the active pipeline is on record (so that no vector
+        precedes the ``ModelChanged`` that would reset the index); ``sweep`` finds what the
+        queue dropped."""
+        task_status.started()
+        with self._send, self._receive:
+            await self.pipeline_recorded.wait()
+            async with anyio.create_task_group() as sweeps:
+                async for first in self._receive:
+                    await self._embed(self._batch_from(first))
+                    if self._overflowed and not self.backlog:
+                        self._overflowed = False  # a task of its own: it waits on this queue
+                        sweeps.start_soon(self.enqueue, sweep())
+                    if not self.backlog:
+                        self._idle.set()
+
+    def _batch_from(self, first: tuple[int, str]) -> list[tuple[int, str]]:
+        batch = [first]
+        while len(batch) < BATCH:
+            try:
+                batch.append(self._receive.receive_nowait())
+            except anyio.WouldBlock:
+                break
+        return batch
+
+    async def _embed(self, batch: list[tuple[int, str]]) -> None:
+        self._busy = True
+        vectors = await self._engine.embed([text for _, text in batch])
+        embedder = self._engine.embedder
+        assert embedder is not None
+        events: list[Event] = [
+            Embedded(memory=memory_id, vector=np.asarray(vector, dtype="<f4").tobytes(),
+                     dims=int(vector.shape[0]), model=embedder.spec.name,
+                     pipeline=embedder.pipeline)
+            for (memory_id, _), vector in zip(batch, vectors)
+        ]
+        records = await self._writer.append(events)
+        self.embedded += len(events)
+        await self._linker.link(embedder.spec, records)
+        self._pending.difference_update(memory_id for memory_id, _ in batch)
+        self._busy = False
+        self._progress.set()
+        self._progress = anyio.Event()

@@ -1,0 +1,1 @@
+"""What a request means: memories, search, recall, hooks, sessions, briefing, lifecycle jobs."""

@@ -1,0 +1,59 @@
+"""``memlane calibrate``: the similarity distribution of live memories, suggested thresholds,
+recorded as ``ThresholdSet`` events when applied."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import numpy as np
+
+from memlane.daemon.domain.calibration import distribution, pair_scores, suggest
+from memlane.daemon.domain.errors import Unavailable
+from memlane.daemon.runtime.ports import Embeds
+from memlane.daemon.runtime.reader import Reader
+from memlane.daemon.runtime.thresholds import Thresholds, threshold_for
+from memlane.daemon.runtime.writer import Writer
+from memlane.events.model import ThresholdSet
+from memlane.projections import queries
+
+SAMPLE = 3000  # memories per project: pairs grow with the square
+
+
+class Calibration:
+    def __init__(self, *, reader: Reader, writer: Writer, engine: Embeds,
+                 thresholds: Thresholds) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._engine = engine
+        self._thresholds = thresholds
+
+    async def calibrate(self, *, apply: bool) -> dict[str, Any]:
+        embedder = self._engine.embedder
+        if embedder is None:
+            raise Unavailable("the embedding model is not loaded", code="model_not_ready")
+        spec = embedder.spec
+        by_project = await self._reader.read(queries.live_ids_by_project)
+        groups = await anyio.to_thread.run_sync(self._sample, list(by_project.values()))
+        scores = [pair_scores(v) for v in groups if len(v) > 1]
+        nearest = np.concatenate([n for n, _ in scores]) if scores else np.zeros(0)
+        pairs = np.concatenate([p for _, p in scores]) if scores else np.zeros(0)
+        current = await self._reader.read(lambda conn: {name: threshold_for(conn, spec, name)
+                                                        for name in spec.thresholds})
+        suggested = suggest(pairs, current)
+        if apply:
+            await self._writer.append([ThresholdSet(model=spec.name, name=name, value=value)
+                                       for name, value in suggested.items()
+                                       if value != current.get(name)])
+            self._thresholds.clear()
+        return {"model": spec.name, "memories": int(sum(len(v) for v in groups)),
+                "nearest_neighbour": distribution(nearest.tolist()),
+                "pairs": distribution(pairs.tolist()),
+                "suspected_duplicates": int((nearest >= current["duplicate"]).sum()),
+                "current": current, "suggested": suggested, "applied": apply}
+
+    def _sample(self, projects: list[list[int]]) -> list[np.ndarray]:
+        """Up to :data:`SAMPLE` vectors of each project."""
+        projections = self._reader.projections
+        with projections.lock:
+            return [projections.vectors.vectors(ids[:SAMPLE])[1] for ids in projects]

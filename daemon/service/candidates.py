@@ -1,0 +1,88 @@
+"""Hybrid search over the projections: dense candidates from the vector index, BM25 candidates
+from FTS5, fused (:mod:`memlane.daemon.domain.ranking`). Synchronous; the daemon runs it in a worker
+thread under the projections' lock, the CLI's offline fallback calls it directly."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from memlane.daemon.domain.ranking import CANDIDATES, fts_query, fuse
+from memlane.projections import queries
+from memlane.projections import vector_store
+from memlane.projections.vector_store import VectorProjection
+
+
+def dense_candidates(vectors: VectorProjection, conn: sqlite3.Connection, vector: np.ndarray,
+                     project: str | None) -> list[tuple[int, float]]:
+    """The best live memories of ``project`` by cosine, widening the scan until enough pass
+    the filter or the whole index was seen (exact below ``vector_store.EXACT_BELOW`` vectors).
+
+    The first scan is sized by the project's share of the index, so that a project holding a
+    fifth of the memories needs one scan, not several widening ones.
+    """
+    total = len(vectors)
+    share = 1.0 if project is None else queries.live_count(conn, project) / max(total, 1)
+    wanted = min(total, max(CANDIDATES * 2, int(CANDIDATES * 1.5 / max(share, 1e-6))))
+    if project is not None and total >= vector_store.EXACT_BELOW and wanted > total // 4:
+        return _scan_project(vectors, conn, vector, project)
+    while True:
+        hits = vectors.search(vector, wanted, exact=total < vector_store.EXACT_BELOW)
+        where = queries.placement(conn, [i for i, _ in hits])
+        kept = [(i, score) for i, score in hits
+                if i in where and where[i][1] in queries.LIVE_STATES
+                and (project is None or where[i][0] == project)]
+        if len(kept) >= CANDIDATES or wanted >= total:
+            return kept[:CANDIDATES]
+        wanted = min(total, wanted * 4)
+
+
+def _scan_project(vectors: VectorProjection, conn: sqlite3.Connection, vector: np.ndarray,
+                  project: str) -> list[tuple[int, float]]:
+    """An exact scan of a small project's own vectors, cheaper than a wide index search."""
+    keys, rows = vectors.vectors(queries.live_ids(conn, project))
+    if not keys:
+        return []
+    scores = rows @ vector
+    best = np.argsort(-scores, kind="stable")[:CANDIDATES]
+    return [(keys[i], float(scores[i])) for i in best]
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Search hits, best first, with the evidence behind them."""
+
+    hits: list[dict[str, Any]]
+    similarity: dict[int, float]  # cosine of each dense candidate to the query
+    lexical: frozenset[int]  # candidates the full-text index matched
+
+
+def lexical_candidates(conn: sqlite3.Connection, query: str,
+                       project: str | None) -> list[tuple[int, float]]:
+    """The best live memories of ``project`` by BM25 (none when the query has no words)."""
+    match = fts_query(query)
+    return [] if match is None else queries.search_fts(conn, match, project=project,
+                                                       limit=CANDIDATES)
+
+
+def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]],
+         lexical: list[tuple[int, float]], k: int) -> Ranking:
+    """The top ``k`` memories by fused dense and BM25 score."""
+    fused = fuse(dense, lexical)[:k]
+    rows = queries.get_memories(conn, [i for i, _ in fused])
+    return Ranking([_hit(rows[i], score) for i, score in fused if i in rows], dict(dense),
+                   frozenset(i for i, _ in lexical))
+
+
+def hybrid_hits(conn: sqlite3.Connection, dense: list[tuple[int, float]], query: str,
+                project: str | None, k: int) -> list[dict[str, Any]]:
+    """The top ``k`` memories by fused dense and BM25 score, as search hits."""
+    return rank(conn, dense, lexical_candidates(conn, query, project), k).hits
+
+
+def _hit(row: dict[str, Any], score: float) -> dict[str, Any]:
+    return {"id": row["id"], "text": row["text"], "score": round(score, 6),
+            "project": row["project"], "kind": row["kind"], "state": row["state"]}

@@ -1,0 +1,135 @@
+"""Memories: store, import, get, forget, restore, history, export and rebuild.
+
+The imperative shell: it gathers inputs, calls the pure deciders, hands events to the writer
+and reads the projections once they show every acknowledged write.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from memlane.daemon.domain.admission import BatchView
+from memlane.daemon.domain.errors import BadRequest, NotFound
+from memlane.daemon.domain.forgetting import purge
+from memlane.daemon.domain.history import history
+from memlane.daemon.domain.kinds import detect_kind
+from memlane.daemon.domain.redaction import redact
+from memlane.daemon.domain.storing import StoreOutcome, StoreRequest, decide_store
+from memlane.daemon.runtime.reader import Reader
+from memlane.daemon.runtime.writer import Writer
+from memlane.daemon.service.requests import StoreBody
+from memlane.events.log import read_log
+from memlane.events.model import KINDS, Event, Forgotten, Restored
+from memlane.projections import queries
+
+
+class Memories:
+    def __init__(self, *, writer: Writer, reader: Reader, log_dir: Path) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._log_dir = log_dir
+
+    async def store(self, body: StoreBody) -> dict[str, Any]:
+        request = to_store_request(body)
+        _, outcome = await self._writer.submit(lambda view, seq: decide_store(view, request, seq))
+        return store_answer(outcome)
+
+    async def import_many(self, bodies: list[StoreBody]) -> dict[str, Any]:
+        requests = [to_store_request(b) for b in bodies]
+
+        def decide_all(view: BatchView, seq: int) -> tuple[list[Event], list[StoreOutcome]]:
+            events: list[Event] = []
+            outcomes = []
+            for request in requests:
+                new, outcome = decide_store(view, request, seq + len(events))
+                view.observe(new)
+                events.extend(new)
+                outcomes.append(outcome)
+            return events, outcomes
+
+        _, outcomes = await self._writer.submit(decide_all)
+        duplicates = sum(o.duplicate for o in outcomes)
+        return {"stored": len(outcomes) - duplicates, "duplicates": duplicates,
+                "ids": [o.id for o in outcomes]}
+
+    async def get(self, memory_id: int) -> dict[str, Any]:
+        memory = await self._reader.read(lambda conn: queries.get_memory(conn, memory_id))
+        if memory is None:
+            raise NotFound(f"no memory with id {memory_id}")
+        return memory
+
+    async def forget(self, memory_id: int) -> dict[str, Any]:
+        """Purge a memory's text and vector from the log and every projection; the log
+        rewrite runs in the writer's thread, never on the event loop."""
+        memory = await self.get(memory_id)
+        if memory["state"] == "forgotten":
+            return {"id": memory_id, "forgotten": True, "segments_rewritten": 0}
+        digest = await self._reader.read(lambda conn: queries.content_hash_of(conn, memory_id))
+        rewritten: list[int] = []
+
+        def rewrite() -> None:
+            rewritten.append(self._writer.log.rewrite(purge(memory_id)))
+
+        records, _ = await self._writer.submit(
+            lambda _view, _seq: ([Forgotten(memory=memory_id, content_hash=digest)], None),
+            before=rewrite)
+        await self._reader.caught_up()  # the purge is projected
+        await anyio.to_thread.run_sync(self._scrub, memory["text"] or "")
+        return {"id": memory_id, "forgotten": True, "segments_rewritten": rewritten[0]}
+
+    def _scrub(self, text: str) -> None:
+        """Leave no copy of a forgotten text in projection files or torn-tail copies."""
+        projections = self._reader.projections
+        with projections.lock:
+            projections.scrub()
+        needle = text.encode()
+        for torn in (self._log_dir / "torn").glob("*"):
+            if needle and needle in torn.read_bytes():
+                torn.unlink()
+
+    async def history(self, memory_id: int) -> list[dict[str, Any]]:
+        """Every event that touched the memory (a scan of the log)."""
+        last = self._reader.last_seq
+        return await anyio.to_thread.run_sync(
+            lambda: history(read_log(self._log_dir, 1, upto=last), memory_id))
+
+    async def restore(self, memory_id: int) -> dict[str, Any]:
+        """Undo an expiry."""
+        memory = await self.get(memory_id)
+        if memory["state"] != "expired":
+            raise BadRequest(f"memory {memory_id} is {memory['state']}, not expired",
+                             code="not_expired")
+        await self._writer.append([Restored(memory=memory_id)])
+        return await self.get(memory_id)
+
+    async def export(self, *, project: str | None, include_expired: bool) -> list[dict[str, Any]]:
+        return await self._reader.read(lambda conn: list(queries.export_rows(
+            conn, project=project, include_expired=include_expired)))
+
+    async def rebuild(self) -> dict[str, int]:
+        await self._reader.caught_up()
+        last = self._reader.last_seq
+        count = await anyio.to_thread.run_sync(
+            self._reader.projections.rebuild, self._log_dir, last)
+        return {"replayed": count, "last_seq": last}
+
+
+def to_store_request(body: StoreBody) -> StoreRequest:
+    """Validate a store body and decide its kind; the text is stored with secrets redacted."""
+    if not body.text.strip():
+        raise BadRequest("text is blank", code="blank_text")
+    kind = detect_kind(body.text, body.tags, body.kind)
+    if kind not in KINDS:
+        raise BadRequest(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}", code="bad_kind")
+    clean = redact(body.text)
+    return StoreRequest(text=clean.text, project=body.project or "global", kind=kind,
+                        source=body.source, tags=tuple(body.tags),
+                        idempotency_key=body.idempotency_key, redactions=clean.count)
+
+
+def store_answer(outcome: StoreOutcome) -> dict[str, Any]:
+    return {"id": outcome.id, "seq": outcome.id, "duplicate": outcome.duplicate,
+            "kind": outcome.kind, "redactions": outcome.redactions}

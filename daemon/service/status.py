@@ -1,0 +1,81 @@
+"""``GET /v1/status`` and ``/v1/health``: what the daemon holds and how its parts are doing."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from memlane.daemon.runtime.indexer import Indexer
+from memlane.daemon.runtime.ports import Embeds
+from memlane.daemon.runtime.reader import Reader
+from memlane.projections import queries
+
+
+class SpendsBudget(Protocol):
+    """The LLM's daily budget, where one is configured."""
+
+    @property
+    def used_today(self) -> int: ...
+
+    @property
+    def limit(self) -> int: ...
+
+
+class Status:
+    def __init__(self, *, reader: Reader, engine: Embeds, indexer: Indexer,
+                 budget: SpendsBudget | None, hook_failures: Callable[[], int], started: float) -> None:
+        self._reader = reader
+        self._engine = engine
+        self._indexer = indexer
+        self._budget = budget
+        self._hook_failures = hook_failures
+        self._started = started
+        self.tcp_error: str | None = None  # set by the composition root when TCP cannot bind
+
+    def model_state(self) -> str:
+        if self._engine.embedder is not None:
+            return "ready"
+        return "failed" if self._engine.load_error else "loading"
+
+    async def health(self) -> dict[str, Any]:
+        embedder = self._engine.embedder
+        return {"status": self.model_state(), "model": embedder.spec.name if embedder else None,
+                "pipeline": embedder.pipeline if embedder else None,
+                "error": self._engine.load_error}
+
+    async def status(self) -> dict[str, Any]:
+        counts = await self._reader.read(lambda conn: (queries.count_by_state(conn),
+                                                       queries.count_by_project(conn),
+                                                       queries.unknown_event_count(conn),
+                                                       queries.pending_work(conn)))
+        embedder = self._engine.embedder
+        projections = self._reader.projections
+        return {
+            "last_seq": self._reader.last_seq,
+            "applied_seq": projections.applied_seq,
+            "memories": counts[0],
+            "projects": counts[1],
+            "model": embedder.spec.name if embedder else None,
+            "pipeline": embedder.pipeline if embedder else None,
+            "model_state": self.model_state(),
+            "embedding_backlog": self._indexer.backlog,
+            "embed_passes": self._engine.passes,
+            "vectors": len(projections.vectors),
+            "unknown_events": counts[2],
+            **counts[3],
+            "llm": self._llm(),
+            "hook_failures": self._hook_failures(),
+            "tcp_error": self.tcp_error,
+            "uptime_s": round(time.monotonic() - self._started, 3),
+            "rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "pid": os.getpid(),
+        }
+
+    def _llm(self) -> dict[str, Any]:
+        if self._budget is None:
+            return {"configured": False}
+        return {"configured": True, "calls_today": self._budget.used_today,
+                "daily_budget": self._budget.limit}
