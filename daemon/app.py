@@ -33,15 +33,15 @@ from memlane.daemon.adapters.token_file import ensure_token
 from memlane.daemon.adapters.transcript_file import read_transcript_tail
 from memlane.daemon.domain.aging import AgePolicy
 from memlane.daemon.domain.models import resolve_spec
-from memlane.daemon.http.drain import Gate
-from memlane.daemon.http.listeners import (
+from memlane.daemon.api.drain import Gate
+from memlane.daemon.api.listeners import (
     open_tcp_listener,
     open_unix_listener,
     tcp_handler,
     unix_handler,
 )
-from memlane.daemon.http.routes import Api, make_handler
-from memlane.daemon.http.server import Limits
+from memlane.daemon.api.routes import Api, make_handler
+from memlane.daemon.api.server import Limits
 from memlane.daemon.runtime.backlog import Backlog
 from memlane.daemon.runtime.indexer import Indexer
 from memlane.daemon.runtime.linker import Linker

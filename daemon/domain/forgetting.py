@@ -7,13 +7,14 @@ records stay (same seq, same time) so the log remains contiguous and verifiable,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
 from memlane.events.model import Consolidated, Embedded, Record, Stored
-from memlane.events.rewrite import Transform
 
 
-def purge(memory: int) -> Transform:
+def purge(memory: int) -> Callable[[Record], Record]:
     """A log transform that blanks ``memory``'s text, tags and vector."""
 
     def transform(record: Record) -> Record:

@@ -12,7 +12,7 @@ import anyio
 import msgspec
 import pytest
 
-from memlane.daemon.http.server import Limits, Request, Response, json_response, serve_connection
+from memlane.daemon.api.server import Limits, Request, Response, json_response, serve_connection
 
 LIMITS = Limits(max_header=4096, max_body=1024, head_timeout=0.5, body_timeout=0.5,
                 idle_timeout=2.0)

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from memlane.daemon.http import access as token_module
+from memlane.daemon.api import access as token_module
 from memlane.daemon.domain.session_notes import LINE_CHARS
 from tests.claude_hooks import hook_input, write_transcript
 from tests.e2e.daemon import DaemonProcess

@@ -7,7 +7,7 @@ import hmac
 import re
 
 from memlane.daemon.domain.errors import Forbidden, Unauthorized
-from memlane.daemon.http.server import Request
+from memlane.daemon.api.server import Request
 
 _LOCAL_HOSTS = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$", re.IGNORECASE)
 

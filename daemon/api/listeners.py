@@ -13,7 +13,7 @@ import anyio
 import structlog
 from anyio.abc import SocketAttribute, SocketStream
 
-from memlane.daemon.http.server import Handler, Limits, serve_connection
+from memlane.daemon.api.server import Handler, Limits, serve_connection
 
 log = structlog.get_logger()
 

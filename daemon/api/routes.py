@@ -16,10 +16,10 @@ from typing import Any
 import structlog
 
 from memlane.daemon.domain.errors import ApiError, MethodNotAllowed, NotFound
-from memlane.daemon.http.access import check_access
-from memlane.daemon.http.bodies import decode_body
-from memlane.daemon.http.embeddings_api import EmbeddingsBody, create_embeddings
-from memlane.daemon.http.server import Request, Response, error_response, json_response
+from memlane.daemon.api.access import check_access
+from memlane.daemon.api.bodies import decode_body
+from memlane.daemon.api.embeddings_api import EmbeddingsBody, create_embeddings
+from memlane.daemon.api.server import Request, Response, error_response, json_response
 from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.service.briefings import Briefings

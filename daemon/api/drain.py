@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from memlane.daemon.http.server import Request, Response
+from memlane.daemon.api.server import Request, Response
 
 Handler = Callable[[Request], Awaitable[Response]]
 

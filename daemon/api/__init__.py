@@ -1,0 +1,1 @@
+"""The HTTP API: server, listeners, access checks, drain, routes, embeddings API."""

@@ -1,1 +1,0 @@
-"""The HTTP surface: server, listeners, access checks, drain, routes, embeddings API."""
