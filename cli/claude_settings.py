@@ -90,10 +90,24 @@ def is_ours(handler: Any, markers: tuple[str, ...]) -> bool:
         return False
     command, url = handler.get("command"), handler.get("url")
     if handler.get("type") == "command" and isinstance(command, str):
-        return any(marker in command for marker in markers)
+        return any(_runs_script(word, markers) for word in _words(command))
     allowed = handler.get("allowedEnvVars")
     return (handler.get("type") == "http" and isinstance(url, str)
             and bool(_OUR_URL.match(url)) and isinstance(allowed, list) and TOKEN_ENV in allowed)
+
+
+def _words(command: str) -> list[str]:
+    try:
+        return shlex.split(command)
+    except ValueError:  # unbalanced quotes: not a command we wrote
+        return []
+
+
+def _runs_script(word: str, markers: tuple[str, ...]) -> bool:
+    """An argument that is our script by its absolute path (installed, or this checkout's);
+    a user's own command that merely mentions a relative path like it is not ours."""
+    return word.startswith("/") and any(
+        word == marker or word.endswith("/" + marker) for marker in markers)
 
 
 def ours_in(settings: Settings, markers: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import shlex
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from memlane.cli.installation import memlane_executable
 from memlane.cli.render import emit, fail
 from memlane.daemon.adapters.paths import Paths, resolve_paths
 from memlane.daemon.adapters.git_project import GLOBAL, detect_project
@@ -104,17 +104,7 @@ def _target(paths: Paths, *, http: bool) -> cs.Target:
     if not cs.HOOK_SCRIPT.is_file():
         fail(f"{cs.HOOK_SCRIPT} is missing; reinstall memlane")
     return cs.Target(script=cs.HOOK_SCRIPT, socket=paths.socket.absolute(),
-                     memlane=_executable(), port=_http_port(paths) if http else 0)
-
-
-def _executable() -> Path:
-    """The running ``memlane`` script, so the hooks start this very installation."""
-    script = Path(sys.argv[0])
-    if script.name != "memlane":
-        script = Path(sys.executable).parent / "memlane"
-    if not script.is_file():
-        fail("cannot locate the memlane executable; run `memlane hooks` as installed")
-    return script.absolute()
+                     memlane=memlane_executable("hooks install"), port=_http_port(paths) if http else 0)
 
 
 def _http_port(paths: Paths) -> int:

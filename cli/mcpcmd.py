@@ -9,7 +9,6 @@ its own indentation, so other keys survive and a repeated command changes nothin
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +16,7 @@ import typer
 
 from memlane.cli import jsonfile
 from memlane.cli.jsonfile import Layout
+from memlane.cli.installation import memlane_executable
 from memlane.cli.render import emit, fail
 from memlane.daemon.adapters.files import write_atomic
 from memlane.daemon.adapters.git_project import GLOBAL, detect_project
@@ -46,7 +46,7 @@ def install(project: ProjectScope = False, dry_run: DryRun = False,
     """Register `memlane mcp` with Claude Code (idempotent)."""
     path = _config_path(project=project)
     document, layout = _load(path)
-    entry = {"type": "stdio", "command": _executable(), "args": ["mcp"]}
+    entry = {"type": "stdio", "command": str(memlane_executable("mcp install")), "args": ["mcp"]}
     servers = _servers(document, path)
     action = ("unchanged" if servers.get(SERVER_NAME) == entry
               else "updated" if SERVER_NAME in servers else "added")
@@ -79,16 +79,6 @@ def _config_path(*, project: bool) -> Path:
         return Path.home() / ".claude.json"
     root = detect_project(Path.cwd())
     return (Path.cwd() if root == GLOBAL else Path(root)) / ".mcp.json"
-
-
-def _executable() -> str:
-    """The running ``memlane`` script, so Claude Code starts this very installation."""
-    script = Path(sys.argv[0])
-    if script.name != "memlane":
-        script = Path(sys.executable).parent / "memlane"
-    if not script.is_file():
-        fail("cannot locate the memlane executable; run `memlane mcp install` as installed")
-    return str(script.absolute())
 
 
 def _load(path: Path) -> tuple[dict[str, Any], Layout]:

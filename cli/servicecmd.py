@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
+from memlane.cli.installation import memlane_executable
 from memlane.cli.render import emit, fail
 from memlane.cli.serviceunits import Answer, Command, Launchd, Manager, Systemd
 from memlane.daemon.adapters.files import write_atomic
@@ -42,7 +42,7 @@ ENV_FILE_TEXT = """\
 def install(dry_run: DryRun = False, as_json: JsonFlag = False) -> None:
     """Write the service definition for this memlane, then enable and start it (idempotent)."""
     manager = _manager()
-    executable = _executable()
+    executable = str(memlane_executable("service install"))
     try:
         content = manager.render(executable)
     except ValueError as exc:
@@ -132,22 +132,6 @@ def _manager() -> Manager:
         fail("memlane service knows systemd (Linux) and launchd (macOS); use `memlane up`")
     config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Systemd(config_home=Path(config_home))
-
-
-def _executable() -> str:
-    """The ``memlane`` script of this installation. Absolute, but symlinks are kept: a pipx or
-    Homebrew link outlives the versioned path it points to."""
-    candidates = (sys.argv[0], Path(sys.executable).parent / "memlane", shutil.which("memlane"))
-    found = next((Path(os.path.abspath(c)) for c in candidates if c and _is_memlane(Path(c))),
-                 None)
-    if found is None:
-        fail("cannot find the memlane executable; run `memlane service install` from an "
-             "installed memlane")
-    return str(found)
-
-
-def _is_memlane(path: Path) -> bool:
-    return path.name == "memlane" and path.is_file() and os.access(path, os.X_OK)
 
 
 def _action(path: Path, content: str) -> str:

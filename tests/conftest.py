@@ -26,5 +26,8 @@ def daemon(short_tmp: Path) -> Iterator[DaemonProcess]:
     (short_tmp / "home").mkdir()
     process.start()
     yield process
+    failures = process.hook_failures()
     if process.process is not None and process.process.poll() is None:
         process.stop()
+    # Hooks fail open (Claude Code sees nothing): only the count tells a crash apart.
+    assert failures == 0, f"{failures} hook(s) failed; see {process.home / 'stderr.log'}"

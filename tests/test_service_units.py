@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import plistlib
-import shutil
 import stat
 import subprocess
 import sys
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from memlane.cli.serviceunits import (
     LAUNCHD_PLIST,
     SYSTEMD_UNIT,
@@ -25,6 +23,8 @@ from memlane.cli.serviceunits import (
     render_plist,
     render_unit,
 )
+
+from tests.tools import missing, require
 
 ROOT = Path(__file__).parents[1]
 MEMLANE = str(Path(sys.executable).parent / "memlane")
@@ -44,9 +44,7 @@ StatusText=ready: 12 events, 12 vectors
 @pytest.fixture
 def analyze(tmp_path: Path) -> Any:
     """``systemd-analyze --user verify`` in a private HOME and runtime directory."""
-    binary = shutil.which("systemd-analyze")
-    if binary is None:
-        pytest.skip("systemd-analyze is not installed (Debian package `systemd`)")
+    binary = require("systemd-analyze", "Debian package systemd")
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
     # --user needs a runtime directory, even to verify; nothing else of this machine leaks in.
@@ -60,7 +58,7 @@ def analyze(tmp_path: Path) -> Any:
     trivial = tmp_path / "trivial.service"
     trivial.write_text("[Service]\nExecStart=/bin/true\n")
     if (probe := verify(trivial)).returncode != 0:
-        pytest.skip(f"systemd-analyze cannot verify units here: {probe.stderr.strip()}")
+        missing(f"systemd-analyze cannot verify units here: {probe.stderr.strip()}")
     return verify
 
 

@@ -56,6 +56,12 @@ class DaemonProcess:
             time.sleep(0.02)
         raise TimeoutError(f"daemon not ready: {self.stderr()}")
 
+    def hook_failures(self) -> int:
+        """Hooks that failed inside the daemon (0 when it is not running)."""
+        if self.process is None or self.process.poll() is not None:
+            return 0
+        return int(self.client.request("GET", "/v1/status")["hook_failures"])
+
     def wait_idle(self) -> dict[str, Any]:
         """Wait until every live memory has its vector; return the status then."""
         deadline = time.monotonic() + READY_TIMEOUT
@@ -89,8 +95,12 @@ def temporary_daemon(**env: str) -> Iterator[DaemonProcess]:
     root = Path(tempfile.mkdtemp(prefix="ml-", dir="/tmp"))
     (root / "home").mkdir()
     process = DaemonProcess(root / "home", **env).start()
+    failures = 0
     try:
         yield process
+        failures = process.hook_failures()
     finally:
         process.stop()
         shutil.rmtree(root, ignore_errors=True)
+    # Hooks fail open (Claude Code sees nothing): only the count tells a crash apart.
+    assert failures == 0, f"{failures} hook(s) failed inside the daemon"

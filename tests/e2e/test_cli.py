@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from memlane.events.segments import list_segments
-from tests.e2e.daemon import DaemonProcess
 
-MEMLANE = shutil.which("memlane") or str(Path(__file__).parents[2] / ".venv" / "bin" / "memlane")
+from tests.e2e.daemon import DaemonProcess
+from tests.tools import MEMLANE
 
 
 def run(daemon: DaemonProcess, *args: str, check: bool = True, stdin: str | None = None,

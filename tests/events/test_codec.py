@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from memlane.events.codec import decode_frame, encode_batch
 from memlane.events.model import EVENT_TYPES, Event, Expired, Record, Stored, Unknown
-from tests.strategies import EVENTS, times
+from tests.strategies import BY_TYPE, EVENTS, times
 
 AT = datetime(2026, 11, 24, 14, 2, tzinfo=UTC)
 
@@ -77,3 +77,8 @@ def test_a_payload_that_is_neither_batch_nor_record_is_an_error(payload: bytes) 
     """Bytes that are neither a batch nor a record do not decode."""
     with pytest.raises((msgspec.DecodeError, msgspec.ValidationError)):
         decode_frame(payload)
+
+
+def test_every_event_type_has_a_strategy() -> None:
+    """The round-trip properties draw every event type (a new event must join them)."""
+    assert set(BY_TYPE) == set(EVENT_TYPES)

@@ -20,17 +20,28 @@ T0 = datetime(2026, 11, 24, tzinfo=UTC)
 
 @st.composite
 def histories(draw: st.DrawFn) -> list[m.Record]:
-    """A plausible log: stores, vectors, links, clusters, consolidations, expiries, forgets."""
+    """A plausible log holding every kind of event (stores first, so others have a target)."""
     records: list[m.Record] = []
     memories: list[int] = []
     for _ in range(draw(st.integers(1, 40))):
         seq = len(records) + 1
-        choice = draw(st.sampled_from(["store", "store", "embed", "link", "cluster", "consolidate",
-                                       "recall", "expire", "restore", "forget", "promote",
-                                       "route", "threshold", "model"]))
+        choice = draw(st.sampled_from(["store", *KINDS_OF_EVENT]))
         event = _event(draw, choice, seq, memories)
         records.append(m.Record(seq=seq, at=T0 + timedelta(seconds=seq), event=event))
     return records
+
+
+# The event each choice of :func:`histories` draws ("store" draws Stored).
+KINDS_OF_EVENT = {"embed": m.Embedded, "link": m.Linked, "cluster": m.Clustered,
+                  "consolidate": m.Consolidated, "recall": m.Recalled, "expire": m.Expired,
+                  "restore": m.Restored, "forget": m.Forgotten, "promote": m.Promoted,
+                  "route": m.Routed, "threshold": m.ThresholdSet, "model": m.ModelChanged,
+                  "reprieve": m.Reprieved, "reinforce": m.Reinforced}
+
+
+def test_histories_cover_every_event_kind() -> None:
+    """A new event kind must join the fold's property test (or this fails)."""
+    assert {m.Stored, *KINDS_OF_EVENT.values()} == set(m.EVENT_TYPES)
 
 
 def _event(draw: st.DrawFn, choice: str, seq: int, memories: list[int]) -> m.Event:
@@ -64,6 +75,8 @@ def _event(draw: st.DrawFn, choice: str, seq: int, memories: list[int]) -> m.Eve
                                   action="proposed", verdict="ok"),
         "threshold": lambda: m.ThresholdSet(model="t", name="link", value=0.6),
         "model": lambda: m.ModelChanged(model="t", pipeline="t:4", dims=4),
+        "reprieve": lambda: m.Reprieved(memory=target, count=1, reason="substantive"),
+        "reinforce": lambda: m.Reinforced(memory=target, source="api"),
     }
     return simple[choice]()
 

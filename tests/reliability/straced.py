@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
 from memlane.events.log import read_log
 from memlane.events.model import Stored
 from memlane.events.segments import segment_name
+
 from tests.e2e.daemon import DaemonProcess
+from tests.tools import missing
 
 STRACE = shutil.which("strace")
 # An unknown model fails to load at once: nothing but the test's own requests writes to the log.
@@ -37,7 +37,7 @@ def strace_can_inject() -> bool:
 
 def require_strace() -> None:
     if not strace_can_inject():
-        pytest.skip("strace is not installed or may not trace here")
+        missing("strace is not installed or may not trace here")
 
 
 def first_segment(daemon: DaemonProcess) -> Path:
