@@ -29,7 +29,7 @@ _encoder = msgspec.msgpack.Encoder()
 _frame_decoder = msgspec.msgpack.Decoder(list[_RawRecord] | _RawRecord)
 _event_decoder = msgspec.msgpack.Decoder(Event)
 _tag_decoder = msgspec.msgpack.Decoder(_Tag)
-_KNOWN_TAGS = frozenset(t.__struct_config__.tag for t in Event.__args__)  # type: ignore[attr-defined]
+_KNOWN_TAGS = frozenset(t.__struct_config__.tag for t in Event.__args__)
 
 
 def encode_batch(records: Sequence[Record]) -> bytes:

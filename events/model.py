@@ -24,7 +24,7 @@ class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     """Base of all events: immutable, keyword-only, tagged by ``type``."""
 
 
-class Stored(_Event, tag="stored"):
+class Stored(_Event, frozen=True, tag="stored"):
     """A memory was accepted. ``content_hash`` is of the normalised text, per project."""
 
     id: int
@@ -38,7 +38,7 @@ class Stored(_Event, tag="stored"):
     idempotency_key: str | None = None
 
 
-class Embedded(_Event, tag="embedded"):
+class Embedded(_Event, frozen=True, tag="embedded"):
     """A memory's vector (little-endian float32 bytes) from a named embedding pipeline."""
 
     memory: int
@@ -48,7 +48,7 @@ class Embedded(_Event, tag="embedded"):
     pipeline: str
 
 
-class Linked(_Event, tag="linked"):
+class Linked(_Event, frozen=True, tag="linked"):
     """Two memories of one project were found similar enough to connect."""
 
     a: int
@@ -56,7 +56,7 @@ class Linked(_Event, tag="linked"):
     similarity: float
 
 
-class Clustered(_Event, tag="clustered"):
+class Clustered(_Event, frozen=True, tag="clustered"):
     """A cohesive group of memories was recognised; ``cluster`` is this event's own seq."""
 
     cluster: int
@@ -64,7 +64,7 @@ class Clustered(_Event, tag="clustered"):
     cohesion: float
 
 
-class Consolidated(_Event, tag="consolidated"):
+class Consolidated(_Event, frozen=True, tag="consolidated"):
     """A new proven memory ``id`` was written from ``sources`` (which expire separately)."""
 
     id: int
@@ -79,7 +79,7 @@ class Consolidated(_Event, tag="consolidated"):
     tags: tuple[str, ...] = ()
 
 
-class Routed(_Event, tag="routed"):
+class Routed(_Event, frozen=True, tag="routed"):
     """A proven memory was proposed for, written to, or kept out of an instruction file."""
 
     memory: int
@@ -89,7 +89,7 @@ class Routed(_Event, tag="routed"):
     verdict: str
 
 
-class Recalled(_Event, tag="recalled"):
+class Recalled(_Event, frozen=True, tag="recalled"):
     """A memory was returned for a query with a rank and a score."""
 
     memory: int
@@ -98,7 +98,7 @@ class Recalled(_Event, tag="recalled"):
     score: float
 
 
-class Reprieved(_Event, tag="reprieved"):
+class Reprieved(_Event, frozen=True, tag="reprieved"):
     """An isolated memory past its age limit was kept after a substance check."""
 
     memory: int
@@ -106,34 +106,34 @@ class Reprieved(_Event, tag="reprieved"):
     reason: str
 
 
-class Promoted(_Event, tag="promoted"):
+class Promoted(_Event, frozen=True, tag="promoted"):
     """A memory became proven (e.g. after enough recalls)."""
 
     memory: int
     reason: str
 
 
-class Expired(_Event, tag="expired"):
+class Expired(_Event, frozen=True, tag="expired"):
     """A memory left the working set, with the reason (restorable)."""
 
     memory: int
     reason: str
 
 
-class Restored(_Event, tag="restored"):
+class Restored(_Event, frozen=True, tag="restored"):
     """An expired memory was brought back by the user."""
 
     memory: int
 
 
-class Forgotten(_Event, tag="forgotten"):
+class Forgotten(_Event, frozen=True, tag="forgotten"):
     """The user purged a memory: only its id and content hash remain anywhere."""
 
     memory: int
     content_hash: str
 
 
-class ThresholdSet(_Event, tag="threshold_set"):
+class ThresholdSet(_Event, frozen=True, tag="threshold_set"):
     """A similarity threshold was chosen for a model (``name``: link, cluster, recall...)."""
 
     model: str
@@ -141,7 +141,7 @@ class ThresholdSet(_Event, tag="threshold_set"):
     value: float
 
 
-class ModelChanged(_Event, tag="model_changed"):
+class ModelChanged(_Event, frozen=True, tag="model_changed"):
     """The active embedding pipeline changed; memories are re-embedded from their text."""
 
     model: str
@@ -149,7 +149,7 @@ class ModelChanged(_Event, tag="model_changed"):
     dims: int
 
 
-class Reinforced(_Event, tag="reinforced"):
+class Reinforced(_Event, frozen=True, tag="reinforced"):
     """The same text was stored again in the project: a signal that the memory matters."""
 
     memory: int
@@ -173,7 +173,7 @@ Event = (
     | ModelChanged
     | Reinforced
 )
-EVENT_TYPES: tuple[type[_Event], ...] = Event.__args__  # type: ignore[attr-defined]
+EVENT_TYPES: tuple[type[_Event], ...] = Event.__args__
 
 
 class Unknown(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,7 +17,7 @@ import numpy as np
 
 # usearch's wheel carries its own copy of libstdc++; loaded before onnxruntime, it makes
 # `import onnxruntime` crash (SIGSEGV; usearch 2.26, onnxruntime 1.32). Load onnxruntime first.
-import onnxruntime  # noqa: F401  isort: skip
+import onnxruntime  # type: ignore[import-untyped]  # noqa: F401  isort: skip
 from usearch.index import Index  # isort: skip
 
 from memlane.events.model import Embedded, Forgotten, ModelChanged, Record

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import grimp
+import mypy.api
 import pytest
 from importlinter import configuration
 from importlinter.application import use_cases
@@ -127,3 +128,18 @@ def test_every_daemon_module_belongs_to_one_layer_and_stays_small() -> None:
         assert "utils" not in names, path
         assert not names & sys.stdlib_module_names, path
         assert len(path.read_text().splitlines()) <= MAX_LINES, path
+
+
+@pytest.mark.slow
+def test_events_projections_and_the_pure_layer_type_check_strictly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mypy --strict over the folders as the ``memlane.*`` packages they install as."""
+    (tmp_path / "memlane").mkdir()
+    for folder in ("events", "projections", "daemon", "cli"):
+        (tmp_path / "memlane" / folder).symlink_to(ROOT / folder)
+    monkeypatch.chdir(tmp_path)  # mypy finds ``-p`` packages from here
+    out, err, status = mypy.api.run([
+        "--strict", "--namespace-packages", "--explicit-package-bases", "--no-incremental",
+        "--cache-dir", str(tmp_path / "cache"),
+        "-p", "memlane.events", "-p", "memlane.projections", "-p", "memlane.daemon.domain"])
+    assert status == 0, out + err

@@ -30,7 +30,7 @@ def compose_briefing(candidates: Mapping[str, Sequence[Mapping[str, Any]]], *,
     parts: list[str] = []
     used = 0
     for key, title in SECTIONS:
-        lines = []
+        lines: list[str] = []
         for memory in candidates.get(key, ()):
             if memory["id"] in seen:
                 continue
