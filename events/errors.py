@@ -46,3 +46,41 @@ class LogStopped(LogError):
     """A sync failure stopped the writer: no later append can be acknowledged."""
 
     code = "log_stopped"
+
+
+class LogDamagedBelowAck(LogCorrupted):
+    """Records the log acknowledged are damaged or missing: refusing to open, cutting nothing.
+
+    ``seq`` is the first record that cannot be read, ``acked`` the highest seq known to have
+    been acknowledged and ``source`` where that is recorded.
+    """
+
+    code = "log_damaged_below_ack"
+    exit_code = 7
+
+    def __init__(self, path: Path, offset: int, seq: int, acked: int, source: str,
+                 what: str) -> None:
+        self.path, self.offset, self.seq, self.acked = path, offset, seq, acked
+        self.reason = f"{what} at seq {seq}, but seq {acked} was acknowledged ({source})"
+        LogError.__init__(
+            self,
+            f"event log {path} {what} at byte {offset} (seq {seq}), but every seq up to {acked} "
+            f"was acknowledged ({source}). Nothing was cut or changed, and memlane will not "
+            "reuse acknowledged ids. Keep a copy of the log directory, restore the missing or "
+            "damaged segment from a backup, and run `memlane log verify`."
+        )
+
+
+class WatermarkDamaged(LogError):
+    """The file recording the acknowledged position cannot be read."""
+
+    code = "log_watermark_damaged"
+    exit_code = 3
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        super().__init__(
+            f"the acknowledged-position file {path} is damaged ({reason}); the log was not "
+            "opened. Run `memlane log verify`: if it reports no damage, delete that file and "
+            "start memlane again."
+        )

@@ -74,3 +74,23 @@ def next_valid_frame(buf: bytes | memoryview, start: int) -> int | None:
         if isinstance(read_frame(buf, offset), Frame):
             return offset
     return None
+
+
+def claimed_end(buf: bytes | memoryview, offset: int) -> int:
+    """Where the frame at ``offset`` ends by its length field; ``offset + 1`` when that field
+    is missing or implausible."""
+    if offset + HEADER.size > len(buf):
+        return offset + 1
+    length = HEADER.unpack_from(buf, offset)[0]
+    return offset + HEADER.size + length if 0 < length <= MAX_PAYLOAD else offset + 1
+
+
+def whole_if_ending_at(buf: bytes | memoryview, offset: int, end: int) -> bool:
+    """Whether the frame at ``offset`` checks out if it ends at ``end`` (only its length field
+    damaged)."""
+    length = end - offset - HEADER.size
+    if length <= 0 or end > len(buf):
+        return False
+    checksum = HEADER.unpack_from(buf, offset)[1]
+    return crc32c.crc32c(buf[offset + HEADER.size : end],
+                         crc32c.crc32c(struct.pack("<I", length))) == checksum

@@ -2,28 +2,50 @@
 
 Invariants: seqs are contiguous from 1; an append returns only after the bytes are synced;
 each append writes its batch as one frame, so the unsynced last batch is cut whole on open
-(torn, or with holes where its pages never landed), a copy kept under ``torn/``: no part of an
-unacknowledged batch survives. Only a batch whose payload exceeds ``MAX_PAYLOAD`` is split into
-several frames, in order, and may be cut after any of them. Any other damage raises
-:class:`LogCorrupted` and leaves every file as it was. Appends go only to a version-2 segment:
-a version-1 segment found last on open is left as it is and a new segment started after it.
+(torn, or with holes where its pages never landed), a copy kept under ``torn/`` and described
+in :attr:`EventLog.tail_cut`: no part of an unacknowledged batch survives. Records at or below
+the acknowledged floor (see :mod:`acked`) are never cut: a log that lost or damaged one is
+refused with :class:`LogDamagedBelowAck`, so no seq is ever reused. Only a batch whose payload
+exceeds ``MAX_PAYLOAD`` is split into several frames, in order, and may be cut after any of
+them. Any other damage raises :class:`LogCorrupted` and leaves every file as it was. Appends go
+only to a version-2 segment: a version-1 segment found last on open is left as it is and a new
+segment started after it. A segment the log moves on from is sealed with its digest (see
+:mod:`seal`).
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
+import threading
+import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from memlane.events.acked import ACK_EVERY, ACK_INTERVAL, ack_floor, read_acked, write_acked
 from memlane.events.codec import encode_batch
 from memlane.events.disk import OsDisk
-from memlane.events.errors import LogCorrupted, LogLocked, LogStopped, LogWriteFailed
+from memlane.events.errors import (
+    LogCorrupted,
+    LogDamagedBelowAck,
+    LogLocked,
+    LogStopped,
+    LogWriteFailed,
+)
 from memlane.events.framing import MAX_PAYLOAD, FrameError, frame
 from memlane.events.model import Event, Record
 from memlane.events.rewrite import Transform, rewrite_segments
-from memlane.events.scan import iter_segment, scan_segment
+from memlane.events.scan import SegmentScan, iter_segment, scan_segment
+from memlane.events.seal import (
+    SealReport,
+    digest_path,
+    remove_digest,
+    verify_sealed,
+    write_digest,
+)
 from memlane.events.segments import VERSION, list_segments, segment_header, segment_name
 
 SEGMENT_BYTES = 64 * 1024 * 1024
@@ -45,6 +67,23 @@ def acquire_lock(directory: Path) -> int:
     return fd
 
 
+@dataclass(frozen=True)
+class TailCut:
+    """The tail cut on open: beyond the acknowledged floor, so never known to be acknowledged.
+
+    ``possibly_acknowledged`` says the cut frame was full length, so it may be an acknowledged
+    batch hit by damage rather than a torn write; a copy of the bytes is at ``copy``.
+    """
+
+    segment: Path
+    offset: int
+    cut_bytes: int
+    after_seq: int
+    reason: str
+    possibly_acknowledged: bool
+    copy: Path
+
+
 class EventLog:
     """The writer's view of the log. Open with :meth:`open`; one instance per directory."""
 
@@ -56,68 +95,106 @@ class EventLog:
         self._segment_bytes = segment_bytes
         self._fd = -1
         self._size = 0
+        self._path: Path | None = None
+        self._hash = hashlib.sha256()
+        self._seal_lock = threading.Lock()
         self.last_seq = 0
-        self.truncated_bytes = 0
+        self.acked_seq = 0  # the recorded watermark
+        self._unrecorded = 0
+        self._recorded_at = time.monotonic()
+        self.tail_cut: TailCut | None = None
         self._stopped: str | None = None
 
     @classmethod
     def open(cls, directory: Path, *, disk: OsDisk | None = None, lock: bool = True,
-             segment_bytes: int = SEGMENT_BYTES) -> EventLog:
-        """Lock, recover and open the log for appending."""
+             segment_bytes: int = SEGMENT_BYTES, acknowledged_at_least: int = 0) -> EventLog:
+        """Lock, recover and open the log for appending.
+
+        ``acknowledged_at_least`` is a seq the caller knows was acknowledged (the projections'
+        applied seq): a log that no longer holds it is refused, like one below the watermark.
+        """
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock_fd = acquire_lock(directory) if lock else None
         log = cls(directory, disk=disk or OsDisk(), lock_fd=lock_fd, segment_bytes=segment_bytes)
         try:
-            log._recover()
+            log._recover(acknowledged_at_least)
         except BaseException:
             log.close()
             raise
         return log
 
-    def _recover(self) -> None:
-        for stray in self.directory.glob("*.seg.tmp"):
+    @property
+    def truncated_bytes(self) -> int:
+        return self.tail_cut.cut_bytes if self.tail_cut is not None else 0
+
+    def _recover(self, caller_floor: int) -> None:
+        for stray in self.directory.glob("*.tmp"):
             stray.unlink()
+        self.acked_seq = read_acked(self.directory)
+        floor = ack_floor(self.directory, self.acked_seq, caller_floor)
         segments = list_segments(self.directory)
         if not segments:
+            if floor.seq:
+                raise LogDamagedBelowAck(self.directory, 0, 1, floor.seq, floor.source,
+                                         "holds no segment")
             self._start_segment(1)
             return
         last = segments[-1]
         data = last.read_bytes()
         expect = _first_seq_of(segments[-2]) if len(segments) > 1 else None
-        scan = scan_segment(last, data, None)
+        scan = scan_segment(last, data, None, floor)
         if expect is not None and scan.first_seq <= expect:
             raise LogCorrupted(last, 0, "segment order is wrong")
         if scan.tail is not None:
-            self._cut_tail(last, data, scan.end)
-        self.last_seq = scan.last_seq
+            self._cut_tail(last, data, scan)
+        self.last_seq, self._path = scan.last_seq, last
+        self._hash = hashlib.sha256(data[: scan.end])
         if scan.version < VERSION:
             self._start_segment(self.last_seq + 1)  # its frames may not hold batches
             return
         self._fd = self._disk.open_append(last)
         self._size = scan.end
 
-    def _cut_tail(self, path: Path, data: bytes, end: int) -> None:
+    def _cut_tail(self, path: Path, data: bytes, scan: SegmentScan) -> None:
+        assert scan.tail is not None
         torn_dir = self.directory / "torn"
         torn_dir.mkdir(exist_ok=True, mode=0o700)
-        (torn_dir / f"{path.name}.{end}").write_bytes(data[end:])
+        copy = torn_dir / f"{path.name}.{scan.end}"
+        _write_private(copy, data[scan.end:])
         fd = self._disk.open_append(path)
         try:
-            self._disk.truncate(fd, end)
+            self._disk.truncate(fd, scan.end)
             self._disk.sync(fd)
         finally:
             self._disk.close(fd)
-        self.truncated_bytes = len(data) - end
+        self.tail_cut = TailCut(
+            segment=path, offset=scan.end, cut_bytes=len(data) - scan.end,
+            after_seq=scan.last_seq, reason=scan.tail.reason, copy=copy,
+            possibly_acknowledged=_maybe_acknowledged(scan.tail.reason, data[scan.end:]))
 
     def _start_segment(self, first_seq: int) -> None:
-        """Create the next segment and append to it from now on; if this fails before the new
-        segment is open, the current one stays in use."""
+        """Create the next segment and append to it from now on, sealing the previous one; if
+        this fails before the new segment is open, the current one stays in use."""
         path = self.directory / segment_name(first_seq)
         header = segment_header(first_seq)
         self._disk.create(path, header)
         fd = self._disk.open_append(path)
-        previous, self._fd, self._size = self._fd, fd, len(header)
+        previous, sealed, digest = self._fd, self._path, self._hash.hexdigest()
+        self._fd, self._size, self._path, self._hash = fd, len(header), path, hashlib.sha256(header)
         if previous >= 0:
             self._disk.close(previous)
+        if sealed is not None:
+            self._seal(sealed, digest)
+            self._record_ack()
+
+    def _seal(self, segment: Path, hexdigest: str) -> None:
+        """Write a sealed segment's digest; a failure leaves it unsealed, as
+        :meth:`verify_sealed` reports and repairs."""
+        with self._seal_lock:
+            try:
+                write_digest(self._disk, segment, hexdigest)
+            except OSError:
+                pass
 
     def append(self, events: Sequence[Event], *, at: datetime | None = None) -> list[Record]:
         """Durably append ``events`` as one batch; return their records once synced."""
@@ -152,6 +229,23 @@ class EventLog:
             raise LogStopped(self._stopped) from exc
         self._size += len(blob)
         self.last_seq += len(records)
+        self._hash.update(blob)
+        self._unrecorded += 1
+        if (self._unrecorded >= ACK_EVERY
+                or time.monotonic() - self._recorded_at >= ACK_INTERVAL):
+            self._record_ack()
+
+    def _record_ack(self) -> None:
+        """Record :attr:`last_seq` as the watermark; a failure keeps the old one, and the next
+        due append or the close tries again."""
+        self._unrecorded, self._recorded_at = 0, time.monotonic()
+        if self.last_seq <= self.acked_seq:
+            return
+        try:
+            write_acked(self._disk, self.directory, self.last_seq)
+        except OSError:
+            return
+        self.acked_seq = self.last_seq
 
     def _rotate(self, first_seq: int) -> None:
         try:
@@ -171,21 +265,65 @@ class EventLog:
         returns how many segments changed. Call only between appends."""
         if self._stopped:
             raise LogStopped(self._stopped)
-        rewritten = rewrite_segments(self.directory, transform, self._disk)
-        active = list_segments(self.directory)[-1]
-        if active in rewritten:
+        rewritten = rewrite_segments(self.directory, transform, self._replace)
+        if self._path in rewritten:
             self._disk.close(self._fd)
-            self._fd = self._disk.open_append(active)
-            self._size = len(rewritten[active])
+            self._fd = self._disk.open_append(self._path)
+            self._size = len(rewritten[self._path])
+            self._hash = hashlib.sha256(rewritten[self._path])
         return len(rewritten)
 
+    def _replace(self, segment: Path, blob: bytes) -> None:
+        """Replace a segment's bytes; a sealed one is unsealed first and sealed again after,
+        so a crash in between leaves it unsealed, never with a wrong digest."""
+        if segment == self._path:
+            self._disk.create(segment, blob)
+            return
+        with self._seal_lock:
+            remove_digest(self._disk, segment)
+            self._disk.create(segment, blob)
+            write_digest(self._disk, segment, hashlib.sha256(blob).hexdigest())
+
+    def verify_sealed(self) -> SealReport:
+        """Check every sealed segment's digest (see :mod:`seal`), and seal those written
+        without one whose frames check out. Safe to run in a thread beside appends."""
+        report = verify_sealed(self.directory)
+        for problem in list(report.problems):
+            segment = problem.segment
+            if problem.kind != "unsealed" or self._path is None or segment >= self._path:
+                continue
+            with self._seal_lock:
+                if not digest_path(segment).exists():
+                    write_digest(self._disk, segment,
+                                 hashlib.sha256(segment.read_bytes()).hexdigest())
+            report.problems.remove(problem)
+            report.sealed += 1
+        return report
+
     def close(self) -> None:
+        if self._fd >= 0 and not self._stopped:
+            self._record_ack()
         if self._fd >= 0:
             self._disk.close(self._fd)
             self._fd = -1
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _maybe_acknowledged(reason: str, cut: bytes) -> bool:
+    """Whether a cut tail may be a damaged batch rather than a write that never finished: it
+    is not cut short, nor all zeros."""
+    return not reason.startswith("incomplete") and cut.count(0) != len(cut)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a new file readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        OsDisk().write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def _frame_batch(records: Sequence[Record]) -> bytes:

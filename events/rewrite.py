@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from memlane.events.codec import decode_frame, encode_batch
-from memlane.events.disk import OsDisk
 from memlane.events.errors import LogCorrupted
 from memlane.events.framing import Frame, FrameError, frame, iter_frames
 from memlane.events.model import Record
@@ -22,9 +21,10 @@ from memlane.events.scan import iter_segment, scan_segment
 from memlane.events.segments import SEGMENT_HEADER, list_segments, segment_header
 
 Transform = Callable[[Record], Record]
+Replace = Callable[[Path, bytes], None]  # replaces a segment's bytes atomically and durably
 
 
-def rewrite_segment(path: Path, transform: Transform, disk: OsDisk) -> bytes | None:
+def rewrite_segment(path: Path, transform: Transform, replace: Replace) -> bytes | None:
     """The segment's new bytes if ``transform`` changes a record (already written and synced
     to ``path``), else None."""
     data = path.read_bytes()
@@ -45,7 +45,7 @@ def rewrite_segment(path: Path, transform: Transform, disk: OsDisk) -> bytes | N
         return None
     blob = b"".join(parts)
     _verify(path, blob, expected)
-    disk.create(path, blob)
+    replace(path, blob)
     return blob
 
 
@@ -60,11 +60,12 @@ def _verify(path: Path, blob: bytes, expected: list[Record]) -> None:
                                     "the original was left in place")
 
 
-def rewrite_segments(directory: Path, transform: Transform, disk: OsDisk) -> dict[Path, bytes]:
+def rewrite_segments(directory: Path, transform: Transform,
+                     replace: Replace) -> dict[Path, bytes]:
     """Rewrite every segment ``transform`` touches; returns the new bytes by path."""
     rewritten = {}
     for path in list_segments(directory):
-        blob = rewrite_segment(path, transform, disk)
+        blob = rewrite_segment(path, transform, replace)
         if blob is not None:
             rewritten[path] = blob
     return rewritten

@@ -3,7 +3,9 @@
 Pure functions of bytes; no file is changed here. A frame holds one append's batch, so the
 unsynced end of a segment is at most one frame (or, for a batch too big for one frame, the
 several frames of that batch): damage after which no whole frame follows is a torn tail, and
-damage followed by a whole frame is corruption.
+damage followed by a whole frame is corruption. A frame-like run of bytes inside the extent the
+failed frame's header claims is its own payload (a stored text may hold one), not a frame.
+Damage to a record at or below the acknowledged floor is never a torn tail.
 """
 
 from __future__ import annotations
@@ -15,8 +17,16 @@ from pathlib import Path
 import msgspec
 
 from memlane.events.codec import decode_frame
-from memlane.events.errors import LogCorrupted
-from memlane.events.framing import Frame, FrameError, iter_frames, next_valid_frame
+from memlane.events.acked import AckFloor
+from memlane.events.errors import LogCorrupted, LogDamagedBelowAck
+from memlane.events.framing import (
+    Frame,
+    FrameError,
+    claimed_end,
+    iter_frames,
+    next_valid_frame,
+    whole_if_ending_at,
+)
 from memlane.events.model import Record
 from memlane.events.segments import SEGMENT_HEADER, SegmentHeader, parse_header
 
@@ -39,13 +49,22 @@ def iter_segment(path: Path, data: bytes, expect_seq: int | None) -> Iterator[Re
     Yields a trailing :class:`FrameError` when the whole frames end before the bytes do; raises
     :class:`LogCorrupted` for damage that cannot be a torn tail.
     """
+    for item in _iter_unclassified(path, data, expect_seq):
+        if isinstance(item, FrameError):
+            yield _classify(path, data, item)
+            return
+        yield item
+
+
+def _iter_unclassified(path: Path, data: bytes,
+                       expect_seq: int | None) -> Iterator[Record | FrameError]:
     first = _read_header(path, data).first_seq
     if expect_seq is not None and first != expect_seq:
         raise LogCorrupted(path, 0, f"segment starts at seq {first}, expected {expect_seq}")
     expected = first
     for item in iter_frames(data, SEGMENT_HEADER.size):
         if isinstance(item, FrameError):
-            yield _classify(path, data, item)
+            yield item
             return
         for record in _decode(path, item):
             if record.seq != expected:
@@ -54,16 +73,25 @@ def iter_segment(path: Path, data: bytes, expect_seq: int | None) -> Iterator[Re
             yield record
 
 
-def scan_segment(path: Path, data: bytes, expect_seq: int | None) -> SegmentScan:
-    """Check a whole segment; the result says where its whole frames end."""
+def scan_segment(path: Path, data: bytes, expect_seq: int | None,
+                 floor: AckFloor | None = None) -> SegmentScan:
+    """Check a whole segment; the result says where its whole frames end.
+
+    Raises :class:`LogDamagedBelowAck` if it ends, or is damaged, at or below ``floor``.
+    """
     header = _read_header(path, data)
     last, tail = header.first_seq - 1, None
-    for item in iter_segment(path, data, expect_seq):
+    for item in _iter_unclassified(path, data, expect_seq):
         if isinstance(item, FrameError):
             tail = item
         else:
             last = item.seq
     end = tail.offset if tail is not None else len(data)
+    if floor is not None and last < floor.seq:
+        what = "is damaged" if tail is not None else "ends"
+        raise LogDamagedBelowAck(path, end, last + 1, floor.seq, floor.source, what)
+    if tail is not None:
+        _classify(path, data, tail)
     return SegmentScan(version=header.version, first_seq=header.first_seq, last_seq=last,
                        end=end, tail=tail)
 
@@ -77,13 +105,29 @@ def _read_header(path: Path, data: bytes) -> SegmentHeader:
 
 
 def _classify(path: Path, data: bytes, error: FrameError) -> FrameError:
-    """A failure followed by any whole frame is corruption; otherwise it is a torn tail."""
-    later = next_valid_frame(data, error.offset + 1)
+    """A failure is a torn tail unless a whole frame after it proves damage."""
+    later = _proof_of_damage(data, error.offset)
+    if later == len(data):
+        raise LogCorrupted(path, error.offset, f"{error.reason}, but the frame is whole with "
+                                               "another length: its length field is damaged")
     if later is not None:
         raise LogCorrupted(
             path, error.offset, f"{error.reason}, and a valid frame follows at byte {later}"
         )
     return error
+
+
+def _proof_of_damage(data: bytes, offset: int) -> int | None:
+    """The end of the failed frame at ``offset`` where a torn write cannot explain it: a whole
+    frame at or past the end its header claims, or a place where it is whole with another
+    length (only its length field damaged). A frame inside the claimed extent is payload."""
+    extent = claimed_end(data, offset)
+    later = next_valid_frame(data, offset + 1)
+    while later is not None and later < extent and not whole_if_ending_at(data, offset, later):
+        later = next_valid_frame(data, later + 1)
+    if later is None and whole_if_ending_at(data, offset, len(data)):
+        return len(data)
+    return later
 
 
 def _decode(path: Path, item: Frame) -> list[Record]:
