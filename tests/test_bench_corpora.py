@@ -7,8 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from memlane.daemon.decide import normalise
-from memlane.daemon.redact import redact
+from memlane.daemon.domain.storing import normalise
+from memlane.daemon.domain.redaction import redact
 
 from bench.corpora import CorpusMismatch, load, manifest
 from bench.corpora.generate import write
