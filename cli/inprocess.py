@@ -35,10 +35,11 @@ def search(paths: Paths, query: str, *, project: str | None, k: int) -> list[dic
     writer lock, as the daemon would)."""
     from memlane.daemon.service.candidates import dense_candidates, hybrid_hits
     from memlane.events.log import EventLog
-    from memlane.projections.catchup import Projections
+    from memlane.projections.catchup import Projections, committed_seq
 
     embedder = load_embedder(paths)
-    log = EventLog.open(paths.log_dir)
+    log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
+        paths.sqlite, paths.vectors))
     try:
         projections = Projections(paths.sqlite, paths.vectors)
         try:

@@ -6,9 +6,11 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from memlane.events.errors import LogCorrupted
+from memlane.events.acked import read_acked
+from memlane.events.errors import LogCorrupted, WatermarkDamaged
 from memlane.events.log import read_log
 from memlane.events.model import Embedded, Record, Unknown
+from memlane.events.seal import verify_sealed
 from memlane.events.segments import list_segments
 
 
@@ -24,8 +26,21 @@ def verify(log_dir: Path) -> dict[str, Any]:
     except LogCorrupted as exc:
         return {"ok": False, "error": str(exc), "path": str(exc.path), "offset": exc.offset,
                 "records_before": records}
-    return {"ok": True, "segments": len(list_segments(log_dir)), "records": records,
-            "last_seq": last, "unknown_events": unknown}
+    try:
+        acked = read_acked(log_dir)
+    except WatermarkDamaged as exc:
+        return {"ok": False, "error": str(exc), "records_before": records}
+    sealed = verify_sealed(log_dir)
+    problems = [{"segment": p.segment.name, "kind": p.kind, "offset": p.offset,
+                 "detail": p.detail} for p in sealed.problems]
+    ok = not sealed.damaged and last >= acked
+    answer = {"ok": ok, "segments": len(list_segments(log_dir)), "records": records,
+              "last_seq": last, "acked_seq": acked, "unknown_events": unknown,
+              "sealed": {"checked": sealed.checked, "problems": problems}}
+    if last < acked:
+        answer["error"] = (f"the log ends at seq {last}, below the acknowledged seq {acked}: "
+                           "acknowledged events are missing")
+    return answer
 
 
 def tail(log_dir: Path, count: int) -> list[dict[str, Any]]:

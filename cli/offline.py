@@ -7,12 +7,13 @@ from typing import Any
 
 from memlane.daemon.adapters.paths import Paths, resolve_paths
 from memlane.events.log import EventLog
-from memlane.projections.catchup import Projections
+from memlane.projections.catchup import Projections, committed_seq
 
 
 def rebuild_offline(paths: Paths) -> dict[str, Any]:
     """Replay the whole log into fresh projections, holding the writer lock meanwhile."""
-    log = EventLog.open(paths.log_dir)
+    log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
+        paths.sqlite, paths.vectors))
     try:
         projections = Projections(paths.sqlite, paths.vectors)
         count = projections.rebuild(paths.log_dir, log.last_seq)

@@ -38,9 +38,10 @@ TimeoutStopSec=30
 WatchdogSec=30
 Restart=on-failure
 RestartSec=5
-# 3: the event log is damaged, 6: the config is wrong; a restart cannot fix either
+# 3: the event log is damaged, 6: the config is wrong, 7: acknowledged events are missing
+# from the log; a restart cannot fix any of them
 # (`memlane log verify`, `journalctl --user -u memlane` say what to do).
-RestartPreventExitStatus=3 6
+RestartPreventExitStatus=3 6 7
 # The socket goes to $XDG_RUNTIME_DIR/memlane, where the CLI looks for it.
 RuntimeDirectory=memlane
 RuntimeDirectoryMode=0700

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import sys
 
-from memlane.daemon.app import serve_until_signalled
 from memlane.daemon.adapters.log_output import configure_logging
 from memlane.daemon.adapters.paths import resolve_paths
 from memlane.daemon.adapters.settings import ConfigError, Settings
-from memlane.events.errors import LogCorrupted, LogError, LogLocked
+from memlane.daemon.app import serve_until_signalled
+from memlane.events.errors import LogError, LogLocked
 
 EXIT_LOG_FAILED = 5
 EXIT_BAD_CONFIG = 6
@@ -37,7 +37,7 @@ def main() -> int:
         print(f"memlane: {error}", file=sys.stderr)
         if isinstance(error, LogLocked):
             return 0
-        return LogCorrupted.exit_code if isinstance(error, LogCorrupted) else EXIT_LOG_FAILED
+        return getattr(error, "exit_code", EXIT_LOG_FAILED)
     return 0
 
 

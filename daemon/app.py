@@ -8,6 +8,7 @@ start the writer, projector and model, bind both listeners; only then is the dae
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -19,7 +20,6 @@ from typing import Any
 import anyio
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
-
 from memlane.daemon.adapters.consolidator import consolidator_from
 from memlane.daemon.adapters.embedder import Embedder
 from memlane.daemon.adapters.engine import EmbedEngine
@@ -31,8 +31,6 @@ from memlane.daemon.adapters.sd_notify import keep_watchdog_fed, notify, watchdo
 from memlane.daemon.adapters.settings import Settings
 from memlane.daemon.adapters.token_file import ensure_token
 from memlane.daemon.adapters.transcript_file import read_transcript_tail
-from memlane.daemon.domain.aging import AgePolicy
-from memlane.daemon.domain.models import resolve_spec
 from memlane.daemon.api.drain import Gate
 from memlane.daemon.api.listeners import (
     open_tcp_listener,
@@ -42,6 +40,8 @@ from memlane.daemon.api.listeners import (
 )
 from memlane.daemon.api.routes import Api, make_handler
 from memlane.daemon.api.server import Limits
+from memlane.daemon.domain.aging import AgePolicy
+from memlane.daemon.domain.models import resolve_spec
 from memlane.daemon.runtime.backlog import Backlog
 from memlane.daemon.runtime.indexer import Indexer
 from memlane.daemon.runtime.linker import Linker
@@ -58,9 +58,9 @@ from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.router import RouteOptions, Router
 from memlane.daemon.service.search import Search
 from memlane.daemon.service.status import Status
-from memlane.events.log import EventLog
+from memlane.events.log import EventLog, TailCut
 from memlane.events.model import Record
-from memlane.projections.catchup import Projections
+from memlane.projections.catchup import Projections, committed_seq
 
 log = structlog.get_logger()
 DRAIN_TIMEOUT = 10.0  # well inside the unit's TimeoutStopSec
@@ -95,18 +95,23 @@ async def run_daemon(paths: Paths, settings: Settings, *,
     started = time.monotonic()
     paths.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(paths.home, 0o700)  # also when the user created the directory
-    event_log = EventLog.open(paths.log_dir)
+    event_log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
+        paths.sqlite, paths.vectors))
     projections: Projections | None = None
     try:
         projections = Projections(paths.sqlite, paths.vectors)
         caught_up = await anyio.to_thread.run_sync(
             projections.catch_up, paths.log_dir, event_log.last_seq)
         log.info("recovered", last_seq=event_log.last_seq, replayed=caught_up,
-                 truncated_bytes=event_log.truncated_bytes, rebuilt=projections.rebuilt)
+                 truncated_bytes=event_log.truncated_bytes, rebuilt=projections.rebuilt,
+                 tail_cut=_describe(event_log.tail_cut) or None)
+        if event_log.tail_cut is not None and event_log.tail_cut.possibly_acknowledged:
+            log.warning("tail_cut_possibly_acknowledged", **_describe(event_log.tail_cut))
         async with anyio.create_task_group() as tg:
             api = await _start_parts(tg, paths, settings, event_log, projections, started)
             gate = Gate()
             accepting = await _start_listeners(tg, paths, settings, api, gate)
+            tg.start_soon(api.status.check_sealed_segments)
             if (interval := watchdog_interval()) is not None:
                 tg.start_soon(keep_watchdog_fed, interval)
             log.info("ready", socket=str(paths.socket), pid=os.getpid())
@@ -119,6 +124,12 @@ async def run_daemon(paths: Paths, settings: Settings, *,
                 await anyio.to_thread.run_sync(_close_in_step, projections, paths, event_log)
             event_log.close()
             paths.pid_file.unlink(missing_ok=True)
+
+
+def _describe(cut: TailCut | None) -> dict[str, Any]:
+    if cut is None:
+        return {}
+    return {**dataclasses.asdict(cut), "segment": str(cut.segment), "copy": str(cut.copy)}
 
 
 def _close_in_step(projections: Projections, paths: Paths, event_log: EventLog) -> None:
@@ -177,7 +188,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                     thresholds=thresholds)
     hooks = Hooks(memories=memories, search=search, reader=reader, kick=scheduler.kick,
                   read_transcript=read_transcript_tail, project_of=detect_project)
-    status = Status(reader=reader, engine=engine, indexer=indexer,
+    status = Status(reader=reader, log=writer.log, engine=engine, indexer=indexer,
                     budget=llm.budget if llm is not None else None,
                     hook_failures=lambda: hooks.failures, started=started)
     return Api(memories=memories, search=search,

@@ -92,5 +92,6 @@ def whole_if_ending_at(buf: bytes | memoryview, offset: int, end: int) -> bool:
     if length <= 0 or end > len(buf):
         return False
     checksum = HEADER.unpack_from(buf, offset)[1]
-    return crc32c.crc32c(buf[offset + HEADER.size : end],
-                         crc32c.crc32c(struct.pack("<I", length))) == checksum
+    actual: int = crc32c.crc32c(buf[offset + HEADER.size : end],
+                                crc32c.crc32c(struct.pack("<I", length)))
+    return actual == int(checksum)

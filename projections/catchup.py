@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import threading
 from collections.abc import Sequence
 from itertools import islice
@@ -115,3 +117,24 @@ class Projections:
 
 def _staging(path: Path) -> Path:
     return path.with_name(path.name + ".rebuild")
+
+
+def committed_seq(sqlite_path: Path, vectors_path: Path) -> int:
+    """The newest seq either projection has committed, read without opening them for writing
+    (0 when neither can tell): the log must hold at least this much, or ids would be reused."""
+    seqs = [0]
+    try:
+        conn = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
+        try:
+            seqs.append(int(conn.execute(
+                "SELECT value FROM meta WHERE key = 'applied_seq'").fetchone()[0]))
+        finally:
+            conn.close()
+    except (sqlite3.Error, TypeError, ValueError):
+        pass
+    try:
+        meta = json.loads(vectors_path.with_name(vectors_path.name + ".json").read_text())
+        seqs.append(int(meta["applied_seq"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return max(seqs)

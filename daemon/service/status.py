@@ -8,10 +8,16 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import anyio
+import structlog
 from memlane.daemon.runtime.indexer import Indexer
 from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.reader import Reader
+from memlane.events.log import EventLog
+from memlane.events.seal import SealReport
 from memlane.projections import queries
+
+log = structlog.get_logger()
 
 
 class SpendsBudget(Protocol):
@@ -25,9 +31,11 @@ class SpendsBudget(Protocol):
 
 
 class Status:
-    def __init__(self, *, reader: Reader, engine: Embeds, indexer: Indexer,
+    def __init__(self, *, reader: Reader, log: EventLog, engine: Embeds, indexer: Indexer,
                  budget: SpendsBudget | None, hook_failures: Callable[[], int], started: float) -> None:
         self._reader = reader
+        self._log = log
+        self._sealed: SealReport | None = None
         self._engine = engine
         self._indexer = indexer
         self._budget = budget
@@ -67,11 +75,35 @@ class Status:
             "unknown_events": counts[2],
             **counts[3],
             "llm": self._llm(),
+            **self._log_health(),
             "hook_failures": self._hook_failures(),
             "tcp_error": self.tcp_error,
             "uptime_s": round(time.monotonic() - self._started, 3),
             "rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "pid": os.getpid(),
+        }
+
+    async def check_sealed_segments(self) -> None:
+        """Verify the sealed segments' digests in the background after start."""
+        self._sealed = await anyio.to_thread.run_sync(self._log.verify_sealed)
+        for problem in self._sealed.damaged:
+            log.error("sealed_segment_damaged", segment=str(problem.segment),
+                      offset=problem.offset, detail=problem.detail)
+
+    def _log_health(self) -> dict[str, Any]:
+        """The acknowledged watermark, what was cut on open, and the sealed segments' check."""
+        cut = self._log.tail_cut
+        sealed = self._sealed
+        return {
+            "log_acked_seq": self._log.acked_seq,
+            "log_tail_cut": None if cut is None else {
+                "segment": cut.segment.name, "offset": cut.offset, "cut_bytes": cut.cut_bytes,
+                "after_seq": cut.after_seq, "reason": cut.reason,
+                "possibly_acknowledged": cut.possibly_acknowledged, "copy": str(cut.copy)},
+            "sealed_segments": None if sealed is None else {
+                "checked": sealed.checked, "sealed": sealed.sealed,
+                "damaged": [{"segment": p.segment.name, "offset": p.offset, "detail": p.detail}
+                            for p in sealed.damaged]},
         }
 
     def _llm(self) -> dict[str, Any]:

@@ -112,7 +112,8 @@ def test_rebuild_command(daemon: DaemonProcess, rebuild_while_running: bool) -> 
 
 
 def test_corrupt_log_refuses_to_start_and_is_left_untouched(daemon: DaemonProcess) -> None:
-    """A bit flip before valid records: exit code 3, a clear message, identical bytes."""
+    """A bit flip below the acknowledged watermark: exit code 7 (the unit does not restart
+    it), a clear message, identical bytes."""
     for i in range(20):
         run(daemon, "store", f"memory {i} to be damaged later", "--project", "p")
     daemon.stop()
@@ -120,9 +121,10 @@ def test_corrupt_log_refuses_to_start_and_is_left_untouched(daemon: DaemonProces
     data = bytearray(segment.read_bytes())
     data[len(data) // 3] ^= 0x01
     segment.write_bytes(bytes(data))
-    with pytest.raises(RuntimeError, match="exited 3"):
+    with pytest.raises(RuntimeError, match="exited 7"):
         daemon.start()
-    assert "corrupted" in daemon.stderr() and "left untouched" in daemon.stderr()
+    assert "is damaged at byte" in daemon.stderr()
+    assert "Nothing was cut or changed" in daemon.stderr()
     assert segment.read_bytes() == bytes(data)
     verdict = run(daemon, "log", "verify", "--json", check=False)
     assert verdict.returncode == 3 and not json.loads(verdict.stdout)["ok"]
