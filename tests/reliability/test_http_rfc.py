@@ -119,3 +119,17 @@ def test_a_challenge_is_answered_without_credentials_and_proves_nothing_by_itsel
     raw = b"GET /v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" \
           + f"Authorization: {forged}\r\n\r\n".encode()
     assert [r.status for r in send_raw(endpoint, raw, tcp=True).replies] == [401]
+
+
+def test_the_hook_token_opens_hooks_only(endpoint: Endpoint) -> None:
+    """HTTP hooks' credential is served on /hooks/* and refused everywhere else."""
+    hook_token = (endpoint.unix.parent.parent / "hook-token").read_text().strip()
+    assert hook_token and hook_token != endpoint.token
+    auth = f"Authorization: Bearer {hook_token}"
+    body = json.dumps({"session_id": "s", "hook_event_name": "SessionEnd"}).encode()
+    hook = head(auth, f"Content-Length: {len(body)}", "Connection: close",
+                path="/hooks/SessionEnd") + body
+    assert [r.status for r in send_raw(endpoint, hook, tcp=True).replies] == [200]
+    status = b"GET /v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" \
+             + f"{auth}\r\n\r\n".encode()
+    assert [r.status for r in send_raw(endpoint, status, tcp=True).replies] == [401]
