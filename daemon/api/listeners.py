@@ -15,9 +15,10 @@ import socket
 import struct
 import sys
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import structlog
@@ -26,7 +27,7 @@ from anyio.abc import SocketAttribute, SocketListener, SocketStream, TaskGroup
 from memlane.daemon.api.server import Admit, Handler, Limits, Request, serve_connection
 
 log = structlog.get_logger()
-Serve = Callable[[SocketStream], Awaitable[None]]
+Serve = Callable[[SocketStream], Coroutine[Any, Any, None]]
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 ACCEPT_BACKOFF = 0.05  # seconds to wait after running out of descriptors before accepting again
 
@@ -67,10 +68,12 @@ async def open_tcp_listener(port: int) -> SocketListener:
     multi = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=port,
                                             reuse_port=False)
     [listener] = multi.listeners
+    assert isinstance(listener, SocketListener)
     return listener
 
 
-async def serve_listener(listener: SocketListener, serve: Serve, connections: TaskGroup) -> None:
+async def serve_listener(listener: SocketListener, serve: Serve,
+                         connections: TaskGroup) -> None:
     """Accept until cancelled; running out of descriptors pauses accepting instead of ending
     the daemon."""
     async with listener:
