@@ -60,24 +60,14 @@ def check_tcp(paths: Paths) -> Finding:
                        "with `memlane config set port N` (hooks over the socket keep working)")
     port = _port(paths)
     try:
-        token = paths.token.read_text().strip()
-    except OSError:
-        return Finding("tcp listener", False, "no token file", "start the daemon once")
-    import http.client
-
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
-        conn.request("GET", "/v1/health", headers={"authorization": f"Bearer {token}"})
-        response = conn.getresponse()
-        body = response.read()
-    except OSError as exc:
+        Client(paths, timeout=3, tcp_only=True).request("GET", "/v1/health")
+    except DaemonUnavailable as exc:  # the token never goes to a listener that cannot prove it
         return Finding("tcp listener", False, f"127.0.0.1:{port}: {exc}",
                        "start the daemon; if the port is taken, `memlane config set port N`")
-    if response.status != 200 or b'"status"' not in body:
-        return Finding("tcp listener", False,
-                       f"127.0.0.1:{port} answered {response.status}: not this memlane",
+    except DaemonError as exc:
+        return Finding("tcp listener", False, f"127.0.0.1:{port} answered {exc.status}",
                        f"another process holds port {port}: stop it or `memlane config set port N`")
-    return Finding("tcp listener", True, f"127.0.0.1:{port} answers with the token")
+    return Finding("tcp listener", True, f"127.0.0.1:{port} proves it holds the token")
 
 
 def _port(paths: Paths) -> int:

@@ -6,7 +6,7 @@ import os
 import sys
 
 from memlane.daemon.adapters.log_output import configure_logging
-from memlane.daemon.adapters.paths import resolve_paths
+from memlane.daemon.adapters.paths import UnsafeStateDir, ensure_private_dir, resolve_paths
 from memlane.daemon.adapters.settings import ConfigError, Settings
 from memlane.daemon.app import serve_until_signalled
 from memlane.events.errors import LogError, LogLocked
@@ -23,6 +23,11 @@ def main() -> int:
     os.umask(0o077)  # every file the daemon creates is private to its user
     _raise_open_files_limit()
     paths = resolve_paths()
+    try:
+        ensure_private_dir(paths.home)
+    except UnsafeStateDir as exc:
+        print(f"memlane: {exc}", file=sys.stderr)
+        return exc.exit_code
     try:
         settings = Settings.load(paths.config)
     except ConfigError as exc:

@@ -26,15 +26,17 @@ from memlane.daemon.adapters.engine import EmbedEngine
 from memlane.daemon.adapters.files import write_atomic
 from memlane.daemon.adapters.git_project import detect_project
 from memlane.daemon.adapters.model_store import default_model_name
-from memlane.daemon.adapters.paths import Paths
+from memlane.daemon.adapters.paths import Paths, ensure_private_dir
 from memlane.daemon.adapters.sd_notify import keep_watchdog_fed, notify, watchdog_interval
 from memlane.daemon.adapters.settings import Settings
 from memlane.daemon.adapters.token_file import ensure_token
+from memlane.daemon.api.access import Guard
 from memlane.daemon.adapters.transcript_file import read_transcript_tail
 from memlane.daemon.api.drain import Gate
 from memlane.daemon.api.listeners import (
     open_tcp_listener,
     open_unix_listener,
+    serve_listener,
     tcp_handler,
     unix_handler,
 )
@@ -93,8 +95,8 @@ async def run_daemon(paths: Paths, settings: Settings, *,
                      task_status: TaskStatus[Daemon] = anyio.TASK_STATUS_IGNORED) -> None:
     """Run the daemon until cancelled; ``task_status`` receives it once it is ready."""
     started = time.monotonic()
-    paths.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(paths.home, 0o700)  # also when the user created the directory
+    ensure_private_dir(paths.home)  # a real directory of ours, 0700, never through a link
+    ensure_private_dir(paths.runtime)
     event_log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
         paths.sqlite, paths.vectors))
     projections: Projections | None = None
@@ -206,10 +208,12 @@ async def _start_listeners(tg: TaskGroup, paths: Paths, settings: Settings, api:
                            gate: Gate) -> anyio.CancelScope:
     """Bind both listeners; connections are served in ``tg``, accepting stops when the
     returned scope is cancelled (a graceful shutdown lets requests in flight finish)."""
-    handler = gate.wrap(make_handler(api, ensure_token(paths.token)))
+    guard = Guard(ensure_token(paths.token), ensure_token(paths.hook_token))
+    handler = guard.wrap(gate.wrap(make_handler(api)))
     limits = Limits()
-    slots = anyio.CapacityLimiter(limits.max_connections)
-    listeners = [(await open_unix_listener(paths.socket), unix_handler(handler, limits, slots))]
+    # One pool of slots each: a TCP flood never takes the owner's socket slots.
+    listeners = [(await open_unix_listener(paths.socket), unix_handler(
+        handler, limits, guard.admit, slots=anyio.CapacityLimiter(limits.max_connections)))]
     try:
         tcp = await open_tcp_listener(settings.port)
     except OSError as exc:  # a port clash must not take the Unix socket (and hooks) down
@@ -219,7 +223,8 @@ async def _start_listeners(tg: TaskGroup, paths: Paths, settings: Settings, api:
     else:
         port = tcp.extra(anyio.abc.SocketAttribute.local_port)
         _write_private(paths.runtime / "tcp.port", f"{port}\n")
-        listeners.append((tcp, tcp_handler(handler, limits, slots)))
+        listeners.append((tcp, tcp_handler(
+            handler, limits, guard.admit, slots=anyio.CapacityLimiter(limits.max_connections))))
     _write_private(paths.pid_file, f"{os.getpid()}\n")
     accepting = anyio.CancelScope()
     tg.start_soon(_accept, accepting, listeners, tg)
@@ -231,12 +236,7 @@ async def _accept(scope: anyio.CancelScope, listeners: list[tuple[Any, Any]],
     with scope:
         async with anyio.create_task_group() as accept:
             for listener, handler in listeners:
-                accept.start_soon(_serve, listener, handler, connections)
-
-
-async def _serve(listener: anyio.abc.SocketListener, handler: Any, connections: TaskGroup) -> None:
-    async with listener:
-        await listener.serve(handler, task_group=connections)
+                accept.start_soon(serve_listener, listener, handler, connections)
 
 
 def _write_private(path: Path, text: str) -> None:
