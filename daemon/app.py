@@ -144,7 +144,7 @@ def _close_in_step(projections: Projections, paths: Paths, event_log: EventLog) 
 async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_log: EventLog,
                        projections: Projections, started: float) -> Api:
     """Build the runtime and the services over the real adapters, and start their tasks."""
-    projector = Projector(projections)
+    projector = Projector(projections, log_dir=paths.log_dir)
     engine = EmbedEngine(model_loader(paths, settings), window=settings.batch_window_ms / 1000,
                          max_batch=settings.max_batch)
     indexer: Indexer | None = None

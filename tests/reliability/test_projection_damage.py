@@ -54,6 +54,18 @@ def damage_middle_page(path: Path) -> None:
         f.write(b"\xde\xad\xbe\xef" * (PAGE // 4))
 
 
+def damage_under(projections: Projections, *, whole: bool = False) -> None:
+    """Damage a band of pages (``whole``: all but the header page) behind the open connection's back and drop its page cache (as
+    if the pages had been evicted), so the next statement that needs them reads the damage."""
+    path = projections.sqlite_path
+    pages = path.stat().st_size // PAGE
+    with open(path, "r+b") as f:
+        for page in range(1, pages) if whole else range(pages // 3, 2 * pages // 3):
+            f.seek(page * PAGE)
+            f.write(b"\xde\xad\xbe\xef" * (PAGE // 4))
+    projections.sqlite.conn.execute("PRAGMA shrink_memory")
+
+
 def projected(tmp_path: Path, count: int = 400) -> tuple[EventLog, Path]:
     log = filled_log(tmp_path / "log", count)
     projections = Projections(tmp_path / "p" / "db.sqlite3", tmp_path / "p" / "v.usearch")
@@ -100,7 +112,7 @@ def test_damage_found_at_run_time_is_repaired_by_the_projector(tmp_path: Path) -
     it from the log, then carry on: no crash, nothing missing."""
     log, db = projected(tmp_path)
     projections = Projections(db, db.with_name("v.usearch"))
-    damage_middle_page(db)  # behind SQLite's back, while it is open
+    damage_under(projections, whole=True)
     new = log.append(batch(log.last_seq + 1, 25))
 
     async def main() -> None:
@@ -149,7 +161,7 @@ def test_a_read_meeting_damage_repairs_and_answers(tmp_path: Path) -> None:
 
     log, db = projected(tmp_path)
     projections = Projections(db, db.with_name("v.usearch"))
-    damage_middle_page(db)
+    damage_under(projections)
 
     def count(conn: sqlite3.Connection) -> int:
         return len(conn.execute("SELECT text FROM memories ORDER BY id").fetchall())
