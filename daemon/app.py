@@ -156,8 +156,10 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
 
     writer = Writer(event_log, seed_admission(projections), on_commit=on_commit)
     reader = Reader(projections, projector, event_log)
-    indexer = Indexer(engine, writer, Linker(projections, projector, writer))
-    backlog = Backlog(engine=engine, reader=reader, writer=writer, indexer=indexer)
+    linker = Linker(projections, projector, writer)
+    indexer = Indexer(engine, writer, linker)
+    backlog = Backlog(engine=engine, reader=reader, writer=writer, indexer=indexer,
+                      linker=linker, log_dir=paths.log_dir)
     for part in (writer.run, projector.run, engine.run):
         await tg.start(part)
     await tg.start(indexer.run, backlog.missing)
