@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ from memlane.daemon.api.listeners import (
 from memlane.daemon.api.routes import Api, make_handler
 from memlane.daemon.api.server import Limits
 from memlane.daemon.domain.aging import AgePolicy
+from memlane.daemon.domain.errors import StartRefused
 from memlane.daemon.domain.models import resolve_spec
 from memlane.daemon.runtime.backlog import Backlog
 from memlane.daemon.runtime.indexer import Indexer
@@ -48,6 +51,7 @@ from memlane.daemon.runtime.linker import Linker
 from memlane.daemon.runtime.projector import Projector
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.scheduler import JobScheduler
+from memlane.daemon.runtime.storage import ADVICE, disk_refusal
 from memlane.daemon.runtime.thresholds import Thresholds
 from memlane.daemon.runtime.writer import Writer, seed_admission
 from memlane.daemon.service.briefings import Briefings
@@ -93,17 +97,20 @@ async def run_daemon(paths: Paths, settings: Settings, *,
                      task_status: TaskStatus[Daemon] = anyio.TASK_STATUS_IGNORED) -> None:
     """Run the daemon until cancelled; ``task_status`` receives it once it is ready."""
     started = time.monotonic()
-    paths.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(paths.home, 0o700)  # also when the user created the directory
-    event_log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
-        paths.sqlite, paths.vectors))
+    with refused_by_disk():
+        paths.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(paths.home, 0o700)  # also when the user created the directory
+        event_log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
+            paths.sqlite, paths.vectors))
     projections: Projections | None = None
     try:
-        projections = Projections(paths.sqlite, paths.vectors)
-        caught_up = await anyio.to_thread.run_sync(
-            projections.catch_up, paths.log_dir, event_log.last_seq)
+        with refused_by_disk():
+            projections = Projections(paths.sqlite, paths.vectors)
+            caught_up = await anyio.to_thread.run_sync(
+                projections.catch_up, paths.log_dir, event_log.last_seq)
         log.info("recovered", last_seq=event_log.last_seq, replayed=caught_up,
                  truncated_bytes=event_log.truncated_bytes, rebuilt=projections.rebuilt,
+                 damage=projections.damage.as_dict(),
                  tail_cut=_describe(event_log.tail_cut) or None)
         if event_log.tail_cut is not None and event_log.tail_cut.possibly_acknowledged:
             log.warning("tail_cut_possibly_acknowledged", **_describe(event_log.tail_cut))
@@ -134,11 +141,29 @@ def _describe(cut: TailCut | None) -> dict[str, Any]:
 
 def _close_in_step(projections: Projections, paths: Paths, event_log: EventLog) -> None:
     """Apply what was committed but not yet projected, then save: the next start replays
-    nothing after a clean stop."""
+    nothing after a clean stop (a disk that refuses leaves that to the next start)."""
     try:
         projections.catch_up(paths.log_dir, event_log.last_seq)  # only acknowledged records
-    finally:
         projections.close()
+    except (OSError, RuntimeError, sqlite3.DatabaseError) as exc:
+        if disk_refusal(exc) is None and not isinstance(exc, RuntimeError):
+            raise
+        log.warning("projections_not_saved", error=str(exc), action="the next start catches up")
+        projections.sqlite.close()
+
+
+@contextmanager
+def refused_by_disk() -> Iterator[None]:
+    """Turn a full or read-only state directory met at start into :class:`StartRefused`
+    (an exit code the service units do not restart: restarting cannot free space)."""
+    try:
+        yield
+    except (OSError, sqlite3.DatabaseError) as exc:
+        if (reason := disk_refusal(exc)) is None:
+            raise
+        raise StartRefused(f"cannot start: {ADVICE[reason]} ({exc}); then start memlane "
+                           "again (`memlane up` or `systemctl --user start memlane`)",
+                           reason) from exc
 
 
 async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_log: EventLog,

@@ -56,5 +56,8 @@ class StartRefused(Exception):
     """The daemon cannot start and a restart will not help until the user acts; its
     ``exit_code`` is one the service units do not restart."""
 
-    code = "state_unwritable"
     exit_code = 8
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.code = reason  # "disk_full" or "read_only"
