@@ -51,7 +51,7 @@ from memlane.daemon.runtime.linker import Linker
 from memlane.daemon.runtime.projector import Projector
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.scheduler import JobScheduler
-from memlane.daemon.runtime.storage import ADVICE, disk_refusal
+from memlane.daemon.runtime.storage import ADVICE, LOW_SPACE, disk_refusal, free_bytes
 from memlane.daemon.runtime.thresholds import Thresholds
 from memlane.daemon.runtime.writer import Writer, seed_admission
 from memlane.daemon.service.briefings import Briefings
@@ -65,6 +65,7 @@ from memlane.daemon.service.status import Status
 from memlane.events.log import EventLog, TailCut
 from memlane.events.model import Record
 from memlane.projections.catchup import Projections, committed_seq
+from memlane.projections.damage import is_storage_error
 
 log = structlog.get_logger()
 DRAIN_TIMEOUT = 10.0  # well inside the unit's TimeoutStopSec
@@ -97,14 +98,14 @@ async def run_daemon(paths: Paths, settings: Settings, *,
                      task_status: TaskStatus[Daemon] = anyio.TASK_STATUS_IGNORED) -> None:
     """Run the daemon until cancelled; ``task_status`` receives it once it is ready."""
     started = time.monotonic()
-    with refused_by_disk():
+    with refused_by_disk(paths.home):
         paths.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(paths.home, 0o700)  # also when the user created the directory
         event_log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
             paths.sqlite, paths.vectors))
     projections: Projections | None = None
     try:
-        with refused_by_disk():
+        with refused_by_disk(paths.home):
             projections = Projections(paths.sqlite, paths.vectors)
             caught_up = await anyio.to_thread.run_sync(
                 projections.catch_up, paths.log_dir, event_log.last_seq)
@@ -153,13 +154,17 @@ def _close_in_step(projections: Projections, paths: Paths, event_log: EventLog) 
 
 
 @contextmanager
-def refused_by_disk() -> Iterator[None]:
+def refused_by_disk(home: Path) -> Iterator[None]:
     """Turn a full or read-only state directory met at start into :class:`StartRefused`
-    (an exit code the service units do not restart: restarting cannot free space)."""
+    (an exit code the service units do not restart: restarting cannot free space). SQLite
+    reports some writes a full disk refuses as an I/O error: the free space tells."""
     try:
         yield
     except (OSError, sqlite3.DatabaseError) as exc:
-        if (reason := disk_refusal(exc)) is None:
+        reason = disk_refusal(exc)
+        if reason is None and is_storage_error(exc) and free_bytes(home) < LOW_SPACE:
+            reason = "disk_full"
+        if reason is None:
             raise
         raise StartRefused(f"cannot start: {ADVICE[reason]} ({exc}); then start memlane "
                            "again (`memlane up` or `systemctl --user start memlane`)",
@@ -188,7 +193,8 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
     for part in (writer.run, projector.run, engine.run):
         await tg.start(part)
     await tg.start(indexer.run, backlog.missing)
-    api = _services(paths, settings, reader=reader, writer=writer, engine=engine,
+    api = _services(paths, settings, reader=reader, writer=writer, projector=projector,
+                    engine=engine,
                     indexer=indexer, started=started, tg=tg)
     api.hooks.background = tg
     tg.start_soon(projector.snapshot_vectors, settings.snapshot_interval_s)
@@ -197,6 +203,7 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
 
 
 def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Writer,
+              projector: Projector,
               engine: EmbedEngine, indexer: Indexer, started: float, tg: TaskGroup) -> Api:
     thresholds = Thresholds(reader)
     llm = consolidator_from(os.environ, model=settings.llm_model, base_url=settings.llm_base_url,
@@ -216,6 +223,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
     hooks = Hooks(memories=memories, search=search, reader=reader, kick=scheduler.kick,
                   read_transcript=read_transcript_tail, project_of=detect_project)
     status = Status(reader=reader, log=writer.log, engine=engine, indexer=indexer,
+                    projector=projector, home=paths.home,
                     budget=llm.budget if llm is not None else None,
                     hook_failures=lambda: hooks.failures, started=started)
     return Api(memories=memories, search=search,

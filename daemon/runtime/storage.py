@@ -4,16 +4,19 @@ saying what to do about it."""
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
+from pathlib import Path
 
 from memlane.daemon.domain.errors import InsufficientStorage
 from memlane.projections.damage import SQLITE_FULL, SQLITE_READONLY
 
+LOW_SPACE = 1 << 20  # below this many free bytes the state directory counts as full
 FULL = {errno.ENOSPC, errno.EDQUOT}
 READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
 ADVICE = {
     "disk_full": "the disk holding memlane's state is full (or over quota): free some space "
-                 "there; writes resume by themselves",
+                 "there",
     "read_only": "memlane's state directory is read-only: remount it read-write or fix its "
                  "permissions",
 }
@@ -38,4 +41,25 @@ def storage_error(exc: BaseException) -> InsufficientStorage | None:
     reason = disk_refusal(exc)
     if reason is None:
         return None
-    return InsufficientStorage(f"{ADVICE[reason]} ({exc})", code=reason)
+    return InsufficientStorage(f"{ADVICE[reason]}; writes resume by themselves, reads and "
+                               f"search go on meanwhile ({exc})", code=reason)
+
+
+def free_bytes(home: Path) -> int:
+    try:
+        stats = os.statvfs(home)
+    except OSError:
+        return 0
+    return stats.f_bavail * stats.f_frsize
+
+
+def state_dir_refusal(home: Path) -> str | None:
+    """Whether the state directory refuses writes now, judged without writing: a read-only
+    mount, or less than :data:`LOW_SPACE` bytes free."""
+    try:
+        stats = os.statvfs(home)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return "read_only"
+    return "disk_full" if stats.f_bavail * stats.f_frsize < LOW_SPACE else None
