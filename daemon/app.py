@@ -194,8 +194,7 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
         await tg.start(part)
     await tg.start(indexer.run, backlog.missing)
     api = _services(paths, settings, reader=reader, writer=writer, projector=projector,
-                    engine=engine,
-                    indexer=indexer, started=started, tg=tg)
+                    engine=engine, indexer=indexer, started=started, tg=tg)
     api.hooks.background = tg
     tg.start_soon(projector.snapshot_vectors, settings.snapshot_interval_s)
     tg.start_soon(backlog.run)
@@ -203,8 +202,8 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
 
 
 def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Writer,
-              projector: Projector,
-              engine: EmbedEngine, indexer: Indexer, started: float, tg: TaskGroup) -> Api:
+              projector: Projector, engine: EmbedEngine, indexer: Indexer, started: float,
+              tg: TaskGroup) -> Api:
     thresholds = Thresholds(reader)
     llm = consolidator_from(os.environ, model=settings.llm_model, base_url=settings.llm_base_url,
                             daily_budget=settings.llm_daily_budget,
