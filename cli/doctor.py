@@ -133,10 +133,41 @@ def check_projections(paths: Paths) -> Finding:
     except (DaemonUnavailable, DaemonError):
         return Finding("projections", None, "skipped: the daemon is not running")
     behind = status["last_seq"] - status["applied_seq"]
+    state = status.get("projections") or {}
+    if state.get("stalled"):
+        return Finding("projections", False, f"the projector cannot write: {state['stalled']}; "
+                       "reads show the state before it", "see `disk space` and `state directory`: "
+                       "it retries by itself once the disk takes writes")
     if behind > 1000:
         return Finding("projections", False, f"{behind} events behind the log",
                        "wait, or `memlane rebuild` if it does not shrink")
-    return Finding("projections", True, f"in step with the log (seq {status['last_seq']})")
+    repaired = ""
+    if state.get("rebuilt_after_damage"):
+        repaired = (f"; rebuilt from the log after damage {state['rebuilt_after_damage']} "
+                    f"time(s), last: {state['last_damage']} (damaged files kept in "
+                    f"{state['set_aside']}: delete them when done)")
+    return Finding("projections", True,
+                   f"in step with the log (seq {status['last_seq']}){repaired}")
+
+
+def check_state_dir(paths: Paths) -> Finding:
+    """Whether the state directory takes writes, as the running daemon or the disk says."""
+    from memlane.daemon.runtime.storage import ADVICE, state_dir_refusal
+
+    try:
+        storage = Client(paths, timeout=5).request("GET", "/v1/status").get("storage") or {}
+        up, refusing = True, storage.get("refusing_writes")
+    except (DaemonUnavailable, DaemonError):
+        up, refusing = False, state_dir_refusal(paths.home) if paths.home.exists() else None
+    if refusing is None:
+        return Finding("state directory", True, f"{paths.home} takes writes")
+    if up:
+        return Finding("state directory", False, f"the daemon is up and serves reads and "
+                       f"search, but refuses writes (507 {refusing}): {ADVICE[refusing]}",
+                       "once it takes writes again, stores work again by themselves")
+    return Finding("state directory", False, f"{ADVICE[refusing]}: the daemon cannot start "
+                   "(exit 8; the service does not restart it)",
+                   "fix that, then `memlane up` (or `systemctl --user start memlane`)")
 
 
 def check_disk(paths: Paths) -> Finding:
@@ -144,8 +175,9 @@ def check_disk(paths: Paths) -> Finding:
     free = shutil.disk_usage(target).free
     if free < MIN_FREE_BYTES:
         return Finding("disk space", False, f"{free // 2**20} MiB free under {target}",
-                       "free some space: appends fail (safely) when the disk is full")
-    return Finding("disk space", True, f"{free // 2**30} GiB free")
+                       "free some space there: when the disk is full, stores fail with 507 "
+                       "disk_full (nothing acknowledged is lost) and work again once it has room")
+    return Finding("disk space", True, f"{free // 2**20} MiB free")
 
 
 def check_llm(paths: Paths) -> Finding:
@@ -195,7 +227,7 @@ def check_service(paths: Paths) -> Finding:
 
 CHECKS: tuple[Callable[[Paths], Finding], ...] = (
     check_socket, check_tcp, check_permissions, check_service, check_model, check_log,
-    check_projections, check_disk, check_llm, check_hooks)
+    check_projections, check_state_dir, check_disk, check_llm, check_hooks)
 
 
 def run_checks(paths: Paths) -> list[Finding]:

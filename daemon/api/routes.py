@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from memlane.daemon.domain.errors import ApiError, MethodNotAllowed, NotFound
+from memlane.daemon.runtime.storage import storage_error
 from memlane.daemon.api.bodies import decode_body
 from memlane.daemon.api.embeddings_api import EmbeddingsBody, create_embeddings
 from memlane.daemon.api.server import Request, Response, error_response, json_response
@@ -175,7 +176,9 @@ def make_handler(api: Api) -> Callable[[Request], Awaitable[Response]]:
             return json_response(await dispatch(api, request))
         except ApiError as exc:
             return error_response(exc)
-        except Exception:
+        except Exception as exc:
+            if (refused := storage_error(exc)) is not None:  # the disk refuses writes: 507
+                return error_response(refused)
             log.exception("request_failed", method=request.method,
                           route=template(request.path))
             return error_response(ApiError("internal error; see the daemon log"))
