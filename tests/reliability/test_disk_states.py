@@ -81,7 +81,7 @@ def state() -> Iterator[tuple[OutsideDaemon, Path]]:
 def fill(home: Path) -> Path:
     """Fill the filesystem to the last byte with one file; returns it."""
     filler = home / "filler"
-    with open(filler, "wb") as f:
+    with open(filler, "wb", buffering=0) as f:  # unbuffered: closing has nothing left to write
         try:
             while True:
                 f.write(b"\0" * 65536)
