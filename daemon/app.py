@@ -43,6 +43,8 @@ from memlane.daemon.api.listeners import (
     unix_handler,
 )
 from memlane.daemon.api.routes import Api, make_handler
+from memlane.daemon.api.ui.pages import Ui
+from memlane.daemon.api.ui.sessions import Sessions
 from memlane.daemon.api.server import Limits
 from memlane.daemon.domain.aging import AgePolicy
 from memlane.daemon.domain.errors import StartRefused
@@ -64,6 +66,7 @@ from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.router import RouteOptions, Router
 from memlane.daemon.service.search import Search
 from memlane.daemon.service.status import Status
+from memlane.daemon.service.viewer import Viewer
 from memlane.events.log import EventLog, TailCut
 from memlane.events.model import Record
 from memlane.projections.catchup import Projections, committed_seq
@@ -227,11 +230,14 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                     projector=projector, home=paths.home,
                     budget=llm.budget if llm is not None else None,
                     hook_failures=lambda: hooks.failures, started=started)
+    viewer = Viewer(reader=reader, memories=memories, search=search, status=status,
+                    watch=projector.watch, log_dir=paths.log_dir)
     return Api(memories=memories, search=search,
                briefings=Briefings(reader=reader, search=search),
                calibration=Calibration(reader=reader, writer=writer, engine=engine,
                                        thresholds=thresholds),
-               hooks=hooks, lifecycle=lifecycle, status=status, engine=engine, reader=reader)
+               hooks=hooks, lifecycle=lifecycle, status=status, engine=engine, reader=reader,
+               ui=Ui(sessions=Sessions(), viewer=viewer, memories=memories, lifecycle=lifecycle))
 
 
 def _write_project_file(path: Path, data: bytes, mode: int | None) -> None:
@@ -242,7 +248,7 @@ async def _start_listeners(tg: TaskGroup, paths: Paths, settings: Settings, api:
                            gate: Gate) -> anyio.CancelScope:
     """Bind both listeners; connections are served in ``tg``, accepting stops when the
     returned scope is cancelled (a graceful shutdown lets requests in flight finish)."""
-    guard = Guard(ensure_token(paths.token), ensure_token(paths.hook_token))
+    guard = Guard(ensure_token(paths.token), ensure_token(paths.hook_token), api.ui.sessions)
     handler = guard.wrap(gate.wrap(make_handler(api)))
     limits = Limits()
     # One pool of slots each: a TCP flood never takes the owner's socket slots.

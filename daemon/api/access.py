@@ -1,7 +1,12 @@
 """Who may ask, decided from the request head before any body is read.
 
-Browser origins are refused everywhere. On TCP the Host must be local (DNS rebinding) and the
-request must carry one of:
+A request with an Origin header (a browser's) is refused, unless it comes from the daemon's
+own origin (``http://`` + the local Host it names) to the viewer under ``/ui/`` over TCP.
+The viewer's requests carry a session cookie instead of credentials (``api/ui/sessions.py``):
+a page without one is answered with the login page; a mutation needs the session, its CSRF
+token in a header and the own Origin, checked here before the body is read.
+
+On TCP the Host must be local (DNS rebinding) and any other request must carry one of:
 
 - ``Memlane-Proof nonce=<server nonce>, mac=<hex>``: the challenge-response scheme of
   memlane's own clients (``api/proof.py``), so the token never crosses the wire; each server
@@ -24,11 +29,14 @@ from collections.abc import Awaitable, Callable
 from memlane.daemon.api.bodies import decode_body
 from memlane.daemon.api.proof import CHALLENGE_PATH, PROOF_SCHEME, request_proof, server_proof
 from memlane.daemon.api.server import Request, Response, error_response, json_response
+from memlane.daemon.api.ui.sessions import Sessions
 from memlane.daemon.domain.errors import ApiError, Forbidden, PayloadTooLarge, Unauthorized
 
 NONCE_TTL = 60.0
 MAX_NONCES = 4096  # outstanding challenges; the oldest is dropped first
 MAX_CHALLENGE_BODY = 256
+VIEWER_PREFIX = "/ui/"
+_SAFE_METHODS = ("GET", "HEAD")
 _LOCAL_HOSTS = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$", re.IGNORECASE)
 _NONCE = re.compile(r"^[0-9a-f]{32,128}$")
 _PROOF_FIELD = re.compile(r"(nonce|mac)=([0-9a-f]{1,128})")
@@ -66,25 +74,41 @@ class Nonces:
 class Guard:
     """The access rules over one token (and the hook-only token), checked on a request head."""
 
-    def __init__(self, token: str, hook_token: str = "") -> None:
+    def __init__(self, token: str, hook_token: str = "", sessions: Sessions | None = None) -> None:
         self._token = token
         self._hook_token = hook_token
         self.nonces = Nonces()
+        self.sessions = sessions if sessions is not None else Sessions()
 
     def admit(self, request: Request) -> bool:
         """Raise unless the head may be served; called before the body is read. True when the
         client proved who it is (always on the owner-only socket), False for a challenge."""
-        if "origin" in request.headers:
-            raise Forbidden("requests from browsers (with an Origin header) are refused")
+        viewer = request.transport == "tcp" and request.path.startswith(VIEWER_PREFIX)
+        if "origin" in request.headers and not (viewer and _own_origin(request)):
+            raise Forbidden("requests from browsers (with a foreign Origin header) are refused")
         if request.transport != "tcp":
             return True
         if not _LOCAL_HOSTS.match(request.headers.get("host", "")):
             raise Forbidden("the Host header must name localhost (DNS rebinding protection)")
+        if viewer:
+            return self._admit_viewer(request)
         if request.path == CHALLENGE_PATH and request.method == "POST":
             _small_body(request)
             return False
         if not self._authorized(request):
             raise Unauthorized("missing or wrong credentials; `memlane token` prints the token")
+        return True
+
+    def _admit_viewer(self, request: Request) -> bool:
+        """A page without a session is answered with the login page (by the viewer); a
+        mutation without session, own Origin and CSRF token is refused here."""
+        session = self.sessions.session_of(request)
+        if request.method in _SAFE_METHODS:
+            return session is not None
+        if session is None:
+            raise Unauthorized("no viewer session; run `memlane ui` to log in")
+        if "origin" not in request.headers or not self.sessions.csrf_matches(request, session):
+            raise Forbidden("a viewer change needs its page's CSRF token", code="csrf")
         return True
 
     def _authorized(self, request: Request) -> bool:
@@ -126,6 +150,14 @@ class Guard:
             return await handler(request)
 
         return handle
+
+
+def _own_origin(request: Request) -> bool:
+    """The Origin is the daemon's own: ``http://`` + the (local, ported) Host it was sent to."""
+    host = request.headers.get("host", "")
+    match = _LOCAL_HOSTS.match(host)
+    return bool(match and match.group(2)) and \
+        request.headers["origin"].lower() == f"http://{host.lower()}"
 
 
 def _small_body(request: Request) -> None:

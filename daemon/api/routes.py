@@ -20,6 +20,7 @@ from memlane.daemon.runtime.storage import storage_error
 from memlane.daemon.api.bodies import decode_body
 from memlane.daemon.api.embeddings_api import EmbeddingsBody, create_embeddings
 from memlane.daemon.api.server import Request, Response, error_response, json_response
+from memlane.daemon.api.ui.pages import Ui, serve
 from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.service.briefings import Briefings
@@ -45,6 +46,7 @@ _MEMORY = re.compile(r"^/v1/memories/(\d{1,18})(?:/(links|lineage|history|forget
 _MEMORY_POSTS = ("forget", "restore")
 _HOOK = re.compile(r"^/hooks/([A-Za-z]{1,40})$")
 _JOB = re.compile(r"^/v1/jobs/(cluster|consolidate|route|age)$")
+_UI_PART = re.compile(r"(?<=/)\d+(?=/|$)")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Api:
     status: Status
     engine: Embeds
     reader: Reader
+    ui: Ui
 
 
 Route = Callable[[Api, Request], Awaitable[Any]]
@@ -79,6 +82,10 @@ async def _search(api: Api, request: Request) -> Any:
 
 async def _embeddings(api: Api, request: Request) -> Any:
     return await create_embeddings(api.engine, decode_body(request.body, EmbeddingsBody))
+
+
+async def _login_code(api: Api, request: Request) -> Any:
+    return api.ui.sessions.issue_code()
 
 
 async def _status(api: Api, request: Request) -> Any:
@@ -156,6 +163,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/briefing": {"POST": _briefing},
     "/v1/routes": {"GET": _routes},
     "/v1/calibrate": {"POST": _calibrate},
+    "/v1/ui/login-code": {"POST": _login_code},
 }
 
 
@@ -173,7 +181,8 @@ def make_handler(api: Api) -> Callable[[Request], Awaitable[Response]]:
 
     async def _answer(request: Request) -> Response:
         try:
-            return json_response(await dispatch(api, request))
+            answer = await dispatch(api, request)
+            return answer if isinstance(answer, Response) else json_response(answer)
         except ApiError as exc:
             return error_response(exc)
         except Exception as exc:
@@ -192,6 +201,9 @@ def template(path: str) -> str:
         return "/v1/memories/{id}" + (f"/{match.group(2)}" if match.group(2) else "")
     if _HOOK.match(path) or _JOB.match(path) or path in ROUTES:
         return path
+    if path.startswith("/ui/"):
+        return _UI_PART.sub("{id}", path) if not path.startswith("/ui/static/") \
+            else "/ui/static/{name}"
     return "(unknown)"
 
 
@@ -201,6 +213,8 @@ def _only(method: str, request: Request) -> None:
 
 
 async def dispatch(api: Api, request: Request) -> Any:
+    if request.path.startswith("/ui/"):
+        return await serve(api.ui, request)
     if match := _MEMORY.match(request.path):
         memory_id, view = int(match.group(1)), match.group(2)
         _only("POST" if view in _MEMORY_POSTS else "GET", request)

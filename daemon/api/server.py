@@ -11,7 +11,7 @@ a 501 (h11 refuses it).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
@@ -51,6 +51,8 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # A body sent as it is produced (chunked; Server-Sent Events), instead of ``body``.
+    stream: AsyncGenerator[bytes, None] | None = None
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -197,6 +199,8 @@ async def _receive(conn: h11.Connection, stream: ByteStream) -> None:
 
 async def _send(conn: h11.Connection, stream: ByteStream, response: Response, *,
                 head_only: bool = False) -> bool:
+    if response.stream is not None:
+        return await _send_stream(conn, stream, response, response.stream)
     headers = [("content-type", response.content_type),
                ("content-length", str(len(response.body))), *response.headers]
     try:
@@ -208,6 +212,23 @@ async def _send(conn: h11.Connection, stream: ByteStream, response: Response, *,
         await stream.send(b"".join((head or b"", body or b"", conn.send(h11.EndOfMessage()) or b"")))
     except (anyio.BrokenResourceError, anyio.ClosedResourceError, h11.LocalProtocolError):
         return False
+    return True
+
+
+async def _send_stream(conn: h11.Connection, stream: ByteStream, response: Response,
+                       chunks: AsyncGenerator[bytes, None]) -> bool:
+    """A head without a length, then each chunk as it comes; ends when the producer does."""
+    headers = [("content-type", response.content_type), *response.headers]
+    try:
+        await stream.send(conn.send(h11.Response(status_code=response.status, headers=headers,
+                                                 reason=_reason(response.status))) or b"")
+        async for chunk in chunks:
+            await stream.send(conn.send(h11.Data(data=chunk)) or b"")
+        await stream.send(conn.send(h11.EndOfMessage()) or b"")
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, h11.LocalProtocolError):
+        return False
+    finally:
+        await chunks.aclose()
     return True
 
 

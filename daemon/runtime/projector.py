@@ -13,6 +13,7 @@ from pathlib import Path
 import anyio
 import structlog
 from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from memlane.events.model import Record
 from memlane.projections.catchup import Projections
@@ -21,6 +22,7 @@ from memlane.projections.sqlite_store import ProjectionDamaged
 
 log = structlog.get_logger()
 QUEUE = 1024  # committed batches waiting to be applied; more hold the writer back
+WATCH_QUEUE = 64  # applied batches a watcher may fall behind by before it is dropped
 RETRY_FIRST, RETRY_MAX = 0.5, 30.0  # back-off while the disk refuses the projection's writes
 
 
@@ -35,6 +37,22 @@ class Projector:
         self._send, self._receive = anyio.create_memory_object_stream[list[Record]](QUEUE)
         self._limiter = anyio.CapacityLimiter(1)
         self._progress = anyio.Event()
+        self._watchers: list[MemoryObjectSendStream[list[Record]]] = []
+
+    def watch(self) -> MemoryObjectReceiveStream[list[Record]]:
+        """Every batch applied from now on (the viewer's live feed). A watcher that falls
+        behind is dropped: its stream ends, and it may watch again."""
+        send, receive = anyio.create_memory_object_stream[list[Record]](WATCH_QUEUE)
+        self._watchers.append(send)
+        return receive
+
+    def _tell_watchers(self, batch: list[Record]) -> None:
+        for send in list(self._watchers):
+            try:
+                send.send_nowait(batch)
+            except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                self._watchers.remove(send)
+                send.close()
 
     async def push(self, records: list[Record]) -> None:
         await self._send.send(records)
@@ -62,6 +80,7 @@ class Projector:
                 await self._apply_until_done(batch)
                 self.applied_seq = batch[-1].seq
                 self._wake()
+                self._tell_watchers(batch)
 
     async def _apply_until_done(self, batch: list[Record]) -> None:
         delay = RETRY_FIRST

@@ -1,0 +1,41 @@
+// The link graph of one project, drawn by cytoscape.js: clusters coloured, largest components
+// first (the daemon caps the nodes), a click opens the memory's page.
+"use strict";
+
+const PALETTE = ["#2457c5", "#c5244f", "#1f9d55", "#d97706", "#7c3aed", "#0891b2",
+                 "#be185d", "#4d7c0f", "#b45309", "#1e40af", "#9f1239", "#047857"];
+
+function elements(graph) {
+  const nodes = graph.nodes.map((n) => ({data: {
+    id: String(n.id), label: `#${n.id}`, text: n.text || "", cluster: n.cluster,
+    color: n.cluster == null ? "#9ca3af" : PALETTE[n.cluster % PALETTE.length]}}));
+  const edges = graph.edges.map(([a, b, similarity]) => ({data: {
+    id: `${a}-${b}`, source: String(a), target: String(b), similarity}}));
+  return nodes.concat(edges);
+}
+
+async function drawGraph(holder) {
+  const project = holder.dataset.project;
+  const response = await fetch("/ui/graph.json?project=" + encodeURIComponent(project),
+                               {credentials: "same-origin"});
+  const graph = await response.json();
+  document.getElementById("graph-summary").textContent =
+    `${graph.shown} of ${graph.total} linked memories, ${graph.components} components`;
+  const cy = cytoscape({
+    container: holder,
+    elements: elements(graph),
+    style: [
+      {selector: "node", style: {"background-color": "data(color)", "label": "data(label)",
+                                 "font-size": 8, "width": 14, "height": 14}},
+      {selector: "edge", style: {"width": 1, "line-color": "#cbd5e1"}},
+    ],
+    layout: {name: graph.shown > 800 ? "grid" : "cose", animate: false},
+  });
+  cy.on("tap", "node", (event) => { location.href = "/ui/memories/" + event.target.id(); });
+  window.memlaneGraph = cy;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const holder = document.getElementById("graph");
+  if (holder) drawGraph(holder);
+});

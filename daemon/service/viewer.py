@@ -1,0 +1,139 @@
+"""What the viewer shows: timeline pages, a memory with its history, the link graph of a
+project, search with its evidence, health, and a live feed of applied batches.
+
+Reads go through the reader (read-your-writes); changes go through the same services as the
+API's routes (forget, restore, jobs), so the viewer can do nothing the CLI cannot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from memlane.daemon.runtime.reader import Reader
+from memlane.daemon.service.memories import Memories
+from memlane.daemon.service.requests import SearchBody
+from memlane.daemon.service.search import Search
+from memlane.daemon.service.status import Status
+from memlane.events.model import Consolidated, Expired, Forgotten, Promoted, Record, Restored, Stored
+from memlane.projections import queries
+
+PAGE = 50
+GRAPH_CAP = 5000  # nodes drawn at most, largest components first
+
+Watch = Callable[[], MemoryObjectReceiveStream[list[Record]]]
+
+
+class Viewer:
+    def __init__(self, *, reader: Reader, memories: Memories, search: Search, status: Status,
+                 watch: Watch, log_dir: Path) -> None:
+        self._reader = reader
+        self._memories = memories
+        self._search = search
+        self._status = status
+        self._watch = watch
+        self._log_dir = log_dir
+
+    async def timeline(self, filters: dict[str, str], *, before: int | None = None,
+                       after: int | None = None) -> dict[str, Any]:
+        rows = await self._reader.read(lambda conn: queries.timeline(
+            conn, filters, before=before, after=after, limit=PAGE))
+        older = rows[-1]["id"] if len(rows) == PAGE and after is None else None
+        return {"rows": rows, "older": older}
+
+    async def facets(self) -> dict[str, list[str]]:
+        return await self._reader.read(queries.facets)
+
+    async def memory(self, memory_id: int) -> dict[str, Any]:
+        """The memory, every event that touched it, its lineage both ways and its links."""
+        memory = await self._memories.get(memory_id)
+        history = await self._memories.history(memory_id)
+
+        def related(conn: Any) -> tuple[dict[str, list[int]], list[tuple[int, float]],
+                                        dict[int, str]]:
+            lineage = queries.lineage_of(conn, memory_id)
+            links = queries.links_of(conn, memory_id)
+            others = {*lineage["parents"], *lineage["children"], *(o for o, _ in links)}
+            others.update(_mentioned(history))
+            return lineage, links, queries.texts_of(conn, sorted(others))
+
+        lineage, links, texts = await self._reader.read(related)
+        return {"memory": memory, "history": history, "lineage": lineage,
+                "links": links, "texts": texts}
+
+    async def graph(self, project: str, cap: int = GRAPH_CAP) -> dict[str, Any]:
+        nodes, edges = await self._reader.read(lambda conn: queries.project_graph(conn, project))
+        components = _components(nodes, edges)
+        kept: set[int] = set()
+        for component in components:
+            if len(kept) + len(component) > cap:
+                break
+            kept.update(component)
+        return {"project": project, "components": len(components), "shown": len(kept),
+                "total": len(nodes),
+                "nodes": [{"id": i, **nodes[i]} for i in sorted(kept)],
+                "edges": [[a, b, round(s, 4)] for a, b, s in edges if a in kept and b in kept]}
+
+    async def search(self, query: str, project: str | None, k: int = 20) -> list[dict[str, Any]]:
+        """The CLI's hybrid search, each hit with the parts of its score."""
+        ranking = await self._search.ranked(SearchBody(query=query, project=project, k=k))
+        return [{**hit, "dense": ranking.similarity.get(hit["id"]),
+                 "lexical": hit["id"] in ranking.lexical} for hit in ranking.hits]
+
+    async def health(self) -> dict[str, Any]:
+        status = await self._status.status()
+        log_bytes = await anyio.to_thread.run_sync(_tree_size, self._log_dir)
+        return {**status, "log_bytes": log_bytes}
+
+    async def live(self) -> AsyncGenerator[dict[str, Any], None]:
+        """What each applied batch changed: the newest memory id, forgotten ids, and ids whose
+    state changed."""
+        with self._watch() as batches:
+            async for batch in batches:
+                if change := _change(batch):
+                    yield change
+
+
+def _change(batch: list[Record]) -> dict[str, Any] | None:
+    new = [r.event.id for r in batch if isinstance(r.event, Stored | Consolidated)]
+    gone = [r.event.memory for r in batch if isinstance(r.event, Forgotten)]
+    changed = sorted({r.event.memory for r in batch
+                      if isinstance(r.event, Expired | Restored | Promoted)} - set(gone))
+    if not (new or gone or changed):
+        return None
+    return {"newest": max(new, default=None), "gone": gone, "changed": changed}
+
+
+def _mentioned(history: list[dict[str, Any]]) -> set[int]:
+    """Other memories a history names (link ends, consolidation sources, cluster members)."""
+    found: set[int] = set()
+    for event in history:
+        found.update(i for key in ("a", "b", "id") if isinstance(i := event.get(key), int))
+        found.update(event.get("sources") or ())
+    return found
+
+
+def _components(nodes: dict[int, Any], edges: list[tuple[int, int, float]]) -> list[list[int]]:
+    """Connected components, largest first (ties: the oldest memory first)."""
+    parent = {i: i for i in nodes}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b, _ in edges:
+        parent[root(a)] = root(b)
+    groups: dict[int, list[int]] = {}
+    for i in sorted(nodes):
+        groups.setdefault(root(i), []).append(i)
+    return sorted(groups.values(), key=lambda g: (-len(g), g[0]))
+
+
+def _tree_size(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
