@@ -464,14 +464,89 @@ ORIGINS = ["null", "http://localhost", "http://localhost:{port}", "http://127.0.
 @pytest.mark.parametrize("origin", ORIGINS)
 def test_a_browser_origin_is_403_on_both_listeners(guarded: LaxUmaskDaemon, origin: str,
                                                    transport: str) -> None:
-    """Any Origin header (a browser's request, even from localhost or ``null``) is refused with
-    a JSON 403 on the socket and on TCP with the token, and the log is untouched."""
+    """Any Origin header on the API (a browser's request, even from the daemon's own origin or
+    ``null``) is refused with a JSON 403 on the socket and on TCP with the token, and the log
+    is untouched: only the viewer under /ui/ takes the daemon's own origin."""
     headers = [("Host", f"localhost:{guarded.port}"), ("Origin", origin.format(port=guarded.port)),
                ("Authorization", f"Bearer {guarded.token}")]
     send = unix_exchange if transport == "unix" else tcp_exchange
     seq = guarded.settled_seq()
     assert_json_error(send(guarded, store_request(headers)), 403, "forbidden")
     assert guarded.settled_seq() == seq
+
+
+def viewer_session(daemon: LaxUmaskDaemon) -> tuple[str, str]:
+    """(cookie, CSRF token) of a viewer session, logged in with a fresh one-time code."""
+    code = call(daemon, "POST", "/v1/ui/login-code")["code"]
+    sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=ANSWER_TIMEOUT)
+    raw = exchange(sock, http_request("GET", f"/ui/login?code={code}",
+                                      [("Host", f"127.0.0.1:{daemon.port}")]))
+    assert parse(raw).status == 303 and parse(raw).headers["location"] == "/ui/"
+    # ``parse`` lowercases whole header lines; the cookie's value is case-sensitive.
+    cookie = raw.split(b"set-cookie: ")[1].split(b";")[0].decode()
+    page = tcp_exchange(daemon, http_request("GET", "/ui/health", [
+        ("Host", f"127.0.0.1:{daemon.port}"), ("Cookie", cookie)]))
+    csrf = page.body.decode().split('name="csrf" content="')[1].split('"')[0]
+    return cookie, csrf
+
+
+def viewer_change(daemon: LaxUmaskDaemon, headers: list[tuple[str, str]]) -> Answer:
+    return tcp_exchange(daemon, http_request("POST", "/ui/jobs/cluster",
+                                             [("Host", f"127.0.0.1:{daemon.port}"), *headers], {}))
+
+
+def test_the_viewer_takes_a_change_from_its_own_origin_with_session_and_csrf(
+        guarded: LaxUmaskDaemon) -> None:
+    """A viewer change with the session cookie, the CSRF token and the daemon's own Origin
+    is served; the answer carries no CORS header."""
+    cookie, csrf = viewer_session(guarded)
+    answer = viewer_change(guarded, [("Cookie", cookie), ("X-Memlane-Csrf", csrf),
+                                     ("Origin", f"http://127.0.0.1:{guarded.port}")])
+    assert answer.status == 200, answer
+    assert not [h for h in answer.headers if h.startswith("access-control-")]
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://127.0.0.1:1",
+                                    "http://localhost:{port}", "null", ""])
+def test_the_viewer_refuses_a_foreign_origin_even_with_session_and_csrf(
+        guarded: LaxUmaskDaemon, origin: str) -> None:
+    """Another origin (another port, another name than the Host, ``null``) cannot change
+    anything through the viewer, cookie and token notwithstanding: a JSON 403."""
+    cookie, csrf = viewer_session(guarded)
+    seq = guarded.settled_seq()
+    answer = viewer_change(guarded, [("Cookie", cookie), ("X-Memlane-Csrf", csrf),
+                                     ("Origin", origin.format(port=guarded.port))])
+    assert_json_error(answer, 403, "forbidden")
+    assert guarded.settled_seq() == seq
+
+
+@pytest.mark.parametrize("case", ["no csrf", "wrong csrf", "no origin", "no session"])
+def test_a_viewer_change_needs_session_csrf_and_origin(guarded: LaxUmaskDaemon,
+                                                       case: str) -> None:
+    """Without its session (401), its CSRF token or an Origin (403), a viewer change is
+    refused before its body is read, and the log is untouched."""
+    cookie, csrf = viewer_session(guarded)
+    headers = {"Cookie": cookie, "X-Memlane-Csrf": csrf,
+               "Origin": f"http://127.0.0.1:{guarded.port}"}
+    if case == "no csrf":
+        del headers["X-Memlane-Csrf"]
+    elif case == "wrong csrf":
+        headers["X-Memlane-Csrf"] = csrf[:-1] + ("0" if csrf[-1] != "0" else "1")
+    elif case == "no origin":
+        del headers["Origin"]
+    else:
+        del headers["Cookie"]
+    seq = guarded.settled_seq()
+    answer = viewer_change(guarded, list(headers.items()))
+    assert answer.status == (401 if case == "no session" else 403), answer
+    assert guarded.settled_seq() == seq
+
+
+def test_the_viewer_is_not_served_on_the_socket_to_a_browser(guarded: LaxUmaskDaemon) -> None:
+    """An Origin on the Unix socket is refused, even for /ui/ (the viewer is TCP only)."""
+    answer = unix_exchange(guarded, http_request("GET", "/ui/", [
+        *LOCAL, ("Origin", "http://localhost")]))
+    assert_json_error(answer, 403, "forbidden")
 
 
 # --- 5. the Gemini key ---------------------------------------------------------------------
