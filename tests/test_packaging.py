@@ -36,6 +36,10 @@ def test_the_wheel_holds_every_module_and_only_the_memlane_package(tmp_path: Pat
     assert tops == {"memlane", next(t for t in tops if t.endswith(".dist-info"))}
     assert missing_modules(ROOT, names) == []
     assert "memlane/cli/hook.sh" in names
+    viewer = ROOT / "daemon" / "api" / "ui"
+    shipped = {f"memlane/daemon/api/ui/{p.relative_to(viewer).as_posix()}"
+               for folder in ("templates", "static") for p in (viewer / folder).iterdir()}
+    assert shipped and shipped <= set(names), sorted(shipped - set(names))
 
 
 @pytest.mark.slow

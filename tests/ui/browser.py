@@ -3,12 +3,11 @@ login, for the browser tests and ``bench/bench_ui.py``."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from memlane.cli.uicmd import login_url
 from tests.e2e.daemon import DaemonProcess
@@ -20,16 +19,15 @@ ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "ui"
 
 
 @contextmanager
-def browser_context() -> Iterator[BrowserContext]:
-    """A fresh browser profile (its own user-data-dir), closed afterwards."""
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory(prefix="ml-ui-") as profile:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=ARGS, headless=True,
-            viewport={"width": 1280, "height": 860})
+def launched() -> Iterator[Browser]:
+    """Chromium on a fresh profile (Playwright gives each launch a new user-data-dir, and each
+    context is a fresh, cookie-less session on top of it)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            yield context
+            yield browser
         finally:
-            context.close()
+            browser.close()
 
 
 def port_of(daemon: DaemonProcess) -> int:

@@ -1,5 +1,7 @@
-"""One daemon with 2,000 imported memories and a known cluster, and a logged-in browser page,
-shared by the viewer's browser tests."""
+"""Two daemons for the viewer's browser tests: one holding 2,000 imported memories (timeline,
+search, escaping), one small with a known cluster (graph, consolidation, forget, health), so
+the lifecycle jobs never wait for 2,000 memories to be linked on a loaded machine. Each gets
+its own browser context: cookies name a host, not a port."""
 
 from __future__ import annotations
 
@@ -7,11 +9,11 @@ import random
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import Browser, Page
 
 from tests.e2e.daemon import DaemonProcess, temporary_daemon
 from tests.tools import require
-from tests.ui.browser import CHROMIUM, browser_context, log_in
+from tests.ui.browser import CHROMIUM, launched, log_in
 
 BULK = 2000
 KNOWN = "The billing API retries with exponential backoff capped at 30 seconds"
@@ -21,55 +23,72 @@ POOL = ["The pg pool runs out under load; set pool_size=20 in db.py",
 WORDS = ("cache queue worker deploy schema index token retry timeout bucket shard replica "
          "webhook cron lint build release branch tag cursor batch stream socket proxy vault "
          "metric alert trace span budget quota tenant region zone pod node image layer").split()
+NO_LLM = {"GEMINI_API_KEY": "", "GOOGLE_API_KEY": "", "MEMLANE_JOBS_INTERVAL_S": "3600"}
 
 
 def bulk_memories(count: int, seed: int = 7) -> list[dict[str, object]]:
     """``count`` distinct memories across kinds and sources, the known one among them."""
     rng = random.Random(seed)
-    rows = [{"text": f"Note {i}: " + " ".join(rng.sample(WORDS, 7)), "project": "bulk",
-             "kind": ("note", "insight")[i % 2], "source": ("import-a", "import-b")[i % 3 == 0]}
-            for i in range(count - 1)]
+    rows: list[dict[str, object]] = [
+        {"text": f"Note {i}: " + " ".join(rng.sample(WORDS, 7)), "project": "bulk",
+         "kind": ("note", "insight")[i % 2], "source": ("import-a", "import-b")[i % 3 == 0]}
+        for i in range(count - 1)]
     rows.insert(count // 2, {"text": KNOWN, "project": "bulk", "kind": "insight"})
     return rows
 
 
+def import_all(daemon: DaemonProcess, rows: list[dict[str, object]]) -> None:
+    for start in range(0, len(rows), 1000):
+        daemon.client.request("POST", "/v1/import", {"memories": rows[start:start + 1000]})
+
+
 @pytest.fixture(scope="session")
-def chromium() -> str:
+def browser() -> Iterator[Browser]:
     """Debian's chromium (a skip locally without it, a failure in CI)."""
     found = require("chromium", "the viewer's browser tests drive it")
     assert found == CHROMIUM, f"chromium is {found}, not Debian's {CHROMIUM}"
-    return found
+    with launched() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="session")
-def viewed(chromium: str) -> Iterator[DaemonProcess]:
-    """The daemon (no LLM, jobs only when asked) with the bulk import and the pool memories."""
-    with temporary_daemon(GEMINI_API_KEY="", GOOGLE_API_KEY="",
-                          MEMLANE_JOBS_INTERVAL_S="3600") as daemon:
-        rows = bulk_memories(BULK)
-        for start in range(0, len(rows), 1000):
-            daemon.client.request("POST", "/v1/import", {"memories": rows[start:start + 1000]})
+def bulk() -> Iterator[DaemonProcess]:
+    """The daemon with the 2,000 imported memories (embedded in the background)."""
+    with temporary_daemon(**NO_LLM) as daemon:
+        import_all(daemon, bulk_memories(BULK))
+        yield daemon
+
+
+@pytest.fixture(scope="session")
+def lived() -> Iterator[DaemonProcess]:
+    """A small daemon whose pool memories are embedded and linked."""
+    with temporary_daemon(**NO_LLM) as daemon:
         for text in POOL:
             daemon.client.request("POST", "/v1/memories", {"text": text, "project": "graphs"})
         daemon.wait_idle()
         yield daemon
 
 
-@pytest.fixture(scope="session")
-def context(chromium: str) -> Iterator[BrowserContext]:
-    with browser_context() as context:
-        yield context
-
-
-@pytest.fixture
-def page(context: BrowserContext, viewed: DaemonProcess) -> Iterator[Page]:
+def watched_page(browser: Browser, daemon: DaemonProcess) -> Iterator[Page]:
     """A logged-in page that fails its test on any CSP violation or page error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text)
             if "Content Security Policy" in m.text else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
-    log_in(page, viewed)
+    log_in(page, daemon)
     yield page
-    page.close()
+    context.close()
     assert problems == []
+
+
+@pytest.fixture
+def bulk_page(browser: Browser, bulk: DaemonProcess) -> Iterator[Page]:
+    yield from watched_page(browser, bulk)
+
+
+@pytest.fixture
+def lived_page(browser: Browser, lived: DaemonProcess) -> Iterator[Page]:
+    yield from watched_page(browser, lived)
+

@@ -14,142 +14,144 @@ from tests.ui.conftest import KNOWN, POOL
 LIVE_WAIT = 30_000  # ms: generous, on a loaded machine
 
 
-def memory_id(daemon: DaemonProcess, text: str) -> int:
-    return int(daemon.client.request("POST", "/v1/memories", {"text": text, "project": "bulk"})["id"])
+def memory_id(daemon: DaemonProcess, text: str, project: str = "bulk") -> int:
+    return int(daemon.client.request("POST", "/v1/memories",
+                                     {"text": text, "project": project})["id"])
 
 
 def test_the_timeline_shows_the_import_and_a_new_memory_arrives_live(
-        page: Page, viewed: DaemonProcess) -> None:
+        bulk_page: Page, bulk: DaemonProcess) -> None:
     """The timeline pages through the 2,000 imported memories, newest first, and a memory
     stored meanwhile appears at the top without a reload."""
-    page.goto(f"{base_url(viewed)}/ui/?project=bulk")
-    rows = page.locator("#timeline li.memory")
+    bulk_page.goto(f"{base_url(bulk)}/ui/?project=bulk")
+    rows = bulk_page.locator("#timeline li.memory")
     expect(rows).to_have_count(50)
     ids = [int(i) for i in rows.evaluate_all("rows => rows.map(r => r.dataset.id)")]
     assert ids == sorted(ids, reverse=True)
-    page.get_by_role("button", name="Older").click()
+    bulk_page.get_by_role("button", name="Older").click()
     expect(rows).to_have_count(100)
-    expect(page.locator("#live-state")).to_have_text("live")
-    fresh = memory_id(viewed, "A memory stored while the timeline is open")
-    expect(page.locator(f'#timeline li.memory[data-id="{fresh}"]')).to_be_visible(
+    expect(bulk_page.locator("#live-state")).to_have_text("live")
+    fresh = memory_id(bulk, "A memory stored while the timeline is open")
+    expect(bulk_page.locator(f'#timeline li.memory[data-id="{fresh}"]')).to_be_visible(
         timeout=LIVE_WAIT)
     assert int(rows.first.get_attribute("data-id") or 0) == fresh
-    screenshot(page, "timeline")
+    screenshot(bulk_page, "timeline")
 
 
-def test_the_timeline_filters_by_kind_and_source(page: Page, viewed: DaemonProcess) -> None:
+def test_the_timeline_filters_by_kind_and_source(bulk_page: Page, bulk: DaemonProcess) -> None:
     """Filters narrow the rows to the kind and source asked for."""
-    page.goto(f"{base_url(viewed)}/ui/?project=bulk&kind=insight&source=import-b")
-    metas = page.locator("#timeline li.memory .meta").all_inner_texts()
+    bulk_page.goto(f"{base_url(bulk)}/ui/?project=bulk&kind=insight&source=import-b")
+    metas = bulk_page.locator("#timeline li.memory .meta").all_inner_texts()
     assert len(metas) == 50
     assert all(" · insight · " in m and " · import-b · " in m for m in metas)
 
 
 def test_search_finds_a_known_memory_highlighted_with_its_score_parts(
-        page: Page, viewed: DaemonProcess) -> None:
+        bulk_page: Page, bulk: DaemonProcess) -> None:
     """The hybrid search finds the known memory among 2,000, marks the query's words, and
     shows the parts of its score on demand."""
-    page.goto(f"{base_url(viewed)}/ui/search")
-    page.get_by_placeholder("Search memories").fill("exponential backoff billing")
-    page.get_by_role("button", name="Search").click()
-    first = page.locator("#hits li.hit").first
-    expect(first.locator(".text")).to_have_text(KNOWN)
-    expect(first.locator("mark").first).to_have_text(re.compile("billing|exponential|backoff",
+    bulk_page.goto(f"{base_url(bulk)}/ui/search")
+    bulk_page.get_by_placeholder("Search memories").fill("exponential backoff billing")
+    bulk_page.get_by_role("button", name="Search").click()
+    known = bulk_page.locator("#hits li.hit", has_text=KNOWN)
+    expect(known).to_have_count(1, timeout=LIVE_WAIT)
+    expect(known.locator("mark").first).to_have_text(re.compile("billing|exponential|backoff",
                                                                 re.IGNORECASE))
-    first.locator("details.score summary").click()
-    expect(first.locator("details.score dl")).to_contain_text("dense cosine")
-    expect(first.locator("details.score dl")).to_contain_text("matched")
-    assert page.evaluate("performance.getEntriesByName('search').length") == 1
-    screenshot(page, "search")
+    known.locator("details.score summary").click()
+    expect(known.locator("details.score dl")).to_contain_text("dense cosine")
+    expect(known.locator("details.score dl")).to_contain_text("matched")
+    assert bulk_page.evaluate("performance.getEntriesByName('search').length") == 1
+    screenshot(bulk_page, "search")
 
 
 def test_the_graph_renders_the_known_cluster_and_opens_a_memory(
-        page: Page, viewed: DaemonProcess) -> None:
+        lived_page: Page, lived: DaemonProcess) -> None:
     """The pool memories, clustered, are nodes of one coloured cluster in cytoscape's model;
-    clicking a node opens its page."""
-    clustered = viewed.client.request("POST", "/v1/jobs/cluster", {})
+    clicking a node opens its lived_page."""
+    clustered = lived.client.request("POST", "/v1/jobs/cluster", {})
     assert clustered, clustered
-    pool = {h["id"] for h in viewed.client.request(
+    pool = {h["id"] for h in lived.client.request(
         "POST", "/v1/search", {"query": POOL[0], "project": "graphs", "k": 3})["hits"]}
-    page.goto(f"{base_url(viewed)}/ui/graph?project=graphs")
-    page.wait_for_function("window.memlaneGraph && window.memlaneGraph.nodes().length >= 3")
-    nodes = page.evaluate("window.memlaneGraph.nodes().map(n => "
+    lived_page.goto(f"{base_url(lived)}/ui/graph?project=graphs")
+    lived_page.wait_for_function("window.memlaneGraph && window.memlaneGraph.nodes().length >= 3")
+    nodes = lived_page.evaluate("window.memlaneGraph.nodes().map(n => "
                           "({id: Number(n.id()), cluster: n.data('cluster')}))")
     assert pool <= {n["id"] for n in nodes}
     clusters = {n["cluster"] for n in nodes if n["id"] in pool}
     assert len(clusters) == 1 and None not in clusters
-    screenshot(page, "graph")
+    screenshot(lived_page, "graph")
     node = min(pool)
-    page.evaluate(f"window.memlaneGraph.getElementById('{node}').emit('tap')")
-    page.wait_for_url(f"**/ui/memories/{node}")
+    lived_page.evaluate(f"window.memlaneGraph.getElementById('{node}').emit('tap')")
+    lived_page.wait_for_url(f"**/ui/memories/{node}")
 
 
 def test_a_memory_page_shows_its_history_after_a_consolidation(
-        page: Page, viewed: DaemonProcess) -> None:
-    """Cluster and consolidate from the viewer's buttons; a source's page then tells its
+        lived_page: Page, lived: DaemonProcess) -> None:
+    """Cluster and consolidate from the viewer's buttons; a source's lived_page then tells its
     history in words, and lineage leads both ways."""
-    page.goto(f"{base_url(viewed)}/ui/")
-    page.get_by_role("button", name="Cluster now").click()
-    expect(page.locator("#answer")).to_contain_text("clusters")
-    page.get_by_role("button", name="Consolidate now (offline)").click()
-    expect(page.locator("#answer")).to_contain_text("consolidated", timeout=2 * LIVE_WAIT)
-    lineage = [c for c in viewed.client.request("GET", "/v1/clusters")["clusters"]
+    lived_page.goto(f"{base_url(lived)}/ui/")
+    lived_page.get_by_role("button", name="Cluster now").click()
+    expect(lived_page.locator("#answer")).to_contain_text("clusters")
+    lived_page.get_by_role("button", name="Consolidate now (offline)").click()
+    expect(lived_page.locator("#answer")).to_contain_text("consolidated", timeout=2 * LIVE_WAIT)
+    lineage = [c for c in lived.client.request("GET", "/v1/clusters")["clusters"]
                if c["consolidated_into"] is not None]
     assert lineage, "nothing was consolidated"
     member, proven = lineage[0]["members"][0], lineage[0]["consolidated_into"]
-    page.goto(f"{base_url(viewed)}/ui/memories/{member}")
-    history = page.locator("#history")
+    lived_page.goto(f"{base_url(lived)}/ui/memories/{member}")
+    history = lived_page.locator("#history")
     expect(history).to_contain_text("stored from")
     expect(history).to_contain_text("embedded by")
     expect(history).to_contain_text("linked to #")
     expect(history).to_contain_text("clustered with #")
     expect(history).to_contain_text(f"consolidated into #{proven}")
-    screenshot(page, "memory")
-    page.locator("#lineage").get_by_role("link", name=f"#{proven}").click()
-    expect(page.locator("#history")).to_contain_text("consolidated from #")
-    expect(page.locator("#lineage")).to_contain_text(f"#{member}")
+    screenshot(lived_page, "memory")
+    lived_page.locator("#lineage").get_by_role("link", name=f"#{proven}").click()
+    expect(lived_page.locator("#history")).to_contain_text("consolidated from #")
+    expect(lived_page.locator("#lineage")).to_contain_text(f"#{member}")
 
 
 def test_forget_from_the_page_removes_the_memory_everywhere(
-        page: Page, viewed: DaemonProcess) -> None:
-    """Forget on a memory's page purges it: the answer is shown, the page says forgotten, and
+        lived_page: Page, lived: DaemonProcess) -> None:
+    """Forget on a memory's lived_page purges it: the answer is shown, the lived_page says forgotten, and
     neither the API, the search nor the timeline nor any state file holds its text."""
     secret = "the vault recipe is quokka-saffron-7781"
-    forgotten = memory_id(viewed, secret)
-    page.goto(f"{base_url(viewed)}/ui/memories/{forgotten}")
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Forget").click()
-    expect(page.locator("#state")).to_have_text("forgotten", timeout=LIVE_WAIT)
-    assert viewed.client.request("GET", f"/v1/memories/{forgotten}")["text"] is None
-    assert viewed.client.request("POST", "/v1/search", {"query": "quokka saffron"})["hits"] == []
-    page.goto(f"{base_url(viewed)}/ui/?project=bulk")
-    expect(page.locator(f'li.memory[data-id="{forgotten}"] .text')).to_have_text("(forgotten)")
-    leaks = [p for p in viewed.home.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    forgotten = memory_id(lived, secret)
+    lived_page.goto(f"{base_url(lived)}/ui/memories/{forgotten}")
+    lived_page.once("dialog", lambda dialog: dialog.accept())
+    lived_page.get_by_role("button", name="Forget").click()
+    expect(lived_page.locator("#state")).to_have_text("forgotten", timeout=LIVE_WAIT)
+    assert lived.client.request("GET", f"/v1/memories/{forgotten}")["text"] is None
+    hits = lived.client.request("POST", "/v1/search", {"query": "quokka saffron"})["hits"]
+    assert [h for h in hits if h["id"] == forgotten or "quokka" in (h["text"] or "")] == []
+    lived_page.goto(f"{base_url(lived)}/ui/?project=bulk")
+    expect(lived_page.locator(f'li.memory[data-id="{forgotten}"] .text')).to_have_text("(forgotten)")
+    leaks = [p for p in lived.home.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     assert leaks == []
 
 
 def test_a_stored_script_is_shown_as_text_and_never_runs(
-        page: Page, viewed: DaemonProcess) -> None:
-    """Markup in a memory is escaped on every page: no script runs, no handler fires."""
+        bulk_page: Page, bulk: DaemonProcess) -> None:
+    """Markup in a memory is escaped on every bulk_page: no script runs, no handler fires."""
     hostile = ('<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
                " hostile markup sample")
-    hostile_id = memory_id(viewed, hostile)
+    hostile_id = memory_id(bulk, hostile)
     for path in ("/ui/?project=bulk", "/ui/search?q=hostile+markup+sample",
                  f"/ui/memories/{hostile_id}"):
-        page.goto(base_url(viewed) + path)
-        expect(page.locator(f'[data-id="{hostile_id}"] .text').first).to_contain_text(
+        bulk_page.goto(base_url(bulk) + path)
+        expect(bulk_page.locator(f'[data-id="{hostile_id}"] .text').first).to_contain_text(
             "<script>window.pwned = 1</script>")
-        assert page.evaluate("typeof window.pwned") == "undefined"
+        assert bulk_page.evaluate("typeof window.pwned") == "undefined"
 
 
 def test_the_health_page_shows_status_queues_budget_and_log_size(
-        page: Page, viewed: DaemonProcess) -> None:
+        lived_page: Page, lived: DaemonProcess) -> None:
     """Health names the model, the queues, the LLM budget and the log's size."""
-    page.goto(f"{base_url(viewed)}/ui/health")
-    health = page.locator("#health")
+    lived_page.goto(f"{base_url(lived)}/ui/health")
+    health = lived_page.locator("#health")
     expect(health).to_contain_text("embedding queue")
     expect(health).to_contain_text("no LLM configured")
     expect(health).to_contain_text(re.compile(r"log size\s*[\d,]+ bytes"))
-    expect(page.locator("#problems")).to_contain_text("none")
-    screenshot(page, "health")
+    expect(lived_page.locator("#problems")).to_contain_text("none")
+    screenshot(lived_page, "health")
 
