@@ -67,7 +67,7 @@ def test_search_finds_a_known_memory_highlighted_with_its_score_parts(
 def test_the_graph_renders_the_known_cluster_and_opens_a_memory(
         lived_page: Page, lived: DaemonProcess) -> None:
     """The pool memories, clustered, are nodes of one coloured cluster in cytoscape's model;
-    clicking a node opens its lived_page."""
+    clicking a node opens its page."""
     clustered = lived.client.request("POST", "/v1/jobs/cluster", {})
     assert clustered, clustered
     pool = {h["id"] for h in lived.client.request(
@@ -81,13 +81,16 @@ def test_the_graph_renders_the_known_cluster_and_opens_a_memory(
     assert len(clusters) == 1 and None not in clusters
     screenshot(lived_page, "graph")
     node = min(pool)
-    lived_page.evaluate(f"window.memlaneGraph.getElementById('{node}').emit('tap')")
+    at = lived_page.evaluate(f"window.memlaneGraph.getElementById('{node}').renderedPosition()")
+    box = lived_page.locator("#graph").bounding_box()
+    assert box is not None
+    lived_page.mouse.click(box["x"] + at["x"], box["y"] + at["y"])  # a real click on the node
     lived_page.wait_for_url(f"**/ui/memories/{node}")
 
 
 def test_a_memory_page_shows_its_history_after_a_consolidation(
         lived_page: Page, lived: DaemonProcess) -> None:
-    """Cluster and consolidate from the viewer's buttons; a source's lived_page then tells its
+    """Cluster and consolidate from the viewer's buttons; a source's page then tells its
     history in words, and lineage leads both ways."""
     lived_page.goto(f"{base_url(lived)}/ui/")
     lived_page.get_by_role("button", name="Cluster now").click()
@@ -113,7 +116,7 @@ def test_a_memory_page_shows_its_history_after_a_consolidation(
 
 def test_forget_from_the_page_removes_the_memory_everywhere(
         lived_page: Page, lived: DaemonProcess) -> None:
-    """Forget on a memory's lived_page purges it: the answer is shown, the lived_page says forgotten, and
+    """Forget on a memory's page purges it: the answer is shown, the page says forgotten, and
     neither the API, the search nor the timeline nor any state file holds its text."""
     secret = "the vault recipe is quokka-saffron-7781"
     forgotten = memory_id(lived, secret)
@@ -132,7 +135,7 @@ def test_forget_from_the_page_removes_the_memory_everywhere(
 
 def test_a_stored_script_is_shown_as_text_and_never_runs(
         bulk_page: Page, bulk: DaemonProcess) -> None:
-    """Markup in a memory is escaped on every bulk_page: no script runs, no handler fires."""
+    """Markup in a memory is escaped on every page: no script runs, no handler fires."""
     hostile = ('<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
                " hostile markup sample")
     hostile_id = memory_id(bulk, hostile)
