@@ -267,7 +267,8 @@ def timeline(conn: sqlite3.Connection, filters: dict[str, str], *, before: int |
              after: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Memories newest first, keyset-paged on id (``before``: older than; ``after``: newer
     than), filtered by exact project/kind/state/source and by ``since``/``until`` dates."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     for name in TIMELINE_FILTERS:
         if filters.get(name):
             where.append(f"{name} = ?")
