@@ -230,7 +230,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                     projector=projector, home=paths.home,
                     budget=llm.budget if llm is not None else None,
                     hook_failures=lambda: hooks.failures, started=started)
-    viewer = Viewer(reader=reader, memories=memories, search=search, status=status,
+    viewer = Viewer(reader=reader, writer=writer, memories=memories, search=search, status=status,
                     watch=projector.watch, log_dir=paths.log_dir)
     return Api(memories=memories, search=search,
                briefings=Briefings(reader=reader, search=search),

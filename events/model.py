@@ -156,6 +156,13 @@ class Reinforced(_Event, frozen=True, tag="reinforced"):
     source: str = "cli"
 
 
+class Pinned(_Event, frozen=True, tag="pinned"):
+    """The user pinned a memory (it never expires), or unpinned it (``pinned`` false)."""
+
+    memory: int
+    pinned: bool = True
+
+
 Event = (
     Stored
     | Embedded
@@ -172,6 +179,7 @@ Event = (
     | ThresholdSet
     | ModelChanged
     | Reinforced
+    | Pinned
 )
 EVENT_TYPES: tuple[type[_Event], ...] = Event.__args__
 

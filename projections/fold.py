@@ -23,6 +23,7 @@ from memlane.events.model import (
     Promoted,
     Recalled,
     Record,
+    Pinned,
     Reinforced,
     Reprieved,
     Restored,
@@ -113,6 +114,9 @@ def ops_for(record: Record) -> list[Op]:
         case ModelChanged():
             return [("INSERT OR REPLACE INTO meta (key, value) VALUES ('pipeline', ?)",
                      (event.pipeline,))]
+        case Pinned():
+            return [("UPDATE memories SET pinned = ?, updated_at = ? WHERE id = ?",
+                     (int(event.pinned), at, event.memory))]
         case Unknown():
             return [("INSERT INTO unknown_events (seq, tag) VALUES (?, ?)", (record.seq, event.tag))]
         case _:

@@ -169,12 +169,14 @@ def active_ids(conn: sqlite3.Connection) -> set[int]:
 
 
 def aging_rows(conn: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
-    """(id, project, kind, text, live degree, reprieves, refreshed_seq) of active memories."""
+    """(id, project, kind, text, live degree, reprieves, refreshed_seq) of active, unpinned
+    memories."""
     yield from conn.execute(
         "SELECT m.id, m.project, m.kind, m.text, (SELECT count(*) FROM links l"
         "  JOIN memories o ON o.id = CASE WHEN l.a = m.id THEN l.b ELSE l.a END"
         "  WHERE (l.a = m.id OR l.b = m.id) AND o.state IN ('active', 'proven')),"
-        " m.reprieves, m.refreshed_seq FROM memories m WHERE m.state = 'active' ORDER BY m.id")
+        " m.reprieves, m.refreshed_seq FROM memories m WHERE m.state = 'active'"
+        " AND m.pinned = 0 ORDER BY m.id")  # a pinned memory never ages
 
 
 def stored_ids_by_project(conn: sqlite3.Connection) -> dict[str, list[int]]:
@@ -313,3 +315,8 @@ def project_graph(conn: sqlite3.Connection, project: str
                 f" WHERE m.id IN ({marks})", chunk):
             nodes[memory_id] = {"kind": kind, "state": state, "text": text, "cluster": cluster}
     return nodes, edges
+
+
+def is_pinned(conn: sqlite3.Connection, memory: int) -> bool:
+    row = conn.execute("SELECT pinned FROM memories WHERE id = ?", (memory,)).fetchone()
+    return bool(row and row[0])

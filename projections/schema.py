@@ -54,6 +54,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE memories ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE memories ADD COLUMN refreshed_seq INTEGER NOT NULL DEFAULT 0;
     """),
+    # Pinned memories never age out (the viewer's pin).
+    ("0003_pins", """
+        ALTER TABLE memories ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+    """),
 )
 
 

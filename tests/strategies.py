@@ -41,5 +41,6 @@ BY_TYPE: dict[type, st.SearchStrategy[m.Event]] = {
     m.ThresholdSet: st.builds(m.ThresholdSet, model=names, name=names, value=scores),
     m.ModelChanged: st.builds(m.ModelChanged, model=names, pipeline=names, dims=st.integers(1, 4096)),
     m.Reinforced: st.builds(m.Reinforced, memory=ids, source=names),
+    m.Pinned: st.builds(m.Pinned, memory=ids, pinned=st.booleans()),
 }
 EVENTS = st.one_of(*BY_TYPE.values())

@@ -15,6 +15,7 @@ from memlane.events.model import (
     Forgotten,
     Linked,
     ModelChanged,
+    Pinned,
     Promoted,
     Recalled,
     Record,
@@ -40,7 +41,7 @@ def touches(record: Record, memory: int) -> bool:
         case Clustered():
             return memory in event.members
         case (Embedded() | Routed() | Recalled() | Reprieved() | Promoted() | Expired()
-              | Restored() | Forgotten() | Reinforced()):
+              | Restored() | Forgotten() | Reinforced() | Pinned()):
             return event.memory == memory
         case ThresholdSet() | ModelChanged() | Unknown():
             return False

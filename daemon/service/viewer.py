@@ -14,12 +14,23 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from memlane.daemon.domain.errors import BadRequest
 from memlane.daemon.runtime.reader import Reader
+from memlane.daemon.runtime.writer import Writer
 from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.requests import SearchBody
 from memlane.daemon.service.search import Search
 from memlane.daemon.service.status import Status
-from memlane.events.model import Consolidated, Expired, Forgotten, Promoted, Record, Restored, Stored
+from memlane.events.model import (
+    Consolidated,
+    Expired,
+    Forgotten,
+    Pinned,
+    Promoted,
+    Record,
+    Restored,
+    Stored,
+)
 from memlane.projections import queries
 
 PAGE = 50
@@ -29,9 +40,10 @@ Watch = Callable[[], MemoryObjectReceiveStream[list[Record]]]
 
 
 class Viewer:
-    def __init__(self, *, reader: Reader, memories: Memories, search: Search, status: Status,
-                 watch: Watch, log_dir: Path) -> None:
+    def __init__(self, *, reader: Reader, writer: Writer, memories: Memories, search: Search,  # noqa: PLR0913
+                 status: Status, watch: Watch, log_dir: Path) -> None:
         self._reader = reader
+        self._writer = writer
         self._memories = memories
         self._search = search
         self._status = status
@@ -62,8 +74,18 @@ class Viewer:
             return lineage, links, queries.texts_of(conn, sorted(others))
 
         lineage, links, texts = await self._reader.read(related)
+        pinned = await self._reader.read(lambda conn: queries.is_pinned(conn, memory_id))
         return {"memory": memory, "history": history, "lineage": lineage,
-                "links": links, "texts": texts}
+                "links": links, "texts": texts, "pinned": pinned}
+
+    async def pin(self, memory_id: int, *, pinned: bool) -> dict[str, Any]:
+        """Pin a live memory (it never expires) or unpin it."""
+        memory = await self._memories.get(memory_id)
+        if memory["state"] not in queries.LIVE_STATES:
+            raise BadRequest(f"memory {memory_id} is {memory['state']}; only a live memory "
+                             "can be pinned", code="not_live")
+        await self._writer.append([Pinned(memory=memory_id, pinned=pinned)])
+        return {"id": memory_id, "pinned": pinned}
 
     async def graph(self, project: str, cap: int = GRAPH_CAP) -> dict[str, Any]:
         nodes, edges = await self._reader.read(lambda conn: queries.project_graph(conn, project))

@@ -36,7 +36,7 @@ KINDS_OF_EVENT = {"embed": m.Embedded, "link": m.Linked, "cluster": m.Clustered,
                   "consolidate": m.Consolidated, "recall": m.Recalled, "expire": m.Expired,
                   "restore": m.Restored, "forget": m.Forgotten, "promote": m.Promoted,
                   "route": m.Routed, "threshold": m.ThresholdSet, "model": m.ModelChanged,
-                  "reprieve": m.Reprieved, "reinforce": m.Reinforced}
+                  "reprieve": m.Reprieved, "reinforce": m.Reinforced, "pin": m.Pinned}
 
 
 def test_histories_cover_every_event_kind() -> None:
@@ -77,6 +77,7 @@ def _event(draw: st.DrawFn, choice: str, seq: int, memories: list[int]) -> m.Eve
         "model": lambda: m.ModelChanged(model="t", pipeline="t:4", dims=4),
         "reprieve": lambda: m.Reprieved(memory=target, count=1, reason="substantive"),
         "reinforce": lambda: m.Reinforced(memory=target, source="api"),
+        "pin": lambda: m.Pinned(memory=target, pinned=draw(st.booleans())),
     }
     return simple[choice]()
 

@@ -35,6 +35,7 @@ def test_the_timeline_shows_the_import_and_a_new_memory_arrives_live(
     expect(bulk_page.locator(f'#timeline li.memory[data-id="{fresh}"]')).to_be_visible(
         timeout=LIVE_WAIT)
     assert int(rows.first.get_attribute("data-id") or 0) == fresh
+    bulk_page.evaluate("window.scrollTo(0, 0)")
     screenshot(bulk_page, "timeline")
 
 
@@ -158,3 +159,15 @@ def test_the_health_page_shows_status_queues_budget_and_log_size(
     expect(lived_page.locator("#problems")).to_contain_text("none")
     screenshot(lived_page, "health")
 
+
+
+def test_pin_and_unpin_from_a_memory_page(lived_page: Page, lived: DaemonProcess) -> None:
+    """Pin marks a memory as never expiring and its history says so; unpin undoes it."""
+    pinned = memory_id(lived, "Always run migrations before the deploy step", "graphs")
+    lived_page.goto(f"{base_url(lived)}/ui/memories/{pinned}")
+    lived_page.get_by_role("button", name="Pin", exact=True).click()
+    expect(lived_page.locator("#pinned")).to_have_text("yes: it never expires")
+    expect(lived_page.locator("#history")).to_contain_text("pinned: it never expires")
+    lived_page.get_by_role("button", name="Unpin").click()
+    expect(lived_page.locator("#pinned")).to_have_text("no")
+    expect(lived_page.locator("#history")).to_contain_text("unpinned: it ages again")

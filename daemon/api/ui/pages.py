@@ -24,7 +24,7 @@ from memlane.daemon.service.requests import JobBody
 from memlane.daemon.service.viewer import Viewer
 from memlane.projections.queries import TIMELINE_FILTERS
 
-_MEMORY = re.compile(r"^/ui/memories/(\d{1,18})(?:/(forget|restore))?$")
+_MEMORY = re.compile(r"^/ui/memories/(\d{1,18})(?:/(forget|restore|pin|unpin))?$")
 _JOB = re.compile(r"^/ui/jobs/(cluster|consolidate)$")
 _STATIC = re.compile(r"^/ui/static/([A-Za-z0-9_.-]{1,64})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -150,8 +150,10 @@ async def _change(ui: Ui, request: Request) -> Response:
         memory_id = int(match.group(1))
         if match.group(2) == "forget":
             answer = await ui.memories.forget(memory_id)
-        else:
+        elif match.group(2) == "restore":
             answer = await ui.memories.restore(memory_id)
+        else:
+            answer = await ui.viewer.pin(memory_id, pinned=match.group(2) == "pin")
     elif match := _JOB.match(request.path):
         options = decode_body(request.body or b"{}", JobBody)
         extra = {"offline": options.offline} if match.group(1) == "consolidate" else {}

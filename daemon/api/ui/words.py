@@ -37,6 +37,8 @@ def describe(event: dict[str, Any], memory_id: int) -> Markup:
             return Markup("consolidated from {} by {}").format(_links(event["sources"]),
                                                              event["model"])
         return Markup("consolidated into {}").format(memory_link(event["id"]))
+    if kind == "pinned":
+        return Markup("pinned: it never expires" if event["pinned"] else "unpinned: it ages again")
     return _state_change(kind, event)
 
 
@@ -50,8 +52,6 @@ def _state_change(kind: Any, event: dict[str, Any]) -> Markup:
         "restored": "restored by the user",
         "forgotten": "forgotten: its text was purged",
         "reinforced": "stored again (from {source})",
-        "pinned": "pinned: it never expires",
-        "unpinned": "unpinned: it ages again",
     }
     template = sentences.get(str(kind))
     if template is None:

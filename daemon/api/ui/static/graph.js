@@ -30,6 +30,7 @@ async function drawGraph(holder) {
       {selector: "edge", style: {"width": 1, "line-color": "#cbd5e1"}},
     ],
     layout: {name: graph.shown > 800 ? "grid" : "cose", animate: false},
+    maxZoom: 2,
   });
   cy.on("tap", "node", (event) => { location.href = "/ui/memories/" + event.target.id(); });
   window.memlaneGraph = cy;
