@@ -18,7 +18,7 @@ from memlane.daemon.domain.errors import BadRequest
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
 from memlane.daemon.service.memories import Memories
-from memlane.daemon.service.requests import SearchBody
+from memlane.daemon.service.requests import SearchBody, StoreBody
 from memlane.daemon.service.search import Search
 from memlane.daemon.service.status import Status
 from memlane.events.model import (
@@ -77,6 +77,21 @@ class Viewer:
         pinned = await self._reader.read(lambda conn: queries.is_pinned(conn, memory_id))
         return {"memory": memory, "history": history, "lineage": lineage,
                 "links": links, "texts": texts, "pinned": pinned}
+
+    async def edit(self, memory_id: int, text: str) -> dict[str, Any]:
+        """A new memory with ``text`` supersedes a live one, which expires (restorable) with
+        the new one named as the reason. The same text again changes nothing."""
+        old = await self._memories.get(memory_id)
+        if old["state"] not in queries.LIVE_STATES:
+            raise BadRequest(f"memory {memory_id} is {old['state']}; only a live memory can be "
+                             "edited", code="not_live")
+        stored = await self._memories.store(StoreBody(
+            text=text, project=old["project"], kind=old["kind"], tags=old["tags"],
+            source="viewer"))
+        if stored["id"] != memory_id:
+            await self._writer.append([Expired(
+                memory=memory_id, reason=f"superseded by #{stored['id']} (edited)")])
+        return {"id": stored["id"], "supersedes": memory_id}
 
     async def pin(self, memory_id: int, *, pinned: bool) -> dict[str, Any]:
         """Pin a live memory (it never expires) or unpin it."""

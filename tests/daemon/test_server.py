@@ -5,14 +5,21 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 
 import anyio
 import msgspec
 import pytest
 
-from memlane.daemon.api.server import Limits, Request, Response, json_response, serve_connection
+from memlane.daemon.api.server import (
+    Handler,
+    Limits,
+    Request,
+    Response,
+    json_response,
+    serve_connection,
+)
 
 LIMITS = Limits(max_header=4096, max_body=1024, head_timeout=0.5, body_timeout=0.5,
                 idle_timeout=2.0)
@@ -24,7 +31,7 @@ async def echo(request: Request) -> Response:
 
 
 @contextmanager
-def server(limits: Limits = LIMITS) -> Iterator[int]:
+def server(limits: Limits = LIMITS, handler: Handler = echo) -> Iterator[int]:
     """An HTTP server on an ephemeral port in a background thread's event loop."""
     port: list[int] = []
     ready = threading.Event()
@@ -36,7 +43,7 @@ def server(limits: Limits = LIMITS) -> Iterator[int]:
         ready.set()
 
         async def handle(stream: anyio.abc.SocketStream) -> None:
-            await serve_connection(stream, echo, transport="tcp", limits=limits)
+            await serve_connection(stream, handler, transport="tcp", limits=limits)
 
         async with listener, anyio.create_task_group() as tg:
             tg.start_soon(listener.serve, handle)
@@ -66,6 +73,26 @@ def exchange(port: int, raw: bytes, *, timeout: float = 5.0) -> bytes:
 
 def status_of(reply: bytes) -> int:
     return int(reply.split(b" ", 2)[1])
+
+
+async def stream_two(request: Request) -> Response:
+    async def chunks() -> AsyncGenerator[bytes, None]:
+        yield b"data: 1\n\n"
+        yield b"data: 2\n\n"
+
+    return Response(200, content_type="text/event-stream", stream=chunks())
+
+
+def test_a_streamed_body_is_sent_chunked_as_it_is_produced() -> None:
+    """A response with a stream goes out chunked, without a length, and ends cleanly: the
+    connection then serves the next request."""
+    with server(handler=stream_two) as port:
+        raw = exchange(port, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                             b"GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    first, _, second = raw.partition(b"0\r\n\r\n")
+    assert b"transfer-encoding: chunked" in first.lower() and b"content-length" not in first
+    assert first.endswith(b"9\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n")
+    assert second.startswith(b"HTTP/1.1 200 ")
 
 
 def test_keep_alive_serves_pipelined_requests_in_order() -> None:

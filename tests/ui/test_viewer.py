@@ -171,3 +171,19 @@ def test_pin_and_unpin_from_a_memory_page(lived_page: Page, lived: DaemonProcess
     lived_page.get_by_role("button", name="Unpin").click()
     expect(lived_page.locator("#pinned")).to_have_text("no")
     expect(lived_page.locator("#history")).to_contain_text("unpinned: it ages again")
+
+
+def test_edit_stores_a_new_memory_that_supersedes_the_old(
+        lived_page: Page, lived: DaemonProcess) -> None:
+    """Editing saves the new text as a new memory; the old one expires, naming its successor."""
+    old = memory_id(lived, "Deploys go out on Tuesdays", "graphs")
+    lived_page.goto(f"{base_url(lived)}/ui/memories/{old}")
+    lived_page.locator("#editor summary").click()
+    lived_page.locator("#edit textarea").fill("Deploys go out on Wednesdays")
+    lived_page.get_by_role("button", name="Save as a new memory").click()
+    lived_page.wait_for_url(re.compile(rf".*/ui/memories/(?!{old}$)\d+$"))
+    new = int(lived_page.url.rsplit("/", 1)[1])
+    assert new != old
+    expect(lived_page.locator("#memory .text")).to_have_text("Deploys go out on Wednesdays")
+    lived_page.goto(f"{base_url(lived)}/ui/memories/{old}")
+    expect(lived_page.locator("#history")).to_contain_text(f"expired because superseded by #{new}")

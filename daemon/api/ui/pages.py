@@ -20,11 +20,11 @@ from memlane.daemon.api.ui.sessions import Sessions
 from memlane.daemon.domain.errors import BadRequest, MethodNotAllowed, NotFound
 from memlane.daemon.service.lifecycle import Lifecycle
 from memlane.daemon.service.memories import Memories
-from memlane.daemon.service.requests import JobBody
+from memlane.daemon.service.requests import JobBody, Text
 from memlane.daemon.service.viewer import Viewer
 from memlane.projections.queries import TIMELINE_FILTERS
 
-_MEMORY = re.compile(r"^/ui/memories/(\d{1,18})(?:/(forget|restore|pin|unpin))?$")
+_MEMORY = re.compile(r"^/ui/memories/(\d{1,18})(?:/(forget|restore|pin|unpin|edit))?$")
 _JOB = re.compile(r"^/ui/jobs/(cluster|consolidate)$")
 _STATIC = re.compile(r"^/ui/static/([A-Za-z0-9_.-]{1,64})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -41,6 +41,10 @@ class Ui:
 
 
 Page = Callable[[Ui, Request, str], Awaitable[Response]]
+
+
+class EditBody(msgspec.Struct, forbid_unknown_fields=True):
+    text: Text
 
 
 async def serve(ui: Ui, request: Request) -> Response:
@@ -152,6 +156,8 @@ async def _change(ui: Ui, request: Request) -> Response:
             answer = await ui.memories.forget(memory_id)
         elif match.group(2) == "restore":
             answer = await ui.memories.restore(memory_id)
+        elif match.group(2) == "edit":
+            answer = await ui.viewer.edit(memory_id, decode_body(request.body, EditBody).text)
         else:
             answer = await ui.viewer.pin(memory_id, pinned=match.group(2) == "pin")
     elif match := _JOB.match(request.path):

@@ -12,7 +12,7 @@ async function post(url, body) {
   });
   const answer = await response.json();
   document.getElementById("answer").textContent = JSON.stringify(answer, null, 2);
-  return response.ok;
+  return response.ok ? answer : null;
 }
 
 async function fetchRows(query) {
@@ -74,14 +74,25 @@ document.addEventListener("click", async (event) => {
   if (!button) return;
   if (button.dataset.confirm && !confirm(button.dataset.confirm)) return;
   button.disabled = true;
-  const ok = await post(button.dataset.action, button.dataset.body);
+  const ok = (await post(button.dataset.action, button.dataset.body)) !== null;
   button.disabled = false;
   if (ok && button.dataset.then === "reload") location.reload();
 });
+
+function editInPlace(form) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = new FormData(form).get("text");
+    const answer = await post(form.dataset.action, JSON.stringify({text}));
+    if (answer) location.href = "/ui/memories/" + answer.id;
+  });
+}
 
 document.addEventListener("DOMContentLoaded", () => {
   const list = document.getElementById("timeline");
   if (list) liveTimeline(list);
   const form = document.getElementById("search");
   if (form) searchInPlace(form);
+  const editor = document.getElementById("edit");
+  if (editor) editInPlace(editor);
 });
