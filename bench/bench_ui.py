@@ -26,6 +26,7 @@ from playwright.sync_api import Page
 
 from memlane.events.log import EventLog
 from memlane.events.model import Embedded, Event, Stored
+from tests.e2e import daemon as daemon_process
 from tests.e2e.daemon import DaemonProcess
 from tests.ui.browser import base_url, launched, log_in
 
@@ -34,6 +35,7 @@ WORDS = ("cache build postgres pool uv install docker layer pytest fixture react
 QUERIES = ["postgres pool exhausted", "docker layer cache", "kubernetes probe flag",
            "rust lifetime rebase", "pytest fixture runner"]
 BATCH = 5000
+CATCH_UP_TIMEOUT = 1800.0  # seconds: projecting 100k memories and vectors on a loaded machine
 
 
 def write_memories(daemon: DaemonProcess, count: int) -> None:
@@ -93,6 +95,7 @@ def main() -> None:
     parser.add_argument("--memories", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    daemon_process.READY_TIMEOUT = CATCH_UP_TIMEOUT  # the tests' minute is too short here
     root = Path(tempfile.mkdtemp(prefix="ml-", dir="/tmp"))
     (root / "home").mkdir()
     daemon = DaemonProcess(root / "home", GEMINI_API_KEY="", GOOGLE_API_KEY="",
@@ -115,7 +118,10 @@ def main() -> None:
               f"max {max(search):.0f} ms ({args.runs} queries)")
         print(describe_machine())
     finally:
-        daemon.stop()
+        try:
+            daemon.stop()
+        except subprocess.TimeoutExpired:
+            daemon.kill9()
         shutil.rmtree(root, ignore_errors=True)
 
 
