@@ -34,6 +34,7 @@ async function drawGraph(holder) {
   });
   cy.on("tap", "node", (event) => { location.href = "/ui/memories/" + event.target.id(); });
   window.memlaneGraph = cy;
+  holder.dataset.nodes = String(cy.nodes().length);  // drawn (tests and benches wait on it)
 }
 
 document.addEventListener("DOMContentLoaded", () => {
