@@ -53,12 +53,15 @@ def write_memories(daemon: DaemonProcess, count: int) -> None:
             first = log.last_seq + 1
             vectors = rng.normal(size=(size, dims)).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            events: list[Event] = [Stored(
-                id=first + i, text=f"note {start + i}: " + " ".join(rng.choice(WORDS, 6)),
-                project=f"p{(start + i) % 5}", kind="note", content_hash=f"{start + i:032x}")
-                for i in range(size)]
-            events += [Embedded(memory=first + i, vector=vectors[i].tobytes(), dims=dims,
-                                model=model, pipeline=pipeline) for i in range(size)]
+            # Each memory's vector right after it: a run of vectors would look like a link pass
+            # a crash interrupted, and the daemon would link the whole run at start.
+            events: list[Event] = []
+            for i in range(size):
+                events += [Stored(id=first + 2 * i, project=f"p{(start + i) % 5}", kind="note",
+                                  text=f"note {start + i}: " + " ".join(rng.choice(WORDS, 6)),
+                                  content_hash=f"{start + i:032x}"),
+                           Embedded(memory=first + 2 * i, vector=vectors[i].tobytes(), dims=dims,
+                                    model=model, pipeline=pipeline)]
             log.append(events)
     finally:
         log.close()
