@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import subprocess
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -89,9 +90,22 @@ def report(scores: dict[str, Score]) -> None:
             print("  altered near-misses: " + (", ".join(tally.altered_ids) or "none"))
 
 
+PROMPT = ("Refactor the session store so it retries on busy; keep the API stable, run the tests"
+          " in tests/daemon and update ARCHITECTURE.md. Commit 3f2a9c1e, then deploy. ") * 14
+
+
+def speed(text: str = PROMPT[:2000], rounds: int = 300) -> float:
+    """Microseconds per 1,000 characters to redact a prompt without secrets (the common case)."""
+    started = time.perf_counter()
+    for _ in range(rounds):
+        redact(text)
+    return (time.perf_counter() - started) / rounds * 1e6 / (len(text) / 1000)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--split", choices=SPLITS, help="report one split only (tune while tuning)")
     args = parser.parse_args()
     raw = args.corpus.read_bytes()
     entries = [json.loads(line) for line in raw.splitlines() if line.strip()]
@@ -100,7 +114,9 @@ def main() -> None:
           f"python {platform.python_version()}")
     print(f"corpus: {args.corpus.name} sha256 {hashlib.sha256(raw).hexdigest()[:12]}, "
           f"{len(entries)} entries")
-    report(score(entries))
+    scores = score(entries)
+    print(f"speed: {speed():.0f} µs per 1k chars (a 2,000-char prompt without secrets)")
+    report({split: tally for split, tally in scores.items() if args.split in (None, split)})
 
 
 if __name__ == "__main__":

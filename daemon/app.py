@@ -41,6 +41,7 @@ from memlane.daemon.api.listeners import (
 from memlane.daemon.api.routes import Api, make_handler
 from memlane.daemon.api.server import Limits
 from memlane.daemon.domain.aging import AgePolicy
+from memlane.daemon.domain.identifiers import identifier_key
 from memlane.daemon.domain.models import resolve_spec
 from memlane.daemon.runtime.backlog import Backlog
 from memlane.daemon.runtime.indexer import Indexer
@@ -183,7 +184,8 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                           policy=AgePolicy(limit=settings.age_limit))
     scheduler = JobScheduler(lifecycle.run_all, settings.jobs_interval_s)
     tg.start_soon(scheduler.run)
-    memories = Memories(writer=writer, reader=reader, log_dir=paths.log_dir)
+    memories = Memories(writer=writer, reader=reader, log_dir=paths.log_dir,
+                        identifier_key=identifier_key(ensure_token(paths.token)))
     search = Search(reader=reader, writer=writer, engine=engine, indexer=indexer,
                     thresholds=thresholds)
     hooks = Hooks(memories=memories, search=search, reader=reader, kick=scheduler.kick,

@@ -15,6 +15,7 @@ from memlane.daemon.domain.admission import BatchView
 from memlane.daemon.domain.errors import BadRequest, NotFound
 from memlane.daemon.domain.forgetting import purge
 from memlane.daemon.domain.history import history
+from memlane.daemon.domain.identifiers import protect_identifier
 from memlane.daemon.domain.kinds import detect_kind
 from memlane.daemon.domain.redaction import redact
 from memlane.daemon.domain.storing import StoreOutcome, StoreRequest, decide_store
@@ -27,18 +28,20 @@ from memlane.projections import queries
 
 
 class Memories:
-    def __init__(self, *, writer: Writer, reader: Reader, log_dir: Path) -> None:
+    def __init__(self, *, writer: Writer, reader: Reader, log_dir: Path,
+                 identifier_key: bytes) -> None:
+        self._key = identifier_key
         self._writer = writer
         self._reader = reader
         self._log_dir = log_dir
 
     async def store(self, body: StoreBody) -> dict[str, Any]:
-        request = to_store_request(body)
+        request = to_store_request(body, key=self._key)
         _, outcome = await self._writer.submit(lambda view, seq: decide_store(view, request, seq))
         return store_answer(outcome)
 
     async def import_many(self, bodies: list[StoreBody]) -> dict[str, Any]:
-        requests = [to_store_request(b) for b in bodies]
+        requests = [to_store_request(b, key=self._key) for b in bodies]
 
         def decide_all(view: BatchView, seq: int) -> tuple[list[Event], list[StoreOutcome]]:
             events: list[Event] = []
@@ -117,17 +120,20 @@ class Memories:
         return {"replayed": count, "last_seq": last}
 
 
-def to_store_request(body: StoreBody) -> StoreRequest:
-    """Validate a store body and decide its kind; the text is stored with secrets redacted."""
+def to_store_request(body: StoreBody, *, key: bytes) -> StoreRequest:
+    """Validate a store body and decide its kind; text and tags are stored with secrets
+    redacted, an idempotency key holding one as its keyed hash."""
     if not body.text.strip():
         raise BadRequest("text is blank", code="blank_text")
     kind = detect_kind(body.text, body.tags, body.kind)
     if kind not in KINDS:
         raise BadRequest(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}", code="bad_kind")
-    clean = redact(body.text)
+    clean, tags = redact(body.text), [redact(tag) for tag in body.tags]
+    idempotency_key = body.idempotency_key and protect_identifier(body.idempotency_key, key=key)
     return StoreRequest(text=clean.text, project=body.project or "global", kind=kind,
-                        source=body.source, tags=tuple(body.tags),
-                        idempotency_key=body.idempotency_key, redactions=clean.count)
+                        source=body.source, tags=tuple(tag.text for tag in tags),
+                        idempotency_key=idempotency_key,
+                        redactions=clean.count + sum(tag.count for tag in tags))
 
 
 def store_answer(outcome: StoreOutcome) -> dict[str, Any]:
