@@ -24,12 +24,18 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from memlane.daemon.domain.secret_rules import BLOCKS, RULES, Rule
+from memlane.daemon.domain.secret_checks import Rule
+from memlane.daemon.domain.secret_rules import BLOCKS, RULES
 from memlane.daemon.domain.secret_shapes import SHAPE_KINDS, SHAPES, kind_of
 
 _MARKER = re.compile(r"\[redacted:[a-z0-9-]{1,40}\]")
 _MARKER_REACH = len("[redacted:]") + 40  # the longest marker _MARKER can match
-_TOKEN_RUN = re.compile(r"[\w.~+/=:-]{16,}")  # where a shape may be: no shape is shorter
+# Where a shape may be: no shape is shorter. The lookbehind starts a run only at its first
+# character, so finding the runs reads each character once.
+_TOKEN_RUN = re.compile(r"(?<![\w.~+/=:-])[\w.~+/=:-]{16,}")
+
+
+_GATE_WORDS = frozenset(word for rule in BLOCKS + RULES for word in rule.gate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +64,21 @@ def redact(text: str) -> Redacted:
 def _apply_all(text: str) -> tuple[str, list[str]] | None:
     """One pass: blocks, then shapes, then context rules; None when nothing was replaced."""
     added: list[str] = []
-    for rule in BLOCKS:
-        text = _replace(text, _matches(rule, text), added)
+    text = _apply_rules(BLOCKS, text, added)
     text = _replace(text, _shapes(text), added)
-    lowered = text.lower()
-    for rule in RULES:
-        if any(word in lowered for word in rule.gate):
-            text = _replace(text, _matches(rule, text), added)
+    text = _apply_rules(RULES, text, added)
     return (text, added) if added else None
+
+
+def _apply_rules(rules: tuple[Rule, ...], text: str, added: list[str]) -> str:
+    """Apply each rule whose gate words the text holds. The words are read once: a replacement
+    only takes context away, and the words its marker adds start no secret."""
+    lowered = text.lower()
+    present = {word for word in _GATE_WORDS if word in lowered}
+    for rule in rules:
+        if not present.isdisjoint(rule.gate):
+            text = _replace(text, _matches(rule, text), added)
+    return text
 
 
 def _matches(rule: Rule, text: str) -> Iterator[tuple[int, int, str]]:

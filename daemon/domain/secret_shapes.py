@@ -23,7 +23,7 @@ _TABLE: tuple[tuple[str, str], ...] = (
     ("anthropic-key", r"sk-ant-[A-Za-z0-9_-]{20,249}"),
     ("openai-key", r"sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,245}|[A-Za-z0-9]{32,252})"),
     ("google-api-key", r"AIza[\w-]{35}"),
-    ("google-oauth-secret", r"GOCSPX-[\w-]{28}"),
+    ("google-oauth-secret", r"GOCSPX-[\w-]{24,40}"),
     ("huggingface-token", r"hf_[A-Za-z0-9]{30,253}|api_org_[A-Za-z]{34}"),
     ("npm-token", r"npm_[A-Za-z0-9]{36,252}"),
     ("pypi-token", r"pypi-AgEIcHlwaS5vcmc[\w-]{50,1000}"),
@@ -72,6 +72,10 @@ _TABLE: tuple[tuple[str, str], ...] = (
     ("artifactory-key", r"AKCp[A-Za-z0-9]{69}|cmVmdGtu[A-Za-z0-9]{56}"),
     ("typeform-token", r"tfp_[\w.=-]{59}"),
     ("discord-token", r"[MNO][A-Za-z\d_-]{23,25}\.[\w-]{6}\.[\w-]{27,38}"),
+    # A PEM private key, base64-encoded again (Kubernetes Secret data, CI variables).
+    ("private-key", r"LS0tLS1CRUdJTi(?:BSU0EgUFJJVkFURSBL|BQUklWQVRFIEtF|BPUEVOU1NIIFBSSVZBVEUgS0VZ"
+                    r"|BFQyBQUklWQVRFIEtF|BEU0EgUFJJVkFURSBL|BFTkNSWVBURUQgUFJJVkFURSBL"
+                    r"|BQR1AgUFJJVkFURSBL)[A-Za-z0-9+/=]{0,65536}"),
     ("jwt", r"eyJ[A-Za-z0-9_-]{4,4096}\.eyJ[A-Za-z0-9_-]{4,8192}\.[A-Za-z0-9_-]{0,4096}"
             r"|ZXlK[A-Za-z0-9+/]{40,8192}={0,2}"),
 )

@@ -285,9 +285,9 @@ def test_hostile_input_is_redacted_in_linear_time(text: str) -> None:
     A linear pass takes a tenth of that; backtracking or a pass per marker would take minutes.
     """
     assert len(text) >= 200_000
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a loaded machine does not make it fail
     redact(text)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
 
 
 def test_identifiers_with_secrets_keep_equality_under_a_keyed_hash() -> None:
@@ -307,7 +307,7 @@ def test_identifiers_with_secrets_keep_equality_under_a_keyed_hash() -> None:
 def test_a_two_thousand_character_prompt_redacts_in_a_few_milliseconds() -> None:
     """Redaction runs on every prompt: 2,000 characters without secrets take under 5 ms."""
     prompt = ("Refactor the session store so it retries on busy; keep the API stable. " * 30)[:2000]
-    started = time.perf_counter()
+    started = time.process_time()
     for _ in range(20):
         redact(prompt)
-    assert (time.perf_counter() - started) / 20 < 0.005
+    assert (time.process_time() - started) / 20 < 0.005
