@@ -82,10 +82,15 @@ def _apply_rules(rules: tuple[Rule, ...], text: str, added: list[str]) -> str:
 
 
 def _matches(rule: Rule, text: str) -> Iterator[tuple[int, int, str]]:
-    """The spans a context rule accepts, with its kind."""
-    for match in rule.pattern.finditer(text):
+    """The spans a context rule accepts, with its kind. A rejected match is searched again one
+    character on, so that it hides no candidate inside it (``--from-literal=password=v``)."""
+    position = 0
+    while match := rule.pattern.search(text, position):
         if rule.check(match):
             yield (*match.span("secret"), rule.kind)
+            position = max(match.end(), position + 1)
+        else:
+            position = match.start() + 1
 
 
 def _shapes(text: str) -> Iterator[tuple[int, int, str]]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 MIN_ASSIGNED = 4
 _MIN_RANDOM = 16
+_MIN_STRONG = 8
 _MIN_ENTROPY = 3.5  # bits per character; random base64 of 20+ characters has over 4
 _PLACEHOLDER_WORDS = frozenset({
     "changeme", "password", "passwd", "pass", "secret", "token", "apikey", "example", "dummy",
@@ -35,7 +36,7 @@ _CALLEE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")  # sha256, base64.b64decode: be
 _HASH_LIKE = re.compile(
     r"(?:sha\d{1,3}|md5|blake2b?|xxh\d*|h\d)[-:~=]|[0-9a-f]{7,}$|[0-9A-F]{7,}$"
     r"|[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|[/~]|\.{0,2}/|AAAA", re.IGNORECASE)
-_HASH_BEFORE = re.compile(r"(?:sha\d{1,3}|md5|blake2b?|base64|ssh-\w+)[-:~, ]\s?$|@$",
+_HASH_BEFORE = re.compile(r"(?:sha\d{1,3}|md5|blake2b?|ssh-\w+)[-:~, ]\s?$|base64,$|@$",
                           re.IGNORECASE)
 # Public by design: publishable keys, age recipients; and whatever follows "public key".
 _PUBLIC = re.compile(r"pk_(?:live|test)_|pk\.|age1[a-z0-9]{58}$")
@@ -121,6 +122,13 @@ def password_like(match: re.Match[str]) -> bool:
     return (assigned_value(match) and not value.isalpha() and not value.isdigit()
             and "=" not in value.rstrip("=") and not _is_code(match)
             and _HASH_LIKE.match(value) is None)
+
+
+def strong_password(match: re.Match[str]) -> bool:
+    """Without a verb before it, a password needs 8+ characters with upper, lower and digits."""
+    value = match["secret"]
+    return (len(value) >= _MIN_STRONG and any(c.isupper() for c in value)
+            and any(c.islower() for c in value) and any(c.isdigit() for c in value))
 
 
 def random_like(match: re.Match[str]) -> bool:

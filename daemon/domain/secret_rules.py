@@ -22,9 +22,9 @@ from collections.abc import Callable
 
 from memlane.daemon.domain.secret_checks import (
     Rule,
+    all_of,
     any_match,
     assigned_literal,
-    all_of,
     assigned_value,
     in_secret_manifest,
     key_like,
@@ -32,6 +32,7 @@ from memlane.daemon.domain.secret_checks import (
     random_like,
     real_value,
     secret_name,
+    strong_password,
 )
 
 
@@ -55,9 +56,10 @@ _AWS_SECRET_NAME = r"(?:(?:aws[ _-]?)?secret[ _-]?access[ _-]?key|aws[_-]?secret
 _ASSIGNS = (r"(?:[\"']\])?[\"']?[ \t]{0,4}"
             r"(?::=|=>|:[ \t]{0,4}[\w.\[\]|, ]{1,40}?[ \t]{0,4}=|[:=])[ \t]{0,4}")
 _QUOTED = r"(?P<quote>[\"'])(?P<secret>(?:(?!(?P=quote))[^\n]){1,512})(?P=quote)"
-# Unquoted values end at a delimiter, so a connection string or query keeps its next field;
-# a leading ':' or '=' is a path (token::Kind) or a comparison, not a value.
-_UNQUOTED = r"(?P<secret>(?![:=])[^\s\"'`,;&()\[\]{}<>]{1,256})"
+# Unquoted values end at a delimiter, so a connection string or query keeps its next field
+# (an '&' ends the value only where a parameter follows); a leading ':' or '=' is a path
+# (token::Kind) or a comparison, not a value.
+_UNQUOTED = r"(?P<secret>(?![:=])(?:[^\s\"'`,;&()\[\]{}<>]|&(?![\w.-]{1,64}=)){1,256})"
 _FLAG_VALUE = r"[\"']?(?P<secret>[^\s\"'`]{1,256})"
 _WORDS_BETWEEN = r"(?:[ \t][^\s]{1,40}){0,4}?[ \t]{0,2}"
 _PROSE_VALUE = r"[\"'`]?(?P<secret>[^\s\"'`]{1,128}?)[\"'`]?(?=[.,;:!?)]?(?:\s|$))"
@@ -170,6 +172,8 @@ RULES: tuple[Rule, ...] = (
     _rule("password-prose", ("pass", "pw"),
           rf"\b(?:with|using|use|new)[ \t](?:the[ \t])?{_PASSWORD_WORD}[ \t]{{1,4}}{_PROSE_VALUE}",
           password_like),
+    _rule("password-prose", ("pass", "pw"),  # "wifi password Xy7!...", "password, Xy7!..., expires"
+          rf"\b{_PASSWORD_WORD},?[ \t]{{1,4}}{_PROSE_VALUE}", all_of(strong_password, password_like)),
     _rule("password-prose", ("cred", "login"),  # creds: admin / v
           r"\b(?:creds?|credentials|login)\b[^\n]{0,40}?[:=][ \t]{0,4}[\w.@+-]{1,64}"
           rf"[ \t]{{0,2}}[/:][ \t]{{0,2}}{_PROSE_VALUE}", password_like),

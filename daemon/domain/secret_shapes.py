@@ -15,10 +15,10 @@ _HEX = "[a-f0-9]"
 _TABLE: tuple[tuple[str, str], ...] = (
     ("aws-access-key", r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
     ("github-token", r"gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_\w{22,244}"),
-    ("gitlab-token", r"gl(?:pat|dt|ft|rt|soat|cbt|imt|agent|oas|ffct)-[\w-]{20,249}"
-                     r"|glptt-[a-f0-9]{40}|GR1348941[\w-]{20}"),
-    ("slack-token", r"xox[abposre]-[A-Za-z0-9-]{10,250}|xoxe\.xox[bp]-\d-[A-Za-z0-9]{20,250}"
-                    r"|xapp-\d-[A-Za-z0-9]{4,}-\d{4,}-[A-Za-z0-9]{8,}"),
+    ("gitlab-token", (r"gl(?:pat|dt|ft|rt|soat|cbt|imt|agent|oas|ffct)-[\w-]{20,249}"
+                     r"|glptt-[a-f0-9]{40}|GR1348941[\w-]{20}")),
+    ("slack-token", (r"xox[abposre]-[A-Za-z0-9-]{10,250}|xoxe\.xox[bp]-\d-[A-Za-z0-9]{20,250}"
+                    r"|xapp-\d-[A-Za-z0-9]{4,}-\d{4,}-[A-Za-z0-9]{8,}")),
     ("stripe-key", r"(?:sk|rk)_(?:live|test|prod)_[A-Za-z0-9]{10,247}|whsec_[A-Za-z0-9]{24,}"),
     ("anthropic-key", r"sk-ant-[A-Za-z0-9_-]{20,249}"),
     ("openai-key", r"sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,245}|[A-Za-z0-9]{32,252})"),
@@ -66,18 +66,18 @@ _TABLE: tuple[tuple[str, str], ...] = (
     ("pulumi-token", rf"pul-{_HEX}{{40}}"),
     ("readme-token", r"rdme_[a-z0-9]{70}"),
     ("scalingo-token", r"tk-us-[\w-]{48}"),
-    ("sentry-token", rf"sntry[us]_[A-Za-z0-9_=+/.-]{{40,}}"),
+    ("sentry-token", r"sntry[us]_[A-Za-z0-9_=+/.-]{40,}"),
     ("shippo-token", r"shippo_(?:live|test)_[a-fA-F0-9]{40}"),
     ("sourcegraph-token", r"sgp_(?:[a-fA-F0-9]{16}_|local_)?[a-fA-F0-9]{40}"),
     ("artifactory-key", r"AKCp[A-Za-z0-9]{69}|cmVmdGtu[A-Za-z0-9]{56}"),
     ("typeform-token", r"tfp_[\w.=-]{59}"),
     ("discord-token", r"[MNO][A-Za-z\d_-]{23,25}\.[\w-]{6}\.[\w-]{27,38}"),
     # A PEM private key, base64-encoded again (Kubernetes Secret data, CI variables).
-    ("private-key", r"LS0tLS1CRUdJTi(?:BSU0EgUFJJVkFURSBL|BQUklWQVRFIEtF|BPUEVOU1NIIFBSSVZBVEUgS0VZ"
+    ("private-key", (r"LS0tLS1CRUdJTi(?:BSU0EgUFJJVkFURSBL|BQUklWQVRFIEtF|BPUEVOU1NIIFBSSVZBVEUgS0VZ"
                     r"|BFQyBQUklWQVRFIEtF|BEU0EgUFJJVkFURSBL|BFTkNSWVBURUQgUFJJVkFURSBL"
-                    r"|BQR1AgUFJJVkFURSBL)[A-Za-z0-9+/=]{0,65536}"),
-    ("jwt", r"eyJ[A-Za-z0-9_-]{4,4096}\.eyJ[A-Za-z0-9_-]{4,8192}\.[A-Za-z0-9_-]{0,4096}"
-            r"|ZXlK[A-Za-z0-9+/]{40,8192}={0,2}"),
+                    r"|BQR1AgUFJJVkFURSBL)[A-Za-z0-9+/=]{0,65536}")),
+    ("jwt", (r"eyJ[A-Za-z0-9_-]{4,4096}\.eyJ[A-Za-z0-9_-]{4,8192}\.[A-Za-z0-9_-]{0,4096}"
+            r"|ZXlK[A-Za-z0-9+/]{40,8192}={0,2}")),
 )
 
 # Not inside a longer word, nor right after a marker (``]``), so passes stay few; a shape with
