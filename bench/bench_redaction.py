@@ -135,9 +135,10 @@ def markdown(scores: dict[str, Score], *, header: str, speeds: tuple[float, floa
         "integrity hashes, UUIDs, fingerprints, base64 images, placeholders, code) changed at all. "
         "Rules were written against `tune` only; `heldout` is scored, never read.", "",
         "| split | recall | near-misses altered | missed kinds |", "|---|---|---|---|", *rows, "",
-        f"Speed (CPU time, one core): {speeds[0]:.0f} µs per 1,000 characters for a 2,000-character "
-        f"prompt without secrets ({speeds[0] * 2 / 1000:.2f} ms a prompt); {speeds[1]:.0f} µs per "
-        "1,000 characters over the tune texts, short texts full of secrets where every gate opens.",
+        f"Speed (CPU time, one core): {speeds[0]:.0f} µs per 1,000 characters for a "
+        f"2,000-character prompt without secrets ({speeds[0] * 2 / 1000:.2f} ms a prompt); "
+        f"{speeds[1]:.0f} µs per 1,000 characters over the tune texts, short texts full of "
+        "secrets where every gate opens.",
     ])
 
 

@@ -152,12 +152,14 @@ RULES: tuple[Rule, ...] = (
           rf"[ \t]{{1,4}}[^\s]{{1,128}}[ \t]{{1,4}}{_FLAG_VALUE}", real_value),
     _rule("password-flag", ("-u",),  # smbclient -U user%password
           r"[ \t]-U[ \t]{0,4}[\w.@\\-]{1,64}%(?P<secret>[^\s\"']{1,256})", real_value),
-    _rule("password-flag", ("auth", "login", "getconnection"),  # auth=("u", "p"), HTTPBasicAuth("u", "p")
+    # auth=("u", "p"), HTTPBasicAuth("u", "p"), smtp.login(u, "p"), getConnection(url, u, "p")
+    _rule("password-flag", ("auth", "login", "getconnection"),
           r"(?:auth[ \t]{0,4}=[ \t]{0,4}\(|BasicAuth\(|\.login\(|getConnection\([^,\n]{1,256},)"
           r"[ \t]{0,4}(?:[\"'][^\"'\n]{0,128}[\"']|[\w.]{1,64})[ \t]{0,4},[ \t]{0,4}"
           r"[\"'](?P<secret>[^\"'\n]{1,256})[\"']", assigned_value),
     _rule("kubernetes-secret", ("secret",),  # the data entries of a `kind: Secret` manifest
-          r"(?m)^[ \t]{1,8}[\w.-]{1,253}:[ \t]{1,4}[\"']?(?P<secret>[^\s\"'#]{4,65536}?)[\"']?[ \t]*$",
+          r"(?m)^[ \t]{1,8}[\w.-]{1,253}:[ \t]{1,4}[\"']?"
+          r"(?P<secret>[^\s\"'#]{4,65536}?)[\"']?[ \t]*$",
           in_secret_manifest),
     _rule("netrc-password", ("login",),  # machine host login user password v
           r"(?:\bmachine\s{1,8}[^\s]{1,253}|\bdefault)\s{1,8}login\s{1,8}[^\s]{1,128}\s{1,8}"
@@ -172,8 +174,9 @@ RULES: tuple[Rule, ...] = (
     _rule("password-prose", ("pass", "pw"),
           rf"\b(?:with|using|use|new)[ \t](?:the[ \t])?{_PASSWORD_WORD}[ \t]{{1,4}}{_PROSE_VALUE}",
           password_like),
-    _rule("password-prose", ("pass", "pw"),  # "wifi password Xy7!...", "password, Xy7!..., expires"
-          rf"\b{_PASSWORD_WORD},?[ \t]{{1,4}}{_PROSE_VALUE}", all_of(strong_password, password_like)),
+    _rule("password-prose", ("pass", "pw"),  # "wifi password Xy7!...", "password, Xy7!..., "
+          rf"\b{_PASSWORD_WORD},?[ \t]{{1,4}}{_PROSE_VALUE}",
+          all_of(strong_password, password_like)),
     _rule("password-prose", ("cred", "login"),  # creds: admin / v
           r"\b(?:creds?|credentials|login)\b[^\n]{0,40}?[:=][ \t]{0,4}[\w.@+-]{1,64}"
           rf"[ \t]{{0,2}}[/:][ \t]{{0,2}}{_PROSE_VALUE}", password_like),

@@ -73,9 +73,9 @@ _TABLE: tuple[tuple[str, str], ...] = (
     ("typeform-token", r"tfp_[\w.=-]{59}"),
     ("discord-token", r"[MNO][A-Za-z\d_-]{23,25}\.[\w-]{6}\.[\w-]{27,38}"),
     # A PEM private key, base64-encoded again (Kubernetes Secret data, CI variables).
-    ("private-key", (r"LS0tLS1CRUdJTi(?:BSU0EgUFJJVkFURSBL|BQUklWQVRFIEtF|BPUEVOU1NIIFBSSVZBVEUgS0VZ"
-                    r"|BFQyBQUklWQVRFIEtF|BEU0EgUFJJVkFURSBL|BFTkNSWVBURUQgUFJJVkFURSBL"
-                    r"|BQR1AgUFJJVkFURSBL)[A-Za-z0-9+/=]{0,65536}")),
+    ("private-key", (r"LS0tLS1CRUdJTi(?:BSU0EgUFJJVkFURSBL|BQUklWQVRFIEtF"
+                     r"|BPUEVOU1NIIFBSSVZBVEUgS0VZ|BFQyBQUklWQVRFIEtF|BEU0EgUFJJVkFURSBL"
+                     r"|BFTkNSWVBURUQgUFJJVkFURSBL|BQR1AgUFJJVkFURSBL)[A-Za-z0-9+/=]{0,65536}")),
     ("jwt", (r"eyJ[A-Za-z0-9_-]{4,4096}\.eyJ[A-Za-z0-9_-]{4,8192}\.[A-Za-z0-9_-]{0,4096}"
             r"|ZXlK[A-Za-z0-9+/]{40,8192}={0,2}")),
 )
