@@ -3,8 +3,8 @@
 The functions on dicts are pure; the ``*_file`` functions at the end read and write. Invariants:
 only handlers that ``is_ours`` recognises are added or removed; everything else keeps its value
 and its place; a matcher group, an event key or ``hooks`` itself disappears only when removing
-ours emptied it. The token is never written: HTTP hooks name ``$MEMLANE_TOKEN`` and Claude Code
-fills it from the environment.
+ours emptied it. No token is ever written: HTTP hooks name ``$MEMLANE_HOOK_TOKEN`` (the
+hook-only credential, valid for ``/hooks/*``) and Claude Code fills it from the environment.
 
 The first install keeps the file's bytes in memlane's state directory; an uninstall that leaves
 exactly that content puts those bytes back, so an untouched file returns byte-identical.
@@ -29,7 +29,8 @@ Settings = dict[str, Any]
 
 HOOK_SCRIPT = Path(__file__).with_name("hook.sh")
 SCRIPT_MARKER = "memlane/cli/hook.sh"  # where an installed wheel puts the script
-TOKEN_ENV = "MEMLANE_TOKEN"
+TOKEN_ENV = "MEMLANE_HOOK_TOKEN"
+_OUR_ENVS = (TOKEN_ENV, "MEMLANE_TOKEN")  # the main token, named by installs before the hook token
 _OUR_URL = re.compile(r"^http://127\.0\.0\.1:\d{1,5}/hooks/[A-Za-z]+$")
 
 # Timeouts in seconds, each above the script's own deadline for the event (hook.sh) so the
@@ -93,7 +94,8 @@ def is_ours(handler: Any, markers: tuple[str, ...]) -> bool:
         return any(_runs_script(word, markers) for word in _words(command))
     allowed = handler.get("allowedEnvVars")
     return (handler.get("type") == "http" and isinstance(url, str)
-            and bool(_OUR_URL.match(url)) and isinstance(allowed, list) and TOKEN_ENV in allowed)
+            and bool(_OUR_URL.match(url)) and isinstance(allowed, list)
+            and any(env in allowed for env in _OUR_ENVS))
 
 
 def _words(command: str) -> list[str]:

@@ -60,24 +60,14 @@ def check_tcp(paths: Paths) -> Finding:
                        "with `memlane config set port N` (hooks over the socket keep working)")
     port = _port(paths)
     try:
-        token = paths.token.read_text().strip()
-    except OSError:
-        return Finding("tcp listener", False, "no token file", "start the daemon once")
-    import http.client
-
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
-        conn.request("GET", "/v1/health", headers={"authorization": f"Bearer {token}"})
-        response = conn.getresponse()
-        body = response.read()
-    except OSError as exc:
+        Client(paths, timeout=3, tcp_only=True).request("GET", "/v1/health")
+    except DaemonUnavailable as exc:  # the token never goes to a listener that cannot prove it
         return Finding("tcp listener", False, f"127.0.0.1:{port}: {exc}",
                        "start the daemon; if the port is taken, `memlane config set port N`")
-    if response.status != 200 or b'"status"' not in body:
-        return Finding("tcp listener", False,
-                       f"127.0.0.1:{port} answered {response.status}: not this memlane",
+    except DaemonError as exc:
+        return Finding("tcp listener", False, f"127.0.0.1:{port} answered {exc.status}",
                        f"another process holds port {port}: stop it or `memlane config set port N`")
-    return Finding("tcp listener", True, f"127.0.0.1:{port} answers with the token")
+    return Finding("tcp listener", True, f"127.0.0.1:{port} proves it holds the token")
 
 
 def _port(paths: Paths) -> int:
@@ -143,10 +133,41 @@ def check_projections(paths: Paths) -> Finding:
     except (DaemonUnavailable, DaemonError):
         return Finding("projections", None, "skipped: the daemon is not running")
     behind = status["last_seq"] - status["applied_seq"]
+    state = status.get("projections") or {}
+    if state.get("stalled"):
+        return Finding("projections", False, f"the projector cannot write: {state['stalled']}; "
+                       "reads show the state before it", "see `disk space` and `state directory`: "
+                       "it retries by itself once the disk takes writes")
     if behind > 1000:
         return Finding("projections", False, f"{behind} events behind the log",
                        "wait, or `memlane rebuild` if it does not shrink")
-    return Finding("projections", True, f"in step with the log (seq {status['last_seq']})")
+    repaired = ""
+    if state.get("rebuilt_after_damage"):
+        repaired = (f"; rebuilt from the log after damage {state['rebuilt_after_damage']} "
+                    f"time(s), last: {state['last_damage']} (damaged files kept in "
+                    f"{state['set_aside']}: delete them when done)")
+    return Finding("projections", True,
+                   f"in step with the log (seq {status['last_seq']}){repaired}")
+
+
+def check_state_dir(paths: Paths) -> Finding:
+    """Whether the state directory takes writes, as the running daemon or the disk says."""
+    from memlane.daemon.runtime.storage import ADVICE, state_dir_refusal
+
+    try:
+        storage = Client(paths, timeout=5).request("GET", "/v1/status").get("storage") or {}
+        up, refusing = True, storage.get("refusing_writes")
+    except (DaemonUnavailable, DaemonError):
+        up, refusing = False, state_dir_refusal(paths.home) if paths.home.exists() else None
+    if refusing is None:
+        return Finding("state directory", True, f"{paths.home} takes writes")
+    if up:
+        return Finding("state directory", False, f"the daemon is up and serves reads and "
+                       f"search, but refuses writes (507 {refusing}): {ADVICE[refusing]}",
+                       "once it takes writes again, stores work again by themselves")
+    return Finding("state directory", False, f"{ADVICE[refusing]}: the daemon cannot start "
+                   "(exit 8; the service does not restart it)",
+                   "fix that, then `memlane up` (or `systemctl --user start memlane`)")
 
 
 def check_disk(paths: Paths) -> Finding:
@@ -154,8 +175,9 @@ def check_disk(paths: Paths) -> Finding:
     free = shutil.disk_usage(target).free
     if free < MIN_FREE_BYTES:
         return Finding("disk space", False, f"{free // 2**20} MiB free under {target}",
-                       "free some space: appends fail (safely) when the disk is full")
-    return Finding("disk space", True, f"{free // 2**30} GiB free")
+                       "free some space there: when the disk is full, stores fail with 507 "
+                       "disk_full (nothing acknowledged is lost) and work again once it has room")
+    return Finding("disk space", True, f"{free // 2**20} MiB free")
 
 
 def check_llm(paths: Paths) -> Finding:
@@ -205,7 +227,7 @@ def check_service(paths: Paths) -> Finding:
 
 CHECKS: tuple[Callable[[Paths], Finding], ...] = (
     check_socket, check_tcp, check_permissions, check_service, check_model, check_log,
-    check_projections, check_disk, check_llm, check_hooks)
+    check_projections, check_state_dir, check_disk, check_llm, check_hooks)
 
 
 def run_checks(paths: Paths) -> list[Finding]:

@@ -29,8 +29,9 @@ hooks_app = typer.Typer(help="Claude Code hooks: briefings, recall and session s
 ProjectScope = Annotated[bool, typer.Option(
     "--project/--user", help="The project's .claude/settings.json, or the user's (default).")]
 HttpMode = Annotated[bool, typer.Option(
-    "--http/--command", help="HTTP hooks with $MEMLANE_TOKEN, or command hooks (default; no "
-                             "environment needed).")]
+    "--http/--command", help="HTTP hooks with $MEMLANE_HOOK_TOKEN (valid for hooks only; "
+                             "the client cannot verify the server first), or command hooks "
+                             "(default; no environment needed).")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the change, write nothing.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
 
@@ -61,8 +62,8 @@ def install(project: ProjectScope = False, http: HttpMode = False, dry_run: DryR
                               "dry_run": dry_run, "hooks": entries}
     text = f"memlane hooks ({mode}) {_VERBS[action]} {path}{_dry(dry_run)}"
     if http:
-        result["shell_profile"] = _profile_line(target.memlane)
-        text += ("\nClaude Code sends the token from the environment; add this to your shell "
+        result["shell_profile"] = _profile_line(paths.hook_token)
+        text += ("\nClaude Code sends the hook token from the environment; add this to your shell "
                  f"profile:\n  {result['shell_profile']}")
     emit(result, as_json=as_json, text=text)
 
@@ -142,8 +143,9 @@ def _edit(change: Callable[[], str]) -> str:
         raise SystemExit(f"memlane: {exc}") from None
 
 
-def _profile_line(memlane: Path) -> str:
-    return f'export MEMLANE_TOKEN="$({shlex.quote(str(memlane))} token)"'
+def _profile_line(hook_token: Path) -> str:
+    """The hook-only token (created by the daemon's first start), never the main token."""
+    return f'export MEMLANE_HOOK_TOKEN="$(cat {shlex.quote(str(hook_token))})"'
 
 
 def _dry(dry_run: bool) -> str:

@@ -39,9 +39,9 @@ WatchdogSec=30
 Restart=on-failure
 RestartSec=5
 # 3: the event log is damaged, 6: the config is wrong, 7: acknowledged events are missing
-# from the log; a restart cannot fix any of them
-# (`memlane log verify`, `journalctl --user -u memlane` say what to do).
-RestartPreventExitStatus=3 6 7
+# from the log, 8: the state directory is full or read-only; a restart cannot fix any of them
+# (`memlane doctor`, `memlane log verify`, `journalctl --user -u memlane` say what to do).
+RestartPreventExitStatus=3 6 7 8
 # The socket goes to $XDG_RUNTIME_DIR/memlane, where the CLI looks for it.
 RuntimeDirectory=memlane
 RuntimeDirectoryMode=0700
@@ -78,19 +78,21 @@ LAUNCHD_PLIST = """\
   <key>Label</key>
   <string>dev.memlane</string>
   <!-- launchd has no EnvironmentFile: the shell exports GEMINI_API_KEY and MEMLANE_*
-       from the same 0600 file the systemd unit reads, then becomes the daemon. -->
+       from the same 0600 file the systemd unit reads, then becomes the daemon.
+       launchd cannot exempt exit codes from KeepAlive: MEMLANE_SUPERVISOR=launchd makes the
+       daemon exit 0 where a restart cannot help (3, 6, 7, 8; its log says why). -->
   <key>ProgramArguments</key>
   <array>
     <string>/bin/sh</string>
     <string>-c</string>
-    <string>set -a; if [ -r "$1" ]; then . "$1"; fi; set +a; exec "$2" daemon run</string>
+    <string>set -a; if [ -r "$1" ]; then . "$1"; fi; set +a; MEMLANE_SUPERVISOR=launchd exec "$2" daemon run</string>
     <string>memlane</string>
     <string>@HOME@/.config/memlane/env</string>
     <string>@MEMLANE@</string>
   </array>
   <key>RunAtLoad</key>
   <true/>
-  <!-- Restart after a crash, not after a clean stop. -->
+  <!-- Restart after a crash, not after a clean stop or a permanent failure. -->
   <key>KeepAlive</key>
   <dict>
     <key>SuccessfulExit</key>

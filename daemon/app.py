@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,21 +28,24 @@ from memlane.daemon.adapters.engine import EmbedEngine
 from memlane.daemon.adapters.files import write_atomic
 from memlane.daemon.adapters.git_project import detect_project
 from memlane.daemon.adapters.model_store import default_model_name
-from memlane.daemon.adapters.paths import Paths
+from memlane.daemon.adapters.paths import Paths, ensure_private_dir
 from memlane.daemon.adapters.sd_notify import keep_watchdog_fed, notify, watchdog_interval
 from memlane.daemon.adapters.settings import Settings
 from memlane.daemon.adapters.token_file import ensure_token
+from memlane.daemon.api.access import Guard
 from memlane.daemon.adapters.transcript_file import read_transcript_tail
 from memlane.daemon.api.drain import Gate
 from memlane.daemon.api.listeners import (
     open_tcp_listener,
     open_unix_listener,
+    serve_listener,
     tcp_handler,
     unix_handler,
 )
 from memlane.daemon.api.routes import Api, make_handler
 from memlane.daemon.api.server import Limits
 from memlane.daemon.domain.aging import AgePolicy
+from memlane.daemon.domain.errors import StartRefused
 from memlane.daemon.domain.identifiers import identifier_key
 from memlane.daemon.domain.models import resolve_spec
 from memlane.daemon.runtime.backlog import Backlog
@@ -49,6 +54,7 @@ from memlane.daemon.runtime.linker import Linker
 from memlane.daemon.runtime.projector import Projector
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.scheduler import JobScheduler
+from memlane.daemon.runtime.storage import ADVICE, LOW_SPACE, disk_refusal, free_bytes
 from memlane.daemon.runtime.thresholds import Thresholds
 from memlane.daemon.runtime.writer import Writer, seed_admission
 from memlane.daemon.service.briefings import Briefings
@@ -62,6 +68,7 @@ from memlane.daemon.service.status import Status
 from memlane.events.log import EventLog, TailCut
 from memlane.events.model import Record
 from memlane.projections.catchup import Projections, committed_seq
+from memlane.projections.damage import is_storage_error
 
 log = structlog.get_logger()
 DRAIN_TIMEOUT = 10.0  # well inside the unit's TimeoutStopSec
@@ -94,17 +101,20 @@ async def run_daemon(paths: Paths, settings: Settings, *,
                      task_status: TaskStatus[Daemon] = anyio.TASK_STATUS_IGNORED) -> None:
     """Run the daemon until cancelled; ``task_status`` receives it once it is ready."""
     started = time.monotonic()
-    paths.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(paths.home, 0o700)  # also when the user created the directory
-    event_log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
-        paths.sqlite, paths.vectors))
+    with refused_by_disk(paths.home):
+        ensure_private_dir(paths.home)  # a real directory of ours, 0700, never through a link
+        ensure_private_dir(paths.runtime)
+        event_log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
+            paths.sqlite, paths.vectors))
     projections: Projections | None = None
     try:
-        projections = Projections(paths.sqlite, paths.vectors)
-        caught_up = await anyio.to_thread.run_sync(
-            projections.catch_up, paths.log_dir, event_log.last_seq)
+        with refused_by_disk(paths.home):
+            projections = Projections(paths.sqlite, paths.vectors)
+            caught_up = await anyio.to_thread.run_sync(
+                projections.catch_up, paths.log_dir, event_log.last_seq)
         log.info("recovered", last_seq=event_log.last_seq, replayed=caught_up,
                  truncated_bytes=event_log.truncated_bytes, rebuilt=projections.rebuilt,
+                 damage=projections.damage.as_dict(),
                  tail_cut=_describe(event_log.tail_cut) or None)
         if event_log.tail_cut is not None and event_log.tail_cut.possibly_acknowledged:
             log.warning("tail_cut_possibly_acknowledged", **_describe(event_log.tail_cut))
@@ -135,17 +145,39 @@ def _describe(cut: TailCut | None) -> dict[str, Any]:
 
 def _close_in_step(projections: Projections, paths: Paths, event_log: EventLog) -> None:
     """Apply what was committed but not yet projected, then save: the next start replays
-    nothing after a clean stop."""
+    nothing after a clean stop (a disk that refuses leaves that to the next start)."""
     try:
         projections.catch_up(paths.log_dir, event_log.last_seq)  # only acknowledged records
-    finally:
         projections.close()
+    except (OSError, RuntimeError, sqlite3.DatabaseError) as exc:
+        if disk_refusal(exc) is None and not isinstance(exc, RuntimeError):
+            raise
+        log.warning("projections_not_saved", error=str(exc), action="the next start catches up")
+        projections.sqlite.close()
+
+
+@contextmanager
+def refused_by_disk(home: Path) -> Iterator[None]:
+    """Turn a full or read-only state directory met at start into :class:`StartRefused`
+    (an exit code the service units do not restart: restarting cannot free space). SQLite
+    reports some writes a full disk refuses as an I/O error: the free space tells."""
+    try:
+        yield
+    except (OSError, sqlite3.DatabaseError) as exc:
+        reason = disk_refusal(exc)
+        if reason is None and is_storage_error(exc) and free_bytes(home) < LOW_SPACE:
+            reason = "disk_full"
+        if reason is None:
+            raise
+        raise StartRefused(f"cannot start: {ADVICE[reason]} ({exc}); then start memlane "
+                           "again (`memlane up` or `systemctl --user start memlane`)",
+                           reason) from exc
 
 
 async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_log: EventLog,
                        projections: Projections, started: float) -> Api:
     """Build the runtime and the services over the real adapters, and start their tasks."""
-    projector = Projector(projections)
+    projector = Projector(projections, log_dir=paths.log_dir)
     engine = EmbedEngine(model_loader(paths, settings), window=settings.batch_window_ms / 1000,
                          max_batch=settings.max_batch)
     indexer: Indexer | None = None
@@ -157,13 +189,15 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
 
     writer = Writer(event_log, seed_admission(projections), on_commit=on_commit)
     reader = Reader(projections, projector, event_log)
-    indexer = Indexer(engine, writer, Linker(projections, projector, writer))
-    backlog = Backlog(engine=engine, reader=reader, writer=writer, indexer=indexer)
+    linker = Linker(projections, projector, writer)
+    indexer = Indexer(engine, writer, linker)
+    backlog = Backlog(engine=engine, reader=reader, writer=writer, indexer=indexer,
+                      linker=linker, log_dir=paths.log_dir)
     for part in (writer.run, projector.run, engine.run):
         await tg.start(part)
     await tg.start(indexer.run, backlog.missing)
-    api = _services(paths, settings, reader=reader, writer=writer, engine=engine,
-                    indexer=indexer, started=started, tg=tg)
+    api = _services(paths, settings, reader=reader, writer=writer, projector=projector,
+                    engine=engine, indexer=indexer, started=started, tg=tg)
     api.hooks.background = tg
     tg.start_soon(projector.snapshot_vectors, settings.snapshot_interval_s)
     tg.start_soon(backlog.run)
@@ -171,7 +205,8 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
 
 
 def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Writer,
-              engine: EmbedEngine, indexer: Indexer, started: float, tg: TaskGroup) -> Api:
+              projector: Projector, engine: EmbedEngine, indexer: Indexer, started: float,
+              tg: TaskGroup) -> Api:
     thresholds = Thresholds(reader)
     llm = consolidator_from(os.environ, model=settings.llm_model, base_url=settings.llm_base_url,
                             daily_budget=settings.llm_daily_budget,
@@ -191,6 +226,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
     hooks = Hooks(memories=memories, search=search, reader=reader, kick=scheduler.kick,
                   read_transcript=read_transcript_tail, project_of=detect_project)
     status = Status(reader=reader, log=writer.log, engine=engine, indexer=indexer,
+                    projector=projector, home=paths.home,
                     budget=llm.budget if llm is not None else None,
                     hook_failures=lambda: hooks.failures, started=started)
     return Api(memories=memories, search=search,
@@ -208,10 +244,12 @@ async def _start_listeners(tg: TaskGroup, paths: Paths, settings: Settings, api:
                            gate: Gate) -> anyio.CancelScope:
     """Bind both listeners; connections are served in ``tg``, accepting stops when the
     returned scope is cancelled (a graceful shutdown lets requests in flight finish)."""
-    handler = gate.wrap(make_handler(api, ensure_token(paths.token)))
+    guard = Guard(ensure_token(paths.token), ensure_token(paths.hook_token))
+    handler = guard.wrap(gate.wrap(make_handler(api)))
     limits = Limits()
-    slots = anyio.CapacityLimiter(limits.max_connections)
-    listeners = [(await open_unix_listener(paths.socket), unix_handler(handler, limits, slots))]
+    # One pool of slots each: a TCP flood never takes the owner's socket slots.
+    listeners = [(await open_unix_listener(paths.socket), unix_handler(
+        handler, limits, guard.admit, slots=anyio.CapacityLimiter(limits.max_connections)))]
     try:
         tcp = await open_tcp_listener(settings.port)
     except OSError as exc:  # a port clash must not take the Unix socket (and hooks) down
@@ -221,7 +259,8 @@ async def _start_listeners(tg: TaskGroup, paths: Paths, settings: Settings, api:
     else:
         port = tcp.extra(anyio.abc.SocketAttribute.local_port)
         _write_private(paths.runtime / "tcp.port", f"{port}\n")
-        listeners.append((tcp, tcp_handler(handler, limits, slots)))
+        listeners.append((tcp, tcp_handler(
+            handler, limits, guard.admit, slots=anyio.CapacityLimiter(limits.max_connections))))
     _write_private(paths.pid_file, f"{os.getpid()}\n")
     accepting = anyio.CancelScope()
     tg.start_soon(_accept, accepting, listeners, tg)
@@ -233,12 +272,7 @@ async def _accept(scope: anyio.CancelScope, listeners: list[tuple[Any, Any]],
     with scope:
         async with anyio.create_task_group() as accept:
             for listener, handler in listeners:
-                accept.start_soon(_serve, listener, handler, connections)
-
-
-async def _serve(listener: anyio.abc.SocketListener, handler: Any, connections: TaskGroup) -> None:
-    async with listener:
-        await listener.serve(handler, task_group=connections)
+                accept.start_soon(serve_listener, listener, handler, connections)
 
 
 def _write_private(path: Path, text: str) -> None:

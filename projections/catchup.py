@@ -13,6 +13,7 @@ from pathlib import Path
 from memlane.events.log import read_log
 from memlane.events.model import Record
 from memlane.projections import sqlite_store, vector_store
+from memlane.projections.damage import DamageReport, integrity_problem, set_aside
 from memlane.projections.sqlite_store import ProjectionDamaged, SqliteProjection
 from memlane.projections.vector_store import VectorProjection
 
@@ -29,20 +30,41 @@ class Projections:
             vector_store.remove_files(_staging(path))
         self.lock = threading.Lock()
         self.rebuilt: list[str] = []
+        self.damage = DamageReport()
         self.sqlite = self._open_sqlite()
-        self.vectors = VectorProjection(vectors_path)
-        if not self.vectors.load():
-            if vectors_path.exists() or self.vectors.meta_path.exists():
-                self.rebuilt.append("vectors")
-            vector_store.remove_files(vectors_path)
+        self.vectors = self._open_vectors()
 
     def _open_sqlite(self) -> SqliteProjection:
+        """Open the SQLite projection; one that fails to open or its integrity check is set
+        aside and started afresh (the catch-up replays it)."""
         try:
-            return SqliteProjection(self.sqlite_path)
-        except ProjectionDamaged:
-            self.rebuilt.append("sqlite")
-            sqlite_store.remove_files(self.sqlite_path)
-            return SqliteProjection(self.sqlite_path)
+            projection = SqliteProjection(self.sqlite_path)
+        except ProjectionDamaged as exc:
+            reason = str(exc)
+        else:
+            if (problem := integrity_problem(projection.conn)) is None:
+                return projection
+            projection.close()
+            reason = f"{self.sqlite_path}: {problem}"
+        self.rebuilt.append("sqlite")
+        set_aside(_sqlite_files(self.sqlite_path), self.damage, reason)
+        return SqliteProjection(self.sqlite_path)
+
+    def _open_vectors(self) -> VectorProjection:
+        """Load the saved index; a missing, stale or damaged one (index or sidecar of any
+        shape) starts empty and is replayed."""
+        vectors = VectorProjection(self.vectors_path)
+        try:
+            if vectors.load():
+                return vectors
+        except (TypeError, AttributeError) as exc:  # a sidecar that is JSON but not the object
+            set_aside(_vector_files(self.vectors_path), self.damage,
+                      f"{vectors.meta_path}: {exc}")
+            self.rebuilt.append("vectors")
+        if self.vectors_path.exists() or vectors.meta_path.exists():
+            self.rebuilt.append("vectors")
+            vector_store.remove_files(self.vectors_path)
+        return VectorProjection(self.vectors_path)
 
     @property
     def applied_seq(self) -> int:
@@ -80,25 +102,37 @@ class Projections:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.vectors.save()
 
-    def rebuild(self, log_dir: Path, last_seq: int) -> int:
+    def rebuild(self, log_dir: Path, last_seq: int, *, damaged: str | None = None) -> int:
         """Replay the log up to ``last_seq`` into new files, then swap them in.
 
-        Readers keep the old projections until the swap; a crash mid-rebuild leaves only a
-        temporary file, removed at the next start.
+        Commits may go on being applied meanwhile: under the lock, before the swap, the new
+        files catch up to whatever the live ones hold, so the swap loses none of them. Readers
+        keep the old projections until then; a crash mid-rebuild leaves only a temporary file,
+        removed at the next start. ``damaged`` (a reason) sets the old SQLite file aside
+        instead of deleting it.
         """
         staging = Projections(_staging(self.sqlite_path), _staging(self.vectors_path))
         staging.sqlite.bulk_mode()
         count = staging.catch_up(log_dir, last_seq)
-        staging.sqlite.close()
         with self.lock:
+            held = max(self.sqlite.applied_seq, self.vectors.applied_seq, last_seq)
+            count += staging.catch_up(log_dir, held)
+            staging.sqlite.close()
             self.sqlite.close()
-            sqlite_store.remove_files(self.sqlite_path)
+            if damaged is None:
+                sqlite_store.remove_files(self.sqlite_path)
+            else:
+                set_aside(_sqlite_files(self.sqlite_path), self.damage, damaged)
             os.replace(staging.sqlite_path, self.sqlite_path)
             self.sqlite = SqliteProjection(self.sqlite_path)
             self.vectors = staging.vectors
             self.vectors.move_to(self.vectors_path)
             self.vectors.save()
         return count
+
+    def repair(self, log_dir: Path, last_seq: int, reason: str) -> int:
+        """Set a SQLite file found damaged at run time aside and rebuild it from the log."""
+        return self.rebuild(log_dir, last_seq, damaged=reason)
 
     def _reset_sqlite(self) -> None:
         self.sqlite.close()
@@ -113,6 +147,14 @@ class Projections:
         self.save_vectors()
         self.sqlite.close()
 
+
+
+def _sqlite_files(path: Path) -> list[Path]:
+    return [Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")]
+
+
+def _vector_files(path: Path) -> list[Path]:
+    return [path, path.with_name(path.name + ".json")]
 
 
 def _staging(path: Path) -> Path:

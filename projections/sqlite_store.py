@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from memlane.events.model import Record
+from memlane.projections.damage import is_storage_error
 from memlane.projections.fold import Op, ops_for
 from memlane.projections.schema import migrate
 
@@ -46,6 +47,7 @@ class SqliteProjection:
             self.applied_seq = int(self.conn.execute(
                 "SELECT value FROM meta WHERE key = 'applied_seq'").fetchone()[0])
         except sqlite3.DatabaseError as exc:
+            raise_if_disk_refused(exc)
             raise ProjectionDamaged(f"{path}: {exc}") from exc
 
     def apply(self, records: Sequence[Record]) -> None:
@@ -114,6 +116,13 @@ def _table_of(sql: str) -> str:
     if match is None:
         raise ValueError(f"cannot tell which table this statement writes: {sql}")
     return match.group(1)
+
+
+def raise_if_disk_refused(exc: sqlite3.DatabaseError) -> None:
+    """Re-raise an error of the disk under the file (full, read-only, I/O, cannot open): the
+    file is not damaged, and setting it aside would not help."""
+    if is_storage_error(exc):
+        raise exc
 
 
 def remove_files(path: Path) -> None:

@@ -281,3 +281,47 @@ def test_a_start_the_manager_refuses_is_reported_and_exits_1(tmp_path: Path) -> 
     assert answer["failed"] == "systemctl --user enable --now memlane.service"
     assert answer["error"] == "Job for memlane.service failed." and "state" in answer
     assert "journalctl --user -u memlane" in answer["hint"]
+
+
+def _permanent_exit_codes() -> set[int]:
+    """Every exit code the daemon declares permanent, and every ``exit_code`` of the log's
+    and the daemon's errors except the lock's (another daemon runs: exit 0)."""
+    from memlane.daemon import __main__ as entry
+    from memlane.daemon.domain import errors as daemon_errors
+    from memlane.events import errors as log_errors
+
+    declared = set(entry.PERMANENT)
+    for module in (log_errors, daemon_errors):
+        for value in vars(module).values():
+            if isinstance(value, type) and isinstance(getattr(value, "exit_code", None), int):
+                if value is not log_errors.LogLocked:
+                    declared.add(value.exit_code)
+    return declared
+
+
+def test_every_permanent_exit_code_stops_systemd_restarting() -> None:
+    """RestartPreventExitStatus= lists every exit code that means a restart cannot help, and
+    the restartable ones (5: a stopped log, reopened by a restart) are not among them."""
+    from memlane.daemon.__main__ import EXIT_LOG_FAILED, PERMANENT
+
+    line = next(l for l in SYSTEMD_UNIT.splitlines() if l.startswith("RestartPreventExitStatus="))
+    prevented = {int(code) for code in line.split("=", 1)[1].split()}
+    assert _permanent_exit_codes() == set(PERMANENT) == prevented
+    assert EXIT_LOG_FAILED not in prevented and 1 not in prevented
+
+
+def test_under_launchd_a_permanent_exit_is_a_successful_one(tmp_path: Path) -> None:
+    """launchd restarts any failed exit: the agent marks the daemon, which then exits 0 on a
+    permanent failure (a bad config here) and keeps its real code elsewhere."""
+    arguments = plistlib.loads(render_plist("/bin/x", "/Users/ada").encode())["ProgramArguments"]
+    assert "MEMLANE_SUPERVISOR=launchd exec" in arguments[2]
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text("port = 'not a number'\n")
+    run = [sys.executable, "-m", "memlane.daemon"]
+    env = {**os.environ, "MEMLANE_HOME": str(home)}
+    plain = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 6, plain.stderr
+    launchd = subprocess.run(run, env={**env, "MEMLANE_SUPERVISOR": "launchd"},
+                             capture_output=True, text=True, timeout=60)
+    assert launchd.returncode == 0 and "restart cannot help" in launchd.stderr

@@ -2,8 +2,12 @@
 
 Requests that arrive while a forward pass runs (or within an optional ``window``) share the
 next pass (up to ``max_batch`` texts), so twenty hooks firing at once cost about one
-pass. Requests wait in a bounded memory object stream owned by the engine's task. Inference runs in a worker thread behind a limiter of one: ONNX Runtime already uses the
-cores it is given.
+pass. A request larger than that is served in slices of at most ``max_batch`` texts, and
+after each slice it goes behind the requests that waited: a big request never holds the
+engine from others for more than one slice. A request over ``MAX_REQUEST_TOKENS`` is refused
+(413 ``embeddings_too_large``). Requests wait in a bounded memory object stream owned by the
+engine's task. Inference runs in a worker thread behind a limiter of one: ONNX Runtime
+already uses the cores it is given.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ import structlog
 from anyio.abc import TaskStatus
 
 from memlane.daemon.adapters.embedder import Embedder
-from memlane.daemon.domain.errors import BadRequest, Unavailable
+from memlane.daemon.domain.errors import BadRequest, PayloadTooLarge, Unavailable
 
 log = structlog.get_logger()
 QUEUE = 4096  # embedding requests waiting for a pass; more make callers wait
+MAX_REQUEST_TOKENS = 256 * 1024  # inputs x tokens of one request (about 1 MB of text)
 
 
 @dataclass
@@ -31,6 +36,23 @@ class _Job:
     done: anyio.Event = field(default_factory=anyio.Event)
     result: np.ndarray | None = None
     error: BaseException | None = None
+    taken: int = 0  # texts handed to passes so far
+    parts: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def kind(self) -> tuple[str, int | None]:
+        return self.input_type, self.dims
+
+    def finish(self, part: np.ndarray) -> None:
+        """Keep one slice's vectors; the last slice completes the job."""
+        self.parts.append(part)
+        if sum(len(p) for p in self.parts) == len(self.texts):
+            self.result = self.parts[0] if len(self.parts) == 1 else np.concatenate(self.parts)
+            self.done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.done.set()
 
 
 class EmbedEngine:
@@ -61,6 +83,7 @@ class EmbedEngine:
             raise Unavailable(self.load_error or "the embedding model is still loading")
         if any(not text.strip() for text in texts):
             raise BadRequest("cannot embed a blank text; give it some words", code="blank_input")
+        await self._check_size(texts)
         job = _Job(texts, input_type, dims)
         try:
             await self._send.send(job)
@@ -71,6 +94,18 @@ class EmbedEngine:
             raise job.error
         assert job.result is not None
         return job.result
+
+    async def _check_size(self, texts: Sequence[str]) -> None:
+        """Refuse a request over the token cap (counted only when its characters could be)."""
+        if sum(len(text) for text in texts) <= MAX_REQUEST_TOKENS:
+            return
+        embedder = self.embedder
+        assert embedder is not None
+        tokens = await anyio.to_thread.run_sync(embedder.count_tokens, texts)
+        if tokens > MAX_REQUEST_TOKENS:
+            raise PayloadTooLarge(f"{len(texts)} inputs of {tokens} tokens in all exceed the "
+                                  f"{MAX_REQUEST_TOKENS} tokens one request may embed; split it",
+                                  code="embeddings_too_large")
 
     def embed_now(self, texts: Sequence[str], *, input_type: str = "document") -> np.ndarray:
         """Embed synchronously in the calling thread (replay of a backlog, tests)."""
@@ -101,6 +136,7 @@ class EmbedEngine:
                 waiting.extend(self._arrived())
             batch, waiting = take_batch(waiting, self._max_batch)
             await self._run_pass(batch)
+            waiting = [job for job in waiting if not job.done.is_set()]  # failed mid-way
 
     def _arrived(self) -> list[_Job]:
         jobs = []
@@ -110,11 +146,11 @@ class EmbedEngine:
             except anyio.WouldBlock:
                 return jobs
 
-    async def _run_pass(self, batch: list[_Job]) -> None:
-        texts = [t for job in batch for t in job.texts]
+    async def _run_pass(self, batch: list[Slice]) -> None:
+        texts = [t for job, start, stop in batch for t in job.texts[start:stop]]
         embedder = self.embedder
         assert embedder is not None
-        first = batch[0]
+        first = batch[0][0]
         try:
             with anyio.CancelScope(shield=True):
                 vectors = await anyio.to_thread.run_sync(
@@ -122,27 +158,35 @@ class EmbedEngine:
                                            dims=first.dims),
                     limiter=self._limiter)
         except Exception as exc:
-            for job in batch:
-                job.error = exc
-                job.done.set()
+            for job, _, _ in batch:
+                job.fail(exc)
             return
         self.passes += 1
-        start = 0
-        for job in batch:
-            job.result = vectors[start:start + len(job.texts)]
-            start += len(job.texts)
-            job.done.set()
+        offset = 0
+        for job, start, stop in batch:
+            job.finish(vectors[offset:offset + stop - start])
+            offset += stop - start
 
 
-def take_batch(jobs: list[_Job], max_batch: int) -> tuple[list[_Job], list[_Job]]:
-    """The oldest job and every waiting job of the same kind that fits beside it; the rest."""
-    first = jobs[0]
-    batch, rest, size = [], [], 0
+Slice = tuple[_Job, int, int]  # a job and the range of its texts one pass embeds
+
+
+def take_batch(jobs: list[_Job], max_batch: int) -> tuple[list[Slice], list[_Job]]:
+    """Slices for one pass: the oldest job's kind, in queue order, up to ``max_batch`` texts;
+    then the jobs to wait, those not served first and those only partly served behind them."""
+    kind = jobs[0].kind
+    batch: list[Slice] = []
+    untouched: list[_Job] = []
+    partial: list[_Job] = []
+    room = max_batch
     for job in jobs:
-        same = (job.input_type, job.dims) == (first.input_type, first.dims)
-        if same and (not batch or size + len(job.texts) <= max_batch):
-            batch.append(job)
-            size += len(job.texts)
-        else:
-            rest.append(job)
-    return batch, rest
+        if job.kind != kind or room <= 0:
+            untouched.append(job)
+            continue
+        start = job.taken
+        job.taken = min(len(job.texts), start + room)
+        batch.append((job, start, job.taken))
+        room -= job.taken - start
+        if job.taken < len(job.texts):
+            partial.append(job)
+    return batch, untouched + partial

@@ -1,7 +1,8 @@
 """Replacing a file atomically: a reader sees the old content or the new, never a mix.
 
 Standard library only (the CLI imports it). The temporary file is created 0600, so content
-is never readable by others even before its final mode is set.
+is never readable by others even before its final mode is set; a new file stays 0600 unless
+the caller asks for another mode, whatever the umask.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from pathlib import Path
 
 
 def write_atomic(path: Path, data: bytes | None, *, mode: int | None = None) -> None:
-    """Replace the file (None: remove it) atomically; ``mode`` None keeps the file's mode."""
+    """Replace the file (None: remove it) atomically; ``mode`` None keeps an existing file's
+    mode (0600 for a new one)."""
     target = path.resolve()  # a symlinked config (dotfiles) stays a symlink
     if data is None:
         target.unlink(missing_ok=True)
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if mode is None:
-        mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
+        mode = target.stat().st_mode & 0o777 if target.exists() else 0o600
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -31,9 +33,3 @@ def write_atomic(path: Path, data: bytes | None, *, mode: int | None = None) -> 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -8,10 +8,18 @@ systemd's ``$STATE_DIRECTORY`` or the XDG state dir, and the socket ``$RUNTIME_D
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_PORT = 52525
+EXIT_UNSAFE_STATE = 8  # the daemon's exit code when its state directory is not its own
+
+
+class UnsafeStateDir(Exception):
+    """The state (or runtime) directory is a symlink, not a directory, or another user's."""
+
+    exit_code = EXIT_UNSAFE_STATE
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,11 @@ class Paths:
         return self.home / "token"
 
     @property
+    def hook_token(self) -> Path:
+        """The credential of HTTP hooks: valid for ``/hooks/*`` only."""
+        return self.home / "hook-token"
+
+    @property
     def socket(self) -> Path:
         return self.runtime / "memlane.sock"
 
@@ -73,3 +86,27 @@ def resolve_paths(env: dict[str, str] | None = None) -> Paths:
         else str(Path(state) / "run"))
     config = Path(env.get("XDG_CONFIG_HOME") or user_home / ".config") / "memlane" / "config.toml"
     return Paths(home=Path(state), runtime=Path(runtime), config=config)
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` 0700, or make sure the existing one is a real directory of this user's
+    and make it 0700 without following a link; raise :class:`UnsafeStateDir` otherwise."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeStateDir(f"{path} is a symlink; point MEMLANE_HOME (or the state "
+                             f"directory) at the real directory {os.path.realpath(path)}")
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeStateDir(f"{path} is not a directory; move it away or set MEMLANE_HOME")
+    if info.st_uid != os.getuid():
+        raise UnsafeStateDir(f"{path} belongs to uid {info.st_uid}, not to you "
+                             f"(uid {os.getuid()}); use a directory of your own")
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)

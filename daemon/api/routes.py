@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from memlane.daemon.domain.errors import ApiError, MethodNotAllowed, NotFound
-from memlane.daemon.api.access import check_access
+from memlane.daemon.runtime.storage import storage_error
 from memlane.daemon.api.bodies import decode_body
 from memlane.daemon.api.embeddings_api import EmbeddingsBody, create_embeddings
 from memlane.daemon.api.server import Request, Response, error_response, json_response
@@ -159,8 +159,9 @@ ROUTES: dict[str, dict[str, Route]] = {
 }
 
 
-def make_handler(api: Api, token: str) -> Callable[[Request], Awaitable[Response]]:
-    """The request handler: every error becomes a JSON error with a fitting status."""
+def make_handler(api: Api) -> Callable[[Request], Awaitable[Response]]:
+    """The request handler: every error becomes a JSON error with a fitting status. Access
+    was checked on the request's head, before its body was read (``api/access.py``)."""
 
     async def handle(request: Request) -> Response:
         started = time.perf_counter()
@@ -172,11 +173,12 @@ def make_handler(api: Api, token: str) -> Callable[[Request], Awaitable[Response
 
     async def _answer(request: Request) -> Response:
         try:
-            check_access(request, token)
             return json_response(await dispatch(api, request))
         except ApiError as exc:
             return error_response(exc)
-        except Exception:
+        except Exception as exc:
+            if (refused := storage_error(exc)) is not None:  # the disk refuses writes: 507
+                return error_response(refused)
             log.exception("request_failed", method=request.method,
                           route=template(request.path))
             return error_response(ApiError("internal error; see the daemon log"))

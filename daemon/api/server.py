@@ -1,11 +1,16 @@
 """HTTP/1.1 over any anyio byte stream, with h11 doing all the parsing.
 
-Limits: header size, body size (checked against Content-Length before reading, and while
-reading), a deadline for the request head, for the body and for idle keep-alive connections.
+Order per request: read the head (bounded size and time: a new connection must send its
+first head within ``head_timeout``), ``admit`` it (access; raising closes the connection with
+the error, the body unread), check the framing, answer ``Expect: 100-continue``, read the body
+(bounded size and time), then call the handler. A head with both Content-Length and
+Transfer-Encoding is refused (request smuggling; RFC 9112 6.1); an unknown transfer coding is
+a 501 (h11 refuses it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -37,6 +42,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     transport: str
+    target: str = ""  # the raw request target, as the client sent it (proofs cover it)
 
 
 @dataclass
@@ -48,6 +54,15 @@ class Response:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+# Raises an ApiError to refuse a head (body not yet read); True when the client proved who it is.
+Admit = Callable[[Request], bool]
+
+
+def admit_all(request: Request) -> bool:
+    """Admit every head (tests of the HTTP layer alone)."""
+    return True
+
+
 _encoder = msgspec.json.Encoder()
 
 
@@ -60,13 +75,15 @@ def error_response(error: ApiError) -> Response:
 
 
 async def serve_connection(stream: ByteStream, handler: Handler, *, transport: str,
-                           limits: Limits) -> None:
+                           limits: Limits, admit: Admit = admit_all) -> None:
     """Answer requests on one connection until it closes or a limit is hit."""
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header)
     async with stream:
+        first = True
         while True:
             try:
-                request = await _read_request(conn, stream, transport, limits)
+                request = await _read_request(conn, stream, transport, limits, admit,
+                                              wait=limits.head_timeout if first else None)
             except TimeoutError:
                 return
             except ApiError as exc:
@@ -79,12 +96,14 @@ async def serve_connection(stream: ByteStream, handler: Handler, *, transport: s
                 return
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
                 return
+            first = False
             conn.start_next_cycle()
 
 
-async def _read_request(conn: h11.Connection, stream: ByteStream, transport: str,
-                        limits: Limits) -> Request | None:
-    with anyio.move_on_after(limits.idle_timeout) as idle:
+async def _read_request(conn: h11.Connection, stream: ByteStream, transport: str,  # noqa: PLR0913
+                        limits: Limits, admit: Admit, *, wait: float | None) -> Request | None:
+    """The next request, or None when the client went away or stayed idle too long."""
+    with anyio.move_on_after(wait or limits.idle_timeout) as idle:
         await _await_bytes(conn, stream)
     if idle.cancelled_caught:
         return None
@@ -93,21 +112,39 @@ async def _read_request(conn: h11.Connection, stream: ByteStream, transport: str
     if isinstance(head, h11.ConnectionClosed):
         return None
     assert isinstance(head, h11.Request)
+    request = _parse_head(head, transport, limits)
+    admit(request)
+    _check_framing(request.headers, limits)
+    if conn.they_are_waiting_for_100_continue:
+        await stream.send(conn.send(h11.InformationalResponse(
+            status_code=100, headers=[], reason=b"Continue")) or b"")
+    with anyio.fail_after(limits.body_timeout):
+        body = await _read_body(conn, stream, limits.max_body)
+    return dataclasses.replace(request, body=body)
+
+
+def _parse_head(head: h11.Request, transport: str, limits: Limits) -> Request:
     if _head_size(head) > limits.max_header:  # h11 only bounds a head still incomplete
         raise BadRequest(f"request head exceeds {limits.max_header} bytes", status=431)
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
-    declared = headers.get("content-length")
-    if declared is not None and int(declared) > limits.max_body:
-        raise PayloadTooLarge(f"request body of {declared} bytes exceeds {limits.max_body}")
-    with anyio.fail_after(limits.body_timeout):
-        body = await _read_body(conn, stream, limits.max_body)
+    raw_target = head.target.decode("latin-1")
     try:
-        target = urlsplit(head.target.decode("latin-1"))
+        target = urlsplit(raw_target)
     except ValueError as exc:  # e.g. "//[x/": urlsplit checks the authority as an IPv6 host
         raise BadRequest(f"malformed request target: {exc}") from exc
     return Request(method=head.method.decode("ascii"), path=target.path,
-                   query=dict(parse_qsl(target.query)), headers=headers, body=body,
-                   transport=transport)
+                   query=dict(parse_qsl(target.query)), headers=headers, body=b"",
+                   transport=transport, target=raw_target)
+
+
+def _check_framing(headers: dict[str, str], limits: Limits) -> None:
+    """Refuse ambiguous framing (h11 would let chunked win) and bodies declared too large."""
+    declared = headers.get("content-length")
+    if declared is not None and "transfer-encoding" in headers:
+        raise BadRequest("Content-Length and Transfer-Encoding together are refused "
+                         "(request smuggling)", code="ambiguous_framing")
+    if declared is not None and int(declared) > limits.max_body:
+        raise PayloadTooLarge(f"request body of {declared} bytes exceeds {limits.max_body}")
 
 
 def _head_size(head: h11.Request) -> int:

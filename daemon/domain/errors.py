@@ -44,3 +44,20 @@ class PayloadTooLarge(ApiError):
 
 class Unavailable(ApiError):
     status, code = 503, "unavailable"
+
+
+class InsufficientStorage(ApiError):
+    """The disk refuses writes (full, over quota, read-only): reads and search go on."""
+
+    status, code = 507, "disk_full"
+
+
+class StartRefused(Exception):
+    """The daemon cannot start and a restart will not help until the user acts; its
+    ``exit_code`` is one the service units do not restart."""
+
+    exit_code = 8
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.code = reason  # "disk_full" or "read_only"

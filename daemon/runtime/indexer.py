@@ -13,15 +13,19 @@ from collections.abc import AsyncIterator, Callable
 
 import anyio
 import numpy as np
+import structlog
 from anyio.abc import TaskStatus
 
 from memlane.daemon.runtime.linker import Linker
 from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.writer import Writer
+from memlane.events.errors import LogWriteFailed
 from memlane.events.model import Consolidated, Embedded, Event, Record, Stored
 
 BATCH = 32
+RETRY_AFTER = 5.0  # seconds before memories whose events the disk refused are tried again
 QUEUE = 50_000  # memories waiting for a vector; beyond it the backlog sweep catches up
+log = structlog.get_logger()
 Sweep = Callable[[], AsyncIterator[list[tuple[int, str]]]]
 
 
@@ -38,6 +42,8 @@ class Indexer:
         self._seen: set[int] = set()  # queued or embedded by this run: the backlog scan and
         # new commits may both name a memory stored while the model was loading
         self._overflowed = False
+        self._retry_delay = 0.0
+        self._unlinked: list[Record] = []  # embedded, their link pass refused by the disk
         self._busy = False
         self._idle = anyio.Event()
         self._idle.set()
@@ -102,7 +108,8 @@ class Indexer:
                     await self._embed(self._batch_from(first))
                     if self._overflowed and not self.backlog:
                         self._overflowed = False  # a task of its own: it waits on this queue
-                        sweeps.start_soon(self.enqueue, sweep())
+                        sweeps.start_soon(self._sweep_after, sweep, self._retry_delay)
+                        self._retry_delay = 0.0
                     if not self.backlog:
                         self._idle.set()
 
@@ -115,8 +122,25 @@ class Indexer:
                 break
         return batch
 
+    async def _sweep_after(self, sweep: Sweep, delay: float) -> None:
+        await anyio.sleep(delay)
+        await self.enqueue(sweep())
+
     async def _embed(self, batch: list[tuple[int, str]]) -> None:
         self._busy = True
+        try:
+            await self._embed_and_link(batch)
+        except LogWriteFailed as exc:  # the disk refused: the next sweep tries them again
+            log.warning("indexing_deferred", memories=len(batch), error=str(exc),
+                        retry_after_s=RETRY_AFTER)
+            self._seen.difference_update(memory_id for memory_id, _ in batch)
+            self._overflowed, self._retry_delay = True, RETRY_AFTER
+        self._pending.difference_update(memory_id for memory_id, _ in batch)
+        self._busy = False
+        self._progress.set()
+        self._progress = anyio.Event()
+
+    async def _embed_and_link(self, batch: list[tuple[int, str]]) -> None:
         vectors = await self._engine.embed([text for _, text in batch])
         embedder = self._engine.embedder
         assert embedder is not None
@@ -128,8 +152,6 @@ class Indexer:
         ]
         records = await self._writer.append(events)
         self.embedded += len(events)
-        await self._linker.link(embedder.spec, records)
-        self._pending.difference_update(memory_id for memory_id, _ in batch)
-        self._busy = False
-        self._progress.set()
-        self._progress = anyio.Event()
+        self._unlinked.extend(records)
+        await self._linker.link(embedder.spec, self._unlinked)
+        self._unlinked = []

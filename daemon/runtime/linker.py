@@ -2,12 +2,18 @@
 
 Runs after the memories' ``Embedded`` events are applied, so memories embedded in the same
 batch find each other; each pair is linked once.
+
+What the linker has processed is in the log: the indexer links each embedded batch before it
+embeds the next, so only the last ``Embedded`` batch can lack its link pass (a crash, or a
+disk that refused the ``Linked`` append). At start, :meth:`Linker.finish_interrupted` runs the
+pass again for that batch; a pass is idempotent (pairs already linked are skipped).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 
 import anyio
 import numpy as np
@@ -17,9 +23,13 @@ from memlane.daemon.domain.models import ModelSpec
 from memlane.daemon.runtime.projector import Projector
 from memlane.daemon.runtime.thresholds import threshold_for
 from memlane.daemon.runtime.writer import Writer
+from memlane.events.log import read_log
 from memlane.events.model import Embedded, Event, Linked, Record
 from memlane.projections import queries
 from memlane.projections.catchup import Projections
+
+
+TAIL_SCAN = 100_000  # records read back from the end for an interrupted pass, at most
 
 
 class Linker:
@@ -39,6 +49,25 @@ class Linker:
         if events:
             await self._writer.append(events)
             self.linked += len(events)
+
+    async def finish_interrupted(self, spec: ModelSpec, log_dir: Path, last_seq: int) -> int:
+        """Run the link pass again for the last ``Embedded`` batch after the last link;
+        returns how many memories were checked."""
+        records = await anyio.to_thread.run_sync(self._unlinked_tail, log_dir, last_seq)
+        await self.link(spec, records)
+        return len(records)
+
+    def _unlinked_tail(self, log_dir: Path, last_seq: int) -> list[Record]:
+        with self._projections.lock:
+            row = self._projections.sqlite.conn.execute("SELECT max(seq) FROM links").fetchone()
+        start = max(int(row[0] or 0) + 1, last_seq - TAIL_SCAN + 1, 1)
+        batch: list[Record] = []
+        for record in read_log(log_dir, start, upto=last_seq):
+            if isinstance(record.event, Embedded):
+                if batch and batch[-1].seq != record.seq - 1:
+                    batch = []  # a later batch: the earlier one was linked before it
+                batch.append(record)
+        return batch
 
     def _decide(self, spec: ModelSpec, embedded: list[Embedded]) -> list[Event]:
         with self._projections.lock:

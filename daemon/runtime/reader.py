@@ -1,4 +1,8 @@
-"""Reads of the SQLite projection that see every acknowledged write (read-your-writes)."""
+"""Reads of the SQLite projection that see every acknowledged write (read-your-writes).
+
+A read that meets a damaged file has the projector set it aside and rebuild it, then runs
+once more.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import anyio
 from memlane.daemon.runtime.projector import Projector
 from memlane.events.log import EventLog
 from memlane.projections.catchup import Projections
+from memlane.projections.damage import is_corruption
 
 T = TypeVar("T")
 
@@ -39,4 +44,10 @@ class Reader:
             with self.projections.lock:
                 return query(self.projections.sqlite.conn)
 
+        try:
+            return await anyio.to_thread.run_sync(run)
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
+            await self._projector.repair(f"while reading: {exc}")
         return await anyio.to_thread.run_sync(run)

@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import anyio
+import structlog
+
+from memlane.events.errors import LogWriteFailed
+
+log = structlog.get_logger()
 
 
 class JobScheduler:
@@ -22,4 +27,7 @@ class JobScheduler:
             with anyio.move_on_after(self._interval):
                 await self._kicked.wait()
             self._kicked = anyio.Event()
-            await self._run_round()
+            try:
+                await self._run_round()
+            except LogWriteFailed as exc:  # a full disk: the next round tries again
+                log.warning("jobs_deferred", error=str(exc))

@@ -6,13 +6,16 @@ import os
 import resource
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
 import structlog
 from memlane.daemon.runtime.indexer import Indexer
 from memlane.daemon.runtime.ports import Embeds
+from memlane.daemon.runtime.projector import Projector
 from memlane.daemon.runtime.reader import Reader
+from memlane.daemon.runtime.storage import ADVICE, free_bytes, state_dir_refusal
 from memlane.events.log import EventLog
 from memlane.events.seal import SealReport
 from memlane.projections import queries
@@ -32,8 +35,10 @@ class SpendsBudget(Protocol):
 
 class Status:
     def __init__(self, *, reader: Reader, log: EventLog, engine: Embeds, indexer: Indexer,
-                 budget: SpendsBudget | None, hook_failures: Callable[[], int], started: float) -> None:
+                 projector: Projector, home: Path, budget: SpendsBudget | None, hook_failures: Callable[[], int], started: float) -> None:
         self._reader = reader
+        self._projector = projector
+        self._home = home
         self._log = log
         self._sealed: SealReport | None = None
         self._engine = engine
@@ -75,6 +80,8 @@ class Status:
             "unknown_events": counts[2],
             **counts[3],
             "llm": self._llm(),
+            "projections": {**projections.damage.as_dict(), "stalled": self._projector.stalled},
+            "storage": self._storage(),
             **self._log_health(),
             "hook_failures": self._hook_failures(),
             "tcp_error": self.tcp_error,
@@ -105,6 +112,12 @@ class Status:
                 "damaged": [{"segment": p.segment.name, "offset": p.offset, "detail": p.detail}
                             for p in sealed.damaged]},
         }
+
+    def _storage(self) -> dict[str, Any]:
+        """Whether the state directory takes writes now, and what to do if not."""
+        refusing = state_dir_refusal(self._home)
+        return {"home": str(self._home), "free_bytes": free_bytes(self._home),
+                "refusing_writes": refusing, "advice": ADVICE[refusing] if refusing else None}
 
     def _llm(self) -> dict[str, Any]:
         if self._budget is None:

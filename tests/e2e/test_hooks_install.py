@@ -107,11 +107,11 @@ def test_installing_twice_changes_nothing(home: Path) -> None:
 
 
 def test_http_mode_replaces_our_command_hooks_and_never_writes_the_token(home: Path) -> None:
-    """--http swaps ours for HTTP hooks (SessionStart stays a command) naming $MEMLANE_TOKEN."""
+    """--http swaps ours for HTTP hooks (SessionStart stays a command) naming $MEMLANE_HOOK_TOKEN."""
     token = memlane(home, "token").stdout.strip()
     install(home)
     result = install(home, "--http")
-    assert result["action"] == "updated" and "$(" in result["shell_profile"]
+    assert result["action"] == "updated" and "hook-token" in result["shell_profile"]
     data = settings_file(home).read_bytes()
     assert token.encode() not in data
     after = json.loads(data)
@@ -121,8 +121,8 @@ def test_http_mode_replaces_our_command_hooks_and_never_writes_the_token(home: P
         "SessionEnd": ["http"]}
     prompt = found["UserPromptSubmit"][0]
     assert prompt == {"type": "http", "url": "http://127.0.0.1:52525/hooks/UserPromptSubmit",
-                      "headers": {"Authorization": "Bearer $MEMLANE_TOKEN"},
-                      "allowedEnvVars": ["MEMLANE_TOKEN"], "timeout": 3}
+                      "headers": {"Authorization": "Bearer $MEMLANE_HOOK_TOKEN"},
+                      "allowedEnvVars": ["MEMLANE_HOOK_TOKEN"], "timeout": 3}
     before = json.loads(ORIGINAL)
     assert after["hooks"]["PostToolUse"] == before["hooks"]["PostToolUse"]
     assert after["hooks"]["UserPromptSubmit"][0] == before["hooks"]["UserPromptSubmit"][0]
