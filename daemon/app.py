@@ -199,6 +199,7 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
     api = _services(paths, settings, reader=reader, writer=writer, projector=projector,
                     engine=engine, indexer=indexer, started=started, tg=tg)
     api.hooks.background = tg
+    await api.memories.resume_forgets()  # an interrupted forget finishes before we serve
     tg.start_soon(projector.snapshot_vectors, settings.snapshot_interval_s)
     tg.start_soon(backlog.run)
     return api
@@ -220,7 +221,9 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
     scheduler = JobScheduler(lifecycle.run_all, settings.jobs_interval_s)
     tg.start_soon(scheduler.run)
     memories = Memories(writer=writer, reader=reader, log_dir=paths.log_dir,
-                        identifier_key=identifier_key(ensure_token(paths.token)))
+                        identifier_key=identifier_key(ensure_token(paths.token)),
+                        write_file=_write_project_file,
+                        crash_at=os.environ.get("MEMLANE_TEST_CRASH_AT"))  # tests only
     search = Search(reader=reader, writer=writer, engine=engine, indexer=indexer,
                     thresholds=thresholds)
     hooks = Hooks(memories=memories, search=search, reader=reader, kick=scheduler.kick,

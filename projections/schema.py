@@ -54,6 +54,11 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE memories ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE memories ADD COLUMN refreshed_seq INTEGER NOT NULL DEFAULT 0;
     """),
+    # Forgets requested and not yet completed (a restart resumes them).
+    ("0003_forget_requests", """
+        CREATE TABLE forget_requests (seq INTEGER PRIMARY KEY, memories TEXT NOT NULL,
+                                      keep_descendants INTEGER NOT NULL);
+    """),
 )
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import onnxruntime  # type: ignore[import-untyped]  # noqa: F401  isort: skip
 from usearch.index import Index  # isort: skip
 
-from memlane.events.model import Embedded, Forgotten, ModelChanged, Record
+from memlane.events.model import Embedded, ForgetRequested, Forgotten, ModelChanged, Record
 
 
 EXACT_BELOW = 50_000  # below this many vectors a search scans them all (exact, and fast)
@@ -50,6 +50,8 @@ def vector_ops(record: Record) -> list[VectorOp]:
     match event:
         case Embedded() if event.vector:
             return [AddVector(event.memory, event.vector, event.dims, event.pipeline)]
+        case ForgetRequested():
+            return [RemoveVector(m) for m in event.memories]
         case Forgotten():
             return [RemoveVector(event.memory)]
         case ModelChanged():
@@ -141,6 +143,19 @@ class VectorProjection:
             return [], np.zeros((0, 0), dtype=np.float32)
         rows = np.asarray(self.index.get(present), dtype=np.float32).reshape(len(present), -1)
         return present, rows
+
+    def compact(self) -> None:
+        """Rebuild the index from the vectors it holds: usearch keeps a removed vector's bytes
+        in the index (and its saved file), a forgotten memory's vector must leave both."""
+        if self.index is None:
+            return
+        keys = np.asarray(self.index.keys, dtype=np.uint64)
+        fresh = _new_index(self.index.ndim)
+        if len(keys):
+            rows = np.asarray(self.index.get(keys), dtype=np.float32).reshape(len(keys), -1)
+            fresh.add(keys, rows)
+        self.index = fresh
+        self.dirty = True
 
     def __len__(self) -> int:
         return 0 if self.index is None else len(self.index)

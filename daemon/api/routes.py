@@ -30,11 +30,13 @@ from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.requests import (
     BriefingBody,
     CalibrateBody,
+    ForgetBody,
     HookInput,
     ImportBody,
     JobBody,
     SearchBody,
     StoreBody,
+    VerifyBody,
 )
 from memlane.daemon.service.search import Search
 from memlane.daemon.service.status import Status
@@ -104,6 +106,10 @@ async def _calibrate(api: Api, request: Request) -> Any:
     return await api.calibration.calibrate(apply=body.apply)
 
 
+async def _verify_forgotten(api: Api, request: Request) -> Any:
+    return await api.memories.verify_forgotten(decode_body(request.body, VerifyBody).texts)
+
+
 async def _routes(api: Api, request: Request) -> Any:
     return {"routes": await api.reader.read(queries.routes)}
 
@@ -156,6 +162,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/briefing": {"POST": _briefing},
     "/v1/routes": {"GET": _routes},
     "/v1/calibrate": {"POST": _calibrate},
+    "/v1/forget/verify": {"POST": _verify_forgotten},
 }
 
 
@@ -205,7 +212,8 @@ async def dispatch(api: Api, request: Request) -> Any:
         memory_id, view = int(match.group(1)), match.group(2)
         _only("POST" if view in _MEMORY_POSTS else "GET", request)
         if view == "forget":
-            return await api.memories.forget(memory_id)
+            body = decode_body(request.body or b"{}", ForgetBody)
+            return await api.memories.forget(memory_id, keep_descendants=body.keep_descendants)
         if view == "restore":
             return await api.memories.restore(memory_id)
         return await _memory_view(api, memory_id, view)

@@ -53,6 +53,16 @@ class JobBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     write: bool = False
 
 
+class ForgetBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    keep_descendants: bool = False
+
+
+class VerifyBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Texts to byte-scan for (``memlane forget --verify``); never stored nor logged."""
+
+    texts: Annotated[list[Text], msgspec.Meta(min_length=1, max_length=100)]
+
+
 class HookInput(msgspec.Struct, kw_only=True):
     """The fields of a Claude Code hook's input memlane reads; the others are accepted and
     ignored."""
