@@ -12,6 +12,8 @@ import pytest
 
 from memlane.cli.client import DaemonError, DaemonUnavailable
 from memlane.daemon.service.forgetting import CRASH_STEPS
+from memlane.events.log import read_log
+from memlane.events.model import Embedded
 from tests.e2e.daemon import DaemonProcess
 from tests.e2e.test_cli import run
 from tests.e2e.test_lifecycle import POOL
@@ -63,6 +65,8 @@ def test_forget_removes_text_queries_descendants_and_routed_lines(daemon: Daemon
     assert [r["action"] for r in routes] == ["written"] and f"memlane:{proven}" in claude.read_text()
     assert traces(daemon.home, claude, texts=(SECRET, QUERY))  # the scan can see them
 
+    vector = next(r.event.vector for r in read_log(daemon.home / "log", 1)
+                  if isinstance(r.event, Embedded) and r.event.memory == source)
     answer = post(daemon, f"/v1/memories/{source}/forget")
     assert answer["memories"] == [source, proven]
     assert answer["verify"]["matches"] == 0 and answer["verify"]["needles"] > 0
@@ -77,6 +81,7 @@ def test_forget_removes_text_queries_descendants_and_routed_lines(daemon: Daemon
     assert post(daemon, f"/v1/memories/{source}/forget")["verify"]["matches"] == 0  # a retry
     daemon.stop()
     assert traces(daemon.home, claude, texts=(SECRET, QUERY)) == []
+    assert not [p for p in daemon.home.rglob("*") if p.is_file() and vector[:64] in p.read_bytes()]
     assert run(daemon, "log", "verify", "--json").returncode == 0
 
 
