@@ -42,6 +42,7 @@ from memlane.events.model import (
 )
 
 MIN_NEEDLE = 8  # bytes: a shorter text would match by chance, so it is not scanned for
+VECTOR_NEEDLE = 64  # bytes of a vector the proof scan looks for (16 float32s)
 _MARKER = re.compile(r"<!-- memlane:(\d+) -->")
 
 
@@ -118,6 +119,7 @@ class Traces:
     texts: dict[int, str] = field(default_factory=dict)
     queries: set[str] = field(default_factory=set)
     hashes: dict[int, str] = field(default_factory=dict)
+    vectors: list[bytes] = field(default_factory=list)
 
 
 def gather_traces(records: Iterable[Record], memories: Iterable[int]) -> Traces:
@@ -132,6 +134,8 @@ def gather_traces(records: Iterable[Record], memories: Iterable[int]) -> Traces:
                 traces.texts[event.id] = event.text
         elif isinstance(event, Recalled) and event.memory in ids and event.query:
             traces.queries.add(event.query)
+        elif isinstance(event, Embedded) and event.memory in ids and event.vector:
+            traces.vectors.append(event.vector[:VECTOR_NEEDLE])
     return traces
 
 

@@ -90,7 +90,7 @@ class Forgetting:
         traces = await anyio.to_thread.run_sync(
             lambda: gather_traces(read_log(self._log_dir, 1, upto=last), ids))
         self._step("gathered")
-        patterns = needles([*traces.texts.values(), *traces.queries])
+        patterns = needles([*traces.texts.values(), *traces.queries]) + traces.vectors
         targets = await self._reader.read(lambda c: _targets(c, ids))
         diffs = await anyio.to_thread.run_sync(self._unroute, targets, ids, traces)
         self._step("unrouted")

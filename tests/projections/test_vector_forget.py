@@ -14,7 +14,8 @@ AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_a_removed_vector_is_gone_from_the_saved_file_after_compaction(tmp_path: Path) -> None:
-    """usearch keeps a removed vector's bytes in its file; compaction rebuilds without them."""
+    """usearch keeps a removed vector's bytes in its file; compaction overwrites them, also
+    in an index loaded from a file saved with the removal."""
     rng = np.random.default_rng(7)
     vectors = {k: rng.standard_normal(16).astype("<f4").tobytes() for k in (1, 2, 3)}
     records = [Record(seq=k, at=AT, event=Embedded(memory=k, vector=v, dims=16, model="t",
@@ -23,6 +24,8 @@ def test_a_removed_vector_is_gone_from_the_saved_file_after_compaction(tmp_path:
     projection.apply([*records, Record(seq=4, at=AT, event=ForgetRequested(memories=(2,)))])
     projection.save()
     assert vectors[2] in projection.path.read_bytes()  # why compaction is needed
+    projection = VectorProjection(projection.path)
+    assert projection.load()
     projection.compact()
     projection.save()
     data = projection.path.read_bytes()
