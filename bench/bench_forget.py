@@ -83,12 +83,14 @@ def fill(log_dir: Path, count: int, model: str, pipeline: str, dims: int) -> int
     return target
 
 
-def watch_health(paths: Paths, stop: threading.Event, latencies: list[float]) -> None:
+def watch_health(paths: Paths, stop: threading.Event, latencies: list[tuple[float, float]]
+                 ) -> None:
+    """(latency, wall-clock start) of each health request until ``stop``."""
     client = Client(paths, timeout=30)
     while not stop.is_set():
-        began = time.perf_counter()
+        began, wall = time.perf_counter(), time.time()
         client.request("GET", "/v1/health")
-        latencies.append(time.perf_counter() - began)
+        latencies.append((time.perf_counter() - began, wall))
 
 
 def sha() -> str:
@@ -114,7 +116,7 @@ def main() -> None:
         process = start(paths, env)
         print(f"{args.memories:,} memories ({dims}-d vectors), start with full replay "
               f"{time.perf_counter() - began:.1f} s")
-        latencies: list[float] = []
+        latencies: list[tuple[float, float]] = []
         stop = threading.Event()
         watcher = threading.Thread(target=watch_health, args=(paths, stop, latencies))
         watcher.start()
@@ -124,7 +126,7 @@ def main() -> None:
         wall = time.perf_counter() - began
         stop.set()
         watcher.join()
-        ordered = sorted(latencies)
+        ordered = sorted(latency for latency, _ in latencies)
         worst = ordered[-1] * 1000
         print(f"forget: {wall:.2f} s wall, {answer['segments_rewritten']} segments rewritten, "
               f"scan {answer['verify']['files_scanned']} files, {answer['verify']['needles']} "
@@ -133,8 +135,13 @@ def main() -> None:
               f"{ordered[len(ordered) // 2] * 1000:.1f} ms, p99 "
               f"{ordered[int(len(ordered) * 0.99)] * 1000:.1f} ms, worst {worst:.1f} ms "
               f"({'within' if worst <= 50 else 'OVER'} the 50 ms target)")
+        for latency, wall in sorted(latencies, reverse=True)[:3]:
+            print(f"  {latency * 1000:.0f} ms at {datetime.datetime.fromtimestamp(wall).time()}")
         process.send_signal(signal.SIGTERM)
         process.wait()
+        if os.environ.get("BENCH_FORGET_STEPS"):  # the daemon's step log, to place the stalls
+            print("".join(line for line in (home / "stderr.log").read_text().splitlines(True)
+                          if "forget_step" in line))
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

@@ -15,7 +15,6 @@ daemon exit with 137 right after the named step, as a kill -9 would.
 from __future__ import annotations
 
 import difflib
-import mmap
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from typing import Any
 
 import anyio
 import msgspec
+import structlog
 
 from memlane.daemon.domain.errors import BadRequest, NotFound
 from memlane.daemon.domain.forgetting import (
@@ -40,9 +40,11 @@ from memlane.daemon.runtime.writer import Writer
 from memlane.events.log import read_log
 from memlane.events.model import Event, ForgetRequested, Forgotten, Record
 
+log = structlog.get_logger()
 WriteFile = Callable[[Path, bytes, int | None], None]
 CRASH_STEPS = ("requested", "gathered", "unrouted", "shredded", "rewriting", "rewritten",
                "sqlite_scrubbed", "vectors_scrubbed", "verified", "completed")
+CHUNK = 256 * 1024
 SKIP_SCAN = ("models",)  # downloaded model files under the state directory: never user text
 
 
@@ -114,10 +116,12 @@ class Forgetting:
         """Blank the records in the writer's thread, with nothing appended meanwhile."""
         transform = purge(ids, traces.queries)
         changed: list[int] = []
+        started: list[bool] = []
 
         def crashing(record: Record) -> Record:
             new = transform(record)
-            if new is not record:
+            if new is not record and not started:
+                started.append(True)
                 self._step("rewriting")
             return new
 
@@ -183,6 +187,7 @@ class Forgetting:
                 "files_with_matches": found}
 
     def _step(self, name: str) -> None:
+        log.info("forget_step", step=name)
         if self._crash_at == name:
             os._exit(137)
 
@@ -192,14 +197,20 @@ def _skipped(relative: Path) -> bool:
 
 
 def _matches(path: Path, patterns: list[bytes]) -> bool:
+    """Whether the file holds any pattern. Read in chunks (overlapping by the longest pattern)
+    so that no single search holds the GIL long enough to stall the event loop."""
+    overlap = max(map(len, patterns), default=1) - 1
     try:
         with open(path, "rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
-                return False
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return any(data.find(p) >= 0 for p in patterns)
+            tail = b""
+            while chunk := handle.read(CHUNK):
+                window = tail + chunk
+                if any(p in window for p in patterns):
+                    return True
+                tail = window[-overlap:] if overlap else b""
     except OSError:
         return False  # vanished between listing and reading (a rotated temp file)
+    return False
 
 
 def _children(conn: sqlite3.Connection, parents: Sequence[int]) -> list[int]:
