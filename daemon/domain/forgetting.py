@@ -70,13 +70,11 @@ def referenced(event: Event | Unknown) -> tuple[int, ...]:
 
 def owner(event: Event | Unknown) -> int | None:
     """The memory whose text an event's text-bearing fields carry."""
-    match event:
-        case Stored() | Consolidated():
-            return event.id
-        case Embedded() | Recalled() | Routed():
-            return event.memory
-        case _:
-            return None
+    if isinstance(event, Stored | Consolidated):
+        return event.id
+    if isinstance(event, Embedded | Recalled | Routed):
+        return event.memory
+    return None
 
 
 def blank(event: Event) -> Event:
