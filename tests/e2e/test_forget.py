@@ -130,3 +130,17 @@ def test_embeds_racing_a_forget_do_not_bring_the_vector_back(daemon: DaemonProce
             "GET", f"/v1/memories/{memory}/history")["events"]]
         assert "embedded" not in types[types.index("forget_requested"):]
     assert traces(daemon.home, texts=(SECRET,)) == []
+
+
+def test_keep_descendants_forgets_the_source_alone(daemon: DaemonProcess) -> None:
+    """With keep_descendants the consolidated memory keeps its text, and the proof scan says
+    where the source's words live on in it."""
+    ids = [post(daemon, "/v1/memories", {"text": t, "project": "/p"})["id"] for t in POOL]
+    daemon.wait_idle()
+    assert post(daemon, "/v1/jobs/cluster")["clusters"]
+    proven = post(daemon, "/v1/jobs/consolidate", {"offline": True})["consolidated"][0]["proven"]
+    answer = post(daemon, f"/v1/memories/{ids[0]}/forget", {"keep_descendants": True})
+    merged = daemon.client.request("GET", f"/v1/memories/{proven}")["text"]
+    assert answer["memories"] == [ids[0]]
+    assert (answer["verify"]["matches"] > 0) == (POOL[0] in merged)
+    assert daemon.client.request("GET", f"/v1/memories/{ids[0]}")["state"] == "forgotten"
