@@ -2,7 +2,7 @@
 
 ``ForgetRequested`` records the intent (the writer drops any later event about those ids, the
 projections blank them); then, while the texts are still known: routed lines leave the files
-memlane wrote, torn-tail copies holding them are shredded, the log is rewritten without them
+memlane wrote, set-aside copies holding them (torn tails, damaged projections) are shredded, the log is rewritten without them
 (in the writer's thread); then SQLite (FTS, free pages, WAL) and the vector index are scrubbed,
 every file under the state directory and the routed files are byte-scanned for the texts, and
 ``Forgotten`` records the scan's counts. A restart resumes a request without its ``Forgotten``;
@@ -96,7 +96,7 @@ class Forgetting:
         targets = await self._reader.read(lambda c: _targets(c, ids))
         diffs = await anyio.to_thread.run_sync(self._unroute, targets, ids, traces)
         self._step("unrouted")
-        await anyio.to_thread.run_sync(self._shred_torn, patterns)
+        await anyio.to_thread.run_sync(self._shred_copies, patterns)
         self._step("shredded")
         segments = await self._rewrite_log(ids, traces)
         self._step("rewritten")
@@ -167,9 +167,12 @@ class Forgetting:
                     f"b/{path.name}"))})
         return diffs
 
-    def _shred_torn(self, patterns: list[bytes]) -> None:
-        """Overwrite and delete the set-aside torn tails that hold a forgotten text."""
-        for path in sorted((self._log_dir / "torn").glob("*")):
+    def _shred_copies(self, patterns: list[bytes]) -> None:
+        """Overwrite and delete the set-aside copies (torn log tails, damaged projection
+        files) that hold a forgotten text."""
+        copies = [*(self._log_dir / "torn").glob("*"),
+                  *(self._home / "projections").glob("damaged-*/*")]
+        for path in sorted(copies):
             if path.is_file() and _matches(path, patterns):
                 with open(path, "r+b") as handle:
                     handle.write(b"\0" * path.stat().st_size)

@@ -51,7 +51,8 @@ def repo(short_tmp: Path) -> Path:
 def test_forget_removes_text_queries_descendants_and_routed_lines(daemon: DaemonProcess,
                                                                    repo: Path) -> None:
     """Stored, recalled, consolidated, routed, forgotten: neither text is anywhere."""
-    source = post(daemon, "/v1/memories", {"text": f"{POOL[1]} ({SECRET})",
+    text = f"{POOL[1]} ({SECRET})"
+    source = post(daemon, "/v1/memories", {"text": text,
                                            "project": str(repo)})["id"]
     others = [post(daemon, "/v1/memories", {"text": t, "project": str(repo)})["id"]
               for t in (POOL[0], POOL[2])]
@@ -65,6 +66,10 @@ def test_forget_removes_text_queries_descendants_and_routed_lines(daemon: Daemon
     assert [r["action"] for r in routes] == ["written"] and f"memlane:{proven}" in claude.read_text()
     assert traces(daemon.home, claude, texts=(SECRET, QUERY))  # the scan can see them
 
+    for copy in (daemon.home / "log" / "torn" / "00000001.seg.99",
+                 daemon.home / "projections" / "damaged-20260101" / "memlane.sqlite3"):
+        copy.parent.mkdir(exist_ok=True)  # set-aside copies, as recovery and repair leave them
+        copy.write_bytes(b"\0" * 100 + text.encode() + b"\0" * 100)
     vector = next(r.event.vector for r in read_log(daemon.home / "log", 1)
                   if isinstance(r.event, Embedded) and r.event.memory == source)
     answer = post(daemon, f"/v1/memories/{source}/forget")
