@@ -76,11 +76,10 @@ def turns_of(conversation: dict) -> list[tuple[str, str]]:
     return turns
 
 
-def load(client: Client, path: Path) -> Conversation:
-    """Store every turn of a conversation file (identical turns share one memory) and embed
-    the stored texts for the exact dense scan."""
+def load(client: Client, path: Path, project: str) -> Conversation:
+    """Store every turn of a conversation file in ``project`` (identical turns share one
+    memory) and embed the stored texts for the exact dense scan."""
     data = json.loads(path.read_text())
-    project = f"locomo-{path.stem}"
     turns = turns_of(data)
     answer = client.request("POST", "/v1/import", {"memories": [
         {"text": text, "project": project, "source": "bench"} for _, text in turns]})
