@@ -6,10 +6,10 @@ mostly unrelated, and a link should be far above that noise floor. Nearest-neigh
 show how much of the collection would connect, and pairs above the duplicate threshold are
 reported as suspected duplicates.
 
-The relevance floor (``relevance``, ``context``) is not derived from memory pairs: it is a
+The relevance floor (``relevance``, ``relevance_lexical``, ``context``) is not derived from memory pairs: it is a
 cosine between a query and a memory, and memories that share a format (a date, a speaker)
 are far closer to each other than a question is to them (LoCoMo's turns: chance 0.54 ± 0.12
-with MiniLM, while its floor is 0.42). It is chosen per model on labelled queries
+with MiniLM, while its floor is 0.47). It is chosen per model on labelled queries
 (bench/bench_locomo.py) and only explained here.
 """
 
@@ -67,6 +67,8 @@ def explain(pairs: np.ndarray, suggested: Mapping[str, float], source: str) -> d
     why = {"link": link, "cluster": cluster, "recall": recall,
            "relevance": "a query gets hits only if its closest memory is this close, else"
                         f" nothing; {floor}",
+           "relevance_lexical": "or if its best hit shares words with it and is this close;"
+                                f" {floor}",
            "context": f"hits of an answered query need this cosine or shared words; {floor}",
            "duplicate": "fixed: near-identical texts, reported, never merged automatically"}
     return {name: why[name] for name in suggested if name in why}

@@ -91,17 +91,19 @@ def with_neighbours(fused: Sequence[tuple[int, float]], project_of: Mapping[int,
 @dataclass(frozen=True)
 class Floor:
     """The relevance floor of a model. A query is answered only when its closest memory
-    reaches ``relevance``; its hits are then those at least ``context`` close, or sharing
-    words with the query (a BM25 match). Chosen on LoCoMo's tuning split: gating the query
-    answered most clean negatives with nothing at a small recall cost, a floor per hit did not
-    (questions asked in the wrong conversation still share words with many memories)."""
+    reaches ``relevance``, or its best hit shares words with it (a BM25 match) and reaches
+    ``lexical``; the hits shown are then those at least ``context`` close or sharing words.
+    Chosen on LoCoMo's tuning split: gating the query answered most clean negatives with
+    nothing at a small recall cost, a floor per hit did not (questions asked in the wrong
+    conversation still share words with many memories)."""
 
     relevance: float
+    lexical: float
     context: float
 
-    def answers(self, best_cosine: float) -> bool:
-        """Whether a query whose closest memory has this cosine gets any hit."""
-        return best_cosine >= self.relevance
+    def answers(self, best_cosine: float, *, top_cosine: float, top_lexical: bool) -> bool:
+        """Whether a query gets any hit, from its closest memory's cosine and its best hit's."""
+        return best_cosine >= self.relevance or (top_lexical and top_cosine >= self.lexical)
 
     def passes(self, cosine: float, *, lexical: bool) -> bool:
         """Whether a hit of an answered query is shown."""

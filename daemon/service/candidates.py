@@ -64,9 +64,11 @@ class Ranking:
         """The hits that pass the relevance floor (none when the closest memory is not close
         enough); with ``keep_below`` every hit, those below marked ``below_floor``. Without
         any cosine (no model) nothing can be judged and every hit stays."""
-        if not self.similarity:
+        if not self.similarity or not self.hits:
             return self
-        answered = floor.answers(max(self.similarity.values()))
+        top = self.hits[0]["id"]
+        answered = floor.answers(max(self.similarity.values()), top_lexical=top in self.lexical,
+                                 top_cosine=self.similarity.get(top, 0.0))
         hits = []
         for hit in self.hits:
             cosine = self.similarity.get(hit["id"], 0.0)

@@ -97,8 +97,10 @@ class Search:
         embedder = self._engine.embedder
         if embedder is None:
             return None
-        return Floor(relevance=await self._thresholds.of(embedder.spec, "relevance"),
-                     context=await self._thresholds.of(embedder.spec, "context"))
+        spec = embedder.spec
+        return Floor(relevance=await self._thresholds.of(spec, "relevance"),
+                     lexical=await self._thresholds.of(spec, "relevance_lexical"),
+                     context=await self._thresholds.of(spec, "context"))
 
     async def record_recalls(self, query: str, hits: list[dict[str, Any]],
                              similarity: dict[int, float]) -> None:
