@@ -145,7 +145,7 @@ def evaluate(data: Path) -> tuple[str, list[dict[str, Any]]]:
     with tempfile.TemporaryDirectory(prefix="ml-locomo-", dir="/tmp") as tmp:
         daemon = DaemonProcess(Path(tmp)).start()
         try:
-            client = daemon.client
+            client = Client(daemon.paths, timeout=120.0)  # a shared machine: slow batches
             model = client.request("GET", "/v1/health")["model"]
             loaded = {split: [load(client, data / f"{name}.json", project(Path(tmp), name))
                               for name in names]
