@@ -3,7 +3,8 @@
 Every turn is stored as a memory (`[<session date>] <speaker>: <text>`, one project per
 conversation: a temporary directory with a `.git`, as the hooks derive projects from the
 session's cwd) in a real daemon. Split: tuning = conversations 26 and 30 (memlane's fusion
-weight and stopwords were chosen on them), test = 41, 42 and 43; no figure pools the two.
+weight, neighbour share and relevance floor were chosen on them), test = 41, 42 and 43; no
+figure pools the two.
 
 - Positives: each question of categories 1-4, asked in its own project. recall@k is the share
   of its evidence turns among the first k hits; MRR@10 the mean of 1/rank of the first hit
@@ -204,14 +205,15 @@ def report_negatives(rows: list[dict[str, Any]]) -> None:
 
 
 def report_scores(rows: list[dict[str, Any]]) -> None:
-    print("\nmemlane's top hit without the floor: cosine to the query / fused score, percentiles p10 p25 p50 p75 p90")
+    print("\nmemlane's top hit without the floor: cosine to the query / fused score,"
+          " percentiles p10 p25 p50 p75 p90")
     for split in SPLITS:
         groups = {kind: [r for r in rows if r["split"] == split and r["kind"] == kind]
                   for kind in KINDS}
         groups["positive, top is evidence"] = [r for r in groups["positive"]
                                                if r["top_is_evidence"]]
         for kind, chosen in groups.items():
-            scored = [r for r in chosen if r["hits"]]
+            scored = [r for r in chosen if r["top_id"] is not None]
             print(f"  {split:<7} {kind:<26} n={len(scored):<5}"
                   f" cosine {_spread([r['cosine'] for r in scored])}"
                   f"  fused {_spread([r['fused'] for r in scored])}")
@@ -225,8 +227,8 @@ def _spread(values: list[float]) -> str:
 
 
 def _auc(groups: dict[str, list[dict[str, Any]]], key: str) -> float:
-    return auc([r[key] for r in groups["positive"] if r["hits"]],
-               [r[key] for r in groups["clean negative"] if r["hits"]])
+    return auc([r[key] for r in groups["positive"] if r["top_id"] is not None],
+               [r[key] for r in groups["clean negative"] if r["top_id"] is not None])
 
 
 def main() -> None:

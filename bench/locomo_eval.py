@@ -18,7 +18,8 @@ from memlane.cli.client import Client
 from memlane.daemon.domain.ranking import fts_query
 from memlane.projections.queries import search_fts
 
-# memlane's fusion weight and stopwords were chosen on the tuning split (issue 17).
+# memlane's fusion weight, neighbour share, stopwords and relevance floor were chosen on the
+# tuning split (issue 17).
 SPLITS = {"tuning": ("26", "30"), "test": ("41", "42", "43")}
 ANSWERABLE = (1, 2, 3, 4)
 ADVERSARIAL = 5
