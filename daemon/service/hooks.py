@@ -21,7 +21,6 @@ from memlane.daemon.domain.errors import NotFound
 from memlane.daemon.domain.kinds import detect_kind
 from memlane.daemon.domain.session_notes import session_save
 from memlane.daemon.runtime.reader import Reader
-from memlane.daemon.service.candidates import Ranking
 from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.requests import HookInput, SearchBody, StoreBody
 from memlane.daemon.service.search import Search
@@ -96,11 +95,12 @@ class Hooks:
         await self._capture(prompt, project)
         body = SearchBody(query=prompt[:PROMPT_QUERY_CHARS], project=project,
                           k=PROMPT_CANDIDATES)
-        ranking = await self._search.ranked(body, fresh=False)
-        recall, context = await self._search.floor("recall"), await self._search.floor("context")
+        floor = await self._search.relevance_floor()
+        if floor is None:  # without a model nothing says a hit is relevant: add nothing
+            return {}
+        ranking = (await self._search.ranked(body, fresh=False)).floored(floor)
         shown = self.sessions.shown(hook.session_id)
-        fresh = [h for h in ranking.hits if h["id"] not in shown
-                 and relevant(ranking, h["id"], recall=recall, context=context)][:PROMPT_HITS]
+        fresh = [h for h in ranking.hits if h["id"] not in shown][:PROMPT_HITS]
         if not fresh:
             return {}
         shown.update(h["id"] for h in fresh)
@@ -146,12 +146,6 @@ class Hooks:
         except Exception:  # a lost recall signal must not end the daemon; it is counted
             self.failures += 1
             log.exception("recall_not_recorded")
-
-
-def relevant(ranking: Ranking, memory: int, *, recall: float, context: float) -> bool:
-    """Close in meaning (above the recall floor), or somewhat close and sharing words."""
-    similarity = ranking.similarity.get(memory, 0.0)
-    return similarity >= recall or (similarity >= context and memory in ranking.lexical)
 
 
 def _clip(text: str) -> str:

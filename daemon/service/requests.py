@@ -35,6 +35,7 @@ class SearchBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     project: Name | None = None
     k: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
     recall: bool = False
+    floor: bool = True  # false: every hit, those below the relevance floor marked below_floor
 
 
 class BriefingBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
