@@ -61,7 +61,7 @@ class Projections:
             set_aside(_vector_files(self.vectors_path), self.damage,
                       f"{vectors.meta_path}: {exc}")
             self.rebuilt.append("vectors")
-        if self.vectors_path.exists() or vectors.meta_path.exists():
+        if any(path.exists() for path in _vector_files(self.vectors_path)):
             self.rebuilt.append("vectors")
             vector_store.remove_files(self.vectors_path)
         return VectorProjection(self.vectors_path)
@@ -124,7 +124,8 @@ class Projections:
         count = staging.catch_up(log_dir, last_seq)
         with self.lock:
             held = max(self.sqlite.applied_seq, self.vectors.applied_seq, last_seq)
-            count += staging.catch_up(log_dir, held)
+            if held > staging.applied_seq:  # reading from a seq scans its segment from the top
+                count += staging.catch_up(log_dir, held)
             staging.sqlite.close()
             self.sqlite.close()
             if damaged is None:
@@ -162,7 +163,7 @@ def _sqlite_files(path: Path) -> list[Path]:
 
 
 def _vector_files(path: Path) -> list[Path]:
-    return [path, path.with_name(path.name + ".json")]
+    return [path, vector_store.keys_path(path), path.with_name(path.name + ".json")]
 
 
 def _staging(path: Path) -> Path:
