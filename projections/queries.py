@@ -256,3 +256,27 @@ def pending_work(conn: sqlite3.Connection) -> dict[str, int]:
 def live_ids_by_project(conn: sqlite3.Connection) -> dict[str, list[int]]:
     """Ids of live memories in each project, ascending."""
     return _ids_by_project(conn, "state IN ('active', 'proven')")
+
+
+def shown_unused(conn: sqlite3.Connection, session: str) -> list[tuple[int, str, str, str]]:
+    """(memory, text, state, prompt_hash) of the live memories ``session`` was shown and has not
+    been seen using yet; a memory shown twice comes once, with its first prompt."""
+    return [(m, t, s, h) for m, t, s, h in conn.execute(
+        "SELECT m.id, m.text, m.state, min(s.prompt_hash) FROM shown_in s"
+        " JOIN memories m ON m.id = s.memory"
+        " WHERE s.session = ? AND m.state IN ('active', 'proven') AND m.text IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM used_in u WHERE u.session = s.session"
+        "                 AND u.memory = s.memory)"
+        " GROUP BY m.id ORDER BY m.id", (session,))]
+
+
+def usage_counts(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """(shown, used) counts of each memory."""
+    marks = ",".join("?" * len(ids))
+    return {i: (s, u) for i, s, u in conn.execute(
+        f"SELECT id, shown, recalls FROM memories WHERE id IN ({marks})", ids)}
+
+
+def sources_of(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
+    marks = ",".join("?" * len(ids))
+    return dict(conn.execute(f"SELECT id, source FROM memories WHERE id IN ({marks})", ids))

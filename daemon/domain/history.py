@@ -22,9 +22,11 @@ from memlane.events.model import (
     Reprieved,
     Restored,
     Routed,
+    Shown,
     Stored,
     ThresholdSet,
     Unknown,
+    Used,
 )
 
 
@@ -40,8 +42,10 @@ def touches(record: Record, memory: int) -> bool:
         case Clustered():
             return memory in event.members
         case (Embedded() | Routed() | Recalled() | Reprieved() | Promoted() | Expired()
-              | Restored() | Forgotten() | Reinforced()):
+              | Restored() | Forgotten() | Reinforced() | Used()):
             return event.memory == memory
+        case Shown():
+            return memory in event.memories
         case ThresholdSet() | ModelChanged() | Unknown():
             return False
         case _:

@@ -61,5 +61,5 @@ class HookInput(msgspec.Struct, kw_only=True):
     hook_event_name: Short
     cwd: Short = ""
     transcript_path: Short | None = None
-    prompt: Annotated[str, msgspec.Meta(max_length=MAX_TEXT)] | None = None
+    prompt: str | None = None  # bounded by the body limit; the hook clips what it keeps
     source: Short | None = None
