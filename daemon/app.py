@@ -33,6 +33,7 @@ from memlane.daemon.adapters.sd_notify import keep_watchdog_fed, notify, watchdo
 from memlane.daemon.adapters.settings import Settings
 from memlane.daemon.adapters.token_file import ensure_token
 from memlane.daemon.api.access import Guard
+from memlane.daemon.adapters.spool import SpoolFile
 from memlane.daemon.adapters.transcript_file import read_transcript
 from memlane.daemon.api.drain import Gate
 from memlane.daemon.api.listeners import (
@@ -200,6 +201,7 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
                     engine=engine, indexer=indexer, started=started, tg=tg)
     tg.start_soon(projector.snapshot_vectors, settings.snapshot_interval_s)
     tg.start_soon(backlog.run)
+    tg.start_soon(api.hooks.replay_spool)  # marked prompts posted while the daemon was down
     return api
 
 
@@ -222,7 +224,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
     search = Search(reader=reader, writer=writer, engine=engine, indexer=indexer,
                     thresholds=thresholds)
     hooks = Hooks(memories=memories, search=search, reader=reader, kick=scheduler.kick,
-                  usage=Usage(writer=writer, reader=reader),
+                  usage=Usage(writer=writer, reader=reader), spool=SpoolFile(paths.home),
                   read_transcript=read_transcript, project_of=detect_project)
     status = Status(reader=reader, log=writer.log, engine=engine, indexer=indexer,
                     projector=projector, home=paths.home,

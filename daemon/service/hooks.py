@@ -34,6 +34,7 @@ from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.requests import HookInput, SearchBody, StoreBody
 from memlane.daemon.service.search import Search
 from memlane.daemon.service.sessions import Sessions
+from memlane.daemon.service.spooled import Spool, SpoolReplay
 from memlane.daemon.service.usage import Usage
 from memlane.projections import queries
 
@@ -58,12 +59,14 @@ class Hooks:
                  usage: Usage, kick: Callable[[], None],
                  read_transcript: Callable[[Path], Iterable[str]],
                  project_of: Callable[[Path], str], sessions: Sessions | None = None,
-                 ignored_projects: frozenset[str] = frozenset()) -> None:
+                 ignored_projects: frozenset[str] = frozenset(),
+                 spool: Spool | None = None) -> None:
         self._memories = memories
         self._search = search
         self._reader = reader
         self._usage = usage
         self.ignored_projects = ignored_projects
+        self._spool = None if spool is None else SpoolReplay(spool, self._store_spooled)
         self._kick = kick
         self._read_transcript = read_transcript
         self._project_of = project_of
@@ -93,6 +96,7 @@ class Hooks:
         return {}
 
     async def session_start(self, event: str, hook: HookInput) -> dict[str, Any]:
+        await self.replay_spool()
         project = await self._project(hook.cwd)
         candidates = await self._reader.read(lambda conn: queries.briefing_rows(conn, project))
         chosen, text = compose_briefing(candidates, budget=BRIEFING_BUDGET)
@@ -110,6 +114,7 @@ class Hooks:
             self.sessions.go_off_the_record(hook.session_id)
         if not prompt:
             return {}
+        await self.replay_spool()
         project = await self._project(hook.cwd)
         shown = self.sessions.shown(hook.session_id)
         off = self.sessions.off_the_record(hook.session_id) or self._ignored(project)
@@ -131,6 +136,22 @@ class Hooks:
                                     prompt_hash=prompt_hash(redact(prompt).text))
         lines = [f"- [{h['id']}] {_clip(h['text'])}" for h in fresh]
         return context_output(event, fence("memlane: memories related to this prompt.", lines))
+
+    async def replay_spool(self) -> int:
+        """Store the marked prompts spooled while the daemon was down (0 without a spool)."""
+        if self._spool is None:
+            return 0
+        try:
+            return await self._spool.replay()
+        except Exception:  # the spool stays set aside for the next replay; counted
+            self.failures += 1
+            log.exception("spool_not_replayed")
+            return 0
+
+    async def _store_spooled(self, text: str, cwd: str, kind: str, key: str) -> None:
+        project = await self._project(cwd)
+        await self._memories.store(StoreBody(text=text, project=project, kind=kind,
+                                             source="marker:spool", idempotency_key=key))
 
     async def _capture(self, text: str, project: str, kind: str) -> int:
         """Store a prompt the user marked (``#decision``, ``#note``, ``#insight``); its id."""
