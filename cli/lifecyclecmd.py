@@ -92,7 +92,8 @@ def register(app: typer.Typer, call: Call, paths: Callable[[], Any],
     def briefing(project: Annotated[Optional[str], typer.Option("--project", "-p")] = None,
                  context: Annotated[Optional[str], typer.Option(help="What the session is about.")]
                  = None,
-                 budget: Annotated[int, typer.Option(help="Characters at most.")] = 2000,
+                 budget: Annotated[int, typer.Option(
+                     help="Estimated tokens at most (about 4 characters each).")] = 1500,
                  as_json: JsonFlag = False) -> None:
         """The memories worth knowing at a session start."""
         answer = call("POST", "/v1/briefing", {"project": project_of(project), "context": context,

@@ -122,11 +122,11 @@ def forget(memory_id: MemoryId) -> str:
 def briefing(project: Project = None,
              context: Annotated[str | None, Field(
                  description="What the session is about, to pick the most relevant.")] = None,
-             budget: Annotated[int, Field(ge=200, le=100_000,
-                                          description="At most this many characters.")] = 2000,
+             budget: Annotated[int, Field(ge=50, le=100_000, description=(
+                 "At most this many estimated tokens (about 4 characters each)."))] = 1500,
              ) -> str:
     """What a session should know about a project: its decisions, notes and proven
-    memories, most relevant first, within a character budget."""
+    memories, most relevant first, within a token budget."""
     scope = _project(project)
     answer = _request("POST", "/v1/briefing", {"project": scope, "context": context,
                                                "budget": budget})

@@ -280,3 +280,17 @@ def usage_counts(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, tupl
 def sources_of(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
     marks = ",".join("?" * len(ids))
     return dict(conn.execute(f"SELECT id, source FROM memories WHERE id IN ({marks})", ids))
+
+
+def related_pairs(conn: sqlite3.Connection, ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Pairs among ``ids`` that are linked or share a cluster (one subject, for the briefing)."""
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    linked = conn.execute(f"SELECT a, b FROM links WHERE a IN ({marks}) AND b IN ({marks})",
+                          [*ids, *ids]).fetchall()
+    clustered = conn.execute(
+        f"SELECT x.memory, y.memory FROM cluster_members x JOIN cluster_members y"
+        f" ON x.cluster = y.cluster AND x.memory < y.memory"
+        f" WHERE x.memory IN ({marks}) AND y.memory IN ({marks})", [*ids, *ids]).fetchall()
+    return [(int(a), int(b)) for a, b in (*linked, *clustered)]

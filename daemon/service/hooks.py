@@ -29,6 +29,7 @@ from memlane.daemon.domain.redaction import redact
 from memlane.daemon.domain.session_notes import digest, save_text
 from memlane.daemon.domain.usage import prompt_hash
 from memlane.daemon.runtime.reader import Reader
+from memlane.daemon.service.briefings import briefing_inputs
 from memlane.daemon.service.candidates import Ranking
 from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.requests import HookInput, SearchBody, StoreBody
@@ -39,7 +40,6 @@ from memlane.daemon.service.usage import Usage
 from memlane.projections import queries
 
 log = structlog.get_logger()
-BRIEFING_BUDGET = 2500
 PROMPT_HITS = 3
 PROMPT_CANDIDATES = 8
 PROMPT_QUERY_CHARS = 2000
@@ -98,8 +98,9 @@ class Hooks:
     async def session_start(self, event: str, hook: HookInput) -> dict[str, Any]:
         await self.replay_spool()
         project = await self._project(hook.cwd)
-        candidates = await self._reader.read(lambda conn: queries.briefing_rows(conn, project))
-        chosen, text = compose_briefing(candidates, budget=BRIEFING_BUDGET)
+        candidates, related = await self._reader.read(
+            lambda conn: briefing_inputs(conn, project))
+        chosen, text = compose_briefing(candidates, related=related)
         ids = [m["id"] for m in chosen]
         self.sessions.shown(hook.session_id).update(ids)
         if not self.sessions.off_the_record(hook.session_id):

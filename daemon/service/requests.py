@@ -40,7 +40,7 @@ class SearchBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class BriefingBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     project: Name | None = None
     context: Annotated[str, msgspec.Meta(max_length=MAX_TEXT)] | None = None
-    budget: Annotated[int, msgspec.Meta(ge=200, le=100_000)] = 2000
+    budget: Annotated[int, msgspec.Meta(ge=50, le=100_000)] = 1500  # estimated tokens
 
 
 class CalibrateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
