@@ -3,8 +3,9 @@
 Sections in order: what matches the session's context, decisions and the user's notes, proven
 knowledge, then recent memories. A memory appears once, and never beside one it repeats or
 contradicts: of two related memories (linked, i.e. cosine at or above the link threshold, or
-members of one cluster) only the newer is shown — on the same subject the newer supersedes the
-older. Quarantined memories (instruction-like text the user did not type) are never shown.
+members of one cluster) only one is shown: the one of the higher rank (decisions and notes,
+then consolidated knowledge, then insights and notes, then session saves; proven adds one),
+and of equal ranks the newer — on the same subject the newer supersedes the older. Quarantined memories (instruction-like text the user did not type) are never shown.
 The budget counts estimated tokens (about four characters each) of the rendered text; each
 line starts with its memory id.
 """
@@ -34,16 +35,32 @@ def render_line(memory: Mapping[str, Any]) -> str:
     return f"- [{memory['id']}] {text}"
 
 
-def superseded(ids: Collection[int], related: Collection[tuple[int, int]]) -> set[int]:
-    """The older of every related pair among ``ids`` (ids grow with time)."""
-    return {min(a, b) for a, b in related if a != b and a in ids and b in ids}
+_RANK = {"decision": 4, "user-note": 4, "proven": 3, "insight": 2, "note": 2}
+
+
+def rank_of(memory: Mapping[str, Any]) -> int:
+    """Decisions and notes, then consolidated knowledge, then notes; proof of use adds one."""
+    return _RANK.get(str(memory.get("kind")), 0) + (memory.get("state") == "proven")
+
+
+def superseded(memories: Mapping[int, Mapping[str, Any]],
+               related: Collection[tuple[int, int]]) -> set[int]:
+    """Of every related pair among ``memories``, the lower-ranked one, or of equal ranks the
+    older (ids grow with time)."""
+    dropped = set()
+    for a, b in related:
+        if a == b or a not in memories or b not in memories:
+            continue
+        key = {m: (rank_of(memories[m]), m) for m in (a, b)}
+        dropped.add(min((a, b), key=key.__getitem__))
+    return dropped
 
 
 def compose_briefing(candidates: Mapping[str, Sequence[Mapping[str, Any]]], *,
                      budget: int = DEFAULT_BUDGET,
                      related: Collection[tuple[int, int]] = ()) -> tuple[list[Mapping[str, Any]], str]:
     """The chosen memories and the Markdown text, never over ``budget`` estimated tokens."""
-    everyone = {m["id"] for ms in candidates.values() for m in ms}
+    everyone = {m["id"]: m for ms in candidates.values() for m in ms}
     seen = superseded(everyone, related)
     chosen: list[Mapping[str, Any]] = []
     parts: list[str] = []

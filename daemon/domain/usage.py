@@ -102,7 +102,13 @@ class AfterPrompt:
 
 def after_prompt(turns: Sequence[tuple[str, str]], hashed: str) -> AfterPrompt | None:
     """The assistant's replies and the user's prompts after the prompt with hash ``hashed``
-    (its first occurrence), or None when the transcript does not hold that prompt (yet)."""
+    (its first occurrence), or None when the transcript does not hold that prompt (yet).
+
+    Without a hash (shown by a briefing, before any prompt) every reply is evidence and every
+    user prompt counts as the one that brought its words: only the assistant shows use."""
+    if not hashed:
+        return AfterPrompt(" ".join(t for r, t in turns if r == "user"),
+                           [t for r, t in turns if r == "assistant"], [])
     for index, (role, text) in enumerate(turns):
         if role == "user" and prompt_hash(text) == hashed:
             rest = turns[index + 1:]

@@ -33,7 +33,7 @@ class Usage:
         rows = await self._reader.read(lambda conn: queries.shown_unused(conn, session))
         found: list[UseEvidence] = []
         for memory, text, _state, hashed in rows:
-            after = after_prompt(turns, hashed) if hashed else None
+            after = after_prompt(turns, hashed)
             if after is None:
                 continue
             use = detect_use(memory, text, prompt=after.prompt, replies=after.replies,

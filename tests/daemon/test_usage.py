@@ -48,6 +48,9 @@ def test_only_what_follows_the_drawing_prompt_counts() -> None:
     after = after_prompt(turns, prompt_hash("second ask"))
     assert after is not None and after.replies == ["late"] and after.later_prompts == []
     assert after_prompt(turns, prompt_hash("never asked")) is None
+    briefed = after_prompt(turns, "")  # shown by a briefing: replies are evidence, prompts not
+    assert briefed is not None and briefed.replies == ["early", "late"]
+    assert briefed.later_prompts == [] and "second" in briefed.prompt
 
 
 def test_use_promotes_at_three_and_shown_never_appears() -> None:
