@@ -109,22 +109,34 @@ def parse_hook(argv: Sequence[str]) -> tuple[str, float] | None:
 
 
 def parse(argv: Sequence[str]) -> tuple[str, str, str | None, int] | None:
-    """(command, text, project, k) for plain ``recall``/``remember`` arguments, else None."""
+    """(command, text, project, k) for plain ``recall``/``remember`` arguments, else None.
+
+    The words of the text may come unquoted (``memlane recall how do we deploy``), options
+    before or after them; ``--`` ends the options. A blank text is refused here, clearly."""
     if len(argv) < 2 or argv[0] not in ("recall", "remember"):
         return None
     command, rest = argv[0], list(argv[1:])
-    options = {"-p": None, "--project": None, "-k": None} if command == "recall" else \
-        {"-p": None, "--project": None}
-    positional = []
+    options: dict[str, str | None] = {"-p": None, "--project": None}
+    if command == "recall":
+        options["-k"] = None
+    words = []
     while rest:
         item = rest.pop(0)
+        if item == "--":
+            words += rest
+            break
         if item in options and rest:
             options[item] = rest.pop(0)
-        elif item.startswith("-"):
+        elif item.startswith("-") and item != "-":
             return None
         else:
-            positional.append(item)
+            words.append(item)
     k = options.get("-k")
-    if len(positional) != 1 or (k is not None and not (k.isdigit() and 1 <= int(k) <= 20)):
+    if not words or (k is not None and not (k.isdigit() and 1 <= int(k) <= 20)):
         return None
-    return command, positional[0], options["-p"] or options["--project"], int(k or 5)
+    text = " ".join(words)
+    if not text.strip():
+        print(f"memlane: {command} needs some words, e.g. `memlane {command} how we deploy`",
+              file=sys.stderr)
+        raise SystemExit(2)
+    return command, text, options["-p"] or options["--project"], int(k or 5)
