@@ -41,7 +41,8 @@ from memlane.daemon.service.status import Status
 from memlane.projections import queries
 
 log = structlog.get_logger()
-_MEMORY = re.compile(r"^/v1/memories/(\d{1,18})(?:/(links|lineage|history|forget|restore))?$")
+_MEMORY = re.compile(r"^/v1/memories/(\d{1,40})(?:/(links|lineage|history|forget|restore))?$")
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id names no memory
 _MEMORY_POSTS = ("forget", "restore")
 _HOOK = re.compile(r"^/hooks/([A-Za-z]{1,40})$")
 _JOB = re.compile(r"^/v1/jobs/(cluster|consolidate|route|age)$")
@@ -204,6 +205,8 @@ async def dispatch(api: Api, request: Request) -> Any:
     if match := _MEMORY.match(request.path):
         memory_id, view = int(match.group(1)), match.group(2)
         _only("POST" if view in _MEMORY_POSTS else "GET", request)
+        if memory_id > MAX_ID:
+            raise NotFound(f"no memory with id {memory_id}")
         if view == "forget":
             return await api.memories.forget(memory_id)
         if view == "restore":

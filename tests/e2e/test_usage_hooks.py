@@ -84,3 +84,16 @@ def test_a_prompt_over_64k_is_clipped_not_refused(daemon: DaemonProcess, short_t
     assert status == 200 and len(prompt) > 65536
     rows = daemon.client.request("GET", f"/v1/export?project={repo}")["memories"]
     assert len(rows) == 1 and len(rows[0]["text"]) <= 65536
+
+
+def test_an_id_beyond_64_bits_is_no_memory_not_no_route(daemon: DaemonProcess) -> None:
+    from memlane.cli.client import DaemonError
+
+    for memory in (2**63 - 1, 2**63, 10**30):
+        for path in (f"/v1/memories/{memory}", f"/v1/memories/{memory}/history"):
+            try:
+                daemon.client.request("GET", path)
+            except DaemonError as exc:
+                assert (exc.status, exc.message) == (404, f"no memory with id {memory}"), path
+            else:
+                raise AssertionError(f"{path} answered")
