@@ -207,3 +207,44 @@ def test_dry_run_and_bad_json_change_nothing(short_tmp: Path) -> None:
     broken = memlane(short_tmp, short_tmp, "install", check=False)
     assert broken.returncode == 1 and "not valid JSON" in broken.stderr
     assert (short_tmp / ".claude.json").read_text() == "{not json"
+
+
+@pytest.mark.anyio
+async def test_protocol_errors_follow_the_spec_and_only_tools_are_advertised(
+        daemon: DaemonProcess) -> None:
+    """Unknown tool: -32602; prompts are not served (nor advertised); the version is filled."""
+    from mcp.shared.exceptions import MCPError
+
+    params = StdioServerParameters(command=MEMLANE, args=["mcp"], env=daemon.env)
+    with open(daemon.home / "mcp.stderr", "a") as errlog:  # noqa: ASYNC230
+        async with (stdio_client(params, errlog=errlog) as (read, write),
+                    ClientSession(read, write) as client):
+            init = await client.initialize()
+            caps = init.capabilities
+            assert caps.tools is not None and caps.prompts is None and caps.resources is None
+            assert init.server_info.version and init.server_info.version != ""
+            with pytest.raises(MCPError) as unknown:
+                await client.call_tool("no_such_tool", {})
+            assert unknown.value.error.code == -32602
+            with pytest.raises(MCPError) as prompt:
+                await client.get_prompt("no_such_prompt")
+            assert prompt.value.error.code in (-32601, -32602)
+
+
+@pytest.mark.anyio
+async def test_a_stalled_daemon_is_a_clear_tool_error_within_the_deadline(
+        daemon: DaemonProcess) -> None:
+    import signal
+    import time
+
+    assert daemon.process is not None
+    async with session(daemon) as client:
+        os.kill(daemon.process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            result = await client.call_tool("search", {"query": "deploys"})
+            elapsed = time.monotonic() - started
+        finally:
+            os.kill(daemon.process.pid, signal.SIGCONT)
+    assert result.is_error and "did not answer within 2 s" in text_of(result)
+    assert elapsed < 4.0, elapsed
