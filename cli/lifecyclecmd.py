@@ -77,8 +77,19 @@ def register(app: typer.Typer, call: Call, paths: Callable[[], Any],
             f"{r.get('reason') or r.get('similarity') or ''}" for r in rows))
 
     @app.command()
-    def forget(memory_id: int, as_json: JsonFlag = False) -> None:
-        """Purge a memory's text and vector everywhere, the log included."""
+    def forget(memory_id: Annotated[Optional[int], typer.Argument()] = None,
+               project: Annotated[Optional[str], typer.Option(
+                   "--project", help="Forget every memory of this project.")] = None,
+               as_json: JsonFlag = False) -> None:
+        """Purge a memory's (or a whole project's) text and vectors everywhere, the log
+        included."""
+        if (memory_id is None) == (project is None):
+            raise typer.BadParameter("give a memory id or --project, not both")
+        if project is not None:
+            answer = call("POST", "/v1/projects/forget", {"project": project})
+            emit(answer, as_json=as_json,
+                 text=f"forgot {len(answer['forgotten'])} memories of {project}")
+            return
         answer = call("POST", f"/v1/memories/{memory_id}/forget", {})
         emit(answer, as_json=as_json, text=f"forgot memory {memory_id}")
 

@@ -59,6 +59,7 @@ from memlane.daemon.runtime.thresholds import Thresholds
 from memlane.daemon.runtime.writer import Writer, seed_admission
 from memlane.daemon.service.briefings import Briefings
 from memlane.daemon.service.calibrate import Calibration
+from memlane.daemon.service.capture import Capture
 from memlane.daemon.service.hooks import Hooks
 from memlane.daemon.service.usage import Usage
 from memlane.daemon.service.lifecycle import Lifecycle
@@ -225,6 +226,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                     thresholds=thresholds)
     hooks = Hooks(memories=memories, search=search, reader=reader, kick=scheduler.kick,
                   usage=Usage(writer=writer, reader=reader), spool=SpoolFile(paths.home),
+                  ignored_projects=settings.ignore_projects,
                   read_transcript=read_transcript, project_of=detect_project)
     status = Status(reader=reader, log=writer.log, engine=engine, indexer=indexer,
                     projector=projector, home=paths.home,
@@ -234,7 +236,8 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                briefings=Briefings(reader=reader, search=search),
                calibration=Calibration(reader=reader, writer=writer, engine=engine,
                                        thresholds=thresholds),
-               hooks=hooks, lifecycle=lifecycle, status=status, engine=engine, reader=reader)
+               hooks=hooks, lifecycle=lifecycle, status=status, engine=engine, reader=reader,
+               capture=Capture(sessions=hooks.sessions, memories=memories, reader=reader))
 
 
 def _write_project_file(path: Path, data: bytes, mode: int | None) -> None:

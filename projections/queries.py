@@ -294,3 +294,10 @@ def related_pairs(conn: sqlite3.Connection, ids: Sequence[int]) -> list[tuple[in
         f" ON x.cluster = y.cluster AND x.memory < y.memory"
         f" WHERE x.memory IN ({marks}) AND y.memory IN ({marks})", [*ids, *ids]).fetchall()
     return [(int(a), int(b)) for a, b in (*linked, *clustered)]
+
+
+def project_ids(conn: sqlite3.Connection, project: str) -> list[int]:
+    """Ids of a project's memories that are not forgotten yet, ascending."""
+    return [row[0] for row in conn.execute(
+        "SELECT id FROM memories WHERE project = ? AND state != 'forgotten' ORDER BY id",
+        (project,))]

@@ -24,12 +24,15 @@ from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.service.briefings import Briefings
 from memlane.daemon.service.calibrate import Calibration
+from memlane.daemon.service.capture import Capture
 from memlane.daemon.service.hooks import Hooks
 from memlane.daemon.service.lifecycle import Lifecycle
 from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.requests import (
     BriefingBody,
     CalibrateBody,
+    CaptureBody,
+    ForgetProjectBody,
     HookInput,
     ImportBody,
     JobBody,
@@ -61,6 +64,7 @@ class Api:
     status: Status
     engine: Embeds
     reader: Reader
+    capture: Capture
 
 
 Route = Callable[[Api, Request], Awaitable[Any]]
@@ -107,6 +111,18 @@ async def _calibrate(api: Api, request: Request) -> Any:
 
 async def _routes(api: Api, request: Request) -> Any:
     return {"routes": await api.reader.read(queries.routes)}
+
+
+async def _capture_state(api: Api, request: Request) -> Any:
+    return api.capture.state()
+
+
+async def _capture_set(api: Api, request: Request) -> Any:
+    return api.capture.pause(decode_body(request.body, CaptureBody).paused)
+
+
+async def _forget_project(api: Api, request: Request) -> Any:
+    return await api.capture.forget_project(decode_body(request.body, ForgetProjectBody).project)
 
 
 async def _briefing(api: Api, request: Request) -> Any:
@@ -157,6 +173,8 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/briefing": {"POST": _briefing},
     "/v1/routes": {"GET": _routes},
     "/v1/calibrate": {"POST": _calibrate},
+    "/v1/capture": {"GET": _capture_state, "POST": _capture_set},
+    "/v1/projects/forget": {"POST": _forget_project},
 }
 
 

@@ -59,7 +59,7 @@ class Hooks:
                  usage: Usage, kick: Callable[[], None],
                  read_transcript: Callable[[Path], Iterable[str]],
                  project_of: Callable[[Path], str], sessions: Sessions | None = None,
-                 ignored_projects: frozenset[str] = frozenset(),
+                 ignored_projects: tuple[str, ...] = (),
                  spool: Spool | None = None) -> None:
         self._memories = memories
         self._search = search
@@ -103,7 +103,7 @@ class Hooks:
         chosen, text = compose_briefing(candidates, related=related)
         ids = [m["id"] for m in chosen]
         self.sessions.shown(hook.session_id).update(ids)
-        if not self.sessions.off_the_record(hook.session_id):
+        if not (self.sessions.off_the_record(hook.session_id) or self._ignored(project)):
             await self._usage.shown(hook.session_id, ids, hook=event)
         header = "memlane: what earlier sessions in this project learned."
         return context_output(event, fence(header, [text]) if text else "")
@@ -187,7 +187,9 @@ class Hooks:
         return {}
 
     def _ignored(self, project: str) -> bool:
-        return project in self.ignored_projects
+        """A project configured as ignored (``ignore_projects``), or inside an ignored folder."""
+        return any(project == p or project.startswith(p.rstrip("/") + "/")
+                   for p in self.ignored_projects)
 
     async def _project(self, cwd: str) -> str:
         if not cwd:

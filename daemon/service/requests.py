@@ -47,6 +47,14 @@ class CalibrateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     apply: bool = False
 
 
+class CaptureBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    paused: bool
+
+
+class ForgetProjectBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    project: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+
+
 class JobBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dry_run: bool = False
     offline: bool = False
