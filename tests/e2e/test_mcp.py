@@ -197,6 +197,18 @@ def test_project_install_writes_mcp_json_at_the_git_root(short_tmp: Path) -> Non
     assert not (short_tmp / ".claude.json").exists()
 
 
+def test_a_project_entry_names_plain_memlane_when_it_is_on_path(short_tmp: Path) -> None:
+    """A shared .mcp.json must work on a teammate's machine: no absolute venv path."""
+    repo = short_tmp / "repo"
+    (repo / ".git").mkdir(parents=True)
+    env = {**os.environ, "HOME": str(short_tmp),
+           "PATH": f"{Path(MEMLANE).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    subprocess.run([MEMLANE, "mcp", "install", "--project", "--json"], check=True, env=env,
+                   cwd=repo, capture_output=True, timeout=60)
+    entry = json.loads((repo / ".mcp.json").read_text())["mcpServers"]["memlane"]
+    assert entry == {"type": "stdio", "command": "memlane", "args": ["mcp"]}
+
+
 def test_dry_run_and_bad_json_change_nothing(short_tmp: Path) -> None:
     """--dry-run reports the change without writing; a config that is not JSON is left alone."""
     dry = memlane(short_tmp, short_tmp, "install", "--dry-run")
