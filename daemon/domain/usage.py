@@ -6,8 +6,9 @@ later prompts. A bare substring is not evidence (a memory about ``pnpm`` is not 
 reply says "pnpm" once), and neither are words the prompt itself brought: the prompt drew the
 memory *because* they share words. So the evidence is the memory's *novel* distinctive terms
 (its content words that the drawing prompt did not contain) reappearing, enough of them and a
-large enough share; an answer sentence close in meaning (cosine at or above the link threshold)
-lowers the bar to one novel term.
+large enough share. (Embedding closeness of answer sentences is not used: with the shipped
+MiniLM model a paraphrase of a memory scores 0.3-0.5 against it, below the 0.6 link
+threshold, so it would never lower the bar.)
 """
 
 from __future__ import annotations
@@ -31,9 +32,8 @@ way we were what when where which while who why will with within without would y
 your file files code thing things something anything work works working run runs running
 instead first last next new old good better best make made sure okay ok let lets now just
 """.split())
-MIN_TERMS = 2  # novel terms that must reappear without a close sentence
+MIN_TERMS = 2  # novel terms that must reappear
 MIN_SHARE = 0.3  # of the memory's novel terms
-MIN_TERMS_CLOSE = 1  # with an answer sentence at or above the link threshold
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,9 @@ def terms(text: str) -> set[str]:
     return found
 
 
-def use_score(memory: str, prompt: str, evidence: Iterable[str], *,
-              close: bool = False) -> float:
-    """The share of the memory's novel terms found in ``evidence`` (0 when too few came back:
-    fewer than :data:`MIN_TERMS`, or :data:`MIN_TERMS_CLOSE` when a sentence was ``close``)."""
+def use_score(memory: str, prompt: str, evidence: Iterable[str]) -> float:
+    """The share of the memory's novel terms found in ``evidence`` (0 when fewer than
+    :data:`MIN_TERMS` or less than :data:`MIN_SHARE` of them came back)."""
     novel = terms(memory) - terms(prompt)
     if not novel:
         return 0.0
@@ -74,14 +73,13 @@ def use_score(memory: str, prompt: str, evidence: Iterable[str], *,
         seen |= terms(text)
     hits = len(novel & seen)
     share = hits / len(novel)
-    needed = MIN_TERMS_CLOSE if close else MIN_TERMS
-    return round(share, 4) if hits >= needed and (close or share >= MIN_SHARE) else 0.0
+    return round(share, 4) if hits >= MIN_TERMS and share >= MIN_SHARE else 0.0
 
 
 def detect_use(memory: int, text: str, *, prompt: str, replies: Sequence[str],
-               later_prompts: Sequence[str], close: bool = False) -> UseEvidence | None:
+               later_prompts: Sequence[str]) -> UseEvidence | None:
     """Evidence that a shown memory was used, from what came after the prompt that drew it."""
-    if (score := use_score(text, prompt, replies, close=close)) > 0:
+    if (score := use_score(text, prompt, replies)) > 0:
         return UseEvidence(memory, "reply", score)
     if (score := use_score(text, prompt, later_prompts)) > 0:
         return UseEvidence(memory, "prompt", score)

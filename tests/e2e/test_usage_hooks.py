@@ -97,3 +97,4 @@ def test_an_id_beyond_64_bits_is_no_memory_not_no_route(daemon: DaemonProcess) -
                 assert (exc.status, exc.message) == (404, f"no memory with id {memory}"), path
             else:
                 raise AssertionError(f"{path} answered")
+
