@@ -182,7 +182,8 @@ class Hooks:
         if text and not self._ignored(project):
             await self._memories.store(StoreBody(
                 text=text, project=project, kind="session-save", source=f"transcript:{event}",
-                idempotency_key=f"session-save:{hook.session_id}:{prompt_hash(text)}"))
+                idempotency_key=f"session-save:{hook.session_id}:{prompt_hash(text)}",
+                redacted_before=found.redactions))
         self._kick()
         return {}
 

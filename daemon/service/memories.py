@@ -127,7 +127,8 @@ def to_store_request(body: StoreBody) -> StoreRequest:
     clean = redact(body.text)
     return StoreRequest(text=clean.text, project=body.project or "global", kind=kind,
                         source=body.source, tags=tuple(body.tags),
-                        idempotency_key=body.idempotency_key, redactions=clean.count)
+                        idempotency_key=body.idempotency_key,
+                        redactions=clean.count + body.redacted_before)
 
 
 def store_answer(outcome: StoreOutcome) -> dict[str, Any]:

@@ -24,6 +24,9 @@ class StoreBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tags: Annotated[list[Tag], msgspec.Meta(max_length=32)] = []
     source: Name = "api"
     idempotency_key: Key | None = None
+    # Secrets the caller already redacted from ``text`` (a session save redacts each turn
+    # before clipping): added to the store's own count.
+    redacted_before: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0
 
 
 class ImportBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

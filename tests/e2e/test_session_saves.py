@@ -50,3 +50,17 @@ def test_the_save_covers_the_whole_transcript_beyond_2_mib(daemon: DaemonProcess
     assert len(saves) == 1
     assert "port the importer from Perl" in saves[0] and "now step 29" in saves[0]
     assert "more)" in saves[0]  # the middle asks are counted, not listed
+
+
+def test_the_save_counts_the_secrets_redacted_from_the_transcript(daemon: DaemonProcess,
+                                                                   short_tmp: Path) -> None:
+    repo = git_repo(short_tmp / "repo")
+    key = "AKIA" + "Q3XWZ7RT2YB6PLM4"
+    transcript = write_transcript(short_tmp / "t.jsonl", [
+        ("user", f"deploy with the key {key}"), ("assistant", f"Deployed; {key} works.")])
+    _end(daemon, repo, transcript)
+    hits = daemon.client.request("POST", "/v1/search", {"query": "deploy key",
+                                                        "project": str(repo)})["hits"]
+    memory = daemon.client.request("GET", f"/v1/memories/{hits[0]['id']}")
+    assert memory["kind"] == "session-save" and key not in memory["text"]
+    assert memory["redactions"] == 2
