@@ -106,13 +106,14 @@ def search(query: Annotated[str, Field(min_length=1, description="What to look f
            k: Annotated[int, Field(ge=1, le=100, description="How many hits at most.")] = 10,
            ) -> str:
     """Search stored memories by meaning and keywords; one line per hit, best first:
-    `[id] kind, state, score: text`."""
+    `[id] kind, state, score: text`. Only memories relevant enough come back: none means
+    nothing stored is about this."""
     scope = None if all_projects else _project(project)
     # The model asked: its hits count as an explicit recall (use), unlike what a hook shows.
     hits = _request("POST", "/v1/search", {"query": query, "project": scope, "k": k,
                                            "recall": True})["hits"]
     if not hits:
-        return f"No memories match in {scope or 'any project'}."
+        return f"No memory in {scope or 'any project'} is relevant to this query."
     return "\n".join(_hit_line(hit, with_project=scope is None) for hit in hits)
 
 

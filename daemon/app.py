@@ -47,6 +47,7 @@ from memlane.daemon.api.routes import Api, make_handler
 from memlane.daemon.api.server import Limits
 from memlane.daemon.domain.aging import AgePolicy
 from memlane.daemon.domain.errors import StartRefused
+from memlane.daemon.domain.identifiers import identifier_key
 from memlane.daemon.domain.models import resolve_spec
 from memlane.daemon.runtime.backlog import Backlog
 from memlane.daemon.runtime.indexer import Indexer
@@ -200,6 +201,7 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
     await tg.start(indexer.run, backlog.missing)
     api = _services(paths, settings, reader=reader, writer=writer, projector=projector,
                     engine=engine, indexer=indexer, started=started, tg=tg)
+    await api.memories.resume_forgets()  # an interrupted forget finishes before we serve
     tg.start_soon(projector.snapshot_vectors, settings.snapshot_interval_s)
     tg.start_soon(backlog.run)
     tg.start_soon(api.hooks.replay_spool)  # marked prompts posted while the daemon was down
@@ -221,7 +223,10 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                           policy=AgePolicy(limit=settings.age_limit))
     scheduler = JobScheduler(lifecycle.run_all, settings.jobs_interval_s)
     tg.start_soon(scheduler.run)
-    memories = Memories(writer=writer, reader=reader, log_dir=paths.log_dir)
+    memories = Memories(writer=writer, reader=reader, log_dir=paths.log_dir,
+                        identifier_key=identifier_key(ensure_token(paths.token)),
+                        write_file=_write_project_file,
+                        crash_at=os.environ.get("MEMLANE_TEST_CRASH_AT"))  # tests only
     search = Search(reader=reader, writer=writer, engine=engine, indexer=indexer,
                     thresholds=thresholds)
     hooks = Hooks(memories=memories, search=search, reader=reader, kick=scheduler.kick,

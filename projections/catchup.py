@@ -94,12 +94,20 @@ class Projections:
             if self.vectors.dirty:
                 self.vectors.save()
 
-    def scrub(self) -> None:
-        """Purge deleted text from the files (after ``Forgotten``): merge the full-text index
-        (dropping deleted entries), fold the WAL into the zeroed database, re-save vectors."""
+    def scrub_sqlite(self) -> None:
+        """Purge forgotten text from the database files (call under :attr:`lock`; idempotent):
+        merge the full-text index (dropping deleted entries), rewrite the database without
+        free pages and empty the WAL (secure_delete zeroes what is deleted)."""
         conn = self.sqlite.conn
         conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("VACUUM")
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise sqlite3.OperationalError("the WAL could not be emptied: a reader holds it")
+
+    def scrub_vectors(self) -> None:
+        """Rebuild and save the vector index without removed vectors (under :attr:`lock`)."""
+        self.vectors.compact()
         self.vectors.save()
 
     def rebuild(self, log_dir: Path, last_seq: int, *, damaged: str | None = None) -> int:

@@ -20,10 +20,11 @@ import numpy as np
 import onnxruntime  # type: ignore[import-untyped]  # noqa: F401  isort: skip
 from usearch.index import Index  # isort: skip
 
-from memlane.events.model import Embedded, Forgotten, ModelChanged, Record
+from memlane.events.model import Embedded, ForgetRequested, Forgotten, ModelChanged, Record
 
 
 EXACT_BELOW = 50_000  # below this many vectors a search scans them all (exact, and fast)
+FILLER_KEY = 2**63 - 1  # throwaway keys count down from here, far above any memory id (a seq)
 
 class AddVector(NamedTuple):
     key: int
@@ -50,6 +51,8 @@ def vector_ops(record: Record) -> list[VectorOp]:
     match event:
         case Embedded() if event.vector:
             return [AddVector(event.memory, event.vector, event.dims, event.pipeline)]
+        case ForgetRequested():
+            return [RemoveVector(m) for m in event.memories]
         case Forgotten():
             return [RemoveVector(event.memory)]
         case ModelChanged():
@@ -141,6 +144,23 @@ class VectorProjection:
             return [], np.zeros((0, 0), dtype=np.float32)
         rows = np.asarray(self.index.get(present), dtype=np.float32).reshape(len(present), -1)
         return present, rows
+
+    def compact(self) -> None:
+        """Overwrite the bytes of removed vectors: usearch keeps a removed vector in its slot
+        (and in the saved file) until an add reuses the slot, so one throwaway vector is added
+        per free slot and removed again. Rebuilding the graph instead would take a minute per
+        20k vectors; tests/projections/test_vector_forget.py checks the bytes are gone."""
+        if self.index is None:
+            return
+        free = int(self.index.stats.nodes) - len(self.index)
+        if free <= 0:
+            return
+        keys = np.arange(FILLER_KEY - free + 1, FILLER_KEY + 1, dtype=np.uint64)
+        filler = np.full((free, self.index.ndim), 1e-3, dtype=np.float32)
+        self.index.add(keys, filler)
+        for key in keys:
+            self.index.remove(int(key))
+        self.dirty = True
 
     def __len__(self) -> int:
         return 0 if self.index is None else len(self.index)

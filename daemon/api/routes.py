@@ -33,11 +33,13 @@ from memlane.daemon.service.requests import (
     CalibrateBody,
     CaptureBody,
     ForgetProjectBody,
+    ForgetBody,
     HookInput,
     ImportBody,
     JobBody,
     SearchBody,
     StoreBody,
+    VerifyBody,
 )
 from memlane.daemon.service.search import Search
 from memlane.daemon.service.status import Status
@@ -109,6 +111,10 @@ async def _calibrate(api: Api, request: Request) -> Any:
     return await api.calibration.calibrate(apply=body.apply)
 
 
+async def _verify_forgotten(api: Api, request: Request) -> Any:
+    return await api.memories.verify_forgotten(decode_body(request.body, VerifyBody).texts)
+
+
 async def _routes(api: Api, request: Request) -> Any:
     return {"routes": await api.reader.read(queries.routes)}
 
@@ -175,6 +181,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/calibrate": {"POST": _calibrate},
     "/v1/capture": {"GET": _capture_state, "POST": _capture_set},
     "/v1/projects/forget": {"POST": _forget_project},
+    "/v1/forget/verify": {"POST": _verify_forgotten},
 }
 
 
@@ -226,7 +233,8 @@ async def dispatch(api: Api, request: Request) -> Any:
         if memory_id > MAX_ID:
             raise NotFound(f"no memory with id {memory_id}")
         if view == "forget":
-            return await api.memories.forget(memory_id)
+            body = decode_body(request.body or b"{}", ForgetBody)
+            return await api.memories.forget(memory_id, keep_descendants=body.keep_descendants)
         if view == "restore":
             return await api.memories.restore(memory_id)
         return await _memory_view(api, memory_id, view)

@@ -30,6 +30,9 @@ class Capture:
     async def forget_project(self, project: str) -> dict[str, Any]:
         """Forget every memory of ``project`` (any state but forgotten), one by one."""
         ids = await self._reader.read(lambda conn: queries.project_ids(conn, project))
+        forgotten: set[int] = set()
         for memory in ids:
-            await self._memories.forget(memory)
-        return {"project": project, "forgotten": ids}
+            if memory not in forgotten:  # a forget also takes what was consolidated from it
+                answer = await self._memories.forget(memory)
+                forgotten.update(answer.get("memories", [memory]))
+        return {"project": project, "forgotten": sorted(forgotten)}

@@ -30,7 +30,6 @@ from memlane.daemon.domain.session_notes import digest, save_text
 from memlane.daemon.domain.usage import prompt_hash
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.service.briefings import briefing_inputs
-from memlane.daemon.service.candidates import Ranking
 from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.requests import HookInput, SearchBody, StoreBody
 from memlane.daemon.service.search import Search
@@ -124,10 +123,11 @@ class Hooks:
             shown.add(await self._capture(prompt, project, marks.kind))
         body = SearchBody(query=prompt[:PROMPT_QUERY_CHARS], project=project,
                           k=PROMPT_CANDIDATES)
-        ranking = await self._search.ranked(body, fresh=False)
-        recall, context = await self._search.floor("recall"), await self._search.floor("context")
-        fresh = [h for h in ranking.hits if h["id"] not in shown
-                 and relevant(ranking, h["id"], recall=recall, context=context)]
+        floor = await self._search.relevance_floor()
+        if floor is None:  # without a model nothing says a hit is relevant: add nothing
+            return {}
+        ranking = (await self._search.ranked(body, fresh=False)).floored(floor)
+        fresh = [h for h in ranking.hits if h["id"] not in shown]
         fresh = _one_save(await self._trusted(fresh))[:PROMPT_HITS]
         if not fresh:
             return {}
@@ -196,12 +196,6 @@ class Hooks:
         if not cwd:
             return "global"
         return await anyio.to_thread.run_sync(self._project_of, Path(cwd))
-
-
-def relevant(ranking: Ranking, memory: int, *, recall: float, context: float) -> bool:
-    """Close in meaning (above the recall floor), or somewhat close and sharing words."""
-    similarity = ranking.similarity.get(memory, 0.0)
-    return similarity >= recall or (similarity >= context and memory in ranking.lexical)
 
 
 def _one_save(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ class SearchBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     project: Name | None = None
     k: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
     recall: bool = False
+    floor: bool = True  # false: every hit, those below the relevance floor marked below_floor
 
 
 class BriefingBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -62,6 +63,16 @@ class JobBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dry_run: bool = False
     offline: bool = False
     write: bool = False
+
+
+class ForgetBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    keep_descendants: bool = False
+
+
+class VerifyBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Texts to byte-scan for (``memlane forget --verify``); never stored nor logged."""
+
+    texts: Annotated[list[Text], msgspec.Meta(min_length=1, max_length=100)]
 
 
 class HookInput(msgspec.Struct, kw_only=True):

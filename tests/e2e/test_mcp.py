@@ -85,7 +85,8 @@ async def test_store_search_get_briefing_forget(daemon: DaemonProcess) -> None:
         assert "already holds" in await call(client, "store", text=text, project="p")
         await call(client, "store", text="Pin numpy below 3 for the old CI", project="p")
         daemon.wait_idle()
-        hits = (await call(client, "search", query="how do we deploy", project="p")).splitlines()
+        hits = (await call(client, "search", query="how do we deploy to prod?",
+                           project="p")).splitlines()
         assert hits[0].startswith(f"[{memory_id}] decision, active, score ") and text in hits[0]
         memory = json.loads(await call(client, "get", memory_id=memory_id))
         assert (memory["text"], memory["project"], memory["kind"], memory["tags"]) == (
@@ -93,8 +94,10 @@ async def test_store_search_get_briefing_forget(daemon: DaemonProcess) -> None:
         assert text in await call(client, "briefing", project="p", context="deploying")
         assert f"Forgot memory {memory_id}" in await call(client, "forget", memory_id=memory_id)
         assert json.loads(await call(client, "get", memory_id=memory_id))["state"] == "forgotten"
-        after = await call(client, "search", query="how do we deploy", project="p")
+        after = await call(client, "search", query="how do we deploy to prod?", project="p")
+        unrelated = await call(client, "search", query="a haiku about autumn leaves", project="p")
     assert f"[{memory_id}]" not in after
+    assert unrelated == "No memory in p is relevant to this query."  # the relevance floor
 
 
 @pytest.mark.anyio

@@ -15,7 +15,8 @@ IGNORED = "Integration tests on CI read fixtures from the s3 bucket memlane-fixt
 
 def _turn(daemon: DaemonProcess, tmp: Path, repo: Path, n: int, reply: str) -> str:
     """One session: a prompt, the assistant's reply in the transcript, Stop and SessionEnd."""
-    session, prompt = f"s{n}", f"the integration tests fail again (try {n}), what now?"
+    session = f"s{n}"
+    prompt = f"the integration tests fail again (try {n}): what do they need to run?"
     context = context_of("UserPromptSubmit", *post_hook(daemon, "UserPromptSubmit", hook_input(
         "UserPromptSubmit", cwd=str(repo), session_id=session, prompt=prompt)))
     transcript = write_transcript(tmp / f"{session}.jsonl", [("user", prompt),
