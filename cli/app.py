@@ -134,6 +134,21 @@ def get(memory_id: int, as_json: JsonFlag = False) -> None:
 
 
 @app.command()
+def pause(as_json: JsonFlag = False) -> None:
+    """Capture nothing (marked prompts, session saves, what was shown) until `memlane resume`
+    or the daemon restarts. One session: start its prompt with #off-the-record."""
+    answer = _call("POST", "/v1/capture", {"paused": True})
+    emit(answer, as_json=as_json, text="memlane: capture paused until `memlane resume`")
+
+
+@app.command()
+def resume(as_json: JsonFlag = False) -> None:
+    """Capture again after `memlane pause`."""
+    answer = _call("POST", "/v1/capture", {"paused": False})
+    emit(answer, as_json=as_json, text="memlane: capturing again")
+
+
+@app.command()
 def status(as_json: JsonFlag = False) -> None:
     """Show the daemon's state: model, counts, last seq."""
     emit(_call("GET", "/v1/status"), as_json=as_json)

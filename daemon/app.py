@@ -33,7 +33,8 @@ from memlane.daemon.adapters.sd_notify import keep_watchdog_fed, notify, watchdo
 from memlane.daemon.adapters.settings import Settings
 from memlane.daemon.adapters.token_file import ensure_token
 from memlane.daemon.api.access import Guard
-from memlane.daemon.adapters.transcript_file import read_transcript_tail
+from memlane.daemon.adapters.spool import SpoolFile
+from memlane.daemon.adapters.transcript_file import read_transcript
 from memlane.daemon.api.drain import Gate
 from memlane.daemon.api.listeners import (
     open_tcp_listener,
@@ -59,7 +60,9 @@ from memlane.daemon.runtime.thresholds import Thresholds
 from memlane.daemon.runtime.writer import Writer, seed_admission
 from memlane.daemon.service.briefings import Briefings
 from memlane.daemon.service.calibrate import Calibration
+from memlane.daemon.service.capture import Capture
 from memlane.daemon.service.hooks import Hooks
+from memlane.daemon.service.usage import Usage
 from memlane.daemon.service.lifecycle import Lifecycle
 from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.router import RouteOptions, Router
@@ -198,10 +201,10 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
     await tg.start(indexer.run, backlog.missing)
     api = _services(paths, settings, reader=reader, writer=writer, projector=projector,
                     engine=engine, indexer=indexer, started=started, tg=tg)
-    api.hooks.background = tg
     await api.memories.resume_forgets()  # an interrupted forget finishes before we serve
     tg.start_soon(projector.snapshot_vectors, settings.snapshot_interval_s)
     tg.start_soon(backlog.run)
+    tg.start_soon(api.hooks.replay_spool)  # marked prompts posted while the daemon was down
     return api
 
 
@@ -227,7 +230,9 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
     search = Search(reader=reader, writer=writer, engine=engine, indexer=indexer,
                     thresholds=thresholds)
     hooks = Hooks(memories=memories, search=search, reader=reader, kick=scheduler.kick,
-                  read_transcript=read_transcript_tail, project_of=detect_project)
+                  usage=Usage(writer=writer, reader=reader), spool=SpoolFile(paths.home),
+                  ignored_projects=settings.ignore_projects,
+                  read_transcript=read_transcript, project_of=detect_project)
     status = Status(reader=reader, log=writer.log, engine=engine, indexer=indexer,
                     projector=projector, home=paths.home,
                     budget=llm.budget if llm is not None else None,
@@ -236,7 +241,8 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                briefings=Briefings(reader=reader, search=search),
                calibration=Calibration(reader=reader, writer=writer, engine=engine,
                                        thresholds=thresholds),
-               hooks=hooks, lifecycle=lifecycle, status=status, engine=engine, reader=reader)
+               hooks=hooks, lifecycle=lifecycle, status=status, engine=engine, reader=reader,
+               capture=Capture(sessions=hooks.sessions, memories=memories, reader=reader))
 
 
 def _write_project_file(path: Path, data: bytes, mode: int | None) -> None:

@@ -172,6 +172,30 @@ class Reinforced(_Event, frozen=True, tag="reinforced"):
     source: str = "cli"
 
 
+class Shown(_Event, frozen=True, tag="shown"):
+    """Memories were put in front of the assistant (a prompt's context or a briefing).
+
+    Exposure, not use: it never promotes a memory nor keeps it from ageing. ``prompt_hash``
+    (a short hash of the prompt that drew them, no text) lets usage detection look only at
+    what came after."""
+
+    memories: tuple[int, ...]
+    session: str
+    hook: str
+    prompt_hash: str = ""
+
+
+class Used(_Event, frozen=True, tag="used"):
+    """Evidence that a shown memory was used: its content came back in the assistant's reply
+    (``reply``), in the user's later prompts (``prompt``), an explicit recall by the model
+    (``mcp``) or an action of the user (``user``). Use promotes and keeps a memory young."""
+
+    memory: int
+    evidence: Literal["reply", "prompt", "mcp", "user"]
+    score: float
+    session: str = ""
+
+
 Event = (
     Stored
     | Embedded
@@ -189,6 +213,8 @@ Event = (
     | ThresholdSet
     | ModelChanged
     | Reinforced
+    | Shown
+    | Used
 )
 EVENT_TYPES: tuple[type[_Event], ...] = Event.__args__
 
@@ -215,6 +241,8 @@ TEXT_FREE: dict[type[_Event], tuple[str, ...]] = {
     ThresholdSet: ("model", "name"),
     ModelChanged: ("model", "pipeline"),
     Reinforced: ("source",),
+    Shown: ("session", "hook", "prompt_hash"),  # a 16-hex hash of the prompt, never its text
+    Used: ("evidence", "session"),
 }
 
 

@@ -28,9 +28,11 @@ from memlane.events.model import (
     Reprieved,
     Restored,
     Routed,
+    Shown,
     Stored,
     ThresholdSet,
     Unknown,
+    Used,
 )
 
 Op = tuple[str, tuple[object, ...]]
@@ -118,6 +120,17 @@ def ops_for(record: Record) -> list[Op]:
         case ModelChanged():
             return [("INSERT OR REPLACE INTO meta (key, value) VALUES ('pipeline', ?)",
                      (event.pipeline,))]
+        case Shown():
+            return [op for m in event.memories for op in (
+                ("UPDATE memories SET shown = shown + 1 WHERE id = ?", (m,)),
+                ("INSERT OR IGNORE INTO shown_in (session, memory, seq, prompt_hash)"
+                 " VALUES (?, ?, ?, ?)", (event.session, m, record.seq, event.prompt_hash)))]
+        case Used():
+            return [("UPDATE memories SET recalls = recalls + 1, reprieves = 0, last_recalled_at = ?,"
+                     " refreshed_seq = ? WHERE id = ?", (at, record.seq, event.memory)),
+                    ("INSERT OR IGNORE INTO used_in (session, memory, evidence, seq)"
+                     " VALUES (?, ?, ?, ?)", (event.session, event.memory, event.evidence,
+                                              record.seq))]
         case Unknown():
             return [("INSERT INTO unknown_events (seq, tag) VALUES (?, ?)", (record.seq, event.tag))]
         case _:

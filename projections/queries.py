@@ -305,3 +305,48 @@ def pending_work(conn: sqlite3.Connection) -> dict[str, int]:
 def live_ids_by_project(conn: sqlite3.Connection) -> dict[str, list[int]]:
     """Ids of live memories in each project, ascending."""
     return _ids_by_project(conn, "state IN ('active', 'proven')")
+
+
+def shown_unused(conn: sqlite3.Connection, session: str) -> list[tuple[int, str, str, str]]:
+    """(memory, text, state, prompt_hash) of the live memories ``session`` was shown and has not
+    been seen using yet; a memory shown twice comes once, with its first prompt."""
+    return [(m, t, s, h) for m, t, s, h in conn.execute(
+        "SELECT m.id, m.text, m.state, min(s.prompt_hash) FROM shown_in s"
+        " JOIN memories m ON m.id = s.memory"
+        " WHERE s.session = ? AND m.state IN ('active', 'proven') AND m.text IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM used_in u WHERE u.session = s.session"
+        "                 AND u.memory = s.memory)"
+        " GROUP BY m.id ORDER BY m.id", (session,))]
+
+
+def usage_counts(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """(shown, used) counts of each memory."""
+    marks = ",".join("?" * len(ids))
+    return {i: (s, u) for i, s, u in conn.execute(
+        f"SELECT id, shown, recalls FROM memories WHERE id IN ({marks})", ids)}
+
+
+def sources_of(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
+    marks = ",".join("?" * len(ids))
+    return dict(conn.execute(f"SELECT id, source FROM memories WHERE id IN ({marks})", ids))
+
+
+def related_pairs(conn: sqlite3.Connection, ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Pairs among ``ids`` that are linked or share a cluster (one subject, for the briefing)."""
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    linked = conn.execute(f"SELECT a, b FROM links WHERE a IN ({marks}) AND b IN ({marks})",
+                          [*ids, *ids]).fetchall()
+    clustered = conn.execute(
+        f"SELECT x.memory, y.memory FROM cluster_members x JOIN cluster_members y"
+        f" ON x.cluster = y.cluster AND x.memory < y.memory"
+        f" WHERE x.memory IN ({marks}) AND y.memory IN ({marks})", [*ids, *ids]).fetchall()
+    return [(int(a), int(b)) for a, b in (*linked, *clustered)]
+
+
+def project_ids(conn: sqlite3.Connection, project: str) -> list[int]:
+    """Ids of a project's memories that are not forgotten yet, ascending."""
+    return [row[0] for row in conn.execute(
+        "SELECT id FROM memories WHERE project = ? AND state != 'forgotten' ORDER BY id",
+        (project,))]

@@ -44,5 +44,9 @@ BY_TYPE: dict[type, st.SearchStrategy[m.Event]] = {
     m.ThresholdSet: st.builds(m.ThresholdSet, model=names, name=names, value=scores),
     m.ModelChanged: st.builds(m.ModelChanged, model=names, pipeline=names, dims=st.integers(1, 4096)),
     m.Reinforced: st.builds(m.Reinforced, memory=ids, source=names),
+    m.Shown: st.builds(m.Shown, memories=st.lists(ids, max_size=4).map(tuple), session=names,
+              hook=names, prompt_hash=names),
+    m.Used: st.builds(m.Used, memory=ids, evidence=st.sampled_from(["reply", "prompt", "mcp", "user"]),
+              score=scores, session=names),
 }
 EVENTS = st.one_of(*BY_TYPE.values())

@@ -24,12 +24,15 @@ from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.service.briefings import Briefings
 from memlane.daemon.service.calibrate import Calibration
+from memlane.daemon.service.capture import Capture
 from memlane.daemon.service.hooks import Hooks
 from memlane.daemon.service.lifecycle import Lifecycle
 from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.requests import (
     BriefingBody,
     CalibrateBody,
+    CaptureBody,
+    ForgetProjectBody,
     ForgetBody,
     HookInput,
     ImportBody,
@@ -43,7 +46,8 @@ from memlane.daemon.service.status import Status
 from memlane.projections import queries
 
 log = structlog.get_logger()
-_MEMORY = re.compile(r"^/v1/memories/(\d{1,18})(?:/(links|lineage|history|forget|restore))?$")
+_MEMORY = re.compile(r"^/v1/memories/(\d{1,40})(?:/(links|lineage|history|forget|restore))?$")
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id names no memory
 _MEMORY_POSTS = ("forget", "restore")
 _HOOK = re.compile(r"^/hooks/([A-Za-z]{1,40})$")
 _JOB = re.compile(r"^/v1/jobs/(cluster|consolidate|route|age)$")
@@ -62,6 +66,7 @@ class Api:
     status: Status
     engine: Embeds
     reader: Reader
+    capture: Capture
 
 
 Route = Callable[[Api, Request], Awaitable[Any]]
@@ -114,6 +119,18 @@ async def _routes(api: Api, request: Request) -> Any:
     return {"routes": await api.reader.read(queries.routes)}
 
 
+async def _capture_state(api: Api, request: Request) -> Any:
+    return api.capture.state()
+
+
+async def _capture_set(api: Api, request: Request) -> Any:
+    return api.capture.pause(decode_body(request.body, CaptureBody).paused)
+
+
+async def _forget_project(api: Api, request: Request) -> Any:
+    return await api.capture.forget_project(decode_body(request.body, ForgetProjectBody).project)
+
+
 async def _briefing(api: Api, request: Request) -> Any:
     return await api.briefings.briefing(decode_body(request.body, BriefingBody))
 
@@ -162,6 +179,8 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/briefing": {"POST": _briefing},
     "/v1/routes": {"GET": _routes},
     "/v1/calibrate": {"POST": _calibrate},
+    "/v1/capture": {"GET": _capture_state, "POST": _capture_set},
+    "/v1/projects/forget": {"POST": _forget_project},
     "/v1/forget/verify": {"POST": _verify_forgotten},
 }
 
@@ -211,6 +230,8 @@ async def dispatch(api: Api, request: Request) -> Any:
     if match := _MEMORY.match(request.path):
         memory_id, view = int(match.group(1)), match.group(2)
         _only("POST" if view in _MEMORY_POSTS else "GET", request)
+        if memory_id > MAX_ID:
+            raise NotFound(f"no memory with id {memory_id}")
         if view == "forget":
             body = decode_body(request.body or b"{}", ForgetBody)
             return await api.memories.forget(memory_id, keep_descendants=body.keep_descendants)

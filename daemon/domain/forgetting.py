@@ -36,9 +36,11 @@ from memlane.events.model import (
     Reprieved,
     Restored,
     Routed,
+    Shown,
     Stored,
     ThresholdSet,
     Unknown,
+    Used,
 )
 
 MIN_NEEDLE = 8  # bytes: a shorter text would match by chance, so it is not scanned for
@@ -57,10 +59,10 @@ def referenced(event: Event | Unknown) -> tuple[int, ...]:
             return (event.a, event.b)
         case Clustered():
             return event.members
-        case ForgetRequested():
+        case ForgetRequested() | Shown():
             return event.memories
         case (Embedded() | Routed() | Recalled() | Reprieved() | Promoted() | Expired()
-              | Restored() | Forgotten() | Reinforced()):
+              | Restored() | Forgotten() | Reinforced() | Used()):
             return (event.memory,)
         case ThresholdSet() | ModelChanged() | Unknown():
             return ()

@@ -119,7 +119,8 @@ def to_store_request(body: StoreBody, *, key: bytes) -> StoreRequest:
     return StoreRequest(text=clean.text, project=body.project or "global", kind=kind,
                         source=body.source, tags=tuple(tag.text for tag in tags),
                         idempotency_key=idempotency_key,
-                        redactions=clean.count + sum(tag.count for tag in tags))
+                        redactions=clean.count + sum(tag.count for tag in tags)
+                        + body.redacted_before)
 
 
 def store_answer(outcome: StoreOutcome) -> dict[str, Any]:

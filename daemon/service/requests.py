@@ -24,6 +24,9 @@ class StoreBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tags: Annotated[list[Tag], msgspec.Meta(max_length=32)] = []
     source: Name = "api"
     idempotency_key: Key | None = None
+    # Secrets the caller already redacted from ``text`` (a session save redacts each turn
+    # before clipping): added to the store's own count.
+    redacted_before: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0
 
 
 class ImportBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -41,11 +44,19 @@ class SearchBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class BriefingBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     project: Name | None = None
     context: Annotated[str, msgspec.Meta(max_length=MAX_TEXT)] | None = None
-    budget: Annotated[int, msgspec.Meta(ge=200, le=100_000)] = 2000
+    budget: Annotated[int, msgspec.Meta(ge=50, le=100_000)] = 1500  # estimated tokens
 
 
 class CalibrateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     apply: bool = False
+
+
+class CaptureBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    paused: bool
+
+
+class ForgetProjectBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    project: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 
 
 class JobBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -72,5 +83,5 @@ class HookInput(msgspec.Struct, kw_only=True):
     hook_event_name: Short
     cwd: Short = ""
     transcript_path: Short | None = None
-    prompt: Annotated[str, msgspec.Meta(max_length=MAX_TEXT)] | None = None
+    prompt: str | None = None  # bounded by the body limit; the hook clips what it keeps
     source: Short | None = None

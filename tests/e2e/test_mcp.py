@@ -200,6 +200,18 @@ def test_project_install_writes_mcp_json_at_the_git_root(short_tmp: Path) -> Non
     assert not (short_tmp / ".claude.json").exists()
 
 
+def test_a_project_entry_names_plain_memlane_when_it_is_on_path(short_tmp: Path) -> None:
+    """A shared .mcp.json must work on a teammate's machine: no absolute venv path."""
+    repo = short_tmp / "repo"
+    (repo / ".git").mkdir(parents=True)
+    env = {**os.environ, "HOME": str(short_tmp),
+           "PATH": f"{Path(MEMLANE).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    subprocess.run([MEMLANE, "mcp", "install", "--project", "--json"], check=True, env=env,
+                   cwd=repo, capture_output=True, timeout=60)
+    entry = json.loads((repo / ".mcp.json").read_text())["mcpServers"]["memlane"]
+    assert entry == {"type": "stdio", "command": "memlane", "args": ["mcp"]}
+
+
 def test_dry_run_and_bad_json_change_nothing(short_tmp: Path) -> None:
     """--dry-run reports the change without writing; a config that is not JSON is left alone."""
     dry = memlane(short_tmp, short_tmp, "install", "--dry-run")
@@ -210,3 +222,44 @@ def test_dry_run_and_bad_json_change_nothing(short_tmp: Path) -> None:
     broken = memlane(short_tmp, short_tmp, "install", check=False)
     assert broken.returncode == 1 and "not valid JSON" in broken.stderr
     assert (short_tmp / ".claude.json").read_text() == "{not json"
+
+
+@pytest.mark.anyio
+async def test_protocol_errors_follow_the_spec_and_only_tools_are_advertised(
+        daemon: DaemonProcess) -> None:
+    """Unknown tool: -32602; prompts are not served (nor advertised); the version is filled."""
+    from mcp.shared.exceptions import MCPError
+
+    params = StdioServerParameters(command=MEMLANE, args=["mcp"], env=daemon.env)
+    with open(daemon.home / "mcp.stderr", "a") as errlog:  # noqa: ASYNC230
+        async with (stdio_client(params, errlog=errlog) as (read, write),
+                    ClientSession(read, write) as client):
+            init = await client.initialize()
+            caps = init.capabilities
+            assert caps.tools is not None and caps.prompts is None and caps.resources is None
+            assert init.server_info.version and init.server_info.version != ""
+            with pytest.raises(MCPError) as unknown:
+                await client.call_tool("no_such_tool", {})
+            assert unknown.value.error.code == -32602
+            with pytest.raises(MCPError) as prompt:
+                await client.get_prompt("no_such_prompt")
+            assert prompt.value.error.code in (-32601, -32602)
+
+
+@pytest.mark.anyio
+async def test_a_stalled_daemon_is_a_clear_tool_error_within_the_deadline(
+        daemon: DaemonProcess) -> None:
+    import signal
+    import time
+
+    assert daemon.process is not None
+    async with session(daemon) as client:
+        os.kill(daemon.process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            result = await client.call_tool("search", {"query": "deploys"})
+            elapsed = time.monotonic() - started
+        finally:
+            os.kill(daemon.process.pid, signal.SIGCONT)
+    assert result.is_error and "did not answer within 2 s" in text_of(result)
+    assert elapsed < 4.0, elapsed

@@ -37,7 +37,8 @@ KINDS_OF_EVENT = {"embed": m.Embedded, "link": m.Linked, "cluster": m.Clustered,
                   "restore": m.Restored, "forget": m.Forgotten,
                   "request_forget": m.ForgetRequested, "promote": m.Promoted,
                   "route": m.Routed, "threshold": m.ThresholdSet, "model": m.ModelChanged,
-                  "reprieve": m.Reprieved, "reinforce": m.Reinforced}
+                  "reprieve": m.Reprieved, "reinforce": m.Reinforced,
+                  "show": m.Shown, "use": m.Used}
 
 
 def test_histories_cover_every_event_kind() -> None:
@@ -80,6 +81,9 @@ def _event(draw: st.DrawFn, choice: str, seq: int, memories: list[int]) -> m.Eve
         "model": lambda: m.ModelChanged(model="t", pipeline="t:4", dims=4),
         "reprieve": lambda: m.Reprieved(memory=target, count=1, reason="substantive"),
         "reinforce": lambda: m.Reinforced(memory=target, source="api"),
+        "show": lambda: m.Shown(memories=(target,), session="s", hook="UserPromptSubmit",
+                                prompt_hash="ab"),
+        "use": lambda: m.Used(memory=target, evidence="reply", score=0.5, session="s"),
     }
     return simple[choice]()
 
