@@ -78,13 +78,15 @@ def spool_marked(event: str, body: object, reason: str) -> dict[str, str] | None
 
     from memlane.daemon.adapters.spool import append_entry
     from memlane.daemon.domain.kinds import prompt_marks
+    from memlane.daemon.domain.redaction import redact
 
     if event != "UserPromptSubmit" or not isinstance(body, dict):
         return None
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or prompt_marks(prompt).kind is None:
         return None
-    entry = {"prompt": prompt, "cwd": body.get("cwd", ""),
+    # Redacted before it touches the disk: a secret never waits in the spool.
+    entry = {"prompt": redact(prompt).text, "cwd": body.get("cwd", ""),
              "session_id": body.get("session_id", "")}
     try:
         append_entry(resolve_paths().home, json.dumps(entry).encode())

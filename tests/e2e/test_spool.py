@@ -47,6 +47,7 @@ def test_a_decision_posted_while_the_daemon_is_down_is_spooled_then_stored(
     spool = home / "spool" / "prompts.jsonl"
     assert stat.S_IMODE(spool.stat().st_mode) == 0o600
     assert len(spool.read_bytes().splitlines()) == 2  # the unmarked prompt is not kept
+    assert SECRET.encode() not in spool.read_bytes()  # redacted before it touches the disk
 
     daemon.start()
     try:
