@@ -24,8 +24,9 @@ test: setup-test
 	$(BIN)/python -m pytest -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$status
 
+# Every benchmark; writes bench/results.json and the tables of BENCHMARKS.md.
 bench: setup-test
-	$(BIN)/python -m bench.bench_log
+	$(BIN)/python -m bench.run_all
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) build *.egg-info

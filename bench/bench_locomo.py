@@ -1,8 +1,10 @@
 """Retrieval-only evaluation on LoCoMo (../shared/bench/locomo), tuning and test splits apart.
 
 Every turn is stored as a memory (`[<session date>] <speaker>: <text>`, one project per
-conversation) in a real daemon. Split: tuning = conversations 26 and 30 (memlane's fusion
-weight and stopwords were chosen on them), test = 41, 42 and 43; no figure pools the two.
+conversation: a temporary directory with a `.git`, as the hooks derive projects from the
+session's cwd) in a real daemon. Split: tuning = conversations 26 and 30 (memlane's fusion
+weight, neighbour share and relevance floor were chosen on them), test = 41, 42 and 43; no
+figure pools the two.
 
 - Positives: each question of categories 1-4, asked in its own project. recall@k is the share
   of its evidence turns among the first k hits; MRR@10 the mean of 1/rank of the first hit
@@ -13,6 +15,11 @@ weight and stopwords were chosen on them), test = 41, 42 and 43; no figure pools
   conversation of its split (its answer is not there).
 - Adversarial: LoCoMo's category 5 (a false premise), asked in its own project.
 
+memlane's search is asked once with `floor: false` (every hit, those below the relevance floor
+marked): its ranking without the floor, and with it (the marked hits left out). Every query is
+also sent as a prompt to the UserPromptSubmit hook (cwd = the project's directory, a session
+of its own), which injects at most 3 memories.
+
 For all three, memlane's top hit (its fused score, its cosine to the query) is recorded per
 query in bench/out/locomo_scores.json, for calibrating a relevance floor.
 
@@ -22,7 +29,9 @@ Run: python -m bench.bench_locomo [--data ../shared/bench/locomo] [--out bench/o
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import re
 import sqlite3
 import tempfile
 import time
@@ -38,7 +47,10 @@ from memlane.cli.client import Client
 from tests.e2e.daemon import DaemonProcess
 
 K = 10
-METHODS = ("dense exact", "bm25 (fair)", "rrf(dense, bm25)", "memlane search")
+SESSIONS = itertools.count()
+METHODS = ("dense exact", "bm25 (fair)", "rrf(dense, bm25)", "memlane search",
+           "memlane search, floor", "prompt hook (<=3)")
+HOOK_ID = re.compile(r"^- \[(\d+)\]", re.MULTILINE)
 KINDS = ("positive", "clean negative", "adversarial")
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "bench" / "locomo"
 DEFAULT_OUT = Path(__file__).resolve().parent / "out" / "locomo_scores.json"
@@ -61,21 +73,34 @@ def ask(client: Client, conn: sqlite3.Connection, target: Conversation, question
     dense = dense_exact(target, vector)
     lexical = bm25(conn, question, target.project)
     hits = client.request("POST", "/v1/search", {
-        "query": question, "project": target.project, "k": K})["hits"]
+        "query": question, "project": target.project, "k": K, "floor": False})["hits"]
+    floored = [h["id"] for h in hits if not h.get("below_floor")]
+    hooked = hook_ids(client, target.project, question)
     rankings = {
         "dense exact": [i for i, _ in dense],
         "bm25 (fair)": [i for i, _ in lexical],
         "rrf(dense, bm25)": rrf([[i for i, _ in dense], [i for i, _ in lexical]]),
         "memlane search": [h["id"] for h in hits],
+        "memlane search, floor": floored,
+        "prompt hook (<=3)": hooked,
     }
     top = hits[0] if hits else {}
     return rankings, {
-        "asked_in": target.name, "hits": len(hits),
+        "asked_in": target.name, "hits": len(floored), "hook_hits": len(hooked),
         "top_id": top.get("id"), "fused": top.get("score"),
         "cosine": target.cosine(top["id"], vector) if top else None,
         "dense_max": dense[0][1] if dense else None,
         "bm25_max": lexical[0][1] if lexical else None,
     }
+
+
+def hook_ids(client: Client, project: str, prompt: str) -> list[int]:
+    """The memories the UserPromptSubmit hook injects for ``prompt`` in a fresh session."""
+    answer = client.request("POST", "/hooks/UserPromptSubmit", {
+        "session_id": f"bench-{next(SESSIONS)}", "hook_event_name": "UserPromptSubmit",
+        "cwd": project, "prompt": prompt})
+    context = answer.get("hookSpecificOutput", {}).get("additionalContext", "")
+    return [int(i) for i in HOOK_ID.findall(context)]
 
 
 def positive(client: Client, conn: sqlite3.Connection, conversation: Conversation, q: dict,
@@ -121,9 +146,10 @@ def evaluate(data: Path) -> tuple[str, list[dict[str, Any]]]:
     with tempfile.TemporaryDirectory(prefix="ml-locomo-", dir="/tmp") as tmp:
         daemon = DaemonProcess(Path(tmp)).start()
         try:
-            client = daemon.client
+            client = Client(daemon.paths, timeout=120.0)  # a shared machine: slow batches
             model = client.request("GET", "/v1/health")["model"]
-            loaded = {split: [load(client, data / f"{name}.json") for name in names]
+            loaded = {split: [load(client, data / f"{name}.json", project(Path(tmp), name))
+                              for name in names]
                       for split, names in SPLITS.items()}
             settle(daemon)
             conn = sqlite3.connect(f"file:{daemon.paths.sqlite}?mode=ro", uri=True)
@@ -137,39 +163,57 @@ def evaluate(data: Path) -> tuple[str, list[dict[str, Any]]]:
     return model, rows
 
 
+def project(root: Path, name: str) -> str:
+    """A directory the hooks see as a git repository: its path is the project's name."""
+    directory = root / f"locomo-{name}"
+    (directory / ".git").mkdir(parents=True)
+    return str(directory)
+
+
 def report_retrieval(rows: list[dict[str, Any]]) -> None:
-    print(f"\nPositives (categories 1-4, own project): evidence recall@5, recall@{K}, MRR@{K}")
-    print(f"  {'split':<7} {'questions':>9}  {'method':<18} {'recall@5':>8} {'recall@10':>9}"
+    print(f"\nPositives (categories 1-4, own project): evidence recall@5, recall@{K}, MRR@{K}"
+          " (the hook shows at most 3 memories)")
+    print(f"  {'split':<7} {'questions':>9}  {'method':<21} {'recall@5':>8} {'recall@10':>9}"
           f" {'MRR@10':>7}")
     for split in SPLITS:
         positives = [r for r in rows if r["split"] == split and r["kind"] == "positive"]
         for name in METHODS:
             means = [np.mean([r["metrics"][name][m] for r in positives])
                      for m in ("recall@5", "recall@10", "mrr@10")]
-            print(f"  {split:<7} {len(positives):>9}  {name:<18} {means[0]:>8.4f}"
+            print(f"  {split:<7} {len(positives):>9}  {name:<21} {means[0]:>8.4f}"
                   f" {means[1]:>9.4f} {means[2]:>7.4f}")
 
 
 def report_negatives(rows: list[dict[str, Any]]) -> None:
-    print("\nNegatives: share of queries memlane search answers with nothing (k=10)")
-    print(f"  {'split':<7} {'kind':<28} {'queries':>7} {'empty':>7}")
+    print("\nNegatives: share of queries answered with nothing, relevance floor on"
+          " (search: k=10; hook: what it injects)")
+    print(f"  {'split':<7} {'kind':<28} {'queries':>7} {'search':>7} {'hook':>7}")
     for split in SPLITS:
         for kind, label in (("clean negative", "clean (other conversation)"),
-                            ("adversarial", "adversarial (category 5)")):
+                            ("adversarial", "adversarial (category 5)"),
+                            ("positive", "positive (own conversation)")):
             chosen = [r for r in rows if r["split"] == split and r["kind"] == kind]
             empty = sum(r["hits"] == 0 for r in chosen) / max(len(chosen), 1)
-            print(f"  {split:<7} {label:<28} {len(chosen):>7} {empty:>7.1%}")
+            hook = sum(r["hook_hits"] == 0 for r in chosen) / max(len(chosen), 1)
+            print(f"  {split:<7} {label:<28} {len(chosen):>7} {empty:>7.1%} {hook:>7.1%}")
+    print("\nCost of the floor: memlane search recall@10 without -> with the floor")
+    for split in SPLITS:
+        positives = [r for r in rows if r["split"] == split and r["kind"] == "positive"]
+        off, on = (np.mean([r["metrics"][name]["recall@10"] for r in positives])
+                   for name in ("memlane search", "memlane search, floor"))
+        print(f"  {split:<7} {off:.4f} -> {on:.4f} ({on - off:+.4f})")
 
 
 def report_scores(rows: list[dict[str, Any]]) -> None:
-    print("\nmemlane's top hit: cosine to the query / fused score, percentiles p10 p25 p50 p75 p90")
+    print("\nmemlane's top hit without the floor: cosine to the query / fused score,"
+          " percentiles p10 p25 p50 p75 p90")
     for split in SPLITS:
         groups = {kind: [r for r in rows if r["split"] == split and r["kind"] == kind]
                   for kind in KINDS}
         groups["positive, top is evidence"] = [r for r in groups["positive"]
                                                if r["top_is_evidence"]]
         for kind, chosen in groups.items():
-            scored = [r for r in chosen if r["hits"]]
+            scored = [r for r in chosen if r["top_id"] is not None]
             print(f"  {split:<7} {kind:<26} n={len(scored):<5}"
                   f" cosine {_spread([r['cosine'] for r in scored])}"
                   f"  fused {_spread([r['fused'] for r in scored])}")
@@ -183,8 +227,8 @@ def _spread(values: list[float]) -> str:
 
 
 def _auc(groups: dict[str, list[dict[str, Any]]], key: str) -> float:
-    return auc([r[key] for r in groups["positive"] if r["hits"]],
-               [r[key] for r in groups["clean negative"] if r["hits"]])
+    return auc([r[key] for r in groups["positive"] if r["top_id"] is not None],
+               [r[key] for r in groups["clean negative"] if r["top_id"] is not None])
 
 
 def main() -> None:

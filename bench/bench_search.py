@@ -1,87 +1,175 @@
-"""Search latency over a large collection: the dense candidates (usearch) and the fused ranking.
+"""Search over the zipf-100k corpus: latency and recall, lexical bounding before/after.
 
 Run: python -m bench.bench_search [--memories 100000]
 
-Builds real projections (SQLite with FTS5, a usearch index) from Stored and Embedded records
-with 384-d vectors (random, unit length) and varied texts, then times the search path the
-daemon runs after embedding the query: dense candidates, BM25 candidates, fusion.
+Real projections (SQLite + FTS5, the vector projection) are built from the corpus's memories.
+Lexical: the 200 corpus queries' BM25 candidates over all memories, scored on every match
+(unbounded, as before) and bounded to the rarest words (``queries.rarest_terms``): latency
+and recall@10 of the relevant memories. Fused: dense + BM25 over the memories that have a
+real MiniLM vector in bench/.cache (``python -m bench.vectors_cache``; all 100k when filled),
+each query embedded with the same model; p50/p95 excluding and including the query embed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from memlane.daemon.service.candidates import EXACT_BELOW, dense_candidates, lexical_candidates, rank
+from bench import vectors_cache
+from bench.corpora import load
+from bench.report import Figure, load_average, print_machine
+from memlane.daemon.adapters.embedder import Embedder
+from memlane.daemon.domain.models import MINILM
+from memlane.daemon.domain.ranking import CANDIDATES, fts_query
+from memlane.daemon.service.candidates import dense_candidates, lexical_candidates, rank
 from memlane.events.model import Embedded, Record, Stored
+from memlane.projections import queries
 from memlane.projections.catchup import Projections
 
-WORDS = ("cache build postgres pool uv install docker layer pytest fixture react render "
-         "terraform state kubernetes probe rust lifetime rebase runner flag limit").split()
+AT = datetime(2026, 11, 27, tzinfo=UTC)
 
 
-def build(root: Path, count: int, dims: int = 384) -> tuple[Projections, np.ndarray]:
-    rng = np.random.default_rng(0)
-    at = datetime(2026, 11, 27, tzinfo=UTC)
-    projections = Projections(root / "p.sqlite3", root / "v.usearch")
+def build(root: Path, memories: list[dict[str, Any]], vectors: np.ndarray) -> Projections:
+    """Projections of ``memories`` (ids from 1), the first ``len(vectors)`` with a vector."""
+    projections = Projections(root / "p.sqlite3", root / "v.vectors")
     projections.sqlite.bulk_mode()
-    vectors = rng.normal(size=(count, dims)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     seq = 0
-    for start in range(0, count, 5000):
+    for start in range(0, len(memories), 5000):
         records = []
-        for i in range(start, min(start + 5000, count)):
+        for i in range(start, min(start + 5000, len(memories))):
             seq += 1
-            words = " ".join(rng.choice(WORDS, 6))
-            records.append(Record(seq=seq, at=at, event=Stored(
-                id=seq, text=f"note {i}: {words}", project=f"p{i % 5}", kind="note",
-                content_hash=f"{i:032x}")))
-        for record in list(records):
+            m = memories[i]
+            records.append(Record(seq=seq, at=AT, event=Stored(
+                id=i + 1, text=m["text"], project=m["project"], kind=m["kind"],
+                tags=tuple(m["tags"]), content_hash=f"{i:032x}")))
+        for i in range(start, min(start + 5000, len(vectors))):
             seq += 1
-            records.append(Record(seq=seq, at=at, event=Embedded(
-                memory=record.seq, vector=vectors[record.seq // 2].tobytes(), dims=dims,
-                model="bench", pipeline="bench/384")))
+            records.append(Record(seq=seq, at=AT, event=Embedded(
+                memory=i + 1, vector=vectors[i].tobytes(), dims=vectors.shape[1], model="m",
+                pipeline="minilm/384")))
         projections.apply(records)
-    return projections, vectors
+    return projections
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[int(q * (len(ordered) - 1))]
+
+
+def recall_at_10(found: list[int], relevant: list[int]) -> float:
+    wanted = {i + 1 for i in relevant}
+    return len(wanted & set(found[:10])) / len(wanted)
+
+
+def lexical(projections: Projections, asked: list[dict[str, Any]]) -> list[Figure]:
+    conn = projections.sqlite.conn
+    figures = []
+    results: dict[str, tuple[list[float], list[float]]] = {}
+    for name, bound in (("unbounded", False), ("bounded", True)):
+        times, recalls = [], []
+        for q in asked:
+            match = fts_query(q["query"])
+            if match is None:
+                continue
+            t0 = time.perf_counter()
+            query = queries.rarest_terms(conn, match) if bound else match
+            hits = _unbounded_fts(conn, query, q["project"])
+            times.append((time.perf_counter() - t0) * 1000)
+            recalls.append(recall_at_10([i for i, _ in hits], q["relevant"]))
+        results[name] = (times, recalls)
+        print(f"  bm25 {name:<10} p50 {statistics.median(times):6.2f} ms  p95"
+              f" {percentile(times, 0.95):6.2f} ms  max {max(times):6.2f} ms"
+              f"  recall@10 {statistics.mean(recalls):.3f}  load {load_average()}")
+    before, after = results["unbounded"], results["bounded"]
+    figures.append(Figure("search", "bm25 candidates p95, bounded", round(percentile(after[0], 0.95), 2),
+                          "ms", baseline=round(percentile(before[0], 0.95), 2),
+                          baseline_name="unbounded, same run", load=load_average()))
+    figures.append(Figure("search", "bm25 recall@10, bounded", round(statistics.mean(after[1]), 4),
+                          "", baseline=round(statistics.mean(before[1]), 4),
+                          baseline_name="unbounded, same run", target="ratio >= 0.98",
+                          met=statistics.mean(after[1]) >= 0.98 * statistics.mean(before[1]),
+                          load=load_average()))
+    return figures
+
+
+def _unbounded_fts(conn: Any, match: str, project: str) -> list[tuple[int, float]]:
+    sql = ("SELECT m.id, -bm25(memories_fts) FROM memories_fts JOIN memories m"
+           " ON m.id = memories_fts.rowid WHERE memories_fts MATCH ?"
+           " AND m.state IN ('active', 'proven') AND m.project = ?"
+           " ORDER BY bm25(memories_fts) LIMIT ?")
+    return [(r[0], float(r[1])) for r in conn.execute(sql, (match, project, CANDIDATES))]
+
+
+def fused(projections: Projections, asked: list[dict[str, Any]], size: int) -> list[Figure]:
+    conn = projections.sqlite.conn
+    embedder = Embedder.load(MINILM, vectors_cache.CACHE / "models", threads=2)
+    embed_ms, search_ms, recalls = [], [], []
+    for q in asked:
+        t0 = time.perf_counter()
+        vector = embedder.embed([q["query"]], input_type="query")[0]
+        t1 = time.perf_counter()
+        dense = dense_candidates(projections.vectors, conn, vector, q["project"])
+        ranking = rank(conn, dense, lexical_candidates(conn, q["query"], q["project"]), 10)
+        t2 = time.perf_counter()
+        embed_ms.append((t1 - t0) * 1000)
+        search_ms.append((t2 - t1) * 1000)
+        recalls.append(recall_at_10([h["id"] for h in ranking.hits], q["relevant"]))
+    total = [a + b for a, b in zip(embed_ms, search_ms)]
+    p50 = statistics.median(search_ms)
+    print(f"  fused top 10 over {size:,} vectors ({projections.vectors.mode}), {len(asked)} queries:"
+          f" p50 {p50:.2f} ms  p95 {percentile(search_ms, 0.95):.2f} ms excluding the embed;"
+          f" p50 {statistics.median(total):.2f}  p95 {percentile(total, 0.95):.2f} ms including"
+          f" it  recall@10 {statistics.mean(recalls):.3f}  load {load_average()}")
+    return [Figure("search", f"fused top-10 p50 excl. embed, {size:,} vectors", round(p50, 2),
+                   "ms", target="<= 10 (at 100k)", met=p50 <= 10 and size >= 100_000,
+                   load=load_average()),
+            Figure("search", f"fused top-10 p50 incl. embed, {size:,} vectors",
+                   round(statistics.median(total), 2), "ms", load=load_average()),
+            Figure("search", f"fused recall@10, {size:,} vectors",
+                   round(statistics.mean(recalls), 4), "", load=load_average())]
+
+
+def measure(memories: int = 100_000) -> list[Figure]:
+    root = load("zipf-100k")
+    with open(root / "memories.jsonl") as lines:
+        corpus = [json.loads(line) for _, line in zip(range(memories), lines)]
+    with open(root / "queries.jsonl") as lines:
+        asked = [json.loads(line) for line in lines]
+    asked = [q for q in asked if all(i < len(corpus) for i in q["relevant"])]
+    vectors = vectors_cache.vectors("zipf-100k")[:len(corpus)]
+    figures = []
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        started = time.perf_counter()
+        projections = build(Path(tmp) / "all", corpus, np.zeros((0, 384), np.float32))
+        print(f"{len(corpus):,} memories indexed (text only) in"
+              f" {time.perf_counter() - started:.1f} s; {len(asked)} queries")
+        figures += lexical(projections, asked)
+        projections.close()
+        size = len(vectors)
+        if size:
+            dense_asked = [q for q in asked if all(i < size for i in q["relevant"])]
+            projections = build(Path(tmp) / "dense", corpus[:size], vectors)
+            figures += fused(projections, dense_asked, size)
+            projections.close()
+        else:
+            print("  no cached vectors: run python -m bench.vectors_cache first")
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--memories", type=int, default=100_000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
-        started = time.perf_counter()
-        projections, vectors = build(Path(tmp), args.memories)
-        print(f"{args.memories} memories indexed in {time.perf_counter() - started:.1f} s "
-              f"(usearch HNSW; exact scan below {EXACT_BELOW} vectors)")
-        conn = projections.sqlite.conn
-        rng = np.random.default_rng(1)
-        timings: dict[str, list[float]] = {"dense candidates": [], "bm25 candidates": [],
-                                           "fused top 10": []}
-        for _ in range(200):
-            query = vectors[rng.integers(len(vectors))] + rng.normal(scale=0.05, size=384)
-            query = (query / np.linalg.norm(query)).astype(np.float32)
-            project = f"p{rng.integers(5)}"
-            t0 = time.perf_counter()
-            dense = dense_candidates(projections.vectors, conn, query, project)
-            t1 = time.perf_counter()
-            lexical = lexical_candidates(conn, "postgres pool cache", project)
-            t2 = time.perf_counter()
-            rank(conn, dense, lexical, 10)
-            t3 = time.perf_counter()
-            for name, ms in zip(timings, ((t1 - t0), (t2 - t1), (t3 - t2))):
-                timings[name].append(ms * 1000)
-        for name, samples in timings.items():
-            ordered = sorted(samples)
-            print(f"  {name:<18} p50 {statistics.median(ordered):6.2f} ms   "
-                  f"p95 {ordered[int(0.95 * (len(ordered) - 1))]:6.2f} ms")
-        projections.close()
+    print_machine()
+    measure(args.memories)
 
 
 if __name__ == "__main__":

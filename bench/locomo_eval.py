@@ -18,7 +18,8 @@ from memlane.cli.client import Client
 from memlane.daemon.domain.ranking import fts_query
 from memlane.projections.queries import search_fts
 
-# memlane's fusion weight and stopwords were chosen on the tuning split (issue 17).
+# memlane's fusion weight, neighbour share, stopwords and relevance floor were chosen on the
+# tuning split (issue 17).
 SPLITS = {"tuning": ("26", "30"), "test": ("41", "42", "43")}
 ANSWERABLE = (1, 2, 3, 4)
 ADVERSARIAL = 5
@@ -76,11 +77,10 @@ def turns_of(conversation: dict) -> list[tuple[str, str]]:
     return turns
 
 
-def load(client: Client, path: Path) -> Conversation:
-    """Store every turn of a conversation file (identical turns share one memory) and embed
-    the stored texts for the exact dense scan."""
+def load(client: Client, path: Path, project: str) -> Conversation:
+    """Store every turn of a conversation file in ``project`` (identical turns share one
+    memory) and embed the stored texts for the exact dense scan."""
     data = json.loads(path.read_text())
-    project = f"locomo-{path.stem}"
     turns = turns_of(data)
     answer = client.request("POST", "/v1/import", {"memories": [
         {"text": text, "project": project, "source": "bench"} for _, text in turns]})

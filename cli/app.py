@@ -136,9 +136,27 @@ def get(memory_id: int, as_json: JsonFlag = False) -> None:
 
 
 @app.command()
+def pause(as_json: JsonFlag = False) -> None:
+    """Capture nothing (marked prompts, session saves, what was shown) until `memlane resume`
+    or the daemon restarts. One session: start its prompt with #off-the-record."""
+    answer = _call("POST", "/v1/capture", {"paused": True})
+    emit(answer, as_json=as_json, text="memlane: capture paused until `memlane resume`")
+
+
+@app.command()
+def resume(as_json: JsonFlag = False) -> None:
+    """Capture again after `memlane pause`."""
+    answer = _call("POST", "/v1/capture", {"paused": False})
+    emit(answer, as_json=as_json, text="memlane: capturing again")
+
+
+@app.command()
 def status(as_json: JsonFlag = False) -> None:
     """Show the daemon's state: model, counts, last seq."""
     emit(_call("GET", "/v1/status"), as_json=as_json)
+
+
+NO_HITS = "no memory is relevant enough (--all-hits shows the closest ones)"
 
 
 @app.command()
@@ -147,10 +165,12 @@ def search(query: str, project: ProjectOpt = None,
            k: Annotated[int, typer.Option("-k", help="How many hits.", min=1, max=100)] = 10,
            recall: Annotated[bool, typer.Option("--recall",
                                                 help="Record the hits as recalled.")] = False,
+           all_hits: Annotated[bool, typer.Option(
+               "--all-hits", help="Also show hits below the relevance floor, marked.")] = False,
            no_fallback: NoFallback = False, as_json: JsonFlag = False) -> None:
-    """Search memories (dense + full text, fused)."""
+    """Search memories (dense + full text, fused); only hits above the relevance floor."""
     scope = None if all_projects else (project or detect_project(Path.cwd()))
-    body = {"query": query, "project": scope, "k": k, "recall": recall}
+    body = {"query": query, "project": scope, "k": k, "recall": recall, "floor": not all_hits}
 
     def offline() -> dict[str, Any]:
         from memlane.cli import inprocess
@@ -160,8 +180,13 @@ def search(query: str, project: ProjectOpt = None,
         return {"hits": inprocess.search(_paths(), query, project=scope, k=k)}
 
     hits = _call_or_fallback("POST", "/v1/search", body, offline, allowed=not no_fallback)["hits"]
-    text = "\n".join(f"{h['score']:.4f} [{h['id']}] {h['text']}" for h in hits) or "no hits"
+    text = "\n".join(_hit_line(h) for h in hits) or NO_HITS
     emit_lines(hits, as_json=as_json, text=text)
+
+
+def _hit_line(hit: dict[str, Any]) -> str:
+    mark = " (below floor)" if hit.get("below_floor") else ""
+    return f"{hit['score']:.4f} [{hit['id']}]{mark} {hit['text']}"
 
 
 @app.command()

@@ -209,6 +209,22 @@ def check_hooks(paths: Paths) -> Finding:
                    + " or ".join(row["path"] for row in rows), "`memlane hooks install`")
 
 
+def check_hook_delivery(paths: Paths) -> Finding:
+    """A dry-run prompt through each installed hook, as Claude Code would send it."""
+    from memlane.cli.hookprobe import probe_settings
+    from memlane.cli.hookscmd import settings_path
+
+    results = [r for scope in (False, True) for r in probe_settings(settings_path(project=scope))]
+    if not results:
+        return Finding("hook delivery", None, "no memlane UserPromptSubmit hook installed")
+    failed = [detail for ok, detail in results if not ok]
+    if failed:
+        return Finding("hook delivery", False, "; ".join(failed),
+                       "fix the credential or port named above, or reinstall with "
+                       "`memlane hooks install` (add --http for HTTP hooks)")
+    return Finding("hook delivery", True, "; ".join(detail for _, detail in results))
+
+
 def check_service(paths: Paths) -> Finding:
     if shutil.which("systemctl") is None:
         return Finding("service", None, "skipped: no systemctl")
@@ -227,7 +243,7 @@ def check_service(paths: Paths) -> Finding:
 
 CHECKS: tuple[Callable[[Paths], Finding], ...] = (
     check_socket, check_tcp, check_permissions, check_service, check_model, check_log,
-    check_projections, check_state_dir, check_disk, check_llm, check_hooks)
+    check_projections, check_state_dir, check_disk, check_llm, check_hooks, check_hook_delivery)
 
 
 def run_checks(paths: Paths) -> list[Finding]:

@@ -5,6 +5,8 @@
 #
 # Prints the daemon's hook output when it has some. On any failure (daemon down, too slow,
 # HTTP error) it prints nothing and still exits 0: a memory system never breaks a session.
+# One exception: a prompt the daemon did not take is handed to `memlane hook`, which spools a
+# marked one (#decision, #note, #insight) for the daemon's replay and tells the user so.
 # MEMLANE_HOOK_TIMEOUT (seconds) overrides the per-event deadline.
 # POSIX sh only, and no Python on the normal path: this runs before every prompt.
 
@@ -50,7 +52,7 @@ start_daemon() {
 }
 
 post() {
-    curl -sf --max-time "$limit" --unix-socket "$socket" \
+    printf '%s' "$input" | curl -sf --max-time "$limit" --unix-socket "$socket" \
         -H 'Content-Type: application/json' --data-binary @- \
         "http://localhost/hooks/$event" 2>/dev/null
 }
@@ -58,21 +60,42 @@ post() {
 # Without curl: the same request through the CLI, slower to start, bounded the same way.
 relay() {
     if command -v timeout >/dev/null 2>&1; then
-        timeout "$limit" "$memlane" hook "$event" --timeout "$limit" 2>/dev/null
+        printf '%s' "$input" | timeout "$1" "$memlane" hook "$event" --timeout "$1" 2>/dev/null
     else
-        "$memlane" hook "$event" --timeout "$limit" 2>/dev/null
+        printf '%s' "$input" | "$memlane" hook "$event" --timeout "$1" 2>/dev/null
     fi
 }
 
+# Whether the input may hold a marked prompt (the relay decides exactly; without grep, ask it).
+marked() {
+    [ "$event" = UserPromptSubmit ] || return 1
+    command -v grep >/dev/null 2>&1 || return 0
+    printf '%s' "$input" | grep -qiE '#(decision|decided|adr|note|remember|insight|learned|til)'
+}
+
+# The hook input (stdin), read by the shell itself: cat may be missing from PATH.
+read_input() {
+    while IFS= read -r line || [ -n "$line" ]; do
+        input="$input$line
+"
+    done
+}
+
 limit=${MEMLANE_HOOK_TIMEOUT:-$(deadline "$event")}
+input=
+read_input
 if command -v curl >/dev/null 2>&1; then
     body=$(post)
+    status=$?
     # curl's status 7: nothing accepted the connection, so no daemon is listening.
-    [ $? -eq 7 ] && down=yes
+    [ $status -eq 7 ] && down=yes
+    # A marked prompt not taken (down, starting, too slow): the relay spools it.
+    [ $status -ne 0 ] && marked && body=$(relay 1)
 elif [ -S "$socket" ]; then
-    body=$(relay)
+    body=$(relay "$limit")
 else
     down=yes
+    marked && body=$(relay 1)
 fi
 
 if [ "$down" = yes ] && [ "$event" = SessionStart ]; then

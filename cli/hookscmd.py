@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -60,6 +61,8 @@ def install(project: ProjectScope = False, http: HttpMode = False, dry_run: DryR
                                            state=paths.home, dry_run=dry_run))
     result: dict[str, Any] = {"action": action, "path": str(path), "mode": mode,
                               "dry_run": dry_run, "hooks": entries}
+    if project and not dry_run:
+        result["gitignore"] = _edit(lambda: ignore_in_git(path))
     text = f"memlane hooks ({mode}) {_VERBS[action]} {path}{_dry(dry_run)}"
     if http:
         result["shell_profile"] = _profile_line(paths.hook_token)
@@ -120,6 +123,31 @@ def _http_port(paths: Paths) -> int:
         fail("the daemon's port is 0 (a new one at every start); set a fixed `port` in "
              f"{paths.config} or use --command")
     return port
+
+
+def ignore_in_git(path: Path) -> str:
+    """Add the local settings file (it names this machine's paths) to the repository's
+    .gitignore unless git ignores it already; what was done."""
+    root = path.parent.parent
+    if not (root / ".git").exists():
+        return "not a git repository"
+    relative = path.relative_to(root).as_posix()
+    gitignore = root / ".gitignore"
+    text = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
+    if relative in text.splitlines() or _git_ignores(root, relative):
+        return "already ignored"
+    separator = "" if not text or text.endswith("\n") else "\n"
+    gitignore.write_text(f"{text}{separator}{relative}\n", encoding="utf-8")
+    return f"added {relative} to {gitignore}"
+
+
+def _git_ignores(root: Path, relative: str) -> bool:
+    """Whether git ignores the path (any rule, global excludes included); False without git."""
+    try:
+        return subprocess.run(["git", "-C", str(root), "check-ignore", "-q", relative],
+                              capture_output=True, timeout=10, check=False).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def status_row(path: Path) -> dict[str, Any]:

@@ -20,6 +20,9 @@ class Layout:
 
     indent: str | None
     final_newline: bool
+    compact: bool = False  # one line without spaces after separators: {"a":1,"b":2}
+    ascii_only: bool = False  # non-ASCII written as \u escapes
+    crlf: bool = False
 
 
 DEFAULT_LAYOUT = Layout(indent="  ", final_newline=True)
@@ -44,10 +47,15 @@ def parse(data: bytes | None) -> tuple[dict[str, Any], Layout]:
     if not isinstance(document, dict):
         raise JsonFileError("does not hold a JSON object")
     indent = re.search(r"\n([ \t]+)\S", text)
-    return document, Layout(indent=indent.group(1) if indent else None,
-                            final_newline=text.endswith("\n"))
+    return document, Layout(
+        indent=indent.group(1) if indent else None, final_newline=text.endswith("\n"),
+        compact=indent is None and re.search(r'":\s', text) is None,
+        ascii_only=text.isascii() and "\\u" in text, crlf="\r\n" in text)
 
 
 def render(document: dict[str, Any], layout: Layout) -> bytes:
-    text = json.dumps(document, indent=layout.indent, ensure_ascii=False)
-    return (text + ("\n" if layout.final_newline else "")).encode("utf-8")
+    separators = (",", ":") if layout.compact else None
+    text = json.dumps(document, indent=layout.indent, ensure_ascii=layout.ascii_only,
+                      separators=separators)
+    text += "\n" if layout.final_newline else ""
+    return (text.replace("\n", "\r\n") if layout.crlf else text).encode("utf-8")

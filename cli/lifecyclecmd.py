@@ -77,10 +77,42 @@ def register(app: typer.Typer, call: Call, paths: Callable[[], Any],
             f"{r.get('reason') or r.get('similarity') or ''}" for r in rows))
 
     @app.command()
-    def forget(memory_id: int, as_json: JsonFlag = False) -> None:
-        """Purge a memory's text and vector everywhere, the log included."""
-        answer = call("POST", f"/v1/memories/{memory_id}/forget", {})
-        emit(answer, as_json=as_json, text=f"forgot memory {memory_id}")
+    def forget(memory_id: Annotated[Optional[int], typer.Argument()] = None,
+               project: Annotated[Optional[str], typer.Option(
+                   "--project", help="Forget every memory of this project.")] = None,
+               keep_descendants: Annotated[bool, typer.Option(
+                   "--keep-descendants", help="Keep memories consolidated from it.")] = False,
+               verify: Annotated[Optional[str], typer.Option(
+                   "--verify", help="Only byte-scan the state and routed files for TEXT.")]
+               = None, as_json: JsonFlag = False) -> None:
+        """Purge a memory's (or with --project, a whole project's) text and vector everywhere,
+        the log included (and, unless --keep-descendants, what was consolidated from it);
+        --verify TEXT proves it is gone."""
+        if verify is not None:
+            scan = call("POST", "/v1/forget/verify", {"texts": [verify]})
+            emit(scan, as_json=as_json, text=_scan_text(scan))
+            if scan["matches"]:
+                raise typer.Exit(1)
+            return
+        if project is not None:
+            answer = call("POST", "/v1/projects/forget", {"project": project})
+            emit(answer, as_json=as_json,
+                 text=f"forgot {len(answer['forgotten'])} memories of {project}")
+            return
+        if memory_id is None:
+            fail("give a memory id to forget, --project P, or --verify TEXT")
+        answer = call("POST", f"/v1/memories/{memory_id}/forget",
+                      {"keep_descendants": keep_descendants})
+        diffs = "".join(d["diff"] for d in answer["routed"])
+        emit(answer, as_json=as_json, text=f"forgot memories {answer['memories']}; "
+             f"{_scan_text(answer['verify'])}" + (f"\n{diffs}" if diffs else ""))
+
+    def _scan_text(scan: dict[str, Any]) -> str:
+        if not scan["needles"]:
+            return "no text left to scan for"
+        where = "".join(f"\n  {p}" for p in scan["files_with_matches"])
+        return (f"scanned {scan['files_scanned']} files: "
+                + (f"text found in {scan['matches']}:{where}" if scan["matches"] else "not found"))
 
     @app.command()
     def restore(memory_id: int, as_json: JsonFlag = False) -> None:
@@ -92,7 +124,8 @@ def register(app: typer.Typer, call: Call, paths: Callable[[], Any],
     def briefing(project: Annotated[Optional[str], typer.Option("--project", "-p")] = None,
                  context: Annotated[Optional[str], typer.Option(help="What the session is about.")]
                  = None,
-                 budget: Annotated[int, typer.Option(help="Characters at most.")] = 2000,
+                 budget: Annotated[int, typer.Option(
+                     help="Estimated tokens at most (about 4 characters each).")] = 1500,
                  as_json: JsonFlag = False) -> None:
         """The memories worth knowing at a session start."""
         answer = call("POST", "/v1/briefing", {"project": project_of(project), "context": context,

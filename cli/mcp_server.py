@@ -11,12 +11,14 @@ import inspect
 import json
 import os
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, ToolAnnotations
 from pydantic import Field
 
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
@@ -29,7 +31,31 @@ INSTRUCTIONS = (
     "and `store` for decisions, conventions and lessons worth keeping. Memories belong to a "
     "project (the git root of the session by default).")
 
-server = MCPServer("memlane", instructions=INSTRUCTIONS, log_level="WARNING")
+CALL_DEADLINE = 2.0  # seconds a tool waits for the daemon: a stalled daemon is a tool error
+# Served: tools only. Prompts and resources are not, so they are not advertised either.
+_UNSERVED = ("prompts/list", "prompts/get", "resources/list", "resources/read",
+             "resources/templates/list", "resources/subscribe", "resources/unsubscribe")
+
+
+def _version() -> str:
+    try:
+        return version("memlane")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class _Server(MCPServer):
+    async def call_tool(self, name: str, arguments: dict[str, Any],
+                        context: Any = None) -> Any:
+        """An unknown tool is the caller's protocol error (-32602), not a tool's failure."""
+        if self._tool_manager.get_tool(name) is None:
+            raise MCPError(INVALID_PARAMS, f"Unknown tool: {name!r}")
+        return await super().call_tool(name, arguments, context)
+
+
+server = _Server("memlane", version=_version(), instructions=INSTRUCTIONS, log_level="WARNING")
+for _method in _UNSERVED:
+    server._lowlevel_server._request_handlers.pop(_method, None)
 
 Project = Annotated[str | None, Field(
     description="Project (a git root path). Default: the current session's project.")]
@@ -50,8 +76,12 @@ def _tool(annotations: ToolAnnotations) -> Callable[[F], F]:
 def _request(method: str, path: str, body: Any = None) -> Any:
     """One daemon request; failures become tool errors that say what to do."""
     try:
-        return Client(resolve_paths()).request(method, path, body)
+        return Client(resolve_paths(), timeout=CALL_DEADLINE).request(method, path, body)
     except DaemonUnavailable as exc:
+        if isinstance(exc.__cause__, TimeoutError):
+            raise ToolError(f"memlane did not answer within {CALL_DEADLINE:g} s (the daemon "
+                            "may be busy or stalled); retry later, or ask the user to run "
+                            "`memlane status`.") from exc
         raise ToolError(f"No memlane daemon answered ({exc}). Start it with `memlane up` "
                         "(or ask the user to), then retry.") from exc
     except DaemonError as exc:
@@ -76,11 +106,14 @@ def search(query: Annotated[str, Field(min_length=1, description="What to look f
            k: Annotated[int, Field(ge=1, le=100, description="How many hits at most.")] = 10,
            ) -> str:
     """Search stored memories by meaning and keywords; one line per hit, best first:
-    `[id] kind, state, score: text`."""
+    `[id] kind, state, score: text`. Only memories relevant enough come back: none means
+    nothing stored is about this."""
     scope = None if all_projects else _project(project)
-    hits = _request("POST", "/v1/search", {"query": query, "project": scope, "k": k})["hits"]
+    # The model asked: its hits count as an explicit recall (use), unlike what a hook shows.
+    hits = _request("POST", "/v1/search", {"query": query, "project": scope, "k": k,
+                                           "recall": True})["hits"]
     if not hits:
-        return f"No memories match in {scope or 'any project'}."
+        return f"No memory in {scope or 'any project'} is relevant to this query."
     return "\n".join(_hit_line(hit, with_project=scope is None) for hit in hits)
 
 
@@ -122,11 +155,11 @@ def forget(memory_id: MemoryId) -> str:
 def briefing(project: Project = None,
              context: Annotated[str | None, Field(
                  description="What the session is about, to pick the most relevant.")] = None,
-             budget: Annotated[int, Field(ge=200, le=100_000,
-                                          description="At most this many characters.")] = 2000,
+             budget: Annotated[int, Field(ge=50, le=100_000, description=(
+                 "At most this many estimated tokens (about 4 characters each)."))] = 1500,
              ) -> str:
     """What a session should know about a project: its decisions, notes and proven
-    memories, most relevant first, within a character budget."""
+    memories, most relevant first, within a token budget."""
     scope = _project(project)
     answer = _request("POST", "/v1/briefing", {"project": scope, "context": context,
                                                "budget": budget})

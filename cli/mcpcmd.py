@@ -9,6 +9,9 @@ its own indentation, so other keys survive and a repeated command changes nothin
 
 from __future__ import annotations
 
+import os
+import shutil
+
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,13 +43,24 @@ def serve(ctx: typer.Context) -> None:
         run()
 
 
+def _command(*, project: bool) -> str:
+    """The command to run: a project's .mcp.json is shared (committed), so it names plain
+    ``memlane`` when that is this installation on PATH; else (and for the user's file) the
+    absolute path, which works whatever PATH Claude Code gets."""
+    found = memlane_executable("mcp install")
+    on_path = shutil.which("memlane")
+    if project and on_path and os.path.realpath(on_path) == os.path.realpath(found):
+        return "memlane"
+    return str(found)
+
+
 @mcp_app.command()
 def install(project: ProjectScope = False, dry_run: DryRun = False,
             as_json: JsonFlag = False) -> None:
     """Register `memlane mcp` with Claude Code (idempotent)."""
     path = _config_path(project=project)
     document, layout = _load(path)
-    entry = {"type": "stdio", "command": str(memlane_executable("mcp install")), "args": ["mcp"]}
+    entry = {"type": "stdio", "command": _command(project=project), "args": ["mcp"]}
     servers = _servers(document, path)
     action = ("unchanged" if servers.get(SERVER_NAME) == entry
               else "updated" if SERVER_NAME in servers else "added")

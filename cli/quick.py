@@ -50,7 +50,9 @@ def remember(text: str, project: str | None) -> None:
 
 
 def relay_hook(event: str, timeout: float) -> None:
-    """Send a Claude Code hook's stdin to the daemon and print its output, if any."""
+    """Send a Claude Code hook's stdin to the daemon and print its output, if any. A marked
+    prompt the daemon cannot take now (down, starting, too slow) is spooled, and the user is
+    told either way: a ``#decision`` is never dropped silently."""
     import json
 
     # Like hook.sh: whatever goes wrong, the session goes on without memlane's output.
@@ -58,11 +60,42 @@ def relay_hook(event: str, timeout: float) -> None:
         return
     try:
         body = json.loads(sys.stdin.buffer.read())
-        answer = Client(resolve_paths(), timeout=timeout).request("POST", f"/hooks/{event}", body)
-    except (OSError, ValueError, DaemonUnavailable, DaemonError):
+    except (OSError, ValueError):
         return
+    try:
+        answer = Client(resolve_paths(), timeout=timeout).request("POST", f"/hooks/{event}", body)
+    except (OSError, DaemonUnavailable) as exc:
+        answer = spool_marked(event, body, str(exc) or type(exc).__name__)
+    except DaemonError as exc:
+        answer = spool_marked(event, body, exc.message) if exc.status >= 500 else None
     if isinstance(answer, dict) and answer:
         print(json.dumps(answer, ensure_ascii=False))
+
+
+def spool_marked(event: str, body: object, reason: str) -> dict[str, str] | None:
+    """Spool a marked prompt for the daemon's replay; the hook output telling the user."""
+    import json
+
+    from memlane.daemon.adapters.spool import append_entry
+    from memlane.daemon.domain.kinds import prompt_marks
+    from memlane.daemon.domain.redaction import redact
+
+    if event != "UserPromptSubmit" or not isinstance(body, dict):
+        return None
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or prompt_marks(prompt).kind is None:
+        return None
+    # Redacted before it touches the disk: a secret never waits in the spool.
+    entry = {"prompt": redact(prompt).text, "cwd": body.get("cwd", ""),
+             "session_id": body.get("session_id", "")}
+    try:
+        append_entry(resolve_paths().home, json.dumps(entry).encode())
+    except OSError as exc:
+        return {"systemMessage": f"memlane: this marked prompt was NOT saved (the daemon is "
+                                 f"unavailable: {reason}; the spool failed: {exc}). "
+                                 f"Start it with `memlane up` and send it again."}
+    return {"systemMessage": "memlane: the daemon is not answering; this marked prompt was "
+                             "spooled and will be stored when it is back (`memlane up`)."}
 
 
 def parse_hook(argv: Sequence[str]) -> tuple[str, float] | None:
@@ -78,22 +111,34 @@ def parse_hook(argv: Sequence[str]) -> tuple[str, float] | None:
 
 
 def parse(argv: Sequence[str]) -> tuple[str, str, str | None, int] | None:
-    """(command, text, project, k) for plain ``recall``/``remember`` arguments, else None."""
+    """(command, text, project, k) for plain ``recall``/``remember`` arguments, else None.
+
+    The words of the text may come unquoted (``memlane recall how do we deploy``), options
+    before or after them; ``--`` ends the options. A blank text is refused here, clearly."""
     if len(argv) < 2 or argv[0] not in ("recall", "remember"):
         return None
     command, rest = argv[0], list(argv[1:])
-    options = {"-p": None, "--project": None, "-k": None} if command == "recall" else \
-        {"-p": None, "--project": None}
-    positional = []
+    options: dict[str, str | None] = {"-p": None, "--project": None}
+    if command == "recall":
+        options["-k"] = None
+    words = []
     while rest:
         item = rest.pop(0)
+        if item == "--":
+            words += rest
+            break
         if item in options and rest:
             options[item] = rest.pop(0)
-        elif item.startswith("-"):
+        elif item.startswith("-") and item != "-":
             return None
         else:
-            positional.append(item)
+            words.append(item)
     k = options.get("-k")
-    if len(positional) != 1 or (k is not None and not (k.isdigit() and 1 <= int(k) <= 20)):
+    if not words or (k is not None and not (k.isdigit() and 1 <= int(k) <= 20)):
         return None
-    return command, positional[0], options["-p"] or options["--project"], int(k or 5)
+    text = " ".join(words)
+    if not text.strip():
+        print(f"memlane: {command} needs some words, e.g. `memlane {command} how we deploy`",
+              file=sys.stderr)
+        raise SystemExit(2)
+    return command, text, options["-p"] or options["--project"], int(k or 5)

@@ -33,7 +33,8 @@ from memlane.daemon.adapters.sd_notify import keep_watchdog_fed, notify, watchdo
 from memlane.daemon.adapters.settings import Settings
 from memlane.daemon.adapters.token_file import ensure_token
 from memlane.daemon.api.access import Guard
-from memlane.daemon.adapters.transcript_file import read_transcript_tail
+from memlane.daemon.adapters.spool import SpoolFile
+from memlane.daemon.adapters.transcript_file import read_transcript
 from memlane.daemon.api.drain import Gate
 from memlane.daemon.api.listeners import (
     open_tcp_listener,
@@ -48,6 +49,7 @@ from memlane.daemon.api.ui.sessions import Sessions
 from memlane.daemon.api.server import Limits
 from memlane.daemon.domain.aging import AgePolicy
 from memlane.daemon.domain.errors import StartRefused
+from memlane.daemon.domain.identifiers import identifier_key
 from memlane.daemon.domain.models import resolve_spec
 from memlane.daemon.runtime.backlog import Backlog
 from memlane.daemon.runtime.indexer import Indexer
@@ -60,7 +62,9 @@ from memlane.daemon.runtime.thresholds import Thresholds
 from memlane.daemon.runtime.writer import Writer, seed_admission
 from memlane.daemon.service.briefings import Briefings
 from memlane.daemon.service.calibrate import Calibration
+from memlane.daemon.service.capture import Capture
 from memlane.daemon.service.hooks import Hooks
+from memlane.daemon.service.usage import Usage
 from memlane.daemon.service.lifecycle import Lifecycle
 from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.router import RouteOptions, Router
@@ -200,9 +204,10 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
     await tg.start(indexer.run, backlog.missing)
     api = _services(paths, settings, reader=reader, writer=writer, projector=projector,
                     engine=engine, indexer=indexer, started=started, tg=tg)
-    api.hooks.background = tg
+    await api.memories.resume_forgets()  # an interrupted forget finishes before we serve
     tg.start_soon(projector.snapshot_vectors, settings.snapshot_interval_s)
     tg.start_soon(backlog.run)
+    tg.start_soon(api.hooks.replay_spool)  # marked prompts posted while the daemon was down
     return api
 
 
@@ -221,11 +226,16 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                           policy=AgePolicy(limit=settings.age_limit))
     scheduler = JobScheduler(lifecycle.run_all, settings.jobs_interval_s)
     tg.start_soon(scheduler.run)
-    memories = Memories(writer=writer, reader=reader, log_dir=paths.log_dir)
+    memories = Memories(writer=writer, reader=reader, log_dir=paths.log_dir,
+                        identifier_key=identifier_key(ensure_token(paths.token)),
+                        write_file=_write_project_file,
+                        crash_at=os.environ.get("MEMLANE_TEST_CRASH_AT"))  # tests only
     search = Search(reader=reader, writer=writer, engine=engine, indexer=indexer,
                     thresholds=thresholds)
     hooks = Hooks(memories=memories, search=search, reader=reader, kick=scheduler.kick,
-                  read_transcript=read_transcript_tail, project_of=detect_project)
+                  usage=Usage(writer=writer, reader=reader), spool=SpoolFile(paths.home),
+                  ignored_projects=settings.ignore_projects,
+                  read_transcript=read_transcript, project_of=detect_project)
     status = Status(reader=reader, log=writer.log, engine=engine, indexer=indexer,
                     projector=projector, home=paths.home,
                     budget=llm.budget if llm is not None else None,
@@ -237,6 +247,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                calibration=Calibration(reader=reader, writer=writer, engine=engine,
                                        thresholds=thresholds),
                hooks=hooks, lifecycle=lifecycle, status=status, engine=engine, reader=reader,
+               capture=Capture(sessions=hooks.sessions, memories=memories, reader=reader),
                ui=Ui(sessions=Sessions(), viewer=viewer, memories=memories, lifecycle=lifecycle))
 
 

@@ -126,11 +126,27 @@ class Restored(_Event, frozen=True, tag="restored"):
     memory: int
 
 
+class ForgetRequested(_Event, frozen=True, tag="forget_requested"):
+    """The user asked to purge ``memories`` (descendants included unless kept): the intent,
+    recorded before anything is rewritten, so a restart finishes an interrupted forget."""
+
+    memories: tuple[int, ...]
+    keep_descendants: bool = False
+
+
 class Forgotten(_Event, frozen=True, tag="forgotten"):
-    """The user purged a memory: only its id and content hash remain anywhere."""
+    """The user purged a memory: only its id and content hash remain anywhere.
+
+    ``request`` is the seq of its :class:`ForgetRequested` (0 before requests existed); the
+    counts are the proof scan's result (never the text): files scanned, needles looked for,
+    and matches left (0 when the forget is complete)."""
 
     memory: int
     content_hash: str
+    request: int = 0
+    files_scanned: int = 0
+    needles: int = 0
+    matches: int = 0
 
 
 class ThresholdSet(_Event, frozen=True, tag="threshold_set"):
@@ -156,6 +172,30 @@ class Reinforced(_Event, frozen=True, tag="reinforced"):
     source: str = "cli"
 
 
+class Shown(_Event, frozen=True, tag="shown"):
+    """Memories were put in front of the assistant (a prompt's context or a briefing).
+
+    Exposure, not use: it never promotes a memory nor keeps it from ageing. ``prompt_hash``
+    (a short hash of the prompt that drew them, no text) lets usage detection look only at
+    what came after."""
+
+    memories: tuple[int, ...]
+    session: str
+    hook: str
+    prompt_hash: str = ""
+
+
+class Used(_Event, frozen=True, tag="used"):
+    """Evidence that a shown memory was used: its content came back in the assistant's reply
+    (``reply``), in the user's later prompts (``prompt``), an explicit recall by the model
+    (``mcp``) or an action of the user (``user``). Use promotes and keeps a memory young."""
+
+    memory: int
+    evidence: Literal["reply", "prompt", "mcp", "user"]
+    score: float
+    session: str = ""
+
+
 class Pinned(_Event, frozen=True, tag="pinned"):
     """The user pinned a memory (it never expires), or unpinned it (``pinned`` false)."""
 
@@ -175,13 +215,43 @@ Event = (
     | Promoted
     | Expired
     | Restored
+    | ForgetRequested
     | Forgotten
     | ThresholdSet
     | ModelChanged
     | Reinforced
+    | Shown
+    | Used
     | Pinned
 )
 EVENT_TYPES: tuple[type[_Event], ...] = Event.__args__
+
+# Every str, bytes or tuple-of-str field of every event is declared here, once: either it may
+# carry the user's text (forget blanks it in every event about a forgotten memory, redaction and
+# their tests iterate over it) or it never does. tests/events/test_text_fields.py fails on a field
+# declared in neither.
+TEXT_FIELDS: dict[type[_Event], tuple[str, ...]] = {
+    Stored: ("text", "tags", "idempotency_key"),
+    Consolidated: ("text", "tags"),
+    Embedded: ("vector",),  # a vector can be inverted to approximate its text
+    Recalled: ("query",),
+    Routed: ("verdict",),  # may quote the target's nearest paragraph
+}
+TEXT_FREE: dict[type[_Event], tuple[str, ...]] = {
+    Stored: ("project", "kind", "content_hash", "source"),
+    Consolidated: ("project", "kind", "content_hash", "model", "prompt_version"),
+    Embedded: ("model", "pipeline"),
+    Routed: ("target", "section", "action"),
+    Reprieved: ("reason",),  # written by memlane's rules, never the user's words
+    Promoted: ("reason",),
+    Expired: ("reason",),
+    Forgotten: ("content_hash",),
+    ThresholdSet: ("model", "name"),
+    ModelChanged: ("model", "pipeline"),
+    Reinforced: ("source",),
+    Shown: ("session", "hook", "prompt_hash"),  # a 16-hex hash of the prompt, never its text
+    Used: ("evidence", "session"),
+}
 
 
 class Unknown(msgspec.Struct, frozen=True, kw_only=True):

@@ -61,7 +61,7 @@ class Projections:
             set_aside(_vector_files(self.vectors_path), self.damage,
                       f"{vectors.meta_path}: {exc}")
             self.rebuilt.append("vectors")
-        if self.vectors_path.exists() or vectors.meta_path.exists():
+        if any(path.exists() for path in _vector_files(self.vectors_path)):
             self.rebuilt.append("vectors")
             vector_store.remove_files(self.vectors_path)
         return VectorProjection(self.vectors_path)
@@ -94,12 +94,20 @@ class Projections:
             if self.vectors.dirty:
                 self.vectors.save()
 
-    def scrub(self) -> None:
-        """Purge deleted text from the files (after ``Forgotten``): merge the full-text index
-        (dropping deleted entries), fold the WAL into the zeroed database, re-save vectors."""
+    def scrub_sqlite(self) -> None:
+        """Purge forgotten text from the database files (call under :attr:`lock`; idempotent):
+        merge the full-text index (dropping deleted entries), rewrite the database without
+        free pages and empty the WAL (secure_delete zeroes what is deleted)."""
         conn = self.sqlite.conn
         conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("VACUUM")
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise sqlite3.OperationalError("the WAL could not be emptied: a reader holds it")
+
+    def scrub_vectors(self) -> None:
+        """Rebuild and save the vector index without removed vectors (under :attr:`lock`)."""
+        self.vectors.compact()
         self.vectors.save()
 
     def rebuild(self, log_dir: Path, last_seq: int, *, damaged: str | None = None) -> int:
@@ -116,7 +124,8 @@ class Projections:
         count = staging.catch_up(log_dir, last_seq)
         with self.lock:
             held = max(self.sqlite.applied_seq, self.vectors.applied_seq, last_seq)
-            count += staging.catch_up(log_dir, held)
+            if held > staging.applied_seq:  # reading from a seq scans its segment from the top
+                count += staging.catch_up(log_dir, held)
             staging.sqlite.close()
             self.sqlite.close()
             if damaged is None:
@@ -154,7 +163,7 @@ def _sqlite_files(path: Path) -> list[Path]:
 
 
 def _vector_files(path: Path) -> list[Path]:
-    return [path, path.with_name(path.name + ".json")]
+    return [path, vector_store.keys_path(path), path.with_name(path.name + ".json")]
 
 
 def _staging(path: Path) -> Path:

@@ -17,6 +17,7 @@ from memlane.events.model import (
     Consolidated,
     Embedded,
     Expired,
+    ForgetRequested,
     Forgotten,
     Linked,
     ModelChanged,
@@ -28,9 +29,11 @@ from memlane.events.model import (
     Reprieved,
     Restored,
     Routed,
+    Shown,
     Stored,
     ThresholdSet,
     Unknown,
+    Used,
 )
 
 Op = tuple[str, tuple[object, ...]]
@@ -104,16 +107,31 @@ def ops_for(record: Record) -> list[Op]:
             return [("UPDATE memories SET expiry_reason = NULL, state = CASE WHEN proven THEN"
                      " 'proven' ELSE 'active' END, updated_at = ? WHERE id = ? AND state = 'expired'",
                      (at, event.memory))]
+        case ForgetRequested():
+            return [*[op for m in event.memories for op in _forget_ops(m, at)],
+                    ("INSERT OR REPLACE INTO forget_requests (seq, memories, keep_descendants)"
+                     " VALUES (?, ?, ?)",
+                     (record.seq, _json(event.memories), int(event.keep_descendants)))]
         case Forgotten():
-            return [("UPDATE memories SET text = NULL, tags = '[]', state = 'forgotten',"
-                     " idempotency_key = NULL, updated_at = ? WHERE id = ?", (at, event.memory)),
-                    ("DELETE FROM memories_fts WHERE rowid = ?", (event.memory,))]
+            return [*_forget_ops(event.memory, at),
+                    ("DELETE FROM forget_requests WHERE seq = ?", (event.request,))]
         case ThresholdSet():
             return [("INSERT OR REPLACE INTO thresholds (model, name, value, seq) VALUES (?, ?, ?, ?)",
                      (event.model, event.name, event.value, record.seq))]
         case ModelChanged():
             return [("INSERT OR REPLACE INTO meta (key, value) VALUES ('pipeline', ?)",
                      (event.pipeline,))]
+        case Shown():
+            return [op for m in event.memories for op in (
+                ("UPDATE memories SET shown = shown + 1 WHERE id = ?", (m,)),
+                ("INSERT OR IGNORE INTO shown_in (session, memory, seq, prompt_hash)"
+                 " VALUES (?, ?, ?, ?)", (event.session, m, record.seq, event.prompt_hash)))]
+        case Used():
+            return [("UPDATE memories SET recalls = recalls + 1, reprieves = 0, last_recalled_at = ?,"
+                     " refreshed_seq = ? WHERE id = ?", (at, record.seq, event.memory)),
+                    ("INSERT OR IGNORE INTO used_in (session, memory, evidence, seq)"
+                     " VALUES (?, ?, ?, ?)", (event.session, event.memory, event.evidence,
+                                              record.seq))]
         case Pinned():
             return [("UPDATE memories SET pinned = ?, updated_at = ? WHERE id = ?",
                      (int(event.pinned), at, event.memory))]
@@ -124,6 +142,14 @@ def ops_for(record: Record) -> list[Op]:
 
 
 _json = msgspec.json.Encoder().encode
+
+
+def _forget_ops(memory: int, at: str) -> list[Op]:
+    """A forgotten memory keeps its row (id, project, hash, state) and loses every text."""
+    return [("UPDATE memories SET text = NULL, tags = '[]', state = 'forgotten',"
+             " idempotency_key = NULL, updated_at = ? WHERE id = ?", (at, memory)),
+            ("DELETE FROM memories_fts WHERE rowid = ?", (memory,)),
+            ("UPDATE routes SET verdict = '' WHERE memory = ?", (memory,))]
 
 
 def _insert_memory(memory_id: int, event: Stored | Consolidated, at: str, *, proven: bool) -> list[Op]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -97,6 +98,7 @@ def texts_of(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
 def search_fts(conn: sqlite3.Connection, query: str, *, project: str | None, limit: int
                ) -> list[tuple[int, float]]:
     """Live memories matching an FTS5 ``query``, best BM25 first, with a positive score."""
+    query = rarest_terms(conn, query)
     sql = ("SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts"
            " JOIN memories m ON m.id = memories_fts.rowid"
            " WHERE memories_fts MATCH ? AND m.state IN ('active', 'proven')")
@@ -107,6 +109,53 @@ def search_fts(conn: sqlite3.Connection, query: str, *, project: str | None, lim
     sql += " ORDER BY bm25(memories_fts) LIMIT ?"
     params.append(limit)
     return [(row[0], float(row[1])) for row in conn.execute(sql, params)]
+
+
+POSTINGS_BUDGET = 12_000  # documents FTS5 may score for one query (BM25 scores every match)
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+def rarest_terms(conn: sqlite3.Connection, query: str) -> str:
+    """``query`` (quoted words ORed) cut down to its rarest words, while the documents they
+    match stay within :data:`POSTINGS_BUDGET`; the rarest word is always kept. Words found in
+    no document are dropped. The common words left out carry little BM25 weight (low IDF)
+    and are what made a long prompt score most of the collection."""
+    words = _QUOTED.findall(query)
+    if len(words) < 2:
+        return query
+    counts = _document_counts(conn, words)
+    chosen: list[str] = []
+    total = 0
+    for word in sorted((w for w in words if counts.get(w)), key=lambda w: counts[w]):
+        if chosen and total + counts[word] > POSTINGS_BUDGET:
+            break
+        chosen.append(word)
+        total += counts[word]
+    if not chosen or len(chosen) == len(words):
+        return query
+    rare = " OR ".join(f'"{word}"' for word in chosen)
+    return f"({rare}) AND ({query})"
+
+
+def _document_counts(conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, int]:
+    """How many documents hold each word (a phrase of several tokens: its rarest token's
+    count), through the index's own tokenizer: the words are indexed in a temporary FTS5 table
+    and its tokens looked up in the main index's vocabulary."""
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.memories_vocab"
+                 " USING fts5vocab(main, memories_fts, row)")
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words"
+                 " USING fts5(text, tokenize = 'porter unicode61')")
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_tokens"
+                 " USING fts5vocab(temp, query_words, instance)")
+    conn.execute("DELETE FROM temp.query_words")
+    conn.executemany("INSERT INTO temp.query_words (rowid, text) VALUES (?, ?)", enumerate(words))
+    counts: dict[str, int] = {}
+    for position, documents in conn.execute(
+            "SELECT q.doc, coalesce(v.doc, 0) FROM temp.query_tokens q"
+            " LEFT JOIN temp.memories_vocab v ON v.term = q.term"):
+        word = words[position]
+        counts[word] = min(counts.get(word, documents), documents)
+    return counts
 
 
 def export_rows(conn: sqlite3.Connection, *, project: str | None = None,
@@ -258,6 +307,51 @@ def pending_work(conn: sqlite3.Connection) -> dict[str, int]:
 def live_ids_by_project(conn: sqlite3.Connection) -> dict[str, list[int]]:
     """Ids of live memories in each project, ascending."""
     return _ids_by_project(conn, "state IN ('active', 'proven')")
+
+
+def shown_unused(conn: sqlite3.Connection, session: str) -> list[tuple[int, str, str, str]]:
+    """(memory, text, state, prompt_hash) of the live memories ``session`` was shown and has not
+    been seen using yet; a memory shown twice comes once, with its first prompt."""
+    return [(m, t, s, h) for m, t, s, h in conn.execute(
+        "SELECT m.id, m.text, m.state, min(s.prompt_hash) FROM shown_in s"
+        " JOIN memories m ON m.id = s.memory"
+        " WHERE s.session = ? AND m.state IN ('active', 'proven') AND m.text IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM used_in u WHERE u.session = s.session"
+        "                 AND u.memory = s.memory)"
+        " GROUP BY m.id ORDER BY m.id", (session,))]
+
+
+def usage_counts(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """(shown, used) counts of each memory."""
+    marks = ",".join("?" * len(ids))
+    return {i: (s, u) for i, s, u in conn.execute(
+        f"SELECT id, shown, recalls FROM memories WHERE id IN ({marks})", ids)}
+
+
+def sources_of(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
+    marks = ",".join("?" * len(ids))
+    return dict(conn.execute(f"SELECT id, source FROM memories WHERE id IN ({marks})", ids))
+
+
+def related_pairs(conn: sqlite3.Connection, ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Pairs among ``ids`` that are linked or share a cluster (one subject, for the briefing)."""
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    linked = conn.execute(f"SELECT a, b FROM links WHERE a IN ({marks}) AND b IN ({marks})",
+                          [*ids, *ids]).fetchall()
+    clustered = conn.execute(
+        f"SELECT x.memory, y.memory FROM cluster_members x JOIN cluster_members y"
+        f" ON x.cluster = y.cluster AND x.memory < y.memory"
+        f" WHERE x.memory IN ({marks}) AND y.memory IN ({marks})", [*ids, *ids]).fetchall()
+    return [(int(a), int(b)) for a, b in (*linked, *clustered)]
+
+
+def project_ids(conn: sqlite3.Connection, project: str) -> list[int]:
+    """Ids of a project's memories that are not forgotten yet, ascending."""
+    return [row[0] for row in conn.execute(
+        "SELECT id FROM memories WHERE project = ? AND state != 'forgotten' ORDER BY id",
+        (project,))]
 
 
 # --- the viewer ----------------------------------------------------------------------------

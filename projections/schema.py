@@ -54,8 +54,25 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE memories ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE memories ADD COLUMN refreshed_seq INTEGER NOT NULL DEFAULT 0;
     """),
+    # Forgets requested and not yet completed (a restart resumes them).
+    ("0003_forget_requests", """
+        CREATE TABLE forget_requests (seq INTEGER PRIMARY KEY, memories TEXT NOT NULL,
+                                      keep_descendants INTEGER NOT NULL);
+    """),
+    # Exposure apart from use: what each session was shown (no text), and the evidence that a
+    # shown memory was used. ``recalls`` counts uses (explicit recalls and detected uses);
+    # ``shown`` counts exposures, which neither promote nor refresh a memory.
+    ("0004_usage", """
+        ALTER TABLE memories ADD COLUMN shown INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE shown_in (session TEXT, memory INTEGER, seq INTEGER,
+                               prompt_hash TEXT NOT NULL,
+                               PRIMARY KEY (session, memory, seq)) WITHOUT ROWID;
+        CREATE TABLE used_in (session TEXT, memory INTEGER, evidence TEXT NOT NULL,
+                              seq INTEGER NOT NULL,
+                              PRIMARY KEY (session, memory)) WITHOUT ROWID;
+    """),
     # Pinned memories never age out (the viewer's pin).
-    ("0003_pins", """
+    ("0005_pins", """
         ALTER TABLE memories ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
     """),
 )

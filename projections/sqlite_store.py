@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from itertools import groupby
 from pathlib import Path
@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from memlane.events.model import Record
 from memlane.projections.damage import is_storage_error
-from memlane.projections.fold import Op, ops_for
+from memlane.projections.fold import REFRESH, Op, ops_for
 from memlane.projections.schema import migrate
 
 
@@ -101,9 +101,17 @@ def prepare(records: Sequence[Record]) -> PreparedBatch:
     for record in records:
         for op in ops_for(record):
             by_table.setdefault(_table_of(op[0]), []).append(op)
-    statements = [(sql, [params for _, params in group])
+    statements = [(sql, _rows(sql, group))
                   for ops in by_table.values() for sql, group in groupby(ops, key=lambda o: o[0])]
     return PreparedBatch(records[0].seq, records[-1].seq, statements)
+
+
+def _rows(sql: str, group: Iterable[Op]) -> list[tuple[object, ...]]:
+    """The parameters of a run of one statement; in a run of refreshes (three per link) only
+    each memory's last counts: it sets the same columns to a later seq."""
+    if sql != REFRESH:
+        return [params for _, params in group]
+    return list({params[1]: params for _, params in group}.values())
 
 
 

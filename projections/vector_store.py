@@ -1,7 +1,13 @@
-"""The usearch projection: one vector per memory id for the active embedding pipeline.
+"""The vector projection: one vector per memory id for the active embedding pipeline.
 
-The index is saved atomically beside a small JSON file recording the seq it reflects and the
-index file's size and CRC32C; a missing, stale or mismatched index is rebuilt from the log.
+Two layouts, chosen by size: below :data:`EXACT_BELOW` vectors a flat float32 matrix
+(:mod:`memlane.projections.flat_vectors`: exact scan, nothing to build, saved in place); from
+there on a usearch HNSW graph, built in batches on every core. The projection switches by
+itself as it grows (and back, with some slack, as it shrinks). Vectors are inserted in
+batches: a run of ``AddVector`` ops becomes one insertion.
+
+The files are saved beside a small JSON file recording the layout, the seq they reflect and
+their sizes and CRC32C; a missing, stale or mismatched file is rebuilt from the log.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, assert_never
+from typing import Any, NamedTuple, assert_never
 
 import crc32c
 import numpy as np
@@ -20,10 +26,16 @@ import numpy as np
 import onnxruntime  # type: ignore[import-untyped]  # noqa: F401  isort: skip
 from usearch.index import Index  # isort: skip
 
-from memlane.events.model import Embedded, Forgotten, ModelChanged, Record
+from memlane.events.model import Embedded, ForgetRequested, Forgotten, ModelChanged, Record
+from memlane.projections.flat_vectors import FlatVectors
 
+EXACT_BELOW = 50_000  # below this many vectors: the flat matrix (an exact scan, and fast)
+FLAT_AGAIN_BELOW = 0.8  # a graph shrunk under this share of EXACT_BELOW goes back to flat
+THREADS = os.cpu_count() or 1
+PARALLEL_FROM = 4096  # a batch this large is inserted on every core (smaller ones: one thread,
+# which builds the same graph as inserting one at a time, so answers stay reproducible)
 
-EXACT_BELOW = 50_000  # below this many vectors a search scans them all (exact, and fast)
+FILLER_KEY = 2**63 - 1  # throwaway keys count down from here, far above any memory id (a seq)
 
 class AddVector(NamedTuple):
     key: int
@@ -42,6 +54,7 @@ class ResetIndex(NamedTuple):
 
 
 VectorOp = AddVector | RemoveVector | ResetIndex
+Vectors = FlatVectors | Index
 
 
 def vector_ops(record: Record) -> list[VectorOp]:
@@ -50,6 +63,8 @@ def vector_ops(record: Record) -> list[VectorOp]:
     match event:
         case Embedded() if event.vector:
             return [AddVector(event.memory, event.vector, event.dims, event.pipeline)]
+        case ForgetRequested():
+            return [RemoveVector(m) for m in event.memories]
         case Forgotten():
             return [RemoveVector(event.memory)]
         case ModelChanged():
@@ -59,110 +74,214 @@ def vector_ops(record: Record) -> list[VectorOp]:
 
 
 class VectorProjection:
-    """A usearch index plus the pipeline it holds and the last seq applied to it."""
+    """The vectors of one pipeline (flat or HNSW) and the last seq applied to them."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.meta_path = path.with_name(path.name + ".json")
         self.pipeline: str | None = None
         self.applied_seq = 0
-        self.index: Index | None = None
+        self.index: Vectors | None = None
         self.dirty = False
+        self._saved_mode: str | None = None  # the layout the files on disk hold
+
+    @property
+    def meta_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".json")
+
+    @property
+    def keys_path(self) -> Path:
+        return keys_path(self.path)
+
+    @property
+    def mode(self) -> str:
+        """``flat`` or ``hnsw`` (``flat`` while empty)."""
+        return "hnsw" if isinstance(self.index, Index) else "flat"
 
     def move_to(self, path: Path) -> None:
-        """Save to ``path`` from now on (the in-memory index is unchanged)."""
+        """Save to ``path`` from now on (the vectors in memory are unchanged)."""
         self.path = path
-        self.meta_path = path.with_name(path.name + ".json")
+        self._saved_mode = None
         self.dirty = True
 
     def load(self) -> bool:
-        """Load the saved index if it matches its metadata; False means rebuild from seq 1."""
+        """Load the saved vectors if they match their metadata; False means rebuild from 1."""
         try:
             meta = json.loads(self.meta_path.read_text())
-            data = self.path.read_bytes()
-            if len(data) != meta["size"] or crc32c.crc32c(data) != meta["crc32c"]:
-                return False
-            self.index = Index.restore(str(self.path))
-            if self.index is None or len(self.index) != meta["count"]:
-                return False
+            self.index = _load(self.path, meta)
         except (OSError, ValueError, KeyError, RuntimeError):
             self.index = None
+        if self.index is None:
             return False
         self.pipeline, self.applied_seq = meta["pipeline"], int(meta["applied_seq"])
+        self._saved_mode = meta.get("mode", "hnsw")
+        self._settle()
         return True
 
     def apply(self, records: Sequence[Record]) -> None:
+        """Apply records in order; consecutive additions go in as one batch."""
+        run: list[AddVector] = []
         for record in records:
             for op in vector_ops(record):
+                if isinstance(op, AddVector):
+                    run.append(op)
+                    continue
+                self._add(run)
+                run = []
                 self._apply_op(op)
+        self._add(run)
         if records:
             self.applied_seq = records[-1].seq
             self.dirty = True
 
-    def _apply_op(self, op: VectorOp) -> None:
+    def _apply_op(self, op: RemoveVector | ResetIndex) -> None:
         match op:
             case ResetIndex():
                 if op.pipeline != self.pipeline:
-                    self.pipeline, self.index = op.pipeline, _new_index(op.dims)
-            case AddVector():
-                if self.pipeline is None:
-                    self.pipeline, self.index = op.pipeline, _new_index(op.dims)
-                if op.pipeline != self.pipeline or self.index is None:
-                    return
-                if op.key in self.index:
-                    self.index.remove(op.key)
-                self.index.add(op.key, np.frombuffer(op.vector, dtype="<f4"))
+                    self.pipeline, self.index = op.pipeline, FlatVectors(op.dims)
             case RemoveVector():
                 if self.index is not None and op.key in self.index:
                     self.index.remove(op.key)
+                    self._settle()
             case _:
                 assert_never(op)
 
+    def _add(self, run: list[AddVector]) -> None:
+        if not run:
+            return
+        if self.pipeline is None:
+            self.pipeline, self.index = run[0].pipeline, FlatVectors(run[0].dims)
+        ops = [op for op in run if op.pipeline == self.pipeline]
+        if not ops or self.index is None:
+            return
+        dims = ops[0].dims
+        rows = np.frombuffer(b"".join(op.vector for op in ops), dtype="<f4").reshape(len(ops), dims)
+        keys = [op.key for op in ops]
+        if isinstance(self.index, FlatVectors):
+            self.index.add(keys, rows)
+        else:
+            _add_to_graph(self.index, keys, rows)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Switch layout when the count crosses a threshold."""
+        index = self.index
+        if isinstance(index, FlatVectors) and len(index) >= EXACT_BELOW:
+            flat_keys, rows = index.items()
+            graph = _new_index(index.dims)
+            graph.add(flat_keys, rows, threads=_threads(len(flat_keys)))
+            self.index = graph
+        elif isinstance(index, Index) and len(index) < EXACT_BELOW * FLAT_AGAIN_BELOW:
+            keys = [int(key) for key in index.keys]
+            flat = FlatVectors(index.ndim, capacity=max(len(keys), 1024))
+            if keys:
+                flat.add(keys, np.asarray(index.get(keys), dtype=np.float32).reshape(len(keys), -1))
+            self.index = flat
+
     def search(self, vector: np.ndarray, k: int, *,
                exact: bool | None = None) -> list[tuple[int, float]]:
-        """Nearest memory ids with cosine similarity, best first (an exact scan below
-        :data:`EXACT_BELOW` vectors unless ``exact`` says otherwise)."""
-        if self.index is None or len(self.index) == 0:
+        """Nearest memory ids with cosine similarity, best first (always exact while flat; an
+        HNSW graph answers approximately unless ``exact``)."""
+        index = self.index
+        if index is None or len(index) == 0:
             return []
-        if exact is None:
-            exact = len(self.index) < EXACT_BELOW
-        matches = self.index.search(vector, min(k, len(self.index)), exact=exact)
+        if isinstance(index, FlatVectors):
+            return index.search(vector, k)
+        matches = index.search(vector, min(k, len(index)), exact=bool(exact))
         return [(int(key), 1.0 - float(dist)) for key, dist in zip(matches.keys, matches.distances)]
 
     def vector(self, key: int) -> np.ndarray | None:
-        if self.index is None or key not in self.index:
-            return None
-        return np.asarray(self.index.get(key), dtype=np.float32)
+        keys, rows = self.vectors([key])
+        return rows[0] if keys else None
 
     def vectors(self, keys: Sequence[int]) -> tuple[list[int], np.ndarray]:
         """The keys among ``keys`` that have a vector, and their vectors (rows in that order)."""
-        present = [k for k in keys if self.index is not None and k in self.index]
-        if not present or self.index is None:
+        index = self.index
+        if index is None:
             return [], np.zeros((0, 0), dtype=np.float32)
-        rows = np.asarray(self.index.get(present), dtype=np.float32).reshape(len(present), -1)
-        return present, rows
+        if isinstance(index, FlatVectors):
+            return index.get(keys)
+        present = [k for k in keys if k in index]
+        if not present:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return present, np.asarray(index.get(present), dtype=np.float32).reshape(len(present), -1)
+
+    def compact(self) -> None:
+        """Overwrite the bytes of removed vectors: usearch keeps a removed vector in its slot
+        (and in the saved file) until an add reuses the slot, so one throwaway vector is added
+        per free slot and removed again. Rebuilding the graph instead would take a minute per
+        20k vectors; tests/projections/test_vector_forget.py checks the bytes are gone. The flat
+        matrix needs none of this: its save zeroes what a removal freed."""
+        if self.index is None or isinstance(self.index, FlatVectors):
+            return
+        free = int(self.index.stats.nodes) - len(self.index)
+        if free <= 0:
+            return
+        keys = np.arange(FILLER_KEY - free + 1, FILLER_KEY + 1, dtype=np.uint64)
+        filler = np.full((free, self.index.ndim), 1e-3, dtype=np.float32)
+        self.index.add(keys, filler)
+        for key in keys:
+            self.index.remove(int(key))
+        self.dirty = True
 
     def __len__(self) -> int:
         return 0 if self.index is None else len(self.index)
 
     def save(self) -> None:
-        """Write the index and its metadata atomically (index first, metadata last)."""
+        """Write the vectors, then their metadata (atomically, last)."""
         if self.index is None:
-            self.path.unlink(missing_ok=True)
-            self.meta_path.unlink(missing_ok=True)
+            remove_files(self.path)
+            self._saved_mode = None
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        self.index.save(str(tmp))
-        _fsync_path(tmp)
-        data = tmp.read_bytes()
-        os.replace(tmp, self.path)
-        meta = {"applied_seq": self.applied_seq, "pipeline": self.pipeline, "count": len(self.index),
-                "size": len(data), "crc32c": crc32c.crc32c(data)}
+        meta: dict[str, Any] = {"applied_seq": self.applied_seq, "pipeline": self.pipeline,
+                                "count": len(self.index), "mode": self.mode}
+        if isinstance(self.index, FlatVectors):
+            self.index.save(self.path, self.keys_path, in_place=self._saved_mode == "flat")
+            meta["dims"] = self.index.dims
+            meta["crc32c"], meta["keys_crc32c"] = self.index.checksums()
+        else:
+            meta["size"], meta["crc32c"] = _save_graph(self.index, self.path)
+            self.keys_path.unlink(missing_ok=True)
         meta_tmp = self.meta_path.with_name(self.meta_path.name + ".tmp")
         meta_tmp.write_text(json.dumps(meta))
         _fsync_path(meta_tmp)
         os.replace(meta_tmp, self.meta_path)
+        self._saved_mode = self.mode
         self.dirty = False
+
+
+def _add_to_graph(index: Index, keys: list[int], rows: np.ndarray) -> None:
+    latest = {key: i for i, key in enumerate(keys)}  # a later duplicate wins
+    for key in latest:
+        if key in index:
+            index.remove(key)
+    picked = list(latest.values())
+    index.add(np.asarray(list(latest), dtype=np.uint64), rows[picked],
+              threads=_threads(len(picked)))
+
+
+def _threads(rows: int) -> int:
+    return THREADS if rows >= PARALLEL_FROM else 1
+
+
+def _load(path: Path, meta: dict[str, Any]) -> Vectors | None:
+    if meta.get("mode", "hnsw") == "flat":
+        return FlatVectors.load(path, keys_path(path), dims=int(meta["dims"]),
+                                count=int(meta["count"]),
+                                checksums=(meta["crc32c"], meta["keys_crc32c"]))
+    data = path.read_bytes()
+    if len(data) != meta["size"] or crc32c.crc32c(data) != meta["crc32c"]:
+        return None
+    index = Index.restore(str(path))
+    return index if index is not None and len(index) == meta["count"] else None
+
+
+def _save_graph(index: Index, path: Path) -> tuple[int, int]:
+    tmp = path.with_name(path.name + ".tmp")
+    index.save(str(tmp))
+    _fsync_path(tmp)
+    data = tmp.read_bytes()
+    os.replace(tmp, path)
+    return len(data), crc32c.crc32c(data)
 
 
 def _new_index(dims: int) -> Index:
@@ -177,7 +296,13 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def keys_path(path: Path) -> Path:
+    """Where the flat layout keeps its key array, beside the vectors at ``path``."""
+    return path.with_name(path.name + ".keys")
+
+
 def remove_files(path: Path) -> None:
-    """Delete the index and its metadata."""
+    """Delete the vectors, their keys and their metadata."""
     path.unlink(missing_ok=True)
+    keys_path(path).unlink(missing_ok=True)
     path.with_name(path.name + ".json").unlink(missing_ok=True)

@@ -37,10 +37,17 @@ BY_TYPE: dict[type, st.SearchStrategy[m.Event]] = {
     m.Promoted: st.builds(m.Promoted, memory=ids, reason=names),
     m.Expired: st.builds(m.Expired, memory=ids, reason=names),
     m.Restored: st.builds(m.Restored, memory=ids),
-    m.Forgotten: st.builds(m.Forgotten, memory=ids, content_hash=digests),
+    m.ForgetRequested: st.builds(m.ForgetRequested, memories=st.lists(ids, min_size=1,
+              max_size=4).map(tuple), keep_descendants=st.booleans()),
+    m.Forgotten: st.builds(m.Forgotten, memory=ids, content_hash=digests, request=ids,
+              files_scanned=ids, needles=ids, matches=ids),
     m.ThresholdSet: st.builds(m.ThresholdSet, model=names, name=names, value=scores),
     m.ModelChanged: st.builds(m.ModelChanged, model=names, pipeline=names, dims=st.integers(1, 4096)),
     m.Reinforced: st.builds(m.Reinforced, memory=ids, source=names),
+    m.Shown: st.builds(m.Shown, memories=st.lists(ids, max_size=4).map(tuple), session=names,
+              hook=names, prompt_hash=names),
+    m.Used: st.builds(m.Used, memory=ids, evidence=st.sampled_from(["reply", "prompt", "mcp", "user"]),
+              score=scores, session=names),
     m.Pinned: st.builds(m.Pinned, memory=ids, pinned=st.booleans()),
 }
 EVENTS = st.one_of(*BY_TYPE.values())

@@ -43,6 +43,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     llm_daily_budget: Annotated[int, msgspec.Meta(ge=0)] = 200
     route_write_projects: tuple[str, ...] = ()  # projects whose files memlane may write
     route_docs: tuple[str, ...] = ()  # extra route targets, relative to each project root
+    # Projects (git roots) or folders whose sessions memlane never captures from: no marked
+    # prompt, no session save, no record of what was shown.
+    ignore_projects: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, config: Path | None = None, env: dict[str, str] | None = None) -> Settings:

@@ -25,24 +25,30 @@ from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.service.briefings import Briefings
 from memlane.daemon.service.calibrate import Calibration
+from memlane.daemon.service.capture import Capture
 from memlane.daemon.service.hooks import Hooks
 from memlane.daemon.service.lifecycle import Lifecycle
 from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.requests import (
     BriefingBody,
     CalibrateBody,
+    CaptureBody,
+    ForgetProjectBody,
+    ForgetBody,
     HookInput,
     ImportBody,
     JobBody,
     SearchBody,
     StoreBody,
+    VerifyBody,
 )
 from memlane.daemon.service.search import Search
 from memlane.daemon.service.status import Status
 from memlane.projections import queries
 
 log = structlog.get_logger()
-_MEMORY = re.compile(r"^/v1/memories/(\d{1,18})(?:/(links|lineage|history|forget|restore))?$")
+_MEMORY = re.compile(r"^/v1/memories/(\d{1,40})(?:/(links|lineage|history|forget|restore))?$")
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id names no memory
 _MEMORY_POSTS = ("forget", "restore")
 _HOOK = re.compile(r"^/hooks/([A-Za-z]{1,40})$")
 _JOB = re.compile(r"^/v1/jobs/(cluster|consolidate|route|age)$")
@@ -62,6 +68,7 @@ class Api:
     status: Status
     engine: Embeds
     reader: Reader
+    capture: Capture
     ui: Ui
 
 
@@ -111,8 +118,24 @@ async def _calibrate(api: Api, request: Request) -> Any:
     return await api.calibration.calibrate(apply=body.apply)
 
 
+async def _verify_forgotten(api: Api, request: Request) -> Any:
+    return await api.memories.verify_forgotten(decode_body(request.body, VerifyBody).texts)
+
+
 async def _routes(api: Api, request: Request) -> Any:
     return {"routes": await api.reader.read(queries.routes)}
+
+
+async def _capture_state(api: Api, request: Request) -> Any:
+    return api.capture.state()
+
+
+async def _capture_set(api: Api, request: Request) -> Any:
+    return api.capture.pause(decode_body(request.body, CaptureBody).paused)
+
+
+async def _forget_project(api: Api, request: Request) -> Any:
+    return await api.capture.forget_project(decode_body(request.body, ForgetProjectBody).project)
 
 
 async def _briefing(api: Api, request: Request) -> Any:
@@ -163,6 +186,9 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/briefing": {"POST": _briefing},
     "/v1/routes": {"GET": _routes},
     "/v1/calibrate": {"POST": _calibrate},
+    "/v1/capture": {"GET": _capture_state, "POST": _capture_set},
+    "/v1/projects/forget": {"POST": _forget_project},
+    "/v1/forget/verify": {"POST": _verify_forgotten},
     "/v1/ui/login-code": {"POST": _login_code},
 }
 
@@ -218,8 +244,11 @@ async def dispatch(api: Api, request: Request) -> Any:
     if match := _MEMORY.match(request.path):
         memory_id, view = int(match.group(1)), match.group(2)
         _only("POST" if view in _MEMORY_POSTS else "GET", request)
+        if memory_id > MAX_ID:
+            raise NotFound(f"no memory with id {memory_id}")
         if view == "forget":
-            return await api.memories.forget(memory_id)
+            body = decode_body(request.body or b"{}", ForgetBody)
+            return await api.memories.forget(memory_id, keep_descendants=body.keep_descendants)
         if view == "restore":
             return await api.memories.restore(memory_id)
         return await _memory_view(api, memory_id, view)

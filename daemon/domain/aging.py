@@ -1,11 +1,12 @@
 """Which memories fade (pure).
 
 Age is activity, not time: the number of memories stored in the same project since the memory
-was last shown to be alive (stored, linked, recalled, repeated or reprieved). A memory past the
+was last shown to be alive (stored, linked, recalled or used, repeated or reprieved). Being
+shown in a prompt or a briefing (``Shown``) is exposure, not life: it never refreshes. A memory past the
 age limit that is isolated (no live link, not waiting in a cluster) gets a substance check: if
 it has substance and fewer than :attr:`AgePolicy.max_reprieves` reprieves, it is reprieved
 (which restarts its clock), otherwise it expires with the reason. Decisions and user notes
-never expire. A link or a recall resets the reprieve count (in the projection's fold).
+never expire. A link, a recall or a use resets the reprieve count (in the projection's fold).
 """
 
 from __future__ import annotations

@@ -5,6 +5,12 @@ decoder's near 0.7), so thresholds are set relative to it: pairs of memories in 
 mostly unrelated, and a link should be far above that noise floor. Nearest-neighbour scores
 show how much of the collection would connect, and pairs above the duplicate threshold are
 reported as suspected duplicates.
+
+The relevance floor (``relevance``, ``relevance_lexical``, ``context``) is not derived from memory pairs: it is a
+cosine between a query and a memory, and memories that share a format (a date, a speaker)
+are far closer to each other than a question is to them (LoCoMo's turns: chance 0.54 ± 0.12
+with MiniLM, while its floor is 0.47). It is chosen per model on labelled queries
+(bench/bench_locomo.py) and only explained here.
 """
 
 from __future__ import annotations
@@ -45,3 +51,24 @@ def suggest(pairs: np.ndarray, current: Mapping[str, float]) -> dict[str, float]
             "link": round(link, 3),
             "cluster": round(min(link + CLUSTER_MARGIN, 0.97), 3),
             "recall": round(float(np.clip(floor + RECALL_SIGMAS * spread, 0.2, link)), 3)}
+
+
+def explain(pairs: np.ndarray, suggested: Mapping[str, float], source: str) -> dict[str, str]:
+    """Why each threshold has its value: one sentence per threshold."""
+    if len(pairs) < MIN_PAIRS:
+        chance = f"kept: fewer than {MIN_PAIRS} pairs of memories in a project to measure"
+        link = cluster = recall = chance
+    else:
+        chance = f"chance similarity {pairs.mean():.3f} ± {pairs.std():.3f} (pairs' mean ± spread)"
+        link = f"{LINK_SIGMAS:g} spreads above {chance}: memories this close are linked"
+        cluster = f"link + {CLUSTER_MARGIN}: every pair of a cluster is closer than a link"
+        recall = f"{RECALL_SIGMAS:g} spreads above chance: a hit this close counts as recalled"
+    floor = f"kept ({source or 'the model spec'}): needs labelled queries, not memory pairs"
+    why = {"link": link, "cluster": cluster, "recall": recall,
+           "relevance": "a query gets hits only if its closest memory is this close, else"
+                        f" nothing; {floor}",
+           "relevance_lexical": "or if its best hit shares words with it and is this close;"
+                                f" {floor}",
+           "context": f"hits of an answered query need this cosine or shared words; {floor}",
+           "duplicate": "fixed: near-identical texts, reported, never merged automatically"}
+    return {name: why[name] for name in suggested if name in why}

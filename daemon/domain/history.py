@@ -3,50 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, assert_never
+from typing import Any
 
 import msgspec
 
-from memlane.events.model import (
-    Clustered,
-    Consolidated,
-    Embedded,
-    Expired,
-    Forgotten,
-    Linked,
-    ModelChanged,
-    Pinned,
-    Promoted,
-    Recalled,
-    Record,
-    Reinforced,
-    Reprieved,
-    Restored,
-    Routed,
-    Stored,
-    ThresholdSet,
-    Unknown,
-)
+from memlane.daemon.domain.forgetting import referenced
+from memlane.events.model import Embedded, Record
 
 
 def touches(record: Record, memory: int) -> bool:
-    event = record.event
-    match event:
-        case Stored():
-            return event.id == memory
-        case Consolidated():
-            return event.id == memory or memory in event.sources
-        case Linked():
-            return memory in (event.a, event.b)
-        case Clustered():
-            return memory in event.members
-        case (Embedded() | Routed() | Recalled() | Reprieved() | Promoted() | Expired()
-              | Restored() | Forgotten() | Reinforced() | Pinned()):
-            return event.memory == memory
-        case ThresholdSet() | ModelChanged() | Unknown():
-            return False
-        case _:
-            assert_never(event)
+    return memory in referenced(record.event)
 
 
 def history(records: Iterable[Record], memory: int) -> list[dict[str, Any]]:

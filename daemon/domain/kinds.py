@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from memlane.events.model import PROTECTED_KINDS
 
@@ -25,6 +26,19 @@ context transcript no nothing changes change none n/a na empty notes note work d
 the a an of in on for and or to was were is are this that with
 """.split())
 MIN_SAVE_WORDS = 4
+# A prompt marker: ``#decision``, ``#note``, ``#insight`` (or a synonym) as the first word of the
+# prompt or of one of its lines, optionally followed by a colon. ``#off-the-record`` there keeps
+# the session out of memory. Anywhere else a hashtag is just text.
+OFF_THE_RECORD = "off-the-record"
+_MARKER = re.compile(r"^[ \t]*#([a-z][a-z-]{1,20})(?![\w-])[ \t]*:?[ \t]*",
+                     re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class PromptMarks:
+    kind: str | None  # the kind to store the prompt as, None to store nothing
+    text: str  # the prompt without its markers
+    off_the_record: bool = False
 
 
 def detect_kind(text: str, tags: Sequence[str], explicit: str | None) -> str:
@@ -38,6 +52,35 @@ def detect_kind(text: str, tags: Sequence[str], explicit: str | None) -> str:
         if (kind := _TAG_KINDS.get(match.group(1).lower())) is not None:
             return kind
     return "note"
+
+
+def prompt_marks(prompt: str) -> PromptMarks:
+    """The markers at the start of the prompt or of its lines, and the text without them.
+
+    A marked line that asks a question (ends with ``?``) is not stored: a question is never a
+    decision."""
+    kind: str | None = None
+    off = False
+    question = False
+    for match in _MARKER.finditer(prompt):
+        word = match.group(1).lower()
+        if word == OFF_THE_RECORD:
+            off = True
+        elif (found := _TAG_KINDS.get(word)) in ("decision", "user-note", "insight"):
+            if kind is None:
+                kind = found
+            line_end = prompt.find("\n", match.end())
+            line = prompt[match.end(): None if line_end < 0 else line_end]
+            question = question or line.rstrip().endswith("?")
+    text = _MARKER.sub(lambda m: "" if _is_marker(m.group(1)) else m.group(0), prompt).strip()
+    if question or not text:
+        kind = None
+    return PromptMarks(kind=kind, text=text, off_the_record=off)
+
+
+def _is_marker(word: str) -> bool:
+    word = word.lower()
+    return word == OFF_THE_RECORD or _TAG_KINDS.get(word) in ("decision", "user-note", "insight")
 
 
 def is_protected(kind: str) -> bool:

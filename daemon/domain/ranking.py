@@ -1,17 +1,27 @@
 """Hybrid retrieval: dense (usearch) and BM25 (SQLite FTS5) candidates fused by score.
 
-Each list's scores are min-max normalised over its top candidates and combined with equal
-weight; a candidate missing from one list gets 0 there. On LoCoMo this beats reciprocal-rank
-fusion (which discards how far apart scores are) and either list alone (see BENCHMARKS.md).
-Pure functions; the caller gathers the candidate lists.
+Each list's scores are min-max normalised over its top candidates and combined (dense weight
+0.3); a candidate missing from one list gets 0 there. A candidate then gains a share of its
+best neighbour's score: memories stored next to each other in a project (ids up to 2 apart)
+often hold one exchange, and the answer sits beside the turn that matches the words. On
+LoCoMo this beats reciprocal-rank fusion (which discards how far apart scores are) and either
+list alone; the weight, the share and the width were chosen on the tuning split
+(bench/LOCOMO_SECTION.md). Pure functions; the caller gathers the candidate lists.
+
+The relevance floor is judged on cosine to the query, never on the fused score: the fused
+score is normalised per query, so the best hit of a query with no answer still scores near 1,
+while cosine is comparable across queries.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-DENSE_WEIGHT = 0.5
+DENSE_WEIGHT = 0.3
+NEIGHBOUR_SHARE = 0.6
+NEIGHBOUR_WIDTH = 2
 CANDIDATES = 100
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -59,3 +69,42 @@ def fuse(dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]
     for memory_id, value in _normalised(lexical).items():
         scores[memory_id] = scores.get(memory_id, 0.0) + (1 - dense_weight) * value
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def with_neighbours(fused: Sequence[tuple[int, float]], project_of: Mapping[int, str], *,
+                    share: float = NEIGHBOUR_SHARE,
+                    width: int = NEIGHBOUR_WIDTH) -> list[tuple[int, float]]:
+    """Each candidate's score plus ``share`` of its best neighbour's (a candidate of the same
+    project whose id is at most ``width`` away), best first; ties broken by id."""
+    scores = dict(fused)
+
+    def neighbour(memory_id: int) -> float:
+        near = (memory_id + d for d in range(-width, width + 1) if d)
+        return max((scores[n] for n in near
+                    if n in scores and project_of.get(n) == project_of.get(memory_id)),
+                   default=0.0)
+
+    boosted = {i: score + share * neighbour(i) for i, score in scores.items()}
+    return sorted(boosted.items(), key=lambda item: (-item[1], item[0]))
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The relevance floor of a model. A query is answered only when its closest memory
+    reaches ``relevance``, or its best hit shares words with it (a BM25 match) and reaches
+    ``lexical``; the hits shown are then those at least ``context`` close or sharing words.
+    Chosen on LoCoMo's tuning split: gating the query answered most clean negatives with
+    nothing at a small recall cost, a floor per hit did not (questions asked in the wrong
+    conversation still share words with many memories)."""
+
+    relevance: float
+    lexical: float
+    context: float
+
+    def answers(self, best_cosine: float, *, top_cosine: float, top_lexical: bool) -> bool:
+        """Whether a query gets any hit, from its closest memory's cosine and its best hit's."""
+        return best_cosine >= self.relevance or (top_lexical and top_cosine >= self.lexical)
+
+    def passes(self, cosine: float, *, lexical: bool) -> bool:
+        """Whether a hit of an answered query is shown."""
+        return lexical or cosine >= self.context

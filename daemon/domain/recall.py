@@ -1,11 +1,13 @@
-"""Which search hits count as recalls, and when recalls promote a memory (pure)."""
+"""Which explicit search hits count as recalls, which shown memories were used, and when
+use promotes a memory (pure). A memory merely shown (``Shown``) is never counted."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from memlane.events.model import Event, Promoted, Recalled
+from memlane.daemon.domain.usage import UseEvidence
+from memlane.events.model import Event, Promoted, Recalled, Used
 
 PROMOTE_AT = 3
 QUERY_CHARS = 500
@@ -32,4 +34,17 @@ def decide_recalls(query: str, hits: Sequence[RecallHit], *, floor: float,
                                score=round(hit.score, 6)))
         if hit.state == "active" and recalls.get(hit.id, 0) + 1 == promote_at:
             events.append(Promoted(memory=hit.id, reason=f"recalled {promote_at} times"))
+    return events
+
+
+def decide_uses(found: Sequence[UseEvidence], *, session: str, uses: Mapping[int, int],
+                states: Mapping[int, str], promote_at: int = PROMOTE_AT) -> list[Event]:
+    """``Used`` for each piece of evidence; ``Promoted`` for an active memory whose uses
+    (explicit recalls included) reach ``promote_at``. Being shown never counts."""
+    events: list[Event] = []
+    for use in found:
+        events.append(Used(memory=use.memory, evidence=use.evidence,
+                           score=use.score, session=session))
+        if states.get(use.memory) == "active" and uses.get(use.memory, 0) + 1 == promote_at:
+            events.append(Promoted(memory=use.memory, reason=f"used {promote_at} times"))
     return events

@@ -39,8 +39,11 @@ class Indexer:
         self._send, self._receive = anyio.create_memory_object_stream[tuple[int, str]](QUEUE)
         self._pending: set[int] = set()  # queued or being embedded and linked
         self._progress = anyio.Event()
-        self._seen: set[int] = set()  # queued or embedded by this run: the backlog scan and
-        # new commits may both name a memory stored while the model was loading
+        self._seen: set[int] = set()  # queued, or embedded while a sweep runs: the sweep and
+        # new commits may both name a memory stored while the model was loading. Bounded: an
+        # embedded id leaves it once no sweep that read the projection earlier is running.
+        self._sweeps = 0
+        self._settled: list[int] = []  # embedded while a sweep ran
         self._overflowed = False
         self._retry_delay = 0.0
         self._unlinked: list[Record] = []  # embedded, their link pass refused by the disk
@@ -69,11 +72,26 @@ class Indexer:
 
     async def enqueue(self, chunks: AsyncIterator[list[tuple[int, str]]]) -> None:
         """Queue memories found by a backlog sweep (waits while the queue is full)."""
-        async for chunk in chunks:
-            for memory_id, text in chunk:
-                if memory_id not in self._seen:
-                    self._queued(memory_id)
-                    await self._send.send((memory_id, text))
+        self._sweeps += 1
+        try:
+            async for chunk in chunks:
+                for memory_id, text in chunk:
+                    if memory_id not in self._seen:
+                        self._queued(memory_id)
+                        await self._send.send((memory_id, text))
+        finally:
+            self._sweeps -= 1
+            if not self._sweeps:
+                self._seen.difference_update(self._settled)
+                self._settled = []
+
+    def _settle(self, ids: list[int]) -> None:
+        """Embedded ids: the projection now shows their vectors, so a sweep started from now
+        on will not name them."""
+        if self._sweeps:
+            self._settled.extend(ids)
+        else:
+            self._seen.difference_update(ids)
 
     def _queued(self, memory_id: int) -> None:
         self._seen.add(memory_id)
@@ -130,6 +148,7 @@ class Indexer:
         self._busy = True
         try:
             await self._embed_and_link(batch)
+            self._settle([memory_id for memory_id, _ in batch])
         except LogWriteFailed as exc:  # the disk refused: the next sweep tries them again
             log.warning("indexing_deferred", memories=len(batch), error=str(exc),
                         retry_after_s=RETRY_AFTER)

@@ -4,7 +4,8 @@ Every waiting command joins the next batch (group commit): one write and one syn
 all, and no caller hears back before its events are synced. Decisions run inside the writer, one
 after another, so check-then-append (dedup, idempotency) is atomic. Commands wait in a bounded
 memory object stream (back-pressure, not an unbounded list); the writer's blocking calls run on
-its own thread limiter, so a flood of embeddings or file reads never starves the fsync.
+its own thread limiter, so a flood of embeddings or file reads never starves the fsync. Any
+decided event about a forgotten memory is dropped (a racing embed must not bring it back).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from memlane.daemon.domain.admission import AdmissionIndex, BatchView
+from memlane.daemon.domain.forgetting import drop_about
 from memlane.events.errors import LogStopped, LogWriteFailed
 from memlane.events.log import EventLog
 from memlane.events.model import Event, Record
@@ -141,10 +143,11 @@ class Writer:
         next_seq = self.log.last_seq + 1
         for slot in batch:
             try:
-                events, slot.answer = slot.decide(view, next_seq)
+                decided, slot.answer = slot.decide(view, next_seq)
             except Exception as exc:  # a bad command fails alone, not its batch
                 slot.error = exc
                 continue
+            events = drop_about(view.is_forgotten, decided)
             slot.records = [Record(seq=next_seq + i, at=at, event=e) for i, e in enumerate(events)]
             view.observe(events)
             next_seq += len(events)
@@ -164,5 +167,6 @@ def seed_admission(projections: Projections) -> AdmissionIndex:
     """The writer's dedup/idempotency index, built from the caught-up projection."""
     index = AdmissionIndex()
     for memory_id, project, digest, state, key in queries.admission_rows(projections.sqlite.conn):
-        index.load_row(memory_id, project, digest, live=state in queries.LIVE_STATES, key=key)
+        index.load_row(memory_id, project, digest, live=state in queries.LIVE_STATES, key=key,
+                       forgotten=state == "forgotten")
     return index

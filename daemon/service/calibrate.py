@@ -1,5 +1,6 @@
-"""``memlane calibrate``: the similarity distribution of live memories, suggested thresholds,
-recorded as ``ThresholdSet`` events when applied."""
+"""``memlane calibrate``: the similarity distribution of live memories, suggested thresholds
+with why each has its value (the relevance floor's included), recorded as ``ThresholdSet``
+events when applied."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import anyio
 import numpy as np
 
-from memlane.daemon.domain.calibration import distribution, pair_scores, suggest
+from memlane.daemon.domain.calibration import distribution, explain, pair_scores, suggest
 from memlane.daemon.domain.errors import Unavailable
 from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.reader import Reader
@@ -50,7 +51,9 @@ class Calibration:
                 "nearest_neighbour": distribution(nearest.tolist()),
                 "pairs": distribution(pairs.tolist()),
                 "suspected_duplicates": int((nearest >= current["duplicate"]).sum()),
-                "current": current, "suggested": suggested, "applied": apply}
+                "current": current, "suggested": suggested,
+                "why": explain(pairs, suggested, spec.thresholds_source),
+                "applied": apply}
 
     def _sample(self, projects: list[list[int]]) -> list[np.ndarray]:
         """Up to :data:`SAMPLE` vectors of each project."""

@@ -1,16 +1,17 @@
 """Hybrid search over the projections: dense candidates from the vector index, BM25 candidates
-from FTS5, fused (:mod:`memlane.daemon.domain.ranking`). Synchronous; the daemon runs it in a worker
+from FTS5, fused and lifted by their neighbours (:mod:`memlane.daemon.domain.ranking`). Synchronous; the daemon runs it in a worker
 thread under the projections' lock, the CLI's offline fallback calls it directly."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from memlane.daemon.domain.ranking import CANDIDATES, fts_query, fuse
+from memlane.daemon.domain.ranking import CANDIDATES, Floor, fts_query, fuse, with_neighbours
 from memlane.projections import queries
 from memlane.projections import vector_store
 from memlane.projections.vector_store import VectorProjection
@@ -56,8 +57,26 @@ class Ranking:
     """Search hits, best first, with the evidence behind them."""
 
     hits: list[dict[str, Any]]
-    similarity: dict[int, float]  # cosine of each dense candidate to the query
+    similarity: dict[int, float]  # cosine to the query of each dense candidate and each hit
     lexical: frozenset[int]  # candidates the full-text index matched
+
+    def floored(self, floor: Floor, *, keep_below: bool = False) -> Ranking:
+        """The hits that pass the relevance floor (none when the closest memory is not close
+        enough); with ``keep_below`` every hit, those below marked ``below_floor``. Without
+        any cosine (no model) nothing can be judged and every hit stays."""
+        if not self.similarity or not self.hits:
+            return self
+        top = self.hits[0]["id"]
+        answered = floor.answers(max(self.similarity.values()), top_lexical=top in self.lexical,
+                                 top_cosine=self.similarity.get(top, 0.0))
+        hits = []
+        for hit in self.hits:
+            cosine = self.similarity.get(hit["id"], 0.0)
+            if answered and floor.passes(cosine, lexical=hit["id"] in self.lexical):
+                hits.append(hit)
+            elif keep_below:
+                hits.append({**hit, "below_floor": True})
+        return replace(self, hits=hits)
 
 
 def lexical_candidates(conn: sqlite3.Connection, query: str,
@@ -68,13 +87,32 @@ def lexical_candidates(conn: sqlite3.Connection, query: str,
                                                        limit=CANDIDATES)
 
 
+CosineOf = Callable[[Sequence[int]], dict[int, float]]
+
+
 def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]],
-         lexical: list[tuple[int, float]], k: int) -> Ranking:
-    """The top ``k`` memories by fused dense and BM25 score."""
-    fused = fuse(dense, lexical)[:k]
+         lexical: list[tuple[int, float]], k: int, *,
+         cosine_of: CosineOf | None = None) -> Ranking:
+    """The top ``k`` memories by fused dense and BM25 score; ``cosine_of`` gives the cosine
+    of hits the dense list did not reach (BM25-only hits), so the floor can judge them."""
+    fused = fuse(dense, lexical)
+    fused = with_neighbours(fused, {i: p for i, (p, _) in
+                                    queries.placement(conn, [i for i, _ in fused]).items()})[:k]
     rows = queries.get_memories(conn, [i for i, _ in fused])
-    return Ranking([_hit(rows[i], score) for i, score in fused if i in rows], dict(dense),
+    similarity = dict(dense)
+    missing = [i for i, _ in fused if i not in similarity]
+    if cosine_of is not None and missing:
+        similarity.update(cosine_of(missing))
+    return Ranking([_hit(rows[i], score) for i, score in fused if i in rows], similarity,
                    frozenset(i for i, _ in lexical))
+
+
+def cosines(vectors: VectorProjection, vector: np.ndarray) -> CosineOf:
+    """The cosine to ``vector`` of stored memories (those without a vector are left out)."""
+    def cosine_of(ids: Sequence[int]) -> dict[int, float]:
+        keys, rows = vectors.vectors(list(ids))
+        return {} if not keys else dict(zip(keys, (rows @ vector).tolist(), strict=True))
+    return cosine_of
 
 
 def hybrid_hits(conn: sqlite3.Connection, dense: list[tuple[int, float]], query: str,

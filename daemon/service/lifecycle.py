@@ -102,6 +102,8 @@ class Lifecycle:
             raise Unavailable("no LLM key is configured: clusters wait; "
                               "`memlane consolidate --offline` merges them without an LLM",
                               code="no_llm")
+        async with self._lock("cluster"):  # what was just stored can be merged right away
+            clustered = await self.cluster()
         done: list[dict[str, Any]] = []
         waiting: list[dict[str, Any]] = []
         for cluster in await self._reader.read(lambda c: queries.clusters(c, open_only=True)):
@@ -122,7 +124,7 @@ class Lifecycle:
                 (decide_consolidation(cid, p, s, m, seq), None))
             done.append({"cluster": cluster["id"], "proven": records[0].seq,
                          "sources": [s.id for s in sources]})
-        return {"consolidated": done, "waiting": waiting}
+        return {"consolidated": done, "waiting": waiting, **clustered}
 
     async def _offline_merge(self, sources: list[Source]) -> Merge:
         sentences = sentences_of(sources)

@@ -1,4 +1,5 @@
-"""Memories: store, import, get, forget, restore, history, export and rebuild.
+"""Memories: store, import, get, forget (in :mod:`forgetting`), restore, history, export and
+rebuild.
 
 The imperative shell: it gathers inputs, calls the pure deciders, hands events to the writer
 and reads the projections once they show every acknowledged write.
@@ -13,32 +14,38 @@ import anyio
 
 from memlane.daemon.domain.admission import BatchView
 from memlane.daemon.domain.errors import BadRequest, NotFound
-from memlane.daemon.domain.forgetting import purge
 from memlane.daemon.domain.history import history
+from memlane.daemon.domain.identifiers import protect_identifier
 from memlane.daemon.domain.kinds import detect_kind
 from memlane.daemon.domain.redaction import redact
 from memlane.daemon.domain.storing import StoreOutcome, StoreRequest, decide_store
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
+from memlane.daemon.service.forgetting import Forgetting, WriteFile
 from memlane.daemon.service.requests import StoreBody
 from memlane.events.log import read_log
-from memlane.events.model import KINDS, Event, Forgotten, Restored
+from memlane.events.model import KINDS, Event, Restored
 from memlane.projections import queries
 
 
 class Memories:
-    def __init__(self, *, writer: Writer, reader: Reader, log_dir: Path) -> None:
+    def __init__(self, *, writer: Writer, reader: Reader, log_dir: Path,
+                 identifier_key: bytes, write_file: WriteFile,
+                 crash_at: str | None = None) -> None:
+        self._key = identifier_key
         self._writer = writer
         self._reader = reader
         self._log_dir = log_dir
+        self._forgetting = Forgetting(writer=writer, reader=reader, home=log_dir.parent,
+                                      log_dir=log_dir, write_file=write_file, crash_at=crash_at)
 
     async def store(self, body: StoreBody) -> dict[str, Any]:
-        request = to_store_request(body)
+        request = to_store_request(body, key=self._key)
         _, outcome = await self._writer.submit(lambda view, seq: decide_store(view, request, seq))
         return store_answer(outcome)
 
     async def import_many(self, bodies: list[StoreBody]) -> dict[str, Any]:
-        requests = [to_store_request(b) for b in bodies]
+        requests = [to_store_request(b, key=self._key) for b in bodies]
 
         def decide_all(view: BatchView, seq: int) -> tuple[list[Event], list[StoreOutcome]]:
             events: list[Event] = []
@@ -61,34 +68,16 @@ class Memories:
             raise NotFound(f"no memory with id {memory_id}")
         return memory
 
-    async def forget(self, memory_id: int) -> dict[str, Any]:
-        """Purge a memory's text and vector from the log and every projection; the log
-        rewrite runs in the writer's thread, never on the event loop."""
-        memory = await self.get(memory_id)
-        if memory["state"] == "forgotten":
-            return {"id": memory_id, "forgotten": True, "segments_rewritten": 0}
-        digest = await self._reader.read(lambda conn: queries.content_hash_of(conn, memory_id))
-        rewritten: list[int] = []
+    async def forget(self, memory_id: int, *, keep_descendants: bool = False) -> dict[str, Any]:
+        """Purge a memory's text everywhere (see :mod:`forgetting`)."""
+        return await self._forgetting.forget(memory_id, keep_descendants=keep_descendants)
 
-        def rewrite() -> None:
-            rewritten.append(self._writer.log.rewrite(purge(memory_id)))
+    async def verify_forgotten(self, texts: list[str]) -> dict[str, Any]:
+        return await self._forgetting.verify(texts)
 
-        records, _ = await self._writer.submit(
-            lambda _view, _seq: ([Forgotten(memory=memory_id, content_hash=digest)], None),
-            before=rewrite)
-        await self._reader.caught_up()  # the purge is projected
-        await anyio.to_thread.run_sync(self._scrub, memory["text"] or "")
-        return {"id": memory_id, "forgotten": True, "segments_rewritten": rewritten[0]}
-
-    def _scrub(self, text: str) -> None:
-        """Leave no copy of a forgotten text in projection files or torn-tail copies."""
-        projections = self._reader.projections
-        with projections.lock:
-            projections.scrub()
-        needle = text.encode()
-        for torn in (self._log_dir / "torn").glob("*"):
-            if needle and needle in torn.read_bytes():
-                torn.unlink()
+    async def resume_forgets(self) -> None:
+        """Finish the forgets a crash interrupted (called at start)."""
+        await self._forgetting.resume()
 
     async def history(self, memory_id: int) -> list[dict[str, Any]]:
         """Every event that touched the memory (a scan of the log)."""
@@ -117,17 +106,21 @@ class Memories:
         return {"replayed": count, "last_seq": last}
 
 
-def to_store_request(body: StoreBody) -> StoreRequest:
-    """Validate a store body and decide its kind; the text is stored with secrets redacted."""
+def to_store_request(body: StoreBody, *, key: bytes) -> StoreRequest:
+    """Validate a store body and decide its kind; text and tags are stored with secrets
+    redacted, an idempotency key holding one as its keyed hash."""
     if not body.text.strip():
         raise BadRequest("text is blank", code="blank_text")
     kind = detect_kind(body.text, body.tags, body.kind)
     if kind not in KINDS:
         raise BadRequest(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}", code="bad_kind")
-    clean = redact(body.text)
+    clean, tags = redact(body.text), [redact(tag) for tag in body.tags]
+    idempotency_key = body.idempotency_key and protect_identifier(body.idempotency_key, key=key)
     return StoreRequest(text=clean.text, project=body.project or "global", kind=kind,
-                        source=body.source, tags=tuple(body.tags),
-                        idempotency_key=body.idempotency_key, redactions=clean.count)
+                        source=body.source, tags=tuple(tag.text for tag in tags),
+                        idempotency_key=idempotency_key,
+                        redactions=clean.count + sum(tag.count for tag in tags)
+                        + body.redacted_before)
 
 
 def store_answer(outcome: StoreOutcome) -> dict[str, Any]:

@@ -24,6 +24,9 @@ class StoreBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tags: Annotated[list[Tag], msgspec.Meta(max_length=32)] = []
     source: Name = "api"
     idempotency_key: Key | None = None
+    # Secrets the caller already redacted from ``text`` (a session save redacts each turn
+    # before clipping): added to the store's own count.
+    redacted_before: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0
 
 
 class ImportBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -35,22 +38,41 @@ class SearchBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     project: Name | None = None
     k: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
     recall: bool = False
+    floor: bool = True  # false: every hit, those below the relevance floor marked below_floor
 
 
 class BriefingBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     project: Name | None = None
     context: Annotated[str, msgspec.Meta(max_length=MAX_TEXT)] | None = None
-    budget: Annotated[int, msgspec.Meta(ge=200, le=100_000)] = 2000
+    budget: Annotated[int, msgspec.Meta(ge=50, le=100_000)] = 1500  # estimated tokens
 
 
 class CalibrateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     apply: bool = False
 
 
+class CaptureBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    paused: bool
+
+
+class ForgetProjectBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    project: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+
+
 class JobBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dry_run: bool = False
     offline: bool = False
     write: bool = False
+
+
+class ForgetBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    keep_descendants: bool = False
+
+
+class VerifyBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Texts to byte-scan for (``memlane forget --verify``); never stored nor logged."""
+
+    texts: Annotated[list[Text], msgspec.Meta(min_length=1, max_length=100)]
 
 
 class HookInput(msgspec.Struct, kw_only=True):
@@ -61,5 +83,5 @@ class HookInput(msgspec.Struct, kw_only=True):
     hook_event_name: Short
     cwd: Short = ""
     transcript_path: Short | None = None
-    prompt: Annotated[str, msgspec.Meta(max_length=MAX_TEXT)] | None = None
+    prompt: str | None = None  # bounded by the body limit; the hook clips what it keeps
     source: Short | None = None

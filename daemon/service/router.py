@@ -17,6 +17,7 @@ import anyio
 import numpy as np
 
 from memlane.daemon.domain.errors import ApiError
+from memlane.daemon.domain.provenance import is_quarantined
 from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.thresholds import threshold_for
@@ -155,6 +156,9 @@ async def _conflicts(llm: Consolidator | None, text: str, nearest: str, similari
 
 
 def _unrouted(conn: Any) -> list[dict[str, Any]]:
-    return [{"id": i, "text": t, "project": p} for i, t, p in conn.execute(
-        "SELECT id, text, project FROM memories m WHERE state = 'proven' AND text IS NOT NULL"
-        " AND NOT EXISTS (SELECT 1 FROM routes r WHERE r.memory = m.id) ORDER BY id")]
+    """Proven memories not routed yet; never a quarantined one (an instruction-like text the
+    user did not type must not reach an instruction file)."""
+    return [{"id": i, "text": t, "project": p} for i, t, p, s in conn.execute(
+        "SELECT id, text, project, source FROM memories m WHERE state = 'proven'"
+        " AND text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM routes r WHERE r.memory = m.id)"
+        " ORDER BY id") if not is_quarantined(t, s)]

@@ -8,6 +8,7 @@ import anyio
 import numpy as np
 
 from memlane.daemon.domain.errors import ApiError, BadRequest
+from memlane.daemon.domain.ranking import Floor
 from memlane.daemon.domain.recall import RecallHit, decide_recalls
 from memlane.daemon.domain.redaction import redact
 from memlane.daemon.runtime.indexer import Indexer
@@ -15,7 +16,8 @@ from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.thresholds import Thresholds
 from memlane.daemon.runtime.writer import Writer
-from memlane.daemon.service.candidates import Ranking, dense_candidates, lexical_candidates, rank
+from memlane.daemon.service.candidates import (
+    Ranking, cosines, dense_candidates, lexical_candidates, rank)
 from memlane.daemon.service.requests import SearchBody
 from memlane.projections import queries
 
@@ -32,10 +34,16 @@ class Search:
         self._thresholds = thresholds
 
     async def search(self, body: SearchBody) -> list[dict[str, Any]]:
+        """Hits that pass the relevance floor (every hit, those below it marked, with
+        ``floor: false``); recalls are recorded only for hits that pass."""
         ranking = await self.ranked(body)
-        if body.recall and ranking.hits:
-            await self.record_recalls(body.query, ranking.hits, ranking.similarity)
-        return ranking.hits
+        floor = await self.relevance_floor()
+        passing = ranking if floor is None else ranking.floored(floor)
+        shown = passing if floor is None or body.floor else ranking.floored(floor,
+                                                                            keep_below=True)
+        if body.recall and passing.hits:
+            await self.record_recalls(body.query, passing.hits, passing.similarity)
+        return shown.hits
 
     async def ranked(self, body: SearchBody, *, fresh: bool = True) -> Ranking:
         """Hits with their evidence; ``fresh`` waits (bounded) until every earlier store has
@@ -70,8 +78,10 @@ class Search:
         vectors = self._reader.projections.vectors
 
         def run(conn: Any) -> Ranking:
-            dense = [] if vector is None else dense_candidates(vectors, conn, vector, body.project)
-            return rank(conn, dense, lexical, body.k)
+            if vector is None:
+                return rank(conn, [], lexical, body.k)
+            dense = dense_candidates(vectors, conn, vector, body.project)
+            return rank(conn, dense, lexical, body.k, cosine_of=cosines(vectors, vector))
 
         return await self._reader.read(run)
 
@@ -81,6 +91,16 @@ class Search:
         if embedder is None:
             return float("inf")
         return await self._thresholds.of(embedder.spec, name)
+
+    async def relevance_floor(self) -> Floor | None:
+        """The loaded model's relevance floor (none without a model: nothing to judge by)."""
+        embedder = self._engine.embedder
+        if embedder is None:
+            return None
+        spec = embedder.spec
+        return Floor(relevance=await self._thresholds.of(spec, "relevance"),
+                     lexical=await self._thresholds.of(spec, "relevance_lexical"),
+                     context=await self._thresholds.of(spec, "context"))
 
     async def record_recalls(self, query: str, hits: list[dict[str, Any]],
                              similarity: dict[int, float]) -> None:

@@ -77,6 +77,7 @@ class Status:
             "embedding_backlog": self._indexer.backlog,
             "embed_passes": self._engine.passes,
             "vectors": len(projections.vectors),
+            "vector_layout": projections.vectors.mode,  # flat (exact scan) or hnsw
             "unknown_events": counts[2],
             **counts[3],
             "llm": self._llm(),

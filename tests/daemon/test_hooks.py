@@ -17,7 +17,8 @@ class BrokenReader:
 
 def test_a_crashing_hook_answers_nothing_and_is_counted() -> None:
     hooks = Hooks(memories=None, search=None, reader=BrokenReader(),  # type: ignore[arg-type]
-                  kick=lambda: None, read_transcript=lambda path: [],
+                  usage=None, kick=lambda: None,  # type: ignore[arg-type]
+                  read_transcript=lambda path: [],
                   project_of=lambda path: "global")
     hook = HookInput(session_id="s1", hook_event_name="SessionStart")
     assert anyio.run(hooks.handle, "SessionStart", hook) == {}

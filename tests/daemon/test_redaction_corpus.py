@@ -1,6 +1,8 @@
-"""The redaction corpus (tests/data/redaction/corpus.jsonl) has the shape the evaluation needs.
+"""The redaction corpus (tests/data/redaction/corpus.jsonl): its shape, and the redactor's scores.
 
-Only the shape: recall thresholds wait until the rules are tuned (bench/bench_redaction.py).
+A secret that leaks is a bug, so the scores are tests: the tune split is held at what the rules
+reach on it, the held-out split at issue 14's acceptance (recall >= 98%, near-misses altered
+<= 2%). Failures name figures only, never a held-out entry: rules are tuned on ``tune`` alone.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from memlane.daemon.domain.redaction import redact
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "redaction" / "corpus.jsonl"
 FIELDS = {"id", "label", "kind", "phrasing", "split", "text", "tags", "secrets"}
@@ -70,3 +74,40 @@ def test_each_kind_is_halved_between_splits(entries: list[dict[str, Any]]) -> No
         splits[entry["label"], entry["kind"]][entry["split"]] += 1
     for kind, counts in splits.items():
         assert abs(counts["tune"] - counts["heldout"]) <= 1, kind
+
+
+def scores(entries: list[dict[str, Any]], split: str) -> tuple[float, float]:
+    """Recall over secret entries (every secret gone from text and tags, tags redacted one by
+    one) and the share of near-misses changed at all, on one split."""
+    caught = secrets = altered = near_misses = 0
+    for entry in (e for e in entries if e["split"] == split):
+        text, tags = redact(entry["text"]).text, [redact(tag).text for tag in entry["tags"]]
+        if entry["label"] == "near-miss":
+            near_misses += 1
+            altered += text != entry["text"] or tags != entry["tags"]
+        else:
+            secrets += 1
+            caught += not any(s in stored for s in entry["secrets"] for stored in (text, *tags))
+    return caught / secrets, altered / near_misses
+
+
+def test_tune_split_is_fully_redacted_and_near_misses_survive(
+        entries: list[dict[str, Any]]) -> None:
+    """On the split the rules were written against, every secret goes and no near-miss changes."""
+    assert scores(entries, "tune") == (1.0, 0.0)
+
+
+def test_heldout_recall_holds_its_measured_floor(entries: list[dict[str, Any]]) -> None:
+    """Held out: recall stays at least 97.5% and near-miss alteration at most 2% (run 2: 80/82,
+    2/111), so a change that loses ground fails here."""
+    recall, alteration = scores(entries, "heldout")
+    assert recall >= 0.975, f"held-out recall {recall:.1%}"
+    assert alteration <= 0.02, f"held-out near-miss alteration {alteration:.1%}"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 14: held-out recall is 97.6% (80/82), under 98%")
+def test_heldout_meets_the_issue_14_thresholds(entries: list[dict[str, Any]]) -> None:
+    """Held out: recall at least 98% and near-miss alteration at most 2% (issue 14)."""
+    recall, alteration = scores(entries, "heldout")
+    assert recall >= 0.98, f"held-out recall {recall:.1%}"
+    assert alteration <= 0.02, f"held-out near-miss alteration {alteration:.1%}"

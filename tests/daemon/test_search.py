@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from memlane.daemon.domain.ranking import fts_query, fuse
+from memlane.daemon.domain.ranking import Floor, fts_query, fuse, with_neighbours
+from memlane.daemon.service.candidates import Ranking
 
 
 def test_fts_query_quotes_words_and_drops_stopwords() -> None:
@@ -43,7 +44,7 @@ def test_fuse_uses_score_gaps_not_only_ranks() -> None:
     """Swapped ranks tie under rank fusion; here the list with the wider gap decides."""
     dense = [(1, 0.95), (2, 0.30), (3, 0.29)]
     lexical = [(2, 10.0), (1, 9.9), (3, 0.0)]
-    scores = dict(fuse(dense, lexical))
+    scores = dict(fuse(dense, lexical, dense_weight=0.5))
     assert scores[1] > scores[2] + 0.4
 
 
@@ -52,3 +53,57 @@ def test_fuse_with_one_empty_list_keeps_the_other_order() -> None:
     dense = [(5, 0.9), (6, 0.7), (7, 0.5)]
     assert [i for i, _ in fuse(dense, [])] == [5, 6, 7]
     assert [i for i, _ in fuse([], dense)] == [5, 6, 7]
+
+
+FLOOR = Floor(relevance=0.5, lexical=0.4, context=0.25)
+
+
+def test_floor_answers_a_close_query_or_one_whose_best_hit_shares_words() -> None:
+    """A query is answered at the relevance floor, or at the lexical one when its best hit
+    shares words with it; an answered query's hits need the context floor or shared words."""
+    assert FLOOR.answers(0.5, top_cosine=0.0, top_lexical=False)
+    assert not FLOOR.answers(0.49, top_cosine=0.49, top_lexical=False)
+    assert FLOOR.answers(0.45, top_cosine=0.4, top_lexical=True)
+    assert not FLOOR.answers(0.45, top_cosine=0.39, top_lexical=True)
+    assert FLOOR.passes(0.25, lexical=False) and not FLOOR.passes(0.24, lexical=False)
+    assert FLOOR.passes(0.0, lexical=True)
+
+
+def test_floored_drops_or_marks_hits_below_the_floor() -> None:
+    """Hits below the floor are left out, or kept and marked; the ranking is unchanged."""
+    hits = [{"id": i, "score": 1.0 - i / 10} for i in (1, 2, 3, 4)]
+    ranking = Ranking(hits, similarity={1: 0.6, 2: 0.1, 3: 0.1, 4: 0.3}, lexical=frozenset({2}))
+    assert [h["id"] for h in ranking.floored(FLOOR).hits] == [1, 2, 4]
+    marked = ranking.floored(FLOOR, keep_below=True).hits
+    assert [(h["id"], h.get("below_floor", False)) for h in marked] == [
+        (1, False), (2, False), (3, True), (4, False)]
+    assert ranking.hits == hits
+
+
+def test_a_query_whose_closest_memory_is_far_gets_nothing() -> None:
+    """Below both floors no hit passes, not even one sharing words."""
+    ranking = Ranking([{"id": 1, "score": 1.0}], similarity={1: 0.3}, lexical=frozenset({1}))
+    assert ranking.floored(FLOOR).hits == []
+    assert ranking.floored(FLOOR, keep_below=True).hits == [
+        {"id": 1, "score": 1.0, "below_floor": True}]
+
+
+def test_without_any_cosine_every_hit_stays() -> None:
+    """With no model loaded nothing can be judged: the hits are returned as they are."""
+    ranking = Ranking([{"id": 1, "score": 1.0}], similarity={}, lexical=frozenset({1}))
+    assert ranking.floored(FLOOR).hits == ranking.hits
+
+
+def test_neighbours_lift_a_candidate_next_to_a_strong_one() -> None:
+    """A weak candidate beside a strong one (same project, ids close) overtakes a lone one."""
+    fused = [(10, 1.0), (30, 0.5), (12, 0.4), (50, 0.4)]
+    project = {10: "p", 12: "p", 30: "p", 50: "q"}
+    ranked = with_neighbours(fused, project)
+    assert [i for i, _ in ranked][:2] == [10, 12]
+    assert dict(ranked)[50] == 0.4  # no neighbour: unchanged
+
+
+def test_neighbours_never_cross_projects() -> None:
+    """Adjacent ids in different projects do not lift each other."""
+    ranked = dict(with_neighbours([(1, 1.0), (2, 0.1)], {1: "p", 2: "q"}))
+    assert ranked[2] == 0.1

@@ -65,3 +65,43 @@ def test_a_port_held_by_another_process_is_named_and_the_socket_still_works(
             checks["tcp listener"]["fix"])
     finally:
         daemon.stop()
+
+
+def _doctor_hook(daemon: DaemonProcess, config: Path, **env: str) -> dict[str, object]:
+    import subprocess
+
+    from tests.e2e.test_cli import MEMLANE
+
+    clean = {k: v for k, v in daemon.env.items() if k != "MEMLANE_HOOK_TOKEN"}
+    result = subprocess.run([MEMLANE, "doctor", "--json"], capture_output=True, text=True,
+                            env={**clean, "CLAUDE_CONFIG_DIR": str(config), **env},
+                            timeout=60, check=False, cwd=config)
+    return {f["check"]: f for f in json.loads(result.stdout)["checks"]}["hook delivery"]
+
+
+def test_http_hooks_are_probed_with_the_credential_and_port_claude_code_would_use(
+        daemon: DaemonProcess, short_tmp: Path) -> None:
+    """A missing or wrong MEMLANE_HOOK_TOKEN, or a wrong port, is a red finding that says so."""
+    from memlane.cli.claude_settings import http_handler
+
+    port = int((daemon.paths.runtime / "tcp.port").read_text())
+    config = short_tmp / "claude"
+    config.mkdir()
+
+    def install(at: int) -> None:
+        hooks = {"UserPromptSubmit": [{"hooks": [http_handler("UserPromptSubmit", at)]}]}
+        (config / "settings.json").write_text(json.dumps({"hooks": hooks}))
+
+    install(port)
+    token = daemon.paths.hook_token.read_text().strip()
+    right = _doctor_hook(daemon, config, MEMLANE_HOOK_TOKEN=token)
+    assert right["ok"] is True, right
+    missing = _doctor_hook(daemon, config)
+    assert missing["ok"] is False and "$MEMLANE_HOOK_TOKEN is not set" in str(missing["detail"])
+    wrong = _doctor_hook(daemon, config, MEMLANE_HOOK_TOKEN="not-the-token")
+    assert wrong["ok"] is False and "answered 401" in str(wrong["detail"])
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        install(free.getsockname()[1])  # nothing listens there once closed
+    moved = _doctor_hook(daemon, config, MEMLANE_HOOK_TOKEN=token)
+    assert moved["ok"] is False and "nothing answers there" in str(moved["detail"])

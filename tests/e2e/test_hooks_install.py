@@ -162,6 +162,9 @@ def test_project_scope_writes_the_repository_s_settings(home: Path) -> None:
     assert result["path"] == str(project_file) and set(ours(json.loads(
         project_file.read_bytes()))) == OUR_EVENTS
     assert settings_file(home).read_bytes() == ORIGINAL
+    assert (repo / ".gitignore").read_text() == ".claude/settings.local.json\n"
+    install(home, "--project", cwd=repo)  # once is enough
+    assert (repo / ".gitignore").read_text() == ".claude/settings.local.json\n"
     status = json.loads(memlane(home, "hooks", "status", "--json", cwd=repo).stdout)
     assert [(row["path"], set(row["hooks"])) for row in status["settings"]] == [
         (str(settings_file(home)), set()), (str(project_file), OUR_EVENTS)]

@@ -144,6 +144,22 @@ def test_without_a_key_clusters_wait_and_offline_consolidation_merges(short_tmp:
         daemon.stop()
 
 
+def test_consolidate_right_after_storing_clusters_first(short_tmp: Path, repo: Path) -> None:
+    """No separate `memlane cluster` needed: consolidate finds what was just stored."""
+    home = short_tmp / "home"
+    home.mkdir()
+    daemon = DaemonProcess(home, GEMINI_API_KEY="", GOOGLE_API_KEY="")
+    daemon.start()
+    try:
+        for text in POOL:
+            store(daemon, text, repo)
+        daemon.wait_idle()
+        done = run_json(daemon, "consolidate", "--offline")["consolidated"]
+        assert len(done) == 1 and len(done[0]["sources"]) == len(POOL)
+    finally:
+        daemon.stop()
+
+
 def test_a_forgotten_memory_leaves_no_trace_and_replay_shows_the_past(daemon: DaemonProcess,
                                                                       short_tmp: Path) -> None:
     secret = "the vault recipe is quokka-saffron-7781"

@@ -85,7 +85,8 @@ async def test_store_search_get_briefing_forget(daemon: DaemonProcess) -> None:
         assert "already holds" in await call(client, "store", text=text, project="p")
         await call(client, "store", text="Pin numpy below 3 for the old CI", project="p")
         daemon.wait_idle()
-        hits = (await call(client, "search", query="how do we deploy", project="p")).splitlines()
+        hits = (await call(client, "search", query="how do we deploy to prod?",
+                           project="p")).splitlines()
         assert hits[0].startswith(f"[{memory_id}] decision, active, score ") and text in hits[0]
         memory = json.loads(await call(client, "get", memory_id=memory_id))
         assert (memory["text"], memory["project"], memory["kind"], memory["tags"]) == (
@@ -93,8 +94,10 @@ async def test_store_search_get_briefing_forget(daemon: DaemonProcess) -> None:
         assert text in await call(client, "briefing", project="p", context="deploying")
         assert f"Forgot memory {memory_id}" in await call(client, "forget", memory_id=memory_id)
         assert json.loads(await call(client, "get", memory_id=memory_id))["state"] == "forgotten"
-        after = await call(client, "search", query="how do we deploy", project="p")
+        after = await call(client, "search", query="how do we deploy to prod?", project="p")
+        unrelated = await call(client, "search", query="a haiku about autumn leaves", project="p")
     assert f"[{memory_id}]" not in after
+    assert unrelated == "No memory in p is relevant to this query."  # the relevance floor
 
 
 @pytest.mark.anyio
@@ -197,6 +200,18 @@ def test_project_install_writes_mcp_json_at_the_git_root(short_tmp: Path) -> Non
     assert not (short_tmp / ".claude.json").exists()
 
 
+def test_a_project_entry_names_plain_memlane_when_it_is_on_path(short_tmp: Path) -> None:
+    """A shared .mcp.json must work on a teammate's machine: no absolute venv path."""
+    repo = short_tmp / "repo"
+    (repo / ".git").mkdir(parents=True)
+    env = {**os.environ, "HOME": str(short_tmp),
+           "PATH": f"{Path(MEMLANE).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    subprocess.run([MEMLANE, "mcp", "install", "--project", "--json"], check=True, env=env,
+                   cwd=repo, capture_output=True, timeout=60)
+    entry = json.loads((repo / ".mcp.json").read_text())["mcpServers"]["memlane"]
+    assert entry == {"type": "stdio", "command": "memlane", "args": ["mcp"]}
+
+
 def test_dry_run_and_bad_json_change_nothing(short_tmp: Path) -> None:
     """--dry-run reports the change without writing; a config that is not JSON is left alone."""
     dry = memlane(short_tmp, short_tmp, "install", "--dry-run")
@@ -207,3 +222,44 @@ def test_dry_run_and_bad_json_change_nothing(short_tmp: Path) -> None:
     broken = memlane(short_tmp, short_tmp, "install", check=False)
     assert broken.returncode == 1 and "not valid JSON" in broken.stderr
     assert (short_tmp / ".claude.json").read_text() == "{not json"
+
+
+@pytest.mark.anyio
+async def test_protocol_errors_follow_the_spec_and_only_tools_are_advertised(
+        daemon: DaemonProcess) -> None:
+    """Unknown tool: -32602; prompts are not served (nor advertised); the version is filled."""
+    from mcp.shared.exceptions import MCPError
+
+    params = StdioServerParameters(command=MEMLANE, args=["mcp"], env=daemon.env)
+    with open(daemon.home / "mcp.stderr", "a") as errlog:  # noqa: ASYNC230
+        async with (stdio_client(params, errlog=errlog) as (read, write),
+                    ClientSession(read, write) as client):
+            init = await client.initialize()
+            caps = init.capabilities
+            assert caps.tools is not None and caps.prompts is None and caps.resources is None
+            assert init.server_info.version and init.server_info.version != ""
+            with pytest.raises(MCPError) as unknown:
+                await client.call_tool("no_such_tool", {})
+            assert unknown.value.error.code == -32602
+            with pytest.raises(MCPError) as prompt:
+                await client.get_prompt("no_such_prompt")
+            assert prompt.value.error.code in (-32601, -32602)
+
+
+@pytest.mark.anyio
+async def test_a_stalled_daemon_is_a_clear_tool_error_within_the_deadline(
+        daemon: DaemonProcess) -> None:
+    import signal
+    import time
+
+    assert daemon.process is not None
+    async with session(daemon) as client:
+        os.kill(daemon.process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            result = await client.call_tool("search", {"query": "deploys"})
+            elapsed = time.monotonic() - started
+        finally:
+            os.kill(daemon.process.pid, signal.SIGCONT)
+    assert result.is_error and "did not answer within 2 s" in text_of(result)
+    assert elapsed < 4.0, elapsed

@@ -34,9 +34,11 @@ def histories(draw: st.DrawFn) -> list[m.Record]:
 # The event each choice of :func:`histories` draws ("store" draws Stored).
 KINDS_OF_EVENT = {"embed": m.Embedded, "link": m.Linked, "cluster": m.Clustered,
                   "consolidate": m.Consolidated, "recall": m.Recalled, "expire": m.Expired,
-                  "restore": m.Restored, "forget": m.Forgotten, "promote": m.Promoted,
+                  "restore": m.Restored, "forget": m.Forgotten,
+                  "request_forget": m.ForgetRequested, "promote": m.Promoted,
                   "route": m.Routed, "threshold": m.ThresholdSet, "model": m.ModelChanged,
-                  "reprieve": m.Reprieved, "reinforce": m.Reinforced, "pin": m.Pinned}
+                  "reprieve": m.Reprieved, "reinforce": m.Reinforced,
+                  "show": m.Shown, "use": m.Used, "pin": m.Pinned}
 
 
 def test_histories_cover_every_event_kind() -> None:
@@ -69,7 +71,9 @@ def _event(draw: st.DrawFn, choice: str, seq: int, memories: list[int]) -> m.Eve
         "recall": lambda: m.Recalled(memory=target, query="q", rank=0, score=0.5),
         "expire": lambda: m.Expired(memory=target, reason="aged"),
         "restore": lambda: m.Restored(memory=target),
-        "forget": lambda: m.Forgotten(memory=target, content_hash="0" * 32),
+        "forget": lambda: m.Forgotten(memory=target, content_hash="0" * 32,
+                                      request=draw(st.integers(0, seq))),
+        "request_forget": lambda: m.ForgetRequested(memories=(target,)),
         "promote": lambda: m.Promoted(memory=target, reason="recalled"),
         "route": lambda: m.Routed(memory=target, target="CLAUDE.md", section="memlane",
                                   action="proposed", verdict="ok"),
@@ -77,6 +81,9 @@ def _event(draw: st.DrawFn, choice: str, seq: int, memories: list[int]) -> m.Eve
         "model": lambda: m.ModelChanged(model="t", pipeline="t:4", dims=4),
         "reprieve": lambda: m.Reprieved(memory=target, count=1, reason="substantive"),
         "reinforce": lambda: m.Reinforced(memory=target, source="api"),
+        "show": lambda: m.Shown(memories=(target,), session="s", hook="UserPromptSubmit",
+                                prompt_hash="ab"),
+        "use": lambda: m.Used(memory=target, evidence="reply", score=0.5, session="s"),
         "pin": lambda: m.Pinned(memory=target, pinned=draw(st.booleans())),
     }
     return simple[choice]()

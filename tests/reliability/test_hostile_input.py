@@ -114,8 +114,7 @@ OVER_LIMITS = {
     "dimensions": ("/v1/embeddings", {"input": "x", "dimensions": 8193}),
     "import": ("/v1/import", {"memories": [{"text": "x"}] * (MAX_IMPORT + 1)}),
     "briefing context": ("/v1/briefing", {"context": "c" * (MAX_TEXT + 1)}),
-    "hook prompt": ("/hooks/UserPromptSubmit", {"session_id": "s", "hook_event_name": "x",
-                                                "prompt": "p" * (MAX_TEXT + 1)}),
+    # (A hook prompt over MAX_TEXT is clipped, not refused: tests/e2e/test_usage_hooks.py.)
     "hook session": ("/hooks/Stop", {"session_id": "s" * 201, "hook_event_name": "Stop"}),
 }
 

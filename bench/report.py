@@ -1,0 +1,82 @@
+"""What every benchmark reports alongside its figures: machine, date, git sha, load average.
+
+A :class:`Figure` is one measured number with the floor or baseline it is judged against
+(measured in the same run where possible) and its target; ``bench.run_all`` collects them
+into bench/results.json and the tables of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Figure:
+    bench: str
+    name: str
+    value: float
+    unit: str
+    baseline: float | None = None  # the floor or fair baseline, same run
+    baseline_name: str = ""
+    target: str = ""  # e.g. ">= 100000" or "ratio >= 0.7"
+    met: bool | None = None
+    load: float = 0.0  # 1-minute load average when measured
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline in (None, 0):
+            return None
+        return self.value / self.baseline  # type: ignore[operator]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": self.ratio}
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def machine() -> dict[str, Any]:
+    """Where and when: CPU, cores, memory, Python, the git sha and the load average."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, check=True,
+                             capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        sha, dirty = "unknown", ""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": _memory_gib(),
+            "python": platform.python_version(), "system": platform.system(),
+            "git_sha": sha + ("+dirty" if dirty else ""),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "load_average": load_average()}
+
+
+def _memory_gib() -> float:
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 0.0
+    return round(pages * size / 2**30, 1)
+
+
+def print_machine() -> None:
+    facts = machine()
+    print(f"machine: {facts['cpu']}, {facts['cores']} cores, {facts['memory_gib']} GiB,"
+          f" python {facts['python']}; git {facts['git_sha']}; {facts['date']};"
+          f" load average {facts['load_average']}")

@@ -1,0 +1,83 @@
+"""Run every benchmark, write bench/results.json and the tables of BENCHMARKS.md.
+
+Run: python -m bench.run_all [--quick: skip the subprocess benchmarks]   (what `make bench` runs)
+
+Each benchmark module with a ``measure()`` returns :class:`bench.report.Figure` rows; the
+others (bench_embed, bench_hooks, bench_restart) print their own tables and run as
+subprocesses, their output kept in results.json. BENCHMARKS.md keeps its prose: only the text
+between ``<!-- bench:table -->`` and ``<!-- /bench:table -->`` is replaced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import bench_log, bench_search
+from bench.report import Figure, load_average, machine, print_machine
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results.json"
+BENCHMARKS = ROOT.parent / "BENCHMARKS.md"
+START, END = "<!-- bench:table -->", "<!-- /bench:table -->"
+PRINTING = ("bench.bench_embed", "bench.bench_hooks", "bench.bench_restart")
+
+
+def run_printing(module: str) -> dict[str, Any]:
+    """A benchmark that prints its own table: its output and the load average around it."""
+    before = load_average()
+    done = subprocess.run([sys.executable, "-m", module], capture_output=True, text=True,
+                          check=False, cwd=ROOT.parent)
+    print(done.stdout, end="")
+    return {"module": module, "exit": done.returncode, "output": done.stdout,
+            "error": done.stderr[-2000:], "load_before": before, "load_after": load_average()}
+
+
+def table(figures: list[Figure]) -> str:
+    lines = ["| bench | figure | value | floor / baseline (same run) | ratio | target | met | load |",
+             "|---|---|---:|---|---:|---|---|---:|"]
+    for f in figures:
+        base = "" if f.baseline is None else f"{f.baseline:g} ({f.baseline_name})"
+        ratio = "" if f.ratio is None else f"{f.ratio:.2f}"
+        met = {True: "met", False: "**missed**", None: ""}[f.met]
+        lines.append(f"| {f.bench} | {f.name} | {f.value:g} {f.unit} | {base} | {ratio} |"
+                     f" {f.target} | {met} | {f.load:.1f} |")
+    return "\n".join(lines)
+
+
+def write_tables(facts: dict[str, Any], figures: list[Figure]) -> None:
+    text = BENCHMARKS.read_text()
+    body = (f"Measured {facts['date']} on {facts['cpu']}, {facts['cores']} cores,"
+            f" {facts['memory_gib']} GiB, Python {facts['python']}, git {facts['git_sha']};"
+            f" load average at start {facts['load_average']}.\n\n{table(figures)}")
+    block = f"{START}\n{body}\n{END}"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n## All figures: `make bench` (bench/run_all.py)\n\n" + block + "\n"
+    BENCHMARKS.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true",
+                        help="only the benchmarks that return figures (no subprocess benches)")
+    args = parser.parse_args()
+    print_machine()
+    facts = machine()
+    figures = bench_log.measure()
+    figures += bench_search.measure()
+    printed = [] if args.quick else [run_printing(module) for module in PRINTING]
+    RESULTS.write_text(json.dumps({"machine": facts, "figures": [f.as_dict() for f in figures],
+                                   "printed": printed}, indent=2) + "\n")
+    write_tables(facts, figures)
+    print(f"wrote {RESULTS} and the tables of {BENCHMARKS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""What makes a candidate value a secret: the checks that context rules (``secret_rules``) apply.
+
+A context rule finds a value where a secret would be (after ``password=``, ``--token``, "the
+password is"); its check then keeps values that only stand in for a secret (a mask, an elision,
+a reference or template, a stock word), values that are code (``token = settings.TOKEN``), and
+values that are public by design (hashes, digests, UUIDs, paths, publishable keys). Prose and
+keyword rules also want the value to look like a secret: digits or symbols for a password, a
+long random string (letters and digits, high entropy, not a slug of words) for a key.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MIN_ASSIGNED = 4
+_MIN_RANDOM = 16
+_MIN_STRONG = 8
+_MIN_ENTROPY = 3.5  # bits per character; random base64 of 20+ characters has over 4
+_PLACEHOLDER_WORDS = frozenset({
+    "changeme", "password", "passwd", "pass", "secret", "token", "apikey", "example", "dummy",
+    "placeholder", "redacted", "none", "null", "nil", "true", "false", "undefined", "todo",
+    "fixme",
+})
+# A whole-value mask, one repeated character or an elided stem (sk-...), or the start of a
+# reference or template.
+_STAND_IN = re.compile(
+    r"(.)\1*$|[*xX•.#_-]+$|[A-Za-z0-9_.-]{0,12}(?:\.\.\.|…)$|\$[{(A-Za-z_]|%[A-Za-z_]+%$|[<{]"
+    r"|[A-Za-z0-9_.-]{0,12}x{4,}")
+_NAME = re.compile(r"[A-Za-z_]+(?:\.[A-Za-z_]+)*")  # api_key, settings.API_KEY: no digits
+_CALLEE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")  # sha256, base64.b64decode: before ( or [
+# Values that are public by design: hashes, digests, ids, paths, public keys.
+_HASH_LIKE = re.compile(
+    r"(?:sha\d{1,3}|md5|blake2b?|xxh\d*|h\d)[-:~=]|[0-9a-f]{7,}$|[0-9A-F]{7,}$"
+    r"|[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|[/~]|\.{0,2}/|AAAA", re.IGNORECASE)
+_HASH_BEFORE = re.compile(r"(?:sha\d{1,3}|md5|blake2b?|ssh-\w+)[-:~, ]\s?$|base64,$|@$",
+                          re.IGNORECASE)
+# Public by design: publishable keys, age recipients; and whatever follows "public key".
+_PUBLIC = re.compile(r"pk_(?:live|test)_|pk\.|age1[a-z0-9]{58}$")
+_PUBLIC_BEFORE = re.compile(r"public[ _-]?key\S{0,2}\s{0,2}$", re.IGNORECASE)
+_HEX_KEY = re.compile(r"[0-9a-fA-F]{32,128}")
+_SECRET_KIND = re.compile(r"^kind:[ \t]*[\"']?Secret[\"']?[ \t]*$", re.MULTILINE)
+_TOP_LEVEL_KEY = re.compile(r"^([A-Za-z]\w*):", re.MULTILINE)
+# Key names that end in one of these words hold secrets (DB_PASSWORD, GITHUB_TOKEN, apiKey).
+_SECRET_NAME = re.compile(
+    r"(?:passw(?:or)?d|passphrase|(?<![a-z])(?:pwd|pw|pass|_auth)"
+    r"|secret(?:[_-]?key(?:[_-]?base)?)?|token|api[_-]?key|access[_-]?key"
+    r"|private[_-]?key|account[_-]?key"
+    r"|(?:app|encryption|signing|master|shared[_-]?access|hmac|session|jwt|cookie|aes"
+    r"|cipher|crypto|client|license|service|admin|auth|webhook|deploy)[_-]?key)$", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[-_./]")
+# Ids, times and quantities: ULIDs and prefixed object ids (req_, msg_), dates, numbers.
+_ID_LIKE = re.compile(r"(?:[a-z]{2,8}_)?[0-9A-HJKMNP-TV-Z]{26}$|(?:req|msg|evt|cus|ch|pi|in|sub"
+                      r"|usr|user|org|run|job|txn|ord|acct|prod|price)_[A-Za-z0-9]{8,}$")
+_NOT_LITERAL = re.compile(r"\d{4}-\d\d-\d\d|\d{1,12}(?:\.\d{1,6})?(?:ms|s|m|h|d|[kmg]i?b|%)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One kind of secret: the pattern whose ``secret`` group is replaced by the marker, the
+    check that a candidate really is a secret, and the words one of which every match holds
+    (lower case; the rule is skipped on text without any, which is most text)."""
+
+    kind: str
+    pattern: re.Pattern[str]
+    check: Callable[[re.Match[str]], bool]
+    gate: tuple[str, ...] = ()
+
+
+def is_placeholder(value: str) -> bool:
+    """Whether a value stands in for a secret: a mask, an elision, a reference, a stock word."""
+    word = value.lower().replace("_", "").replace("-", "")
+    return (_STAND_IN.match(value) is not None or word in _PLACEHOLDER_WORDS
+            or word.startswith(("your", "replace")))
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy of ``value`` in bits per character."""
+    counts = Counter(value).values()
+    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts)
+
+
+def all_of(*checks: Callable[[re.Match[str]], bool]) -> Callable[[re.Match[str]], bool]:
+    """A check that passes when every one of ``checks`` does."""
+    return lambda match: all(check(match) for check in checks)
+
+
+def secret_name(match: re.Match[str]) -> bool:
+    """The key name (group ``name``) ends in a secret word: DB_PASSWORD, apiKey, X-Auth-Token."""
+    return _SECRET_NAME.search(match["name"]) is not None
+
+
+def any_match(_match: re.Match[str]) -> bool:
+    """Rules whose context is proof enough: every match is a secret."""
+    return True
+
+
+def real_value(match: re.Match[str]) -> bool:
+    """The value is a secret unless it is a placeholder."""
+    return not is_placeholder(match["secret"])
+
+
+def assigned_value(match: re.Match[str]) -> bool:
+    """Quoted assignments: a non-trivial value that is not a placeholder."""
+    return len(match["secret"]) >= MIN_ASSIGNED and real_value(match)
+
+
+def assigned_literal(match: re.Match[str]) -> bool:
+    """Unquoted assignments: as quoted, and not code, nor a path."""
+    value = match["secret"]
+    return (not _is_code(match) and not value.startswith(("/", "./", "~/"))
+            and _NOT_LITERAL.match(value) is None and assigned_value(match))
+
+
+def password_like(match: re.Match[str]) -> bool:
+    """Prose and flags: a value with a digit or a symbol (one word alone is ambiguous), not
+    code, a hash or a list of settings (``--secret id=x,src=y``)."""
+    value = match["secret"]
+    return (assigned_value(match) and not value.isalpha() and not value.isdigit()
+            and "=" not in value.rstrip("=") and not _is_code(match)
+            and _HASH_LIKE.match(value) is None)
+
+
+def strong_password(match: re.Match[str]) -> bool:
+    """Without a verb before it, a password needs 8+ characters with upper, lower and digits."""
+    value = match["secret"]
+    return (len(value) >= _MIN_STRONG and any(c.isupper() for c in value)
+            and any(c.islower() for c in value) and any(c.isdigit() for c in value))
+
+
+def random_like(match: re.Match[str]) -> bool:
+    """Keyword context: a long random string of letters and digits, not a hash nor a slug."""
+    value = match["secret"]
+    before = match.string[max(0, match.start("secret") - 16):match.start("secret")]
+    return (len(value) >= _MIN_RANDOM and any(c.isalpha() for c in value)
+            and any(c.isdigit() for c in value) and entropy(value) >= _MIN_ENTROPY
+            and _HASH_LIKE.match(value) is None and _HASH_BEFORE.search(before) is None
+            and _PUBLIC.match(value) is None and _PUBLIC_BEFORE.search(before) is None
+            and _ID_LIKE.match(value) is None and "=" not in value.rstrip("=")
+            and not _is_slug(value)
+            and not is_placeholder(value))
+
+
+def key_like(match: re.Match[str]) -> bool:
+    """Prose about a key: random-looking, or long hex that is not a commit id or a digest."""
+    value = match["secret"]
+    hex_key = _HEX_KEY.fullmatch(value) is not None and len(value) not in (40, 64)
+    return hex_key or random_like(match)
+
+
+def in_secret_manifest(match: re.Match[str]) -> bool:
+    """An entry under ``data:`` or ``stringData:`` in a YAML document of ``kind: Secret``."""
+    text, start = match.string, match.start()
+    doc_start = text.rfind("\n---", 0, start) + 1
+    doc_end = text.find("\n---", start)
+    document = text[doc_start:doc_end if doc_end >= 0 else len(text)]
+    sections: list[str] = _TOP_LEVEL_KEY.findall(text, doc_start, start)
+    return (_SECRET_KIND.search(document) is not None and bool(sections)
+            and sections[-1] in ("data", "stringData") and real_value(match))
+
+
+def _is_slug(value: str) -> bool:
+    """Whether a value is words joined by separators (``v2-npm-deps-Linux-9f8e7d``, a path)."""
+    words = [part for part in _SEPARATORS.split(value) if len(part) >= 3]
+    return len([part for part in words if part.isalpha() and part.islower()]) >= 2
+
+
+def _is_code(match: re.Match[str]) -> bool:
+    """Whether an unquoted value is a name, an attribute path, or a callee or subscripted name."""
+    value, following = match["secret"], match.string[match.end():match.end() + 1]
+    return (_NAME.fullmatch(value) is not None
+            or (following in ("(", "[") and _CALLEE.fullmatch(value) is not None))

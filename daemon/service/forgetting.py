@@ -1,0 +1,231 @@
+"""Forget: a durable, resumable purge of memories and every trace of their text.
+
+``ForgetRequested`` records the intent (the writer drops any later event about those ids, the
+projections blank them); then, while the texts are still known: routed lines leave the files
+memlane wrote, set-aside copies holding them (torn tails, damaged projections) are shredded, the log is rewritten without them
+(in the writer's thread); then SQLite (FTS, free pages, WAL) and the vector index are scrubbed,
+every file under the state directory and the routed files are byte-scanned for the texts, and
+``Forgotten`` records the scan's counts. A restart resumes a request without its ``Forgotten``;
+a retry runs every step again (each is idempotent).
+
+``MEMLANE_TEST_CRASH_AT=<step>`` (tests only, passed in by the composition root) makes the
+daemon exit with 137 right after the named step, as a kill -9 would.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+import structlog
+
+from memlane.daemon.domain.errors import BadRequest, NotFound
+from memlane.daemon.domain.forgetting import (
+    Traces,
+    descendants,
+    forget_answer,
+    gather_traces,
+    needles,
+    purge,
+    remove_routed,
+)
+from memlane.daemon.runtime.reader import Reader
+from memlane.daemon.runtime.writer import Writer
+from memlane.events.log import read_log
+from memlane.events.model import Event, ForgetRequested, Forgotten, Record
+
+log = structlog.get_logger()
+WriteFile = Callable[[Path, bytes, int | None], None]
+CRASH_STEPS = ("requested", "gathered", "unrouted", "shredded", "rewriting", "rewritten",
+               "sqlite_scrubbed", "vectors_scrubbed", "verified", "completed")
+CHUNK = 256 * 1024
+SKIP_SCAN = ("models",)  # downloaded model files under the state directory: never user text
+
+
+class Forgetting:
+    def __init__(self, *, writer: Writer, reader: Reader, home: Path, log_dir: Path,
+                 write_file: WriteFile, crash_at: str | None = None) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._home = home
+        self._log_dir = log_dir
+        self._write_file = write_file
+        self._crash_at = crash_at
+
+    async def forget(self, memory_id: int, *, keep_descendants: bool = False) -> dict[str, Any]:
+        """Purge a memory (and, unless kept, what was consolidated from it) everywhere."""
+        known = await self._reader.read(lambda c: c.execute(
+            "SELECT 1 FROM memories WHERE id = ?", (memory_id,)).fetchone())
+        if known is None:
+            raise NotFound(f"no memory with id {memory_id}")
+        ids = [memory_id] if keep_descendants else await self._reader.read(
+            lambda c: descendants(lambda ps: _children(c, ps), [memory_id]))
+        records, _ = await self._writer.submit(lambda _v, _s: (
+            [ForgetRequested(memories=tuple(ids), keep_descendants=keep_descendants)], None))
+        self._step("requested")
+        return await self._complete(records[0].seq, ids)
+
+    async def resume(self) -> list[dict[str, Any]]:
+        """Finish every forget whose request has no ``Forgotten`` yet (run at start)."""
+        pending = await self._reader.read(lambda c: c.execute(
+            "SELECT seq, memories FROM forget_requests ORDER BY seq").fetchall())
+        return [await self._complete(seq, msgspec.json.decode(ids, type=list[int]))
+                for seq, ids in pending]
+
+    async def verify(self, texts: Sequence[str]) -> dict[str, Any]:
+        """The proof scan for texts the caller names (``memlane forget --verify``)."""
+        patterns = needles(texts)
+        if not patterns:
+            raise BadRequest("nothing to look for: give a text of 8 bytes or more",
+                             code="verify_text_too_short")
+        targets = await self._reader.read(lambda c: _targets(c, None))
+        return await anyio.to_thread.run_sync(self._scan, patterns, targets)
+
+    async def _complete(self, request: int, ids: list[int]) -> dict[str, Any]:
+        last = self._reader.last_seq
+        traces = await anyio.to_thread.run_sync(
+            lambda: gather_traces(read_log(self._log_dir, 1, upto=last), ids))
+        self._step("gathered")
+        patterns = needles([*traces.texts.values(), *traces.queries]) + traces.vectors
+        targets = await self._reader.read(lambda c: _targets(c, ids))
+        diffs = await anyio.to_thread.run_sync(self._unroute, targets, ids, traces)
+        self._step("unrouted")
+        await anyio.to_thread.run_sync(self._shred_copies, patterns)
+        self._step("shredded")
+        segments = await self._rewrite_log(ids, traces)
+        self._step("rewritten")
+        await self._scrub()
+        scan = await anyio.to_thread.run_sync(self._scan, patterns, targets)
+        self._step("verified")
+        hashes = await self._reader.read(lambda c: dict(c.execute(
+            f"SELECT id, content_hash FROM memories WHERE id IN ({','.join('?' * len(ids))})",
+            ids).fetchall()))
+        counts = {k: scan[k] for k in ("files_scanned", "needles", "matches")}
+        await self._writer.append([Forgotten(memory=m, content_hash=hashes.get(m, ""),
+                                             request=request, **counts) for m in ids])
+        self._step("completed")
+        return forget_answer(ids, diffs=diffs, segments=segments, scan=scan)
+
+    async def _rewrite_log(self, ids: list[int], traces: Traces) -> int:
+        """Blank the records in the writer's thread, with nothing appended meanwhile."""
+        transform = purge(ids, traces.queries)
+        changed: list[int] = []
+        started: list[bool] = []
+
+        def crashing(record: Record) -> Record:
+            new = transform(record)
+            if new is not record and not started:
+                started.append(True)
+                self._step("rewriting")
+            return new
+
+        def rewrite() -> None:
+            changed.append(self._writer.log.rewrite(crashing))
+
+        nothing: Callable[[object, int], tuple[list[Event], None]] = lambda _v, _s: ([], None)
+        await self._writer.submit(nothing, before=rewrite)
+        return changed[0]
+
+    async def _scrub(self) -> None:
+        await self._reader.caught_up()  # the request is projected: rows and vectors are gone
+        projections = self._reader.projections
+
+        def sqlite_part() -> None:
+            with projections.lock:
+                projections.scrub_sqlite()
+
+        def vectors_part() -> None:
+            with projections.lock:
+                projections.scrub_vectors()
+
+        await anyio.to_thread.run_sync(sqlite_part)
+        self._step("sqlite_scrubbed")
+        await anyio.to_thread.run_sync(vectors_part)
+        self._step("vectors_scrubbed")
+
+    def _unroute(self, targets: list[str], ids: list[int], traces: Traces) -> list[dict[str, str]]:
+        """Remove the memories' lines from the files memlane wrote; the diffs, per file."""
+        diffs = []
+        for target in targets:
+            path = Path(target)
+            if not path.is_file():
+                continue
+            before = path.read_text(encoding="utf-8", errors="surrogateescape")
+            after = before
+            for memory in ids:
+                after = remove_routed(after, memory, traces.texts.get(memory))
+            if after != before:
+                self._write_file(path, after.encode("utf-8", errors="surrogateescape"), None)
+                diffs.append({"target": target, "diff": "".join(difflib.unified_diff(
+                    before.splitlines(True), after.splitlines(True), f"a/{path.name}",
+                    f"b/{path.name}"))})
+        return diffs
+
+    def _shred_copies(self, patterns: list[bytes]) -> None:
+        """Overwrite and delete the set-aside copies (torn log tails, damaged projection
+        files) that hold a forgotten text."""
+        copies = [*(self._log_dir / "torn").glob("*"),
+                  *(self._home / "projections").glob("damaged-*/*")]
+        for path in sorted(copies):
+            if path.is_file() and _matches(path, patterns):
+                with open(path, "r+b") as handle:
+                    handle.write(b"\0" * path.stat().st_size)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                path.unlink()
+
+    def _scan(self, patterns: list[bytes], targets: list[str]) -> dict[str, Any]:
+        """Byte-scan every file under the state directory and the routed files."""
+        files = [p for p in self._home.rglob("*") if p.is_file() and not p.is_symlink()
+                 and not _skipped(p.relative_to(self._home))]
+        files += [Path(t) for t in targets if Path(t).is_file()]
+        found = [str(p) for p in files if _matches(p, patterns)]
+        return {"files_scanned": len(files), "needles": len(patterns), "matches": len(found),
+                "files_with_matches": found}
+
+    def _step(self, name: str) -> None:
+        log.info("forget_step", step=name)
+        if self._crash_at == name:
+            os._exit(137)
+
+
+def _skipped(relative: Path) -> bool:
+    return bool(relative.parts) and relative.parts[0] in SKIP_SCAN
+
+
+def _matches(path: Path, patterns: list[bytes]) -> bool:
+    """Whether the file holds any pattern. Read in chunks (overlapping by the longest pattern)
+    so that no single search holds the GIL long enough to stall the event loop."""
+    overlap = max(map(len, patterns), default=1) - 1
+    try:
+        with open(path, "rb") as handle:
+            tail = b""
+            while chunk := handle.read(CHUNK):
+                window = tail + chunk
+                if any(p in window for p in patterns):
+                    return True
+                tail = window[-overlap:] if overlap else b""
+    except OSError:
+        return False  # vanished between listing and reading (a rotated temp file)
+    return False
+
+
+def _children(conn: sqlite3.Connection, parents: Sequence[int]) -> list[int]:
+    marks = ",".join("?" * len(parents))
+    return [r[0] for r in conn.execute(
+        f"SELECT DISTINCT child FROM lineage WHERE parent IN ({marks})", list(parents))]
+
+
+def _targets(conn: sqlite3.Connection, ids: list[int] | None) -> list[str]:
+    """The files memlane wrote lines into (for ``ids``, or for any memory)."""
+    sql = "SELECT DISTINCT target FROM routes WHERE action = 'written'"
+    if ids is None:
+        return [r[0] for r in conn.execute(sql)]
+    marks = ",".join("?" * len(ids))
+    return [r[0] for r in conn.execute(f"{sql} AND memory IN ({marks})", ids)]

@@ -1,0 +1,86 @@
+"""The vector projection: flat below the threshold, HNSW above, same answers, forgets for good."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memlane.events.model import Embedded, Forgotten, Record
+from memlane.projections import vector_store
+from memlane.projections.vector_store import VectorProjection
+
+AT = datetime(2026, 11, 27, tzinfo=UTC)
+DIMS = 16
+
+
+def embedded(seq: int, memory: int, vector: np.ndarray) -> Record:
+    return Record(seq=seq, at=AT, event=Embedded(
+        memory=memory, vector=vector.astype("<f4").tobytes(), dims=DIMS, model="m",
+        pipeline="m:16"))
+
+
+def vectors(count: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((count, DIMS)).astype(np.float32)
+
+
+def test_a_forgotten_vector_leaves_no_bytes_in_any_file(tmp_path: Path) -> None:
+    """After remove and save, no file beside the projection holds the vector's bytes."""
+    rows = vectors(50)
+    projection = VectorProjection(tmp_path / "v.usearch")
+    projection.apply([embedded(i + 1, i + 1, rows[i]) for i in range(50)])
+    projection.save()
+    for victim in (7, 50):  # one from the middle, then the last row
+        secret = rows[victim - 1].astype("<f4").tobytes()
+        assert any(secret in f.read_bytes() for f in tmp_path.iterdir())
+        projection.apply([Record(seq=100 + victim, at=AT, event=Forgotten(memory=victim, content_hash="0" * 32))])
+        projection.save()
+        assert not any(secret in f.read_bytes() for f in tmp_path.iterdir())
+        assert projection.vector(victim) is None
+    reloaded = VectorProjection(tmp_path / "v.usearch")
+    assert reloaded.load() and len(reloaded) == 48
+    for key in (1, 8, 49):
+        assert np.array_equal(reloaded.vector(key), rows[key - 1])
+
+
+def test_saves_append_in_place_and_reload_the_same_vectors(tmp_path: Path) -> None:
+    """Saving after each batch keeps the files equal to the vectors in memory."""
+    rows = vectors(300, seed=1)
+    projection = VectorProjection(tmp_path / "v.usearch")
+    for start in range(0, 300, 100):
+        projection.apply([embedded(i + 1, i + 1, rows[i]) for i in range(start, start + 100)])
+        projection.save()
+    projection.apply([embedded(301, 5, rows[299])])  # a new vector for an existing key
+    projection.save()
+    reloaded = VectorProjection(tmp_path / "v.usearch")
+    assert reloaded.load() and reloaded.applied_seq == 301 and reloaded.mode == "flat"
+    assert np.array_equal(reloaded.vector(5), rows[299])
+    query = rows[42]
+    assert reloaded.search(query, 10) == projection.search(query, 10)
+
+
+def test_the_layout_switches_with_size_and_answers_alike(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the threshold the vectors move into a graph, and back to flat when it shrinks;
+    exact answers are the same in both layouts and after a reload."""
+    monkeypatch.setattr(vector_store, "EXACT_BELOW", 200)
+    rows = vectors(250, seed=2)
+    projection = VectorProjection(tmp_path / "v.usearch")
+    projection.apply([embedded(i + 1, i + 1, rows[i]) for i in range(150)])
+    assert projection.mode == "flat"
+    flat_answer = projection.search(rows[3], 10)
+    projection.apply([embedded(i + 1, i + 1, rows[i]) for i in range(150, 250)])
+    assert projection.mode == "hnsw" and len(projection) == 250
+    graph_answer = [(key, score) for key, score in projection.search(rows[3], 250, exact=True)
+                    if key <= 150][:10]
+    assert [key for key, _ in graph_answer] == [key for key, _ in flat_answer]
+    assert np.allclose([s for _, s in graph_answer], [s for _, s in flat_answer], atol=1e-5)
+    projection.save()
+    reloaded = VectorProjection(tmp_path / "v.usearch")
+    assert reloaded.load() and reloaded.mode == "hnsw"
+    forget = [Record(seq=300 + key, at=AT, event=Forgotten(memory=key, content_hash="0" * 32)) for key in range(151, 251)]
+    reloaded.apply(forget)
+    assert reloaded.mode == "flat" and len(reloaded) == 150
+    assert [key for key, _ in reloaded.search(rows[3], 10)] == [key for key, _ in flat_answer]
