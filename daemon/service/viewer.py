@@ -31,7 +31,7 @@ from memlane.events.model import (
     Restored,
     Stored,
 )
-from memlane.projections import queries
+from memlane.projections import queries, viewer_queries
 
 PAGE = 50
 GRAPH_CAP = 5000  # nodes drawn at most, largest components first
@@ -52,13 +52,13 @@ class Viewer:
 
     async def timeline(self, filters: dict[str, str], *, before: int | None = None,
                        after: int | None = None) -> dict[str, Any]:
-        rows = await self._reader.read(lambda conn: queries.timeline(
+        rows = await self._reader.read(lambda conn: viewer_queries.timeline(
             conn, filters, before=before, after=after, limit=PAGE))
         older = rows[-1]["id"] if len(rows) == PAGE and after is None else None
         return {"rows": rows, "older": older}
 
     async def facets(self) -> dict[str, list[str]]:
-        return await self._reader.read(queries.facets)
+        return await self._reader.read(viewer_queries.facets)
 
     async def memory(self, memory_id: int) -> dict[str, Any]:
         """The memory, every event that touched it, its lineage both ways and its links."""
@@ -74,7 +74,8 @@ class Viewer:
             return lineage, links, queries.texts_of(conn, sorted(others))
 
         lineage, links, texts = await self._reader.read(related)
-        pinned = await self._reader.read(lambda conn: queries.is_pinned(conn, memory_id))
+        pinned = await self._reader.read(
+            lambda conn: viewer_queries.is_pinned(conn, memory_id))
         return {"memory": memory, "history": history, "lineage": lineage,
                 "links": links, "texts": texts, "pinned": pinned}
 
@@ -103,7 +104,8 @@ class Viewer:
         return {"id": memory_id, "pinned": pinned}
 
     async def graph(self, project: str, cap: int = GRAPH_CAP) -> dict[str, Any]:
-        nodes, edges = await self._reader.read(lambda conn: queries.project_graph(conn, project))
+        nodes, edges = await self._reader.read(
+            lambda conn: viewer_queries.project_graph(conn, project))
         components = _components(nodes, edges)
         kept: set[int] = set()
         for component in components:

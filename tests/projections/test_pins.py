@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from memlane.events import model as m
-from memlane.projections import queries
+from memlane.projections import queries, viewer_queries
 from memlane.projections.catchup import Projections
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
@@ -28,8 +28,8 @@ def test_a_pinned_memory_leaves_the_ageing_rows_until_unpinned(tmp_path: Path) -
                                   content_hash=f"{i:032x}") for i in (1, 2)])
     apply(projections, m.Pinned(memory=1))
     assert aging_ids(projections) == [2]
-    assert queries.is_pinned(projections.sqlite.conn, 1)
+    assert viewer_queries.is_pinned(projections.sqlite.conn, 1)
     apply(projections, m.Pinned(memory=1, pinned=False))
     assert aging_ids(projections) == [1, 2]
-    assert not queries.is_pinned(projections.sqlite.conn, 1)
+    assert not viewer_queries.is_pinned(projections.sqlite.conn, 1)
     projections.close()

@@ -22,7 +22,7 @@ from memlane.daemon.service.lifecycle import Lifecycle
 from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.requests import JobBody, Text
 from memlane.daemon.service.viewer import Viewer
-from memlane.projections.queries import TIMELINE_FILTERS
+from memlane.projections.viewer_queries import TIMELINE_FILTERS
 
 _MEMORY = re.compile(r"^/ui/memories/(\d{1,18})(?:/(forget|restore|pin|unpin|edit))?$")
 _JOB = re.compile(r"^/ui/jobs/(cluster|consolidate)$")
