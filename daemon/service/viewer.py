@@ -40,8 +40,9 @@ Watch = Callable[[], MemoryObjectReceiveStream[list[Record]]]
 
 
 class Viewer:
-    def __init__(self, *, reader: Reader, writer: Writer, memories: Memories, search: Search,  # noqa: PLR0913
-                 status: Status, watch: Watch, log_dir: Path) -> None:
+    def __init__(self, *, reader: Reader, writer: Writer,  # noqa: PLR0913 (keyword-only)
+                 memories: Memories, search: Search, status: Status, watch: Watch,
+                 log_dir: Path) -> None:
         self._reader = reader
         self._writer = writer
         self._memories = memories

@@ -22,7 +22,10 @@ ATTACK = """<!doctype html><script>
 window.results = [];
 const target = "{target}";
 async function attempt(name, init) {{
-  try {{ const r = await fetch(target, init); window.results.push(name + ":" + r.status + r.type); }}
+  try {{
+    const r = await fetch(target, init);
+    window.results.push(name + ":" + r.status + r.type);
+  }}
   catch (e) {{ window.results.push(name + ":failed"); }}
 }}
 (async () => {{
@@ -157,6 +160,7 @@ def check_headers(conn: http.client.HTTPConnection, cookie: str) -> None:
         conn.request("GET", f"/ui/static/{name}?v=1")
         response = conn.getresponse()
         response.read()
-        assert response.status == 200 and (response.getheader("content-type") or "").startswith(kind)
+        assert response.status == 200
+        assert (response.getheader("content-type") or "").startswith(kind)
         assert "immutable" in (response.getheader("cache-control") or "")
         assert not asset or f"/ui/static/{name}?v=" in asset

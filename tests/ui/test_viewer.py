@@ -130,7 +130,8 @@ def test_forget_from_the_page_removes_the_memory_everywhere(
     hits = lived.client.request("POST", "/v1/search", {"query": "quokka saffron"})["hits"]
     assert [h for h in hits if h["id"] == forgotten or "quokka" in (h["text"] or "")] == []
     lived_page.goto(f"{base_url(lived)}/ui/?project=bulk")
-    expect(lived_page.locator(f'li.memory[data-id="{forgotten}"] .text')).to_have_text("(forgotten)")
+    row = lived_page.locator(f'li.memory[data-id="{forgotten}"] .text')
+    expect(row).to_have_text("(forgotten)")
     leaks = [p for p in lived.home.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     assert leaks == []
 
