@@ -7,7 +7,6 @@ doctor; the exit codes it uses are ones the service unit does not restart."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from memlane.cli.client import DaemonError, DaemonUnavailable
+from memlane.cli.client import DaemonError
 from memlane.daemon.__main__ import EXIT_STATE_UNWRITABLE, PERMANENT
 from tests.e2e.daemon import DaemonProcess
 from tests.reliability.test_projection_damage import PAGE
