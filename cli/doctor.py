@@ -225,6 +225,37 @@ def check_hook_delivery(paths: Paths) -> Finding:
     return Finding("hook delivery", True, "; ".join(detail for _, detail in results))
 
 
+def check_http_hooks_alone(paths: Paths, *, accounts: Callable[[], list[str]] | None = None
+                           ) -> Finding:
+    """HTTP hooks cannot prove the server before they send their credential: safe only where
+    no other user could own 127.0.0.1's port first."""
+    from memlane.cli.hookprobe import prompt_handlers
+    from memlane.cli.hookscmd import settings_path
+
+    handlers = [h for scope in (False, True)
+                for h in prompt_handlers(settings_path(project=scope))]
+    if not any(h.get("type") == "http" for h in handlers):
+        return Finding("http hooks", None, "no HTTP hooks installed (command hooks prove the "
+                       "daemon over the socket)")
+    others = (accounts or other_login_accounts)()
+    if others:
+        return Finding("http hooks", False,
+                       f"HTTP hooks send the hook token to whoever owns the port, and "
+                       f"{len(others)} other account(s) can log in here: {', '.join(others)}",
+                       "use command hooks: `memlane hooks uninstall` then `memlane hooks "
+                       "install` (without --http)")
+    return Finding("http hooks", True, "no other account can log in on this machine")
+
+
+def other_login_accounts() -> list[str]:
+    """Accounts other than this user's with a login shell (from the password database)."""
+    import pwd
+
+    return sorted(entry.pw_name for entry in pwd.getpwall()
+                  if entry.pw_uid != os.getuid() and entry.pw_uid >= 1000
+                  and not entry.pw_shell.endswith(("nologin", "false", "sync")))
+
+
 def check_service(paths: Paths) -> Finding:
     if shutil.which("systemctl") is None:
         return Finding("service", None, "skipped: no systemctl")
@@ -243,7 +274,8 @@ def check_service(paths: Paths) -> Finding:
 
 CHECKS: tuple[Callable[[Paths], Finding], ...] = (
     check_socket, check_tcp, check_permissions, check_service, check_model, check_log,
-    check_projections, check_state_dir, check_disk, check_llm, check_hooks, check_hook_delivery)
+    check_projections, check_state_dir, check_disk, check_llm, check_hooks, check_hook_delivery,
+    check_http_hooks_alone)
 
 
 def run_checks(paths: Paths) -> list[Finding]:

@@ -74,13 +74,17 @@ def _post(conn: http.client.HTTPConnection, headers: dict[str, str], what: str
     return False, f"{what} answered {response.status}: {body}"
 
 
-def probe_settings(path: Path) -> list[tuple[bool, str]]:
-    """Probe every UserPromptSubmit handler of ours in a settings file."""
+def prompt_handlers(path: Path) -> list[dict[str, Any]]:
+    """Our UserPromptSubmit handlers in a settings file (none when it cannot be read)."""
     from memlane.cli import claude_settings as cs
 
     try:
         settings, _ = cs.parse_settings(cs.read_bytes(path))
     except (cs.SettingsError, UnicodeDecodeError, OSError):
         return []
-    handlers = cs.ours_in(settings, cs.script_markers()).get("UserPromptSubmit", [])
-    return [probe(h) for h in handlers]
+    return cs.ours_in(settings, cs.script_markers()).get("UserPromptSubmit", [])
+
+
+def probe_settings(path: Path) -> list[tuple[bool, str]]:
+    """Probe every UserPromptSubmit handler of ours in a settings file."""
+    return [probe(h) for h in prompt_handlers(path)]
