@@ -4,7 +4,6 @@ at each step of the forget and a restart, and with embeds racing the forget."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from memlane.events.log import read_log
 from memlane.events.model import Embedded
 from tests.e2e.daemon import DaemonProcess
 from tests.e2e.test_cli import run
-from tests.e2e.test_lifecycle import POOL
+from tests.e2e.test_lifecycle import POOL, repo  # noqa: F401, F811  (repo is a fixture)
 
 SECRET = "zebra-quasar-4411"
 QUERY = "pool exhausted under load marmot-tangerine-9902"
@@ -39,13 +38,6 @@ def recall(daemon: DaemonProcess, query: str, memory: int) -> None:
     assert any(e["type"] == "recalled" and e["query"] == query for e in events)
 
 
-@pytest.fixture
-def repo(short_tmp: Path) -> Path:
-    root = short_tmp / "repo"
-    root.mkdir()
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
-    (root / "CLAUDE.md").write_text("# Acme API\n\nA FastAPI service on Postgres.\n")
-    return root
 
 
 def test_forget_removes_text_queries_descendants_and_routed_lines(daemon: DaemonProcess,
