@@ -68,6 +68,8 @@ class Indexer:
                 except anyio.WouldBlock:
                     self._overflowed = True
                     continue
+                except anyio.ClosedResourceError:
+                    return  # stopped (a shutdown): the next start's backlog sweep embeds it
                 self._queued(event.id)
 
     async def enqueue(self, chunks: AsyncIterator[list[tuple[int, str]]]) -> None:

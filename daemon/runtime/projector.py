@@ -55,7 +55,12 @@ class Projector:
                 send.close()
 
     async def push(self, records: list[Record]) -> None:
-        await self._send.send(records)
+        """Queue committed records; after the projector stopped (a shutdown under way) they
+        are left to the catch-up that closing runs: they are in the log already."""
+        try:
+            await self._send.send(records)
+        except anyio.ClosedResourceError:
+            return
 
     @property
     def backlog(self) -> int:
