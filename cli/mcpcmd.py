@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +22,7 @@ from memlane.cli.installation import memlane_executable
 from memlane.cli.render import emit, fail
 from memlane.daemon.adapters.files import write_atomic
 from memlane.daemon.adapters.git_project import GLOBAL, detect_project
+from memlane.daemon.adapters.paths import resolve_paths
 
 SERVER_NAME = "memlane"
 SERVERS_KEY = "mcpServers"
@@ -60,7 +60,10 @@ def install(project: ProjectScope = False, dry_run: DryRun = False,
     """Register `memlane mcp` with Claude Code (idempotent)."""
     path = _config_path(project=project)
     document, layout = _load(path)
-    entry = {"type": "stdio", "command": _command(project=project), "args": ["mcp"]}
+    entry: dict[str, Any] = {"type": "stdio", "command": _command(project=project),
+                             "args": ["mcp"]}
+    if "MEMLANE_HOME" in os.environ:  # the hooks name this home's socket: the server must too
+        entry["env"] = {"MEMLANE_HOME": str(resolve_paths().home)}
     servers = _servers(document, path)
     action = ("unchanged" if servers.get(SERVER_NAME) == entry
               else "updated" if SERVER_NAME in servers else "added")

@@ -212,6 +212,17 @@ def test_a_project_entry_names_plain_memlane_when_it_is_on_path(short_tmp: Path)
     assert entry == {"type": "stdio", "command": "memlane", "args": ["mcp"]}
 
 
+def test_an_entry_carries_the_state_directory_it_was_installed_with(short_tmp: Path) -> None:
+    """Installed with MEMLANE_HOME set, the entry names that home (as the hooks name its
+    socket), so the MCP server and the hooks always talk to the same daemon."""
+    home = short_tmp / "state"
+    env = {**os.environ, "HOME": str(short_tmp), "MEMLANE_HOME": str(home)}
+    subprocess.run([MEMLANE, "mcp", "install", "--json"], check=True, env=env, cwd=short_tmp,
+                   capture_output=True, timeout=60)
+    entry = json.loads((short_tmp / ".claude.json").read_text())["mcpServers"]["memlane"]
+    assert entry == {**ENTRY, "env": {"MEMLANE_HOME": str(home)}}
+
+
 def test_dry_run_and_bad_json_change_nothing(short_tmp: Path) -> None:
     """--dry-run reports the change without writing; a config that is not JSON is left alone."""
     dry = memlane(short_tmp, short_tmp, "install", "--dry-run")
