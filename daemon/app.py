@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from memlane.daemon.adapters.embedder import Embedder
 from memlane.daemon.adapters.engine import EmbedEngine
 from memlane.daemon.adapters.files import write_atomic
 from memlane.daemon.adapters.git_project import detect_project
+from memlane.daemon.adapters.heap import heap_trimmer
 from memlane.daemon.adapters.model_store import default_model_name
 from memlane.daemon.adapters.paths import Paths, ensure_private_dir
 from memlane.daemon.adapters.sd_notify import keep_watchdog_fed, notify, watchdog_interval
@@ -35,7 +37,7 @@ from memlane.daemon.adapters.token_file import ensure_token
 from memlane.daemon.api.access import Guard
 from memlane.daemon.adapters.spool import SpoolFile
 from memlane.daemon.adapters.transcript_file import read_transcript
-from memlane.daemon.api.drain import Gate
+from memlane.daemon.api.drain import Gate, after_each_busy_spell
 from memlane.daemon.api.listeners import (
     open_tcp_listener,
     open_unix_listener,
@@ -78,6 +80,7 @@ from memlane.projections.damage import is_storage_error
 
 log = structlog.get_logger()
 DRAIN_TIMEOUT = 10.0  # well inside the unit's TimeoutStopSec
+RELEASE_AFTER_S = 10.0  # quiet seconds after a spell of requests before freed memory goes back
 
 
 @dataclass
@@ -131,6 +134,8 @@ async def run_daemon(paths: Paths, settings: Settings, *,
             tg.start_soon(api.status.check_sealed_segments)
             if (interval := watchdog_interval()) is not None:
                 tg.start_soon(keep_watchdog_fed, interval)
+            if (trim := heap_trimmer()) is not None:
+                tg.start_soon(partial(after_each_busy_spell, gate, trim, quiet=RELEASE_AFTER_S))
             log.info("ready", socket=str(paths.socket), pid=os.getpid())
             notify(f"READY=1\nSTATUS=ready: {event_log.last_seq} events, "
                    f"{len(projections.vectors)} vectors")

@@ -5,7 +5,10 @@ next pass (up to ``max_batch`` texts), so twenty hooks firing at once cost about
 pass. A request larger than that is served in slices of at most ``max_batch`` texts, and
 after each slice it goes behind the requests that waited: a big request never holds the
 engine from others for more than one slice. A request over ``MAX_REQUEST_TOKENS`` is refused
-(413 ``embeddings_too_large``). Requests wait in a bounded memory object stream owned by the
+(413 ``embeddings_too_large``). Two lanes: an interactive request (a search or hook query) goes
+before every bulk one and shares its pass only with other interactive requests, so it waits
+for at most the pass under way; a bulk request that may be shed (``POST /v1/embeddings``) is
+refused with 503 ``busy`` while ``BULK_QUEUE_TEXTS`` bulk texts already wait. Requests wait in a bounded memory object stream owned by the
 engine's task. Inference runs in a worker thread behind a limiter of one: ONNX Runtime
 already uses the cores it is given.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import anyio
 import numpy as np
@@ -21,11 +25,13 @@ import structlog
 from anyio.abc import TaskStatus
 
 from memlane.daemon.adapters.embedder import Embedder
-from memlane.daemon.domain.errors import BadRequest, PayloadTooLarge, Unavailable
+from memlane.daemon.domain.errors import BadRequest, Busy, PayloadTooLarge, Unavailable
 
 log = structlog.get_logger()
 QUEUE = 4096  # embedding requests waiting for a pass; more make callers wait
 MAX_REQUEST_TOKENS = 256 * 1024  # inputs x tokens of one request (about 1 MB of text)
+BULK_QUEUE_TEXTS = 4096  # bulk texts waiting beyond which a sheddable request gets 503 busy
+Lane = Literal["interactive", "bulk"]
 
 
 @dataclass
@@ -33,15 +39,17 @@ class _Job:
     texts: Sequence[str]
     input_type: str
     dims: int | None
+    lane: Lane = "bulk"
     done: anyio.Event = field(default_factory=anyio.Event)
     result: np.ndarray | None = None
     error: BaseException | None = None
     taken: int = 0  # texts handed to passes so far
+    abandoned: bool = False  # its caller went away (cancelled): no pass is spent on it
     parts: list[np.ndarray] = field(default_factory=list)
 
     @property
-    def kind(self) -> tuple[str, int | None]:
-        return self.input_type, self.dims
+    def kind(self) -> tuple[str, int | None, Lane]:
+        return self.input_type, self.dims, self.lane
 
     def finish(self, part: np.ndarray) -> None:
         """Keep one slice's vectors; the last slice completes the job."""
@@ -69,14 +77,17 @@ class EmbedEngine:
         self.embedder: Embedder | None = None
         self.load_error: str | None = None
         self.passes = 0
+        self.bulk_waiting = 0  # texts of bulk requests not yet embedded
 
     @property
     def ready(self) -> bool:
         return self.embedder is not None
 
     async def embed(self, texts: Sequence[str], *, input_type: str = "document",
-                    dims: int | None = None, timeout: float = 30.0) -> np.ndarray:
-        """Vectors for ``texts`` (rows L2-normalised), batched with concurrent callers."""
+                    dims: int | None = None, timeout: float = 30.0, lane: Lane = "bulk",
+                    shed: bool = False) -> np.ndarray:
+        """Vectors for ``texts`` (rows L2-normalised), batched with concurrent callers of its
+        lane; ``shed`` refuses a bulk request with :class:`Busy` while the bulk queue is full."""
         with anyio.move_on_after(timeout):
             await self._ready.wait()
         if self.embedder is None:
@@ -84,12 +95,19 @@ class EmbedEngine:
         if any(not text.strip() for text in texts):
             raise BadRequest("cannot embed a blank text; give it some words", code="blank_input")
         await self._check_size(texts)
-        job = _Job(texts, input_type, dims)
+        if shed and lane == "bulk" and self.bulk_waiting >= BULK_QUEUE_TEXTS:
+            raise Busy(f"{self.bulk_waiting} texts already wait to be embedded; retry shortly")
+        job = _Job(texts, input_type, dims, lane)
+        bulk = len(texts) if lane == "bulk" else 0
+        self.bulk_waiting += bulk
         try:
             await self._send.send(job)
+            await job.done.wait()
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             raise Unavailable("the embedding engine has stopped") from None
-        await job.done.wait()
+        finally:
+            self.bulk_waiting -= bulk
+            job.abandoned = not job.done.is_set()
         if job.error is not None:
             raise job.error
         assert job.result is not None
@@ -134,6 +152,9 @@ class EmbedEngine:
             if self._window and sum(len(j.texts) for j in waiting) < self._max_batch:
                 await anyio.sleep(self._window)
                 waiting.extend(self._arrived())
+            waiting = [job for job in waiting if not job.abandoned]
+            if not waiting:
+                continue
             batch, waiting = take_batch(waiting, self._max_batch)
             await self._run_pass(batch)
             waiting = [job for job in waiting if not job.done.is_set()]  # failed mid-way
@@ -172,9 +193,10 @@ Slice = tuple[_Job, int, int]  # a job and the range of its texts one pass embed
 
 
 def take_batch(jobs: list[_Job], max_batch: int) -> tuple[list[Slice], list[_Job]]:
-    """Slices for one pass: the oldest job's kind, in queue order, up to ``max_batch`` texts;
-    then the jobs to wait, those not served first and those only partly served behind them."""
-    kind = jobs[0].kind
+    """Slices for one pass: the kind of the oldest interactive job, else of the oldest job, in
+    queue order, up to ``max_batch`` texts; then the jobs to wait, those not served first and
+    those only partly served behind them."""
+    kind = next((job for job in jobs if job.lane == "interactive"), jobs[0]).kind
     batch: list[Slice] = []
     untouched: list[_Job] = []
     partial: list[_Job] = []

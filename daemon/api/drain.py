@@ -6,6 +6,7 @@ While draining, every answer carries ``Connection: close`` so keep-alive clients
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 
@@ -17,6 +18,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 class Gate:
     def __init__(self) -> None:
         self.inflight = 0
+        self.served = 0  # requests answered since the start
         self.draining = False
         self._idle = anyio.Event()
         self._idle.set()
@@ -29,6 +31,7 @@ class Gate:
                 response = await handler(request)
             finally:
                 self.inflight -= 1
+                self.served += 1
                 if self.inflight == 0:
                     self._idle.set()
             if self.draining:
@@ -43,3 +46,16 @@ class Gate:
         with anyio.move_on_after(timeout):
             await self._idle.wait()
         return self._idle.is_set()
+
+
+async def after_each_busy_spell(gate: Gate, action: Callable[[], Any], *, quiet: float) -> None:
+    """Run ``action`` in a worker thread once after each spell of requests, when none has
+    come for ``quiet`` seconds (e.g. give the memory a load spike used back)."""
+    seen, busy = gate.served, False
+    while True:
+        await anyio.sleep(quiet)
+        if gate.served != seen or gate.inflight:
+            seen, busy = gate.served, True
+        elif busy:
+            busy = False
+            await anyio.to_thread.run_sync(action)

@@ -73,7 +73,11 @@ def json_response(payload: object, status: int = 200) -> Response:
 
 
 def error_response(error: ApiError) -> Response:
-    return json_response({"error": {"code": error.code, "message": error.message}}, error.status)
+    response = json_response({"error": {"code": error.code, "message": error.message}},
+                             error.status)
+    if error.retry_after_s is not None:
+        response.headers.append(("Retry-After", str(error.retry_after_s)))
+    return response
 
 
 async def serve_connection(stream: ByteStream, handler: Handler, *, transport: str,

@@ -8,6 +8,7 @@ class ApiError(Exception):
 
     status = 500
     code = "internal"
+    retry_after_s: int | None = None  # sent as Retry-After: when to try again
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
@@ -44,6 +45,12 @@ class PayloadTooLarge(ApiError):
 
 class Unavailable(ApiError):
     status, code = 503, "unavailable"
+
+
+class Busy(Unavailable):
+    """Bulk work refused while its queue is full, so interactive requests stay fast."""
+
+    code, retry_after_s = "busy", 1
 
 
 class InsufficientStorage(ApiError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -39,4 +39,6 @@ class Embeds(Protocol):
     def passes(self) -> int: ...
 
     async def embed(self, texts: Sequence[str], *, input_type: str = "document",
-                    dims: int | None = None, timeout: float = 30.0) -> np.ndarray: ...
+                    dims: int | None = None, timeout: float = 30.0,
+                    lane: Literal["interactive", "bulk"] = "bulk",
+                    shed: bool = False) -> np.ndarray: ...

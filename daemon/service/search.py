@@ -59,7 +59,8 @@ class Search:
                 if fresh:
                     await self._indexer.wait_until_indexed(self._reader.last_seq,
                                                            FRESHNESS_TIMEOUT)
-                vector = (await self._engine.embed([body.query], input_type="query"))[0]
+                vector = (await self._engine.embed([body.query], input_type="query",
+                                                    lane="interactive"))[0]
 
         async def search_text() -> None:
             nonlocal lexical

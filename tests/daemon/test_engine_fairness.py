@@ -1,16 +1,21 @@
 """The embedding engine is fair: a huge request is served in slices with other callers'
-requests between them, and a request over the token cap is refused with a clear 413."""
+requests between them, an interactive query goes before queued bulk work, bulk work that may
+be shed is refused with 503 busy past its queue limit, and a request over the token cap is
+refused with a clear 413."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import anyio
 import numpy as np
 import pytest
+from anyio.abc import TaskGroup
 
+from memlane.daemon.adapters import engine as engine_module
 from memlane.daemon.adapters.engine import MAX_REQUEST_TOKENS, EmbedEngine
-from memlane.daemon.domain.errors import PayloadTooLarge
+from memlane.daemon.domain.errors import Busy, PayloadTooLarge
 
 MAX_BATCH = 8
 BIG = MAX_BATCH * 40
@@ -21,10 +26,12 @@ class CountingEmbedder:
 
     def __init__(self) -> None:
         self.passes: list[int] = []
+        self.texts: list[list[str]] = []  # each pass's texts
 
     def embed(self, texts: Sequence[str], *, input_type: str = "document",
               dims: int | None = None) -> np.ndarray:
         self.passes.append(len(texts))
+        self.texts.append(list(texts))
         return np.array([[float(t.split()[-1])] for t in texts])
 
     def count_tokens(self, texts: Sequence[str]) -> int:
@@ -75,3 +82,95 @@ async def test_a_request_over_the_token_cap_is_a_413() -> None:
         tg.cancel_scope.cancel()
     assert refused.value.code == "embeddings_too_large" and refused.value.status == 413
     assert embedder.passes == []
+
+
+class GatedEmbedder(CountingEmbedder):
+    """Each pass waits for the gate: requests pile up behind the pass under way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def embed(self, texts: Sequence[str], *, input_type: str = "document",
+              dims: int | None = None) -> np.ndarray:
+        assert self.gate.wait(10)
+        return super().embed(texts, input_type=input_type, dims=dims)
+
+
+async def queued_behind_a_pass(tg: TaskGroup, engine: EmbedEngine, embedder: GatedEmbedder,
+                               bulk: list[list[str]]) -> None:
+    """Start the bulk requests in ``tg`` while a pass is held; return once all of them wait
+    in the queue."""
+    embedder.gate.clear()
+    for texts in bulk:
+        tg.start_soon(engine.embed, texts)
+    with anyio.fail_after(10):
+        while engine.bulk_waiting < sum(len(texts) for texts in bulk):
+            await anyio.sleep(0.01)
+
+
+@pytest.mark.anyio
+async def test_an_interactive_query_goes_before_queued_bulk_work() -> None:
+    """Sixteen bulk requests of 3 passes' worth each wait behind a pass; a query sent after
+    them is embedded in the next pass, alone, not behind the 48 bulk passes."""
+    embedder = GatedEmbedder()
+    engine = EmbedEngine(lambda: embedder, max_batch=MAX_BATCH)  # type: ignore[arg-type,return-value]
+    async with anyio.create_task_group() as tg:
+        await tg.start(engine.run)
+        await engine.embed(["warm 0"])
+        await queued_behind_a_pass(tg, engine, embedder, [
+            [f"bulk{caller} {i}" for i in range(3 * MAX_BATCH)] for caller in range(16)])
+        embedder.gate.set()
+        await engine.embed(["the query 1"], input_type="query", lane="interactive")
+        tg.cancel_scope.cancel()
+    at = next(i for i, texts in enumerate(embedder.texts) if "the query 1" in texts)
+    assert embedder.texts[at] == ["the query 1"]
+    assert at <= 2  # the warm pass, at most the bulk pass under way, then the query
+
+
+@pytest.mark.anyio
+async def test_sheddable_bulk_work_is_refused_busy_past_its_queue(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the bulk queue limit a sheddable request is refused (503 busy, Retry-After);
+    internal bulk work still waits its turn and an interactive query is still served."""
+    monkeypatch.setattr(engine_module, "BULK_QUEUE_TEXTS", 2 * MAX_BATCH)
+    embedder = GatedEmbedder()
+    engine = EmbedEngine(lambda: embedder, max_batch=MAX_BATCH)  # type: ignore[arg-type,return-value]
+    async with anyio.create_task_group() as tg:
+        await tg.start(engine.run)
+        await engine.embed(["warm 0"])
+        await queued_behind_a_pass(tg, engine, embedder, [
+            [f"bulk{caller} {i}" for i in range(MAX_BATCH)] for caller in range(3)])
+        with pytest.raises(Busy) as refused:
+            await engine.embed(["more 1"], shed=True)
+        embedder.gate.set()
+        internal = await engine.embed(["internal 2"])
+        query = await engine.embed(["query 3"], lane="interactive", shed=True)
+        tg.cancel_scope.cancel()
+    assert (refused.value.status, refused.value.code, refused.value.retry_after_s) == (
+        503, "busy", 1)
+    assert internal[0, 0] == 2 and query[0, 0] == 3
+
+
+@pytest.mark.anyio
+async def test_a_request_whose_caller_went_away_costs_no_pass() -> None:
+    """A bulk caller cancelled while its request waits (a client that disconnected): its
+    texts are never embedded, and the bulk queue no longer counts them."""
+    embedder = GatedEmbedder()
+    engine = EmbedEngine(lambda: embedder, max_batch=MAX_BATCH)  # type: ignore[arg-type,return-value]
+    async with anyio.create_task_group() as tg:
+        await tg.start(engine.run)
+        await engine.embed(["warm 0"])
+        async with anyio.create_task_group() as callers:
+            await queued_behind_a_pass(callers, engine, embedder, [
+                [f"gone{caller} {i}" for i in range(MAX_BATCH)] for caller in range(3)])
+            callers.cancel_scope.cancel()
+        assert engine.bulk_waiting == 0
+        embedder.gate.set()
+        await engine.embed(["after 1"])
+        tg.cancel_scope.cancel()
+    embedded = [text for texts in embedder.texts for text in texts]
+    # The pass under way when the callers left finishes; nothing queued behind it runs.
+    assert sum(text.startswith("gone") for text in embedded) <= MAX_BATCH
+    assert embedded[-1] == "after 1"

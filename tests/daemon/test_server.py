@@ -17,9 +17,11 @@ from memlane.daemon.api.server import (
     Limits,
     Request,
     Response,
+    error_response,
     json_response,
     serve_connection,
 )
+from memlane.daemon.domain.errors import Busy, Unavailable
 
 LIMITS = Limits(max_header=4096, max_body=1024, head_timeout=0.5, body_timeout=0.5,
                 idle_timeout=2.0)
@@ -151,3 +153,12 @@ def test_idle_connection_does_not_block_others() -> None:
     with server() as port, socket.create_connection(("127.0.0.1", port)):
         reply = exchange(port, b"GET /x HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n")
         assert status_of(reply) == 200
+
+
+def test_a_busy_refusal_tells_when_to_retry() -> None:
+    """503 busy carries Retry-After (clients such as OpenAI's back off on it); other errors
+    carry no such header."""
+    busy = error_response(Busy("the bulk queue is full"))
+    assert (busy.status, busy.headers) == (503, [("Retry-After", "1")])
+    assert msgspec.json.decode(busy.body)["error"]["code"] == "busy"
+    assert error_response(Unavailable("model loading")).headers == []
