@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import memlane.cli
 from bench.bench_embed import Daemon, print_header, print_load, running_daemon
 from bench.bench_hooks import TOPICS
 from memlane.cli.client import Client
@@ -134,8 +135,9 @@ def main() -> None:
     parser.add_argument("--max-batch", type=int, default=16, help="texts per embedding pass")
     args = parser.parse_args()
     print_header()
-    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                         text=True, check=False).stdout.strip()
+    code = Path(memlane.cli.__file__).parent  # the memlane under test, wherever it came from
+    sha = subprocess.run(["git", "-C", str(code), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True, check=False).stdout.strip()
     print(f"git {sha}; {args.memories} memories in {args.projects} projects; "
           f"{args.clients} bulk clients; {args.hooks} hooks per row; "
           f"passes of at most {args.max_batch} texts")
