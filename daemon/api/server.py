@@ -10,6 +10,7 @@ a 501 (h11 refuses it).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ class Limits:
     body_timeout: float = 30.0
     idle_timeout: float = 120.0
     max_connections: int = 4096  # beyond this, new connections are closed at once
+    linger_s: float = 2.0  # after a refused body: how long, and how much of it, to read away
+    linger_bytes: int = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ async def serve_connection(stream: ByteStream, handler: Handler, *, transport: s
                 return
             except ApiError as exc:
                 await _send_final(conn, stream, error_response(exc))
+                if conn.their_state is h11.SEND_BODY:
+                    await _linger(stream, limits)
                 return
             if request is None:
                 return
@@ -241,6 +246,21 @@ def _reason(status: int) -> bytes:
         return HTTPStatus(status).phrase.encode()
     except ValueError:
         return b""
+
+
+async def _linger(stream: ByteStream, limits: Limits) -> None:
+    """After refusing a body still on its way, end our side and read what the client goes on
+    sending (bounded in bytes and time), so closing does not reset the connection: a client
+    whose write would fail with a reset gets to read the refusal instead."""
+    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        await stream.send_eof()
+    drained = 0
+    with anyio.move_on_after(limits.linger_s):
+        while drained < limits.linger_bytes:
+            try:
+                drained += len(await stream.receive(65536))
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                return
 
 
 async def _send_final(conn: h11.Connection, stream: ByteStream, response: Response) -> None:

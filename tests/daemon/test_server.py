@@ -117,6 +117,15 @@ def test_declared_oversize_body_is_refused_before_reading() -> None:
     assert status_of(reply) == 413 and b"payload_too_large" in reply
 
 
+def test_a_refusal_reaches_a_client_still_sending_its_body() -> None:
+    """A body refused before it was read (413) is read away for a moment after the answer,
+    so the client's send completes instead of failing with a reset, and it reads the 413."""
+    with server() as port, socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"POST /x HTTP/1.1\r\nHost: l\r\nContent-Length: 10485760\r\n\r\n"
+                     + b"x" * 10_485_760)
+        assert status_of(sock.recv(65536)) == 413
+
+
 def test_chunked_oversize_body_is_refused() -> None:
     """A chunked body that grows past the limit gets 413."""
     chunk = b"400\r\n" + b"x" * 1024 + b"\r\n"
