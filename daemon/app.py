@@ -69,6 +69,7 @@ from memlane.daemon.service.hooks import Hooks
 from memlane.daemon.service.usage import Usage
 from memlane.daemon.service.lifecycle import Lifecycle
 from memlane.daemon.service.memories import Memories
+from memlane.daemon.service.review import Review
 from memlane.daemon.service.router import RouteOptions, Router
 from memlane.daemon.service.search import Search
 from memlane.daemon.service.status import Status
@@ -224,7 +225,8 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                             daily_budget=settings.llm_daily_budget,
                             budget_file=paths.home / "llm-budget.json")
     router = Router(reader=reader, writer=writer, engine=engine, llm=llm,
-                    options=RouteOptions(settings.route_write_projects, settings.route_docs),
+                    options=RouteOptions(settings.route_write_projects, settings.route_docs,
+                                         review=settings.review),
                     write_file=_write_project_file)
     lifecycle = Lifecycle(reader=reader, writer=writer, engine=engine, indexer=indexer,
                           thresholds=thresholds, router=router, llm=llm,
@@ -253,7 +255,9 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                                        thresholds=thresholds),
                hooks=hooks, lifecycle=lifecycle, status=status, engine=engine, reader=reader,
                capture=Capture(sessions=hooks.sessions, memories=memories, reader=reader),
-               ui=Ui(sessions=Sessions(), viewer=viewer, memories=memories, lifecycle=lifecycle))
+               ui=Ui(sessions=Sessions(), viewer=viewer, memories=memories, lifecycle=lifecycle,
+                     review=Review(reader=reader, writer=writer,
+                                   write_file=_write_project_file)))
 
 
 def _write_project_file(path: Path, data: bytes, mode: int | None) -> None:

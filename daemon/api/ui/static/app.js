@@ -88,6 +88,15 @@ function editInPlace(form) {
   });
 }
 
+function acceptEdited(form) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = new FormData(form).get("text");
+    const body = JSON.stringify({digest: form.dataset.digest, text});
+    if (await post(form.dataset.action, body)) location.reload();
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const list = document.getElementById("timeline");
   if (list) liveTimeline(list);
@@ -95,4 +104,5 @@ document.addEventListener("DOMContentLoaded", () => {
   if (form) searchInPlace(form);
   const editor = document.getElementById("edit");
   if (editor) editInPlace(editor);
+  document.querySelectorAll("form.accept-edited").forEach(acceptEdited);
 });
