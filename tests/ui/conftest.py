@@ -1,12 +1,15 @@
-"""Two daemons for the viewer's browser tests: one holding 2,000 imported memories (timeline,
+"""Three daemons for the viewer's browser tests: one holding 2,000 imported memories (timeline,
 search, escaping), one small with a known cluster (graph, consolidation, forget, health), so
-the lifecycle jobs never wait for 2,000 memories to be linked on a loaded machine. Each gets
+the lifecycle jobs never wait for 2,000 memories to be linked on a loaded machine, and one in
+review mode whose routes wait for approval. Each gets
 its own browser context: cookies name a host, not a port."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page
@@ -92,3 +95,48 @@ def bulk_page(browser: Browser, bulk: DaemonProcess) -> Iterator[Page]:
 def lived_page(browser: Browser, lived: DaemonProcess) -> Iterator[Page]:
     yield from watched_page(browser, lived)
 
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A project directory whose CLAUDE.md has a routing proposal waiting for review."""
+
+    root: Path
+    original: bytes
+    proven: int
+    sources: tuple[int, ...]
+
+    @property
+    def claude(self) -> Path:
+        return self.root / "CLAUDE.md"
+
+
+@pytest.fixture(scope="session")
+def reviewing() -> Iterator[tuple[DaemonProcess, dict[str, Routed]]]:
+    """A daemon in review mode with three projects, each with a consolidated pool whose route
+    into the project's CLAUDE.md waits for approval."""
+    with temporary_daemon(MEMLANE_REVIEW="1", **NO_LLM) as daemon:
+        roots = {name: daemon.home.parent / name for name in ("alpha", "beta", "gamma")}
+        for name, root in roots.items():
+            root.mkdir()
+            (root / "CLAUDE.md").write_bytes(f"# {name}\n\nA FastAPI service.\n".encode())
+            for text in POOL:
+                daemon.client.request("POST", "/v1/memories", {"text": text, "project": str(root)})
+        daemon.wait_idle()
+        done = daemon.client.request("POST", "/v1/jobs/consolidate", {"offline": True})
+        routes = daemon.client.request("POST", "/v1/jobs/route", {"write": True})["routes"]
+        assert {r["action"] for r in routes} == {"proposed"}, routes
+        found = {}
+        for name, root in roots.items():
+            merge = next(c for c in done["consolidated"]
+                         if daemon.client.request("GET", f"/v1/memories/{c['proven']}")[
+                             "project"] == str(root))
+            found[name] = Routed(root, (root / "CLAUDE.md").read_bytes(), merge["proven"],
+                                 tuple(merge["sources"]))
+        yield daemon, found
+
+
+@pytest.fixture
+def review_page(browser: Browser, reviewing: tuple[DaemonProcess, dict[str, Routed]]
+                ) -> Iterator[Page]:
+    yield from watched_page(browser, reviewing[0])
