@@ -69,6 +69,7 @@ from memlane.daemon.service.hooks import Hooks
 from memlane.daemon.service.usage import Usage
 from memlane.daemon.service.lifecycle import Lifecycle
 from memlane.daemon.service.memories import Memories
+from memlane.daemon.service.proposals import Proposals
 from memlane.daemon.service.review import Review
 from memlane.daemon.service.router import RouteOptions, Router
 from memlane.daemon.service.search import Search
@@ -230,7 +231,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                     write_file=_write_project_file)
     lifecycle = Lifecycle(reader=reader, writer=writer, engine=engine, indexer=indexer,
                           thresholds=thresholds, router=router, llm=llm,
-                          policy=AgePolicy(limit=settings.age_limit))
+                          policy=AgePolicy(limit=settings.age_limit), review=settings.review)
     scheduler = JobScheduler(lifecycle.run_all, settings.jobs_interval_s)
     tg.start_soon(scheduler.run)
     memories = Memories(writer=writer, reader=reader, log_dir=paths.log_dir,
@@ -257,7 +258,9 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                capture=Capture(sessions=hooks.sessions, memories=memories, reader=reader),
                ui=Ui(sessions=Sessions(), viewer=viewer, memories=memories, lifecycle=lifecycle,
                      review=Review(reader=reader, writer=writer,
-                                   write_file=_write_project_file)))
+                                   write_file=_write_project_file,
+                                   proposals=Proposals(reader=reader, writer=writer,
+                                                       merge=lifecycle.offline_merge))))
 
 
 def _write_project_file(path: Path, data: bytes, mode: int | None) -> None:

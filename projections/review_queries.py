@@ -43,6 +43,17 @@ def route_of(conn: sqlite3.Connection, memory: int) -> dict[str, Any] | None:
     return dict(zip(keys, row))
 
 
+def cluster_of(conn: sqlite3.Connection, cluster: int) -> dict[str, Any] | None:
+    """A cluster's outcome (None: waiting; 0: rejected; else the proven memory) and members."""
+    row = conn.execute("SELECT consolidated_into FROM clusters WHERE id = ?",
+                       (cluster,)).fetchone()
+    if row is None:
+        return None
+    members = [r[0] for r in conn.execute(
+        "SELECT memory FROM cluster_members WHERE cluster = ? ORDER BY memory", (cluster,))]
+    return {"id": cluster, "consolidated_into": row[0], "members": members}
+
+
 def undo_facts(conn: sqlite3.Connection, memory: int
                ) -> tuple[tuple[Any, ...] | None, list[tuple[Any, ...]]]:
     """(id, state, source, expiry reason) of a memory and of each of its sources."""

@@ -46,8 +46,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Projects (git roots) or folders whose sessions memlane never captures from: no marked
     # prompt, no session save, no record of what was shown.
     ignore_projects: tuple[str, ...] = ()
-    # Review mode: routes wait in the viewer's review for the user's approval (proposed, with
-    # the exact diff) instead of being written.
+    # Review mode: consolidations and routes wait in the viewer's review for the user's
+    # approval (the merge to record; the exact diff of the file) instead of being applied.
     review: bool = False
 
     @classmethod

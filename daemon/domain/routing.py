@@ -84,7 +84,9 @@ def decide_route(memory_id: int, memory_text: str, best: TargetScore, file_text:
 def render_entry(memory_id: int, memory_text: str) -> str:
     """One bullet per line of the memory; the provenance comment names its id."""
     lines = [ln.strip().lstrip("-*• ").strip() for ln in memory_text.splitlines()]
-    bullets = [f"- {' '.join(ln.split())}" for ln in lines if ln]
+    # A text of bullet marks alone (``*``) stays itself: an entry always has a line.
+    bullets = [f"- {' '.join(ln.split())}" for ln in lines if ln] or \
+        [f"- {' '.join(memory_text.split())}"]
     bullets[0] += f" <!-- memlane:{memory_id} -->"
     return "\n".join(bullets) + "\n"
 

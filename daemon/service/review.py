@@ -31,23 +31,25 @@ from memlane.daemon.domain.review import (
 from memlane.daemon.domain.routing import already_present
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
+from memlane.daemon.service.proposals import EDIT_MODEL, EDIT_PROMPT, Proposals
 from memlane.daemon.service.unrouting import WriteFile, unroute
 from memlane.events.model import Event, Restored
 from memlane.projections import queries, review_queries
 
-EDIT_MODEL = "user"
-EDIT_PROMPT = "review-edit"
 MAX_FILE_BYTES = 1024 * 1024
 
 
 class Review:
-    def __init__(self, *, reader: Reader, writer: Writer, write_file: WriteFile) -> None:
+    def __init__(self, *, reader: Reader, writer: Writer, write_file: WriteFile,
+                 proposals: Proposals) -> None:
         self._reader = reader
         self._writer = writer
         self._write_file = write_file
+        self.proposals = proposals
 
     async def overview(self) -> dict[str, Any]:
-        """Recent consolidations and routes; each live proposal with its diff."""
+        """Consolidations waiting, recent consolidations and routes; each live routing
+        proposal with its diff."""
         consolidations, routes = await self._reader.read(lambda conn: (
             review_queries.recent_consolidations(conn), review_queries.recent_routes(conn)))
         for route in routes:
@@ -56,7 +58,8 @@ class Review:
                 _, route["diff"] = route_diff(current, route["memory"], route["text"],
                                               Path(route["target"]).name)
                 route["digest"] = digest(current)
-        return {"consolidations": consolidations, "routes": routes}
+        return {"proposals": await self.proposals.waiting(), "consolidations": consolidations,
+                "routes": routes}
 
     async def undo_consolidation(self, proven: int) -> dict[str, Any]:
         """Restore the sources, retire the proven memory, and take its routed lines back."""

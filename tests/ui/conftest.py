@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page
 
 from tests.e2e.daemon import DaemonProcess, temporary_daemon
 from tests.tools import require
-from tests.ui.browser import CHROMIUM, launched, log_in
+from tests.ui.browser import CHROMIUM, base_url, launched, log_in
 
 BULK = 2000
 KNOWN = "The billing API retries with exponential backoff capped at 30 seconds"
@@ -111,12 +111,27 @@ class Routed:
         return self.root / "CLAUDE.md"
 
 
+@dataclass(frozen=True)
+class Reviewing:
+    """The review-mode daemon: per project, its waiting cluster; ``routed``: the projects
+    whose cluster was accepted (in the fixture) and whose route waits for approval."""
+
+    daemon: DaemonProcess
+    clusters: dict[str, int]
+    routed: dict[str, Routed]
+
+
+ROUTED = ("alpha", "beta", "gamma")  # accepted by the fixture, their routes wait
+WAITING = ("delta", "epsilon")  # their clusters wait for the tests
+
+
 @pytest.fixture(scope="session")
-def reviewing() -> Iterator[tuple[DaemonProcess, dict[str, Routed]]]:
-    """A daemon in review mode with three projects, each with a consolidated pool whose route
-    into the project's CLAUDE.md waits for approval."""
+def reviewing(browser: Browser) -> Iterator[Reviewing]:
+    """A daemon in review mode with five projects, each with a pool that clusters. The job
+    merges nothing; the fixture accepts three clusters through the viewer, whose routes into
+    their project's CLAUDE.md then wait for approval too."""
     with temporary_daemon(MEMLANE_REVIEW="1", **NO_LLM) as daemon:
-        roots = {name: daemon.home.parent / name for name in ("alpha", "beta", "gamma")}
+        roots = {name: daemon.home.parent / name for name in (*ROUTED, *WAITING)}
         for name, root in roots.items():
             root.mkdir()
             (root / "CLAUDE.md").write_bytes(f"# {name}\n\nA FastAPI service.\n".encode())
@@ -124,19 +139,46 @@ def reviewing() -> Iterator[tuple[DaemonProcess, dict[str, Routed]]]:
                 daemon.client.request("POST", "/v1/memories", {"text": text, "project": str(root)})
         daemon.wait_idle()
         done = daemon.client.request("POST", "/v1/jobs/consolidate", {"offline": True})
+        assert done["consolidated"] == [] and len(done["waiting"]) == len(roots), done
+        clusters = {_project_of(daemon, c["members"][0], roots): c["id"]
+                    for c in daemon.client.request("GET", "/v1/clusters")["clusters"]}
+        proven = _accept_clusters(browser, daemon, [clusters[name] for name in ROUTED])
         routes = daemon.client.request("POST", "/v1/jobs/route", {"write": True})["routes"]
         assert {r["action"] for r in routes} == {"proposed"}, routes
-        found = {}
-        for name, root in roots.items():
-            merge = next(c for c in done["consolidated"]
-                         if daemon.client.request("GET", f"/v1/memories/{c['proven']}")[
-                             "project"] == str(root))
-            found[name] = Routed(root, (root / "CLAUDE.md").read_bytes(), merge["proven"],
-                                 tuple(merge["sources"]))
-        yield daemon, found
+        routed = {name: Routed(roots[name], (roots[name] / "CLAUDE.md").read_bytes(),
+                               *proven[clusters[name]]) for name in ROUTED}
+        yield Reviewing(daemon, clusters, routed)
+
+
+def _project_of(daemon: DaemonProcess, memory: int, roots: dict[str, Path]) -> str:
+    project = daemon.client.request("GET", f"/v1/memories/{memory}")["project"]
+    return next(name for name, root in roots.items() if str(root) == project)
+
+
+ACCEPT = """async ([url, text]) => {
+  const csrf = document.querySelector('meta[name="csrf"]').content;
+  const response = await fetch(url, {method: "POST", body: JSON.stringify({text}),
+                                     headers: {"x-memlane-csrf": csrf}});
+  return await response.json();
+}"""
+
+
+def _accept_clusters(browser: Browser, daemon: DaemonProcess, clusters: list[int]
+                     ) -> dict[int, tuple[int, tuple[int, ...]]]:
+    """Accept each cluster's merge as the review page shows it: (proven id, sources)."""
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, daemon)
+    page.goto(f"{base_url(daemon)}/ui/review")
+    found = {}
+    for cluster in clusters:
+        text = page.locator(f'li.merge[data-cluster="{cluster}"] .merged').inner_text()
+        answer = page.evaluate(ACCEPT, [f"/ui/review/clusters/{cluster}/accept", text])
+        found[cluster] = (answer["proven"], tuple(answer["sources"]))
+    context.close()
+    return found
 
 
 @pytest.fixture
-def review_page(browser: Browser, reviewing: tuple[DaemonProcess, dict[str, Routed]]
-                ) -> Iterator[Page]:
-    yield from watched_page(browser, reviewing[0])
+def review_page(browser: Browser, reviewing: Reviewing) -> Iterator[Page]:
+    yield from watched_page(browser, reviewing.daemon)

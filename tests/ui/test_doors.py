@@ -44,6 +44,7 @@ async function attempt(name, init) {{
 CHANGES = ["/ui/memories/{m}/forget", "/ui/memories/{m}/restore", "/ui/memories/{m}/pin",
            "/ui/memories/{m}/unpin", "/ui/memories/{m}/edit", "/ui/jobs/cluster",
            "/ui/jobs/consolidate", "/ui/review/consolidations/{m}/undo",
+           "/ui/review/clusters/{m}/accept", "/ui/review/clusters/{m}/reject",
            "/ui/review/routes/{m}/accept", "/ui/review/routes/{m}/reject",
            "/ui/review/routes/{m}/undo"]
 

@@ -28,6 +28,7 @@ from memlane.projections.viewer_queries import TIMELINE_FILTERS
 _MEMORY = re.compile(r"^/ui/memories/(\d{1,18})(?:/(forget|restore|pin|unpin|edit))?$")
 _JOB = re.compile(r"^/ui/jobs/(cluster|consolidate)$")
 _UNDO = re.compile(r"^/ui/review/consolidations/(\d{1,18})/undo$")
+_CLUSTER = re.compile(r"^/ui/review/clusters/(\d{1,18})/(accept|reject)$")
 _ROUTE = re.compile(r"^/ui/review/routes/(\d{1,18})/(accept|reject|undo)$")
 _STATIC = re.compile(r"^/ui/static/([A-Za-z0-9_.-]{1,64})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -181,6 +182,8 @@ async def _change(ui: Ui, request: Request) -> Response:
         answer = await ui.lifecycle.run_job(match.group(1), **extra)
     elif match := _UNDO.match(request.path):
         answer = await ui.review.undo_consolidation(int(match.group(1)))
+    elif match := _CLUSTER.match(request.path):
+        answer = await _review_cluster(ui.review, int(match.group(1)), match.group(2), request)
     elif match := _ROUTE.match(request.path):
         answer = await _review_route(ui.review, int(match.group(1)), match.group(2), request)
     else:
@@ -188,6 +191,12 @@ async def _change(ui: Ui, request: Request) -> Response:
     response = json_response(answer)
     response.headers.extend([*SECURITY_HEADERS, ("cache-control", "no-store")])
     return response
+
+
+async def _review_cluster(review: Review, cluster: int, verdict: str, request: Request) -> Any:
+    if verdict == "accept":
+        return await review.proposals.accept(cluster, decode_body(request.body, EditBody).text)
+    return await review.proposals.reject(cluster)
 
 
 async def _review_route(review: Review, memory: int, verdict: str, request: Request) -> Any:

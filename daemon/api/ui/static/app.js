@@ -92,7 +92,8 @@ function acceptEdited(form) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = new FormData(form).get("text");
-    const body = JSON.stringify({digest: form.dataset.digest, text});
+    const digest = form.dataset.digest;
+    const body = JSON.stringify(digest ? {digest, text} : {text});
     if (await post(form.dataset.action, body)) location.reload();
   });
 }
