@@ -29,6 +29,7 @@ from memlane.daemon.adapters.engine import EmbedEngine
 from memlane.daemon.adapters.files import write_atomic
 from memlane.daemon.adapters.git_project import detect_project
 from memlane.daemon.adapters.heap import heap_trimmer
+from memlane.daemon.adapters.log_output import RECENT_ERRORS
 from memlane.daemon.adapters.model_store import default_model_name
 from memlane.daemon.adapters.paths import Paths, ensure_private_dir
 from memlane.daemon.adapters.sd_notify import keep_watchdog_fed, notify, watchdog_interval
@@ -247,7 +248,8 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
     status = Status(reader=reader, log=writer.log, engine=engine, indexer=indexer,
                     projector=projector, home=paths.home,
                     budget=llm.budget if llm is not None else None,
-                    hook_failures=lambda: hooks.failures, started=started)
+                    hook_failures=lambda: hooks.failures, started=started,
+                    recent_errors=RECENT_ERRORS.recent)
     viewer = Viewer(reader=reader, writer=writer, memories=memories, search=search, status=status,
                     watch=projector.watch, log_dir=paths.log_dir)
     return Api(memories=memories, search=search,
