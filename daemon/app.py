@@ -262,7 +262,8 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                      review=Review(reader=reader, writer=writer,
                                    write_file=_write_project_file,
                                    proposals=Proposals(reader=reader, writer=writer,
-                                                       merge=lifecycle.offline_merge))))
+                                                       merge=lifecycle.offline_merge,
+                                                       lock=lifecycle.job_lock("consolidate")))))
 
 
 def _write_project_file(path: Path, data: bytes, mode: int | None) -> None:

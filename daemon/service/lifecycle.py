@@ -58,14 +58,15 @@ class Lifecycle:
         self.review = review
         self._locks: dict[str, anyio.Lock] = {}
 
-    def _lock(self, job: str) -> anyio.Lock:
+    def job_lock(self, job: str) -> anyio.Lock:
+        """The lock one job of this kind holds while it runs."""
         return self._locks.setdefault(job, anyio.Lock())
 
     async def run_job(self, job: str, **options: Any) -> dict[str, Any]:
         jobs: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
             "cluster": self.cluster, "consolidate": self.consolidate, "route": self.route,
             "age": self.age}
-        async with self._lock(job):
+        async with self.job_lock(job):
             return await jobs[job](**options)
 
     async def run_all(self) -> None:
@@ -108,7 +109,7 @@ class Lifecycle:
             raise Unavailable("no LLM key is configured: clusters wait; "
                               "`memlane consolidate --offline` merges them without an LLM",
                               code="no_llm")
-        async with self._lock("cluster"):  # what was just stored can be merged right away
+        async with self.job_lock("cluster"):  # what was just stored can be merged right away
             clustered = await self.cluster()
         done: list[dict[str, Any]] = []
         waiting: list[dict[str, Any]] = []
@@ -133,7 +134,7 @@ class Lifecycle:
         return {"consolidated": done, "waiting": waiting, **clustered}
 
     async def _cluster_for_review(self) -> dict[str, Any]:
-        async with self._lock("cluster"):
+        async with self.job_lock("cluster"):
             clustered = await self.cluster()
         waiting = await self._reader.read(lambda c: queries.clusters(c, open_only=True))
         return {"consolidated": [], "waiting": [

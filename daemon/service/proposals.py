@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
+
 from memlane.daemon.domain.clustering import MIN_SIZE
 from memlane.daemon.domain.consolidation import Merge, Source, decide_consolidation
 from memlane.daemon.domain.errors import BadRequest, NotFound, Unavailable
@@ -31,10 +33,12 @@ MergeSources = Callable[[list[Source]], Awaitable[Merge]]
 
 
 class Proposals:
-    def __init__(self, *, reader: Reader, writer: Writer, merge: MergeSources) -> None:
+    def __init__(self, *, reader: Reader, writer: Writer, merge: MergeSources,
+                 lock: anyio.Lock) -> None:
         self._reader = reader
         self._writer = writer
         self._merge = merge
+        self._lock = lock  # the consolidate job's: a cluster is merged or rejected once
 
     async def waiting(self) -> list[dict[str, Any]]:
         """Open clusters (oldest first) with their live members and the merge of them."""
@@ -55,6 +59,10 @@ class Proposals:
 
     async def accept(self, cluster: int, text: str) -> dict[str, Any]:
         """Record the merge of an open cluster with ``text`` (the merge shown, or the edit)."""
+        async with self._lock:
+            return await self._accept(cluster, text)
+
+    async def _accept(self, cluster: int, text: str) -> dict[str, Any]:
         sources, project = await self._open(cluster)
         merge = await self._merge(sources)
         if text.strip() != merge.text.strip():
@@ -70,9 +78,10 @@ class Proposals:
 
     async def reject(self, cluster: int) -> dict[str, Any]:
         """Close an open cluster unmerged."""
-        members = await self._members(cluster)
-        await self._writer.append([ConsolidationRejected(cluster=cluster,
-                                                         members=tuple(members))])
+        async with self._lock:
+            members = await self._members(cluster)
+            await self._writer.append([ConsolidationRejected(cluster=cluster,
+                                                             members=tuple(members))])
         return {"cluster": cluster, "rejected": members}
 
     async def _open(self, cluster: int) -> tuple[list[Source], str]:
