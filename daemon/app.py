@@ -261,6 +261,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                ui=Ui(sessions=Sessions(), viewer=viewer, memories=memories, lifecycle=lifecycle,
                      review=Review(reader=reader, writer=writer,
                                    write_file=_write_project_file,
+                                   lock=lifecycle.job_lock("route"),
                                    proposals=Proposals(reader=reader, writer=writer,
                                                        merge=lifecycle.offline_merge,
                                                        lock=lifecycle.job_lock("consolidate")))))

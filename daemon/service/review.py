@@ -41,11 +41,14 @@ MAX_FILE_BYTES = 1024 * 1024
 
 class Review:
     def __init__(self, *, reader: Reader, writer: Writer, write_file: WriteFile,
-                 proposals: Proposals) -> None:
+                 proposals: Proposals, lock: anyio.Lock) -> None:
         self._reader = reader
         self._writer = writer
         self._write_file = write_file
         self.proposals = proposals
+        # The route job's: a file is changed by one of them at a time, and a memory made by
+        # an edit is routed here, never by the job in between.
+        self._lock = lock
 
     async def overview(self) -> dict[str, Any]:
         """Consolidations waiting, recent consolidations and routes; each live routing
@@ -63,6 +66,10 @@ class Review:
 
     async def undo_consolidation(self, proven: int) -> dict[str, Any]:
         """Restore the sources, retire the proven memory, and take its routed lines back."""
+        async with self._lock:
+            return await self._undo_consolidation(proven)
+
+    async def _undo_consolidation(self, proven: int) -> dict[str, Any]:
         found, sources = await self._reader.read(
             lambda conn: review_queries.undo_facts(conn, proven))
         if found is None:
@@ -81,6 +88,11 @@ class Review:
     async def accept_route(self, memory: int, *, digest_seen: str,
                            text: str | None = None) -> dict[str, Any]:
         """Write a proposed route into its file (``text``: the user's edit of the memory)."""
+        async with self._lock:
+            return await self._accept_route(memory, digest_seen, text)
+
+    async def _accept_route(self, memory: int, digest_seen: str,
+                            text: str | None) -> dict[str, Any]:
         route = await self._route(memory)
         decide_route_review(_facts(route), "accepted")  # only a proposal: fails early
         if route["state"] not in queries.LIVE_STATES:
@@ -106,16 +118,18 @@ class Review:
         return {"memory": written, "target": str(path), "action": "written"}
 
     async def reject_route(self, memory: int) -> dict[str, Any]:
-        route = await self._route(memory)
-        await self._writer.append([decide_route_review(_facts(route), "rejected")])
+        async with self._lock:
+            route = await self._route(memory)
+            await self._writer.append([decide_route_review(_facts(route), "rejected")])
         return {"memory": memory, "target": route["target"], "action": "skipped"}
 
     async def undo_route(self, memory: int) -> dict[str, Any]:
         """Take the lines a route wrote back out of its file."""
-        route = await self._route(memory)
-        event = decide_route_review(_facts(route), "undone")
-        diff = await self._unroute(route)
-        await self._writer.append([event])
+        async with self._lock:
+            route = await self._route(memory)
+            event = decide_route_review(_facts(route), "undone")
+            diff = await self._unroute(route)
+            await self._writer.append([event])
         return {"memory": memory, "target": route["target"], "unrouted": diff}
 
     async def _supersede(self, route: dict[str, Any], text: str) -> tuple[int, str]:
