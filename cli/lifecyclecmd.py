@@ -59,7 +59,7 @@ def register(app: typer.Typer, call: Call, paths: Callable[[], Any],
         rows = call("GET", "/v1/clusters" + ("?open=1" if open_only else ""))["clusters"]
         emit_lines(rows, as_json=as_json, text="\n".join(
             f"cluster {c['id']} {c['members']} cohesion {c['cohesion']:.3f} → "
-            f"{c['consolidated_into'] or 'waiting'}" for c in rows) or "no clusters")
+            f"{_outcome(c['consolidated_into'])}" for c in rows) or "no clusters")
 
     @app.command()
     def lineage(memory_id: int, as_json: JsonFlag = False) -> None:
@@ -191,3 +191,8 @@ def register(app: typer.Typer, call: Call, paths: Callable[[], Any],
         from memlane.cli.quick import recall as recall_now
 
         recall_now(query, project, k)
+
+
+def _outcome(consolidated_into: int | None) -> str:
+    """What became of a cluster (0: the user rejected its merge in the viewer's review)."""
+    return {None: "waiting", 0: "rejected"}.get(consolidated_into, str(consolidated_into))

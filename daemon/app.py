@@ -29,6 +29,7 @@ from memlane.daemon.adapters.engine import EmbedEngine
 from memlane.daemon.adapters.files import write_atomic
 from memlane.daemon.adapters.git_project import detect_project
 from memlane.daemon.adapters.heap import heap_trimmer
+from memlane.daemon.adapters.log_output import RECENT_ERRORS
 from memlane.daemon.adapters.model_store import default_model_name
 from memlane.daemon.adapters.paths import Paths, ensure_private_dir
 from memlane.daemon.adapters.sd_notify import keep_watchdog_fed, notify, watchdog_interval
@@ -69,6 +70,8 @@ from memlane.daemon.service.hooks import Hooks
 from memlane.daemon.service.usage import Usage
 from memlane.daemon.service.lifecycle import Lifecycle
 from memlane.daemon.service.memories import Memories
+from memlane.daemon.service.proposals import Proposals
+from memlane.daemon.service.review import Review
 from memlane.daemon.service.router import RouteOptions, Router
 from memlane.daemon.service.search import Search
 from memlane.daemon.service.status import Status
@@ -224,11 +227,12 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                             daily_budget=settings.llm_daily_budget,
                             budget_file=paths.home / "llm-budget.json")
     router = Router(reader=reader, writer=writer, engine=engine, llm=llm,
-                    options=RouteOptions(settings.route_write_projects, settings.route_docs),
+                    options=RouteOptions(settings.route_write_projects, settings.route_docs,
+                                         review=settings.review),
                     write_file=_write_project_file)
     lifecycle = Lifecycle(reader=reader, writer=writer, engine=engine, indexer=indexer,
                           thresholds=thresholds, router=router, llm=llm,
-                          policy=AgePolicy(limit=settings.age_limit))
+                          policy=AgePolicy(limit=settings.age_limit), review=settings.review)
     scheduler = JobScheduler(lifecycle.run_all, settings.jobs_interval_s)
     tg.start_soon(scheduler.run)
     memories = Memories(writer=writer, reader=reader, log_dir=paths.log_dir,
@@ -244,7 +248,8 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
     status = Status(reader=reader, log=writer.log, engine=engine, indexer=indexer,
                     projector=projector, home=paths.home,
                     budget=llm.budget if llm is not None else None,
-                    hook_failures=lambda: hooks.failures, started=started)
+                    hook_failures=lambda: hooks.failures, started=started,
+                    recent_errors=RECENT_ERRORS.recent)
     viewer = Viewer(reader=reader, writer=writer, memories=memories, search=search, status=status,
                     watch=projector.watch, log_dir=paths.log_dir)
     return Api(memories=memories, search=search,
@@ -253,7 +258,13 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                                        thresholds=thresholds),
                hooks=hooks, lifecycle=lifecycle, status=status, engine=engine, reader=reader,
                capture=Capture(sessions=hooks.sessions, memories=memories, reader=reader),
-               ui=Ui(sessions=Sessions(), viewer=viewer, memories=memories, lifecycle=lifecycle))
+               ui=Ui(sessions=Sessions(), viewer=viewer, memories=memories, lifecycle=lifecycle,
+                     review=Review(reader=reader, writer=writer,
+                                   write_file=_write_project_file,
+                                   lock=lifecycle.job_lock("route"),
+                                   proposals=Proposals(reader=reader, writer=writer,
+                                                       merge=lifecycle.offline_merge,
+                                                       lock=lifecycle.job_lock("consolidate")))))
 
 
 def _write_project_file(path: Path, data: bytes, mode: int | None) -> None:

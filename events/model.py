@@ -203,6 +203,14 @@ class Pinned(_Event, frozen=True, tag="pinned"):
     pinned: bool = True
 
 
+class ConsolidationRejected(_Event, frozen=True, tag="consolidation_rejected"):
+    """The user rejected the merge of cluster ``cluster`` (the viewer's review): the cluster
+    closes unmerged, and its ``members`` are never clustered together again."""
+
+    cluster: int
+    members: tuple[int, ...]
+
+
 Event = (
     Stored
     | Embedded
@@ -223,6 +231,7 @@ Event = (
     | Shown
     | Used
     | Pinned
+    | ConsolidationRejected
 )
 EVENT_TYPES: tuple[type[_Event], ...] = Event.__args__
 

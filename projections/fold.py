@@ -15,6 +15,7 @@ import msgspec
 from memlane.events.model import (
     Clustered,
     Consolidated,
+    ConsolidationRejected,
     Embedded,
     Expired,
     ForgetRequested,
@@ -135,6 +136,10 @@ def ops_for(record: Record) -> list[Op]:
         case Pinned():
             return [("UPDATE memories SET pinned = ?, updated_at = ? WHERE id = ?",
                      (int(event.pinned), at, event.memory))]
+        case ConsolidationRejected():
+            # Closed without a memory: 0 is no memory's id (seqs start at 1).
+            return [("UPDATE clusters SET consolidated_into = 0 WHERE id = ?"
+                     " AND consolidated_into IS NULL", (event.cluster,))]
         case Unknown():
             return [("INSERT INTO unknown_events (seq, tag) VALUES (?, ?)", (record.seq, event.tag))]
         case _:

@@ -213,6 +213,18 @@ def lineage_pairs(conn: sqlite3.Connection) -> list[tuple[int, int]]:
         " SELECT child, parent FROM up")]
 
 
+def sibling_pairs(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+    """Pairs of sources of one consolidation, or of members of a cluster whose merge the user
+    rejected: once merged (maybe restored by an undo) or refused, never clustered together
+    again."""
+    return list(conn.execute(
+        "SELECT a.parent, b.parent FROM lineage a JOIN lineage b"
+        " ON a.child = b.child AND a.parent < b.parent UNION"
+        " SELECT a.memory, b.memory FROM clusters c JOIN cluster_members a ON a.cluster = c.id"
+        " JOIN cluster_members b ON b.cluster = c.id AND a.memory < b.memory"
+        " WHERE c.consolidated_into = 0"))
+
+
 def active_ids(conn: sqlite3.Connection) -> set[int]:
     return {row[0] for row in conn.execute("SELECT id FROM memories WHERE state = 'active'")}
 

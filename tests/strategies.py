@@ -49,5 +49,7 @@ BY_TYPE: dict[type, st.SearchStrategy[m.Event]] = {
     m.Used: st.builds(m.Used, memory=ids, evidence=st.sampled_from(["reply", "prompt", "mcp", "user"]),
               score=scores, session=names),
     m.Pinned: st.builds(m.Pinned, memory=ids, pinned=st.booleans()),
+    m.ConsolidationRejected: st.builds(m.ConsolidationRejected, cluster=ids,
+              members=st.lists(ids, max_size=5).map(tuple)),
 }
 EVENTS = st.one_of(*BY_TYPE.values())

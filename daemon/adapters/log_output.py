@@ -7,6 +7,11 @@ import sys
 
 import structlog
 
+from memlane.daemon.adapters.error_ring import ErrorRing
+
+# The daemon's last warnings and errors, without their text (the health page shows them).
+RECENT_ERRORS = ErrorRing()
+
 
 def configure_logging(level: int = logging.INFO) -> None:
     renderer = (structlog.dev.ConsoleRenderer() if sys.stderr.isatty()
@@ -16,6 +21,7 @@ def configure_logging(level: int = logging.INFO) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            RECENT_ERRORS,  # before the exception is formatted into text
             structlog.processors.format_exc_info,
             renderer,
         ],

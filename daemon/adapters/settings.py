@@ -46,6 +46,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Projects (git roots) or folders whose sessions memlane never captures from: no marked
     # prompt, no session save, no record of what was shown.
     ignore_projects: tuple[str, ...] = ()
+    # Review mode: consolidations and routes wait in the viewer's review for the user's
+    # approval (the merge to record; the exact diff of the file) instead of being applied.
+    review: bool = False
 
     @classmethod
     def load(cls, config: Path | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -70,6 +73,7 @@ ENV_VARS = {
     "MEMLANE_LLM_MODEL": "llm_model",
     "MEMLANE_LLM_BASE_URL": "llm_base_url",
     "MEMLANE_LLM_DAILY_BUDGET": "llm_daily_budget",
+    "MEMLANE_REVIEW": "review",
 }
 
 

@@ -78,7 +78,12 @@ def extractive_merge(sources: Sequence[Source], sentences: Sequence[str],
                  model=OFFLINE_MODEL, prompt_version=OFFLINE_PROMPT)
 
 
-def decide_consolidation(cluster: int, project: str, sources: Sequence[Source], merge: Merge,
+def consolidated_reason(proven: int) -> str:
+    """The expiry reason of a source consolidated into ``proven``."""
+    return f"consolidated into {proven}"
+
+
+def decide_consolidation(cluster: int | None, project: str, sources: Sequence[Source], merge: Merge,
                          next_seq: int) -> list[Event]:
     """``Consolidated`` (id ``next_seq``) then one ``Expired`` per source."""
     proven = Consolidated(
@@ -86,5 +91,5 @@ def decide_consolidation(cluster: int, project: str, sources: Sequence[Source], 
         kind=merged_kind(sources, merge.kind), content_hash=content_hash(merge.text),
         model=merge.model, prompt_version=merge.prompt_version, cluster=cluster,
         tags=merged_tags(sources, merge.tags))
-    return [proven, *(Expired(memory=s.id, reason=f"consolidated into {next_seq}")
+    return [proven, *(Expired(memory=s.id, reason=consolidated_reason(next_seq))
                       for s in sources)]

@@ -22,6 +22,7 @@ from memlane.events.model import (
     TEXT_FIELDS,
     Clustered,
     Consolidated,
+    ConsolidationRejected,
     Embedded,
     Event,
     Expired,
@@ -58,7 +59,7 @@ def referenced(event: Event | Unknown) -> tuple[int, ...]:
             return (event.id, *event.sources)
         case Linked():
             return (event.a, event.b)
-        case Clustered():
+        case Clustered() | ConsolidationRejected():
             return event.members
         case ForgetRequested() | Shown():
             return event.memories

@@ -66,21 +66,27 @@ def offline_conflict(memory_text: str, nearest: str, similarity: float, *,
 
 
 def decide_route(memory_id: int, memory_text: str, best: TargetScore, file_text: str, *,
-                 duplicate: float, conflict: bool, may_write: bool) -> RouteDecision:
-    """Skip what is there, propose what may conflict or may not be written, else write."""
+                 duplicate: float, conflict: bool, may_write: bool,
+                 review: bool = False) -> RouteDecision:
+    """Skip what is there, propose what may conflict or may not be written, else write (in
+    ``review`` mode: propose, for the user to accept)."""
     if already_present(file_text, memory_id, memory_text) or best.similarity >= duplicate:
         return RouteDecision(best.target, "skipped", "already present")
     if conflict:
         return RouteDecision(best.target, "proposed", "may conflict with: " + best.nearest[:200])
     if not may_write:
         return RouteDecision(best.target, "proposed", "writing is not enabled for this project")
+    if review:
+        return RouteDecision(best.target, "proposed", "waiting for review")
     return RouteDecision(best.target, "written", "no conflict")
 
 
 def render_entry(memory_id: int, memory_text: str) -> str:
     """One bullet per line of the memory; the provenance comment names its id."""
     lines = [ln.strip().lstrip("-*• ").strip() for ln in memory_text.splitlines()]
-    bullets = [f"- {' '.join(ln.split())}" for ln in lines if ln]
+    # A text of bullet marks alone (``*``) stays itself: an entry always has a line.
+    bullets = [f"- {' '.join(ln.split())}" for ln in lines if ln] or \
+        [f"- {' '.join(memory_text.split())}"]
     bullets[0] += f" <!-- memlane:{memory_id} -->"
     return "\n".join(bullets) + "\n"
 
@@ -96,6 +102,19 @@ def insert_memory(file_text: str, memory_id: int, memory_text: str) -> str:
     end = next_heading.start() if next_heading else len(rest)
     section = rest[:end].rstrip("\n") + "\n" + entry
     return head + SECTION + section + ("\n" + rest[end:].lstrip("\n") if next_heading else "")
+
+
+def drop_empty_section(file_text: str) -> str:
+    """``file_text`` without memlane's section once no entry is left in it (the inverse of
+    :func:`insert_memory` creating it)."""
+    head, found, rest = file_text.partition(SECTION)
+    next_heading = re.search(r"\n#{1,2} ", rest)
+    body = rest[:next_heading.start()] if next_heading else rest
+    if not found or body.strip():
+        return file_text
+    after = rest[next_heading.start():].strip("\n") if next_heading else ""
+    parts = [part for part in (head.rstrip("\n"), after) if part]
+    return "\n\n".join(parts) + "\n" if parts else ""
 
 
 def score_targets(similarities: Mapping[str, Sequence[tuple[str, float]]]) -> list[TargetScore]:

@@ -14,7 +14,6 @@ daemon exit with 137 right after the named step, as a kill -9 would.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -33,15 +32,14 @@ from memlane.daemon.domain.forgetting import (
     gather_traces,
     needles,
     purge,
-    remove_routed,
 )
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
+from memlane.daemon.service.unrouting import WriteFile, unroute
 from memlane.events.log import read_log
 from memlane.events.model import Event, ForgetRequested, Forgotten, Record
 
 log = structlog.get_logger()
-WriteFile = Callable[[Path, bytes, int | None], None]
 CRASH_STEPS = ("requested", "gathered", "unrouted", "shredded", "rewriting", "rewritten",
                "sqlite_scrubbed", "vectors_scrubbed", "verified", "completed")
 CHUNK = 256 * 1024
@@ -151,21 +149,9 @@ class Forgetting:
 
     def _unroute(self, targets: list[str], ids: list[int], traces: Traces) -> list[dict[str, str]]:
         """Remove the memories' lines from the files memlane wrote; the diffs, per file."""
-        diffs = []
-        for target in targets:
-            path = Path(target)
-            if not path.is_file():
-                continue
-            before = path.read_text(encoding="utf-8", errors="surrogateescape")
-            after = before
-            for memory in ids:
-                after = remove_routed(after, memory, traces.texts.get(memory))
-            if after != before:
-                self._write_file(path, after.encode("utf-8", errors="surrogateescape"), None)
-                diffs.append({"target": target, "diff": "".join(difflib.unified_diff(
-                    before.splitlines(True), after.splitlines(True), f"a/{path.name}",
-                    f"b/{path.name}"))})
-        return diffs
+        texts = {memory: traces.texts.get(memory) for memory in ids}
+        found = (unroute(Path(target), texts, self._write_file) for target in targets)
+        return [diff for diff in found if diff is not None]
 
     def _shred_copies(self, patterns: list[bytes]) -> None:
         """Overwrite and delete the set-aside copies (torn log tails, damaged projection

@@ -2,7 +2,9 @@
 
 Each job gathers its inputs from the caught-up projection, calls the pure decider and hands
 the events to the writer. One job of a kind runs at a time; a timer runs them all in turn and
-clients run one on demand (``POST /v1/jobs/<name>``).
+clients run one on demand (``POST /v1/jobs/<name>``). In review mode clusters are not merged
+by the job: they wait as proposals for the user (``service/review.py``). Two sources of one
+consolidation, or members of a rejected cluster, are never clustered together again.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class Lifecycle:
 
     def __init__(self, *, reader: Reader, writer: Writer, engine: Embeds, indexer: Indexer,
                  thresholds: Thresholds, router: Router, llm: Consolidator | None,
-                 policy: AgePolicy | None = None) -> None:
+                 policy: AgePolicy | None = None, review: bool = False) -> None:
         self._reader = reader
         self._writer = writer
         self._engine = engine
@@ -53,16 +55,18 @@ class Lifecycle:
         self._router = router
         self.llm = llm
         self.policy = policy or AgePolicy()
+        self.review = review
         self._locks: dict[str, anyio.Lock] = {}
 
-    def _lock(self, job: str) -> anyio.Lock:
+    def job_lock(self, job: str) -> anyio.Lock:
+        """The lock one job of this kind holds while it runs."""
         return self._locks.setdefault(job, anyio.Lock())
 
     async def run_job(self, job: str, **options: Any) -> dict[str, Any]:
         jobs: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
             "cluster": self.cluster, "consolidate": self.consolidate, "route": self.route,
             "age": self.age}
-        async with self._lock(job):
+        async with self.job_lock(job):
             return await jobs[job](**options)
 
     async def run_all(self) -> None:
@@ -81,7 +85,8 @@ class Lifecycle:
         def gather(conn: Any) -> tuple[dict[tuple[int, int], float], set[int], list[Any]]:
             eligible = (queries.active_ids(conn) | _proven_ids(conn)) - \
                 queries.open_cluster_members(conn)
-            return queries.live_links(conn), eligible, queries.lineage_pairs(conn)
+            forbidden = queries.lineage_pairs(conn) + queries.sibling_pairs(conn)
+            return queries.live_links(conn), eligible, forbidden
 
         links, eligible, forbidden = await self._reader.read(gather)
         threshold = await self._thresholds.of(spec, "cluster")
@@ -97,22 +102,24 @@ class Lifecycle:
 
     async def consolidate(self, *, offline: bool = False) -> dict[str, Any]:
         """Merge each open cluster into a proven memory: extractively when ``offline``, else
-        through the LLM; without one, clusters wait."""
+        through the LLM; without one, or in review mode, clusters wait."""
+        if self.review:
+            return await self._cluster_for_review()
         if not offline and self.llm is None:
             raise Unavailable("no LLM key is configured: clusters wait; "
                               "`memlane consolidate --offline` merges them without an LLM",
                               code="no_llm")
-        async with self._lock("cluster"):  # what was just stored can be merged right away
+        async with self.job_lock("cluster"):  # what was just stored can be merged right away
             clustered = await self.cluster()
         done: list[dict[str, Any]] = []
         waiting: list[dict[str, Any]] = []
         for cluster in await self._reader.read(lambda c: queries.clusters(c, open_only=True)):
             sources, project = await self._reader.read(
-                lambda c, ids=cluster["members"]: _sources(c, ids))
+                lambda c, ids=cluster["members"]: live_sources(c, ids))
             if len(sources) < 3:
                 continue
             try:
-                merge = await (self._offline_merge(sources) if offline
+                merge = await (self.offline_merge(sources) if offline
                                else self._llm_merge(sources))
             except ApiError as exc:  # the cluster waits for the next round
                 waiting.append({"cluster": cluster["id"], "reason": exc.message})
@@ -126,7 +133,14 @@ class Lifecycle:
                          "sources": [s.id for s in sources]})
         return {"consolidated": done, "waiting": waiting, **clustered}
 
-    async def _offline_merge(self, sources: list[Source]) -> Merge:
+    async def _cluster_for_review(self) -> dict[str, Any]:
+        async with self.job_lock("cluster"):
+            clustered = await self.cluster()
+        waiting = await self._reader.read(lambda c: queries.clusters(c, open_only=True))
+        return {"consolidated": [], "waiting": [
+            {"cluster": c["id"], "reason": "waiting for review"} for c in waiting], **clustered}
+
+    async def offline_merge(self, sources: list[Source]) -> Merge:
         sentences = sentences_of(sources)
         vectors = await self._engine.embed(sentences)
         threshold = await self._thresholds.of(self._spec(), "cluster")
@@ -173,7 +187,7 @@ def _proven_ids(conn: Any) -> set[int]:
     return {row[0] for row in conn.execute("SELECT id FROM memories WHERE state = 'proven'")}
 
 
-def _sources(conn: Any, ids: list[int]) -> tuple[list[Source], str]:
+def live_sources(conn: Any, ids: list[int]) -> tuple[list[Source], str]:
     rows = queries.get_memories(conn, ids)
     live = [rows[i] for i in ids if i in rows and rows[i]["state"] in queries.LIVE_STATES]
     project = live[0]["project"] if live else ""

@@ -7,7 +7,6 @@ atomically (when the project opted in, or the user asked with ``--write``) and r
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from memlane.daemon.domain.errors import ApiError
 from memlane.daemon.domain.provenance import is_quarantined
+from memlane.daemon.domain.review import SECTION_NAME, route_diff
 from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.thresholds import threshold_for
@@ -27,7 +27,6 @@ from memlane.daemon.domain.routing import (
     TargetScore,
     choose_target,
     decide_route,
-    insert_memory,
     offline_conflict,
     paragraphs,
     score_targets,
@@ -42,6 +41,7 @@ MAX_FILE_BYTES = 1024 * 1024
 class RouteOptions:
     write_projects: tuple[str, ...] = ()
     docs: tuple[str, ...] = ()  # extra targets, relative to each project root
+    review: bool = False  # every write waits for the user's approval (the viewer's review)
 
 
 @dataclass
@@ -112,13 +112,11 @@ class Router:
         conflict = await _conflicts(self._llm, memory["text"], best.nearest, best.similarity,
                                     link)
         decision = decide_route(memory["id"], memory["text"], best, current,
-                                duplicate=duplicate, conflict=conflict, may_write=may_write)
+                                duplicate=duplicate, conflict=conflict, may_write=may_write,
+                                review=self._options.review)
         diff = ""
         if decision.action != "skipped":
-            updated = insert_memory(current, memory["id"], memory["text"])
-            diff = "".join(difflib.unified_diff(current.splitlines(True),
-                                                updated.splitlines(True),
-                                                f"a/{best.target}", f"b/{best.target}"))
+            updated, diff = route_diff(current, memory["id"], memory["text"], best.target)
             if decision.action == "written" and not dry_run:
                 target = files.root / best.target
                 # A new instruction file is 0644 like any project file (the daemon's umask is 077).
@@ -128,7 +126,7 @@ class Router:
         if not dry_run:
             await self._writer.append([Routed(
                 memory=memory["id"], target=str(files.root / best.target),
-                section="Proven knowledge (memlane)", action=decision.action,
+                section=SECTION_NAME, action=decision.action,
                 verdict=decision.verdict)])
         return {"memory": memory["id"], "target": str(files.root / best.target),
                 "action": decision.action, "verdict": decision.verdict, "diff": diff}

@@ -8,6 +8,7 @@ API's routes (forget, restore, jobs), so the viewer can do nothing the CLI canno
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,14 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from memlane.daemon.domain.errors import BadRequest
+from memlane.daemon.domain.state_history import StateHistory, sample
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
 from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.requests import SearchBody, StoreBody
 from memlane.daemon.service.search import Search
 from memlane.daemon.service.status import Status
+from memlane.events.log import read_log
 from memlane.events.model import (
     Consolidated,
     Expired,
@@ -34,6 +37,7 @@ from memlane.events.model import (
 from memlane.projections import queries, viewer_queries
 
 PAGE = 50
+CHART_POINTS = 60
 GRAPH_CAP = 5000  # nodes drawn at most, largest components first
 
 Watch = Callable[[], MemoryObjectReceiveStream[list[Record]]]
@@ -50,6 +54,8 @@ class Viewer:
         self._status = status
         self._watch = watch
         self._log_dir = log_dir
+        self._states = StateHistory()
+        self._states_lock = anyio.Lock()
 
     async def timeline(self, filters: dict[str, str], *, before: int | None = None,
                        after: int | None = None) -> dict[str, Any]:
@@ -127,7 +133,16 @@ class Viewer:
     async def health(self) -> dict[str, Any]:
         status = await self._status.status()
         log_bytes = await anyio.to_thread.run_sync(_tree_size, self._log_dir)
-        return {**status, "log_bytes": log_bytes}
+        return {**status, "log_bytes": log_bytes, "states": await self.states_over_time()}
+
+    async def states_over_time(self) -> list[Any]:
+        """Memories by state over time, sampled: the log read from where the last call
+        stopped."""
+        last = self._reader.last_seq
+        async with self._states_lock:
+            await anyio.to_thread.run_sync(lambda: self._states.observe(
+                read_log(self._log_dir, self._states.seq + 1, upto=last)))
+            return sample(self._states.points(), CHART_POINTS, until=datetime.now(UTC))
 
     async def live(self) -> AsyncGenerator[dict[str, Any], None]:
         """What each applied batch changed: the newest memory id, forgotten ids, and ids whose

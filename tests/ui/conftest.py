@@ -1,19 +1,22 @@
-"""Two daemons for the viewer's browser tests: one holding 2,000 imported memories (timeline,
+"""Three daemons for the viewer's browser tests: one holding 2,000 imported memories (timeline,
 search, escaping), one small with a known cluster (graph, consolidation, forget, health), so
-the lifecycle jobs never wait for 2,000 memories to be linked on a loaded machine. Each gets
+the lifecycle jobs never wait for 2,000 memories to be linked on a loaded machine, and one in
+review mode whose routes wait for approval. Each gets
 its own browser context: cookies name a host, not a port."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.e2e.daemon import DaemonProcess, temporary_daemon
 from tests.tools import require
-from tests.ui.browser import CHROMIUM, launched, log_in
+from tests.ui.browser import CHROMIUM, base_url, launched, log_in
 
 BULK = 2000
 KNOWN = "The billing API retries with exponential backoff capped at 30 seconds"
@@ -92,3 +95,90 @@ def bulk_page(browser: Browser, bulk: DaemonProcess) -> Iterator[Page]:
 def lived_page(browser: Browser, lived: DaemonProcess) -> Iterator[Page]:
     yield from watched_page(browser, lived)
 
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A project directory whose CLAUDE.md has a routing proposal waiting for review."""
+
+    root: Path
+    original: bytes
+    proven: int
+    sources: tuple[int, ...]
+
+    @property
+    def claude(self) -> Path:
+        return self.root / "CLAUDE.md"
+
+
+@dataclass(frozen=True)
+class Reviewing:
+    """The review-mode daemon: per project, its waiting cluster; ``routed``: the projects
+    whose cluster was accepted (in the fixture) and whose route waits for approval."""
+
+    daemon: DaemonProcess
+    clusters: dict[str, int]
+    routed: dict[str, Routed]
+
+
+ROUTED = ("alpha", "beta", "gamma")  # accepted by the fixture, their routes wait
+WAITING = ("delta", "epsilon")  # their clusters wait for the tests
+
+
+@pytest.fixture(scope="session")
+def reviewing(browser: Browser) -> Iterator[Reviewing]:
+    """A daemon in review mode with five projects, each with a pool that clusters. The job
+    merges nothing; the fixture accepts three clusters through the viewer, whose routes into
+    their project's CLAUDE.md then wait for approval too."""
+    with temporary_daemon(MEMLANE_REVIEW="1", **NO_LLM) as daemon:
+        roots = {name: daemon.home.parent / name for name in (*ROUTED, *WAITING)}
+        for name, root in roots.items():
+            root.mkdir()
+            (root / "CLAUDE.md").write_bytes(f"# {name}\n\nA FastAPI service.\n".encode())
+            for text in POOL:
+                daemon.client.request("POST", "/v1/memories", {"text": text, "project": str(root)})
+        daemon.wait_idle()
+        done = daemon.client.request("POST", "/v1/jobs/consolidate", {"offline": True})
+        assert done["consolidated"] == [] and len(done["waiting"]) == len(roots), done
+        clusters = {_project_of(daemon, c["members"][0], roots): c["id"]
+                    for c in daemon.client.request("GET", "/v1/clusters")["clusters"]}
+        proven = _accept_clusters(browser, daemon, [clusters[name] for name in ROUTED])
+        routes = daemon.client.request("POST", "/v1/jobs/route", {"write": True})["routes"]
+        assert {r["action"] for r in routes} == {"proposed"}, routes
+        routed = {name: Routed(roots[name], (roots[name] / "CLAUDE.md").read_bytes(),
+                               *proven[clusters[name]]) for name in ROUTED}
+        yield Reviewing(daemon, clusters, routed)
+
+
+def _project_of(daemon: DaemonProcess, memory: int, roots: dict[str, Path]) -> str:
+    project = daemon.client.request("GET", f"/v1/memories/{memory}")["project"]
+    return next(name for name, root in roots.items() if str(root) == project)
+
+
+ACCEPT = """async ([url, text]) => {
+  const csrf = document.querySelector('meta[name="csrf"]').content;
+  const response = await fetch(url, {method: "POST", body: JSON.stringify({text}),
+                                     headers: {"x-memlane-csrf": csrf}});
+  return await response.json();
+}"""
+
+
+def _accept_clusters(browser: Browser, daemon: DaemonProcess, clusters: list[int]
+                     ) -> dict[int, tuple[int, tuple[int, ...]]]:
+    """Accept each cluster's merge as the review page shows it: (proven id, sources)."""
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, daemon)
+    page.goto(f"{base_url(daemon)}/ui/review")
+    found = {}
+    for cluster in clusters:
+        text = page.locator(f'li.merge[data-cluster="{cluster}"] .merged').inner_text()
+        answer = page.evaluate(ACCEPT, [f"/ui/review/clusters/{cluster}/accept", text])
+        found[cluster] = (answer["proven"], tuple(answer["sources"]))
+    context.close()
+    return found
+
+
+@pytest.fixture
+def review_page(browser: Browser, reviewing: Reviewing) -> Iterator[Page]:
+    yield from watched_page(browser, reviewing.daemon)

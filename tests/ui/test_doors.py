@@ -39,12 +39,24 @@ async function attempt(name, init) {{
 <form id="f" method="post" action="{target}"><button>go</button></form>"""
 
 
-@pytest.fixture
-def attacker(lived: DaemonProcess) -> Iterator[tuple[str, str]]:
-    """A page of another origin (another port on 127.0.0.1), aimed at forgetting a memory."""
+# Every change the viewer takes ({m}: a memory id); each needs the session, the page's CSRF
+# token and the own Origin.
+CHANGES = ["/ui/memories/{m}/forget", "/ui/memories/{m}/restore", "/ui/memories/{m}/pin",
+           "/ui/memories/{m}/unpin", "/ui/memories/{m}/edit", "/ui/jobs/cluster",
+           "/ui/jobs/consolidate", "/ui/review/consolidations/{m}/undo",
+           "/ui/review/clusters/{m}/accept", "/ui/review/clusters/{m}/reject",
+           "/ui/review/routes/{m}/accept", "/ui/review/routes/{m}/reject",
+           "/ui/review/routes/{m}/undo"]
+
+
+@pytest.fixture(params=["/ui/memories/{m}/forget", "/ui/review/consolidations/{m}/undo",
+                        "/ui/review/routes/{m}/reject"])
+def attacker(request: pytest.FixtureRequest, lived: DaemonProcess) -> Iterator[tuple[str, str]]:
+    """A page of another origin (another port on 127.0.0.1), aimed at changing a memory."""
     victim = int(lived.client.request("POST", "/v1/memories", {
-        "text": "a memory another origin tries to forget", "project": "graphs"})["id"])
-    target = f"{base_url(lived)}/ui/memories/{victim}/forget"
+        "text": f"a memory another origin tries to change via {request.param}",
+        "project": "graphs"})["id"])
+    target = base_url(lived) + request.param.format(m=victim)
     page = ATTACK.format(target=target).encode()
 
     class Handler(BaseHTTPRequestHandler):
@@ -81,9 +93,33 @@ def test_a_page_of_another_origin_cannot_change_anything(
     assert lived.client.request("GET", f"/v1/memories/{victim}")["state"] == "active"
 
 
+def test_every_change_needs_the_page_csrf_token(lived_page: Page, lived: DaemonProcess) -> None:
+    """From the viewer's own page, with its session and Origin, every change without the CSRF
+    token, or with a wrong one, is refused (403) and changes nothing."""
+    memory = int(lived.client.request("POST", "/v1/memories", {
+        "text": "a memory a change without its token must not touch", "project": "graphs"})["id"])
+    lived.wait_idle()  # embedded and linked: only a change could alter it now
+    before = lived.client.request("GET", f"/v1/memories/{memory}")
+    lived_page.goto(f"{base_url(lived)}/ui/")
+    for change in CHANGES:
+        statuses = lived_page.evaluate(POST_WITHOUT_TOKEN, change.format(m=memory))
+        assert statuses == [403, 403], (change, statuses)
+    assert lived.client.request("GET", f"/v1/memories/{memory}") == before
+
+
+POST_WITHOUT_TOKEN = """async (url) => {
+  const statuses = [];
+  for (const headers of [{}, {"x-memlane-csrf": "0".repeat(64)}]) {
+    const response = await fetch(url, {method: "POST", headers, body: "{}"});
+    statuses.push(response.status);
+  }
+  return statuses;
+}"""
+
+
 @pytest.mark.parametrize("path", ["/ui/", "/ui/search?q=pool", "/ui/memories/2", "/ui/graph",
                                   "/ui/graph.json?project=graphs", "/ui/health", "/ui/rows",
-                                  "/ui/live"])
+                                  "/ui/live", "/ui/review"])
 def test_without_a_session_only_the_login_page_is_served(
         browser: Browser, lived: DaemonProcess, path: str) -> None:
     """A browser without the session sees the login page, and no memory, on every page."""

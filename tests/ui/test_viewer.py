@@ -189,3 +189,27 @@ def test_edit_stores_a_new_memory_that_supersedes_the_old(
     expect(lived_page.locator("#memory .text")).to_have_text("Deploys go out on Wednesdays")
     lived_page.goto(f"{base_url(lived)}/ui/memories/{old}")
     expect(lived_page.locator("#history")).to_contain_text(f"expired because superseded by #{new}")
+
+
+def test_the_health_page_charts_states_and_names_errors_without_their_text(
+        lived_page: Page, lived: DaemonProcess) -> None:
+    """The chart draws a line per state, ending at today's counts; a warning the daemon logged
+    shows by name and numbers, never the text it was about."""
+    secret = b"an unreadable spooled prompt about quokka-saffron-9917"
+    spool = lived.home / "spool"
+    spool.mkdir(mode=0o700, exist_ok=True)
+    with open(spool / "prompts.jsonl", "ab") as handle:
+        handle.write(secret + b"\n")
+    lived.client.request("POST", "/hooks/SessionStart", {
+        "session_id": "health-check", "hook_event_name": "SessionStart", "cwd": "/tmp"})
+    counts = lived.client.request("GET", "/v1/status")["memories"]
+    lived_page.goto(f"{base_url(lived)}/ui/health")
+    errors = lived_page.locator("#errors")
+    expect(errors).to_contain_text("spool_entry_unreadable")
+    expect(errors).to_contain_text(f"size={len(secret)}")
+    assert "quokka" not in lived_page.content()
+    chart = lived_page.locator("#states-chart")
+    for state in ("active", "proven", "expired", "forgotten"):
+        line = chart.locator(f'polyline[data-state="{state}"]')
+        expect(line).to_have_attribute("data-last", str(counts.get(state, 0)))
+    screenshot(lived_page, "health")

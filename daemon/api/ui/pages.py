@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -21,11 +21,15 @@ from memlane.daemon.domain.errors import BadRequest, MethodNotAllowed, NotFound
 from memlane.daemon.service.lifecycle import Lifecycle
 from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.requests import JobBody, Text
+from memlane.daemon.service.review import Review
 from memlane.daemon.service.viewer import Viewer
 from memlane.projections.viewer_queries import TIMELINE_FILTERS
 
 _MEMORY = re.compile(r"^/ui/memories/(\d{1,18})(?:/(forget|restore|pin|unpin|edit))?$")
 _JOB = re.compile(r"^/ui/jobs/(cluster|consolidate)$")
+_UNDO = re.compile(r"^/ui/review/consolidations/(\d{1,18})/undo$")
+_CLUSTER = re.compile(r"^/ui/review/clusters/(\d{1,18})/(accept|reject)$")
+_ROUTE = re.compile(r"^/ui/review/routes/(\d{1,18})/(accept|reject|undo)$")
 _STATIC = re.compile(r"^/ui/static/([A-Za-z0-9_.-]{1,64})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -38,6 +42,7 @@ class Ui:
     viewer: Viewer
     memories: Memories
     lifecycle: Lifecycle
+    review: Review
 
 
 Page = Callable[[Ui, Request, str], Awaitable[Response]]
@@ -45,6 +50,13 @@ Page = Callable[[Ui, Request, str], Awaitable[Response]]
 
 class EditBody(msgspec.Struct, forbid_unknown_fields=True):
     text: Text
+
+
+class AcceptBody(msgspec.Struct, forbid_unknown_fields=True):
+    """The digest of the file the diff was shown for; ``text``: the memory as edited."""
+
+    digest: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
+    text: Text | None = None
 
 
 async def serve(ui: Ui, request: Request) -> Response:
@@ -135,6 +147,10 @@ async def _health(ui: Ui, request: Request, csrf: str) -> Response:
     return page("health.html", csrf=csrf, health=await ui.viewer.health())
 
 
+async def _review(ui: Ui, request: Request, csrf: str) -> Response:
+    return page("review.html", csrf=csrf, **await ui.review.overview())
+
+
 async def _live(ui: Ui, request: Request, csrf: str) -> Response:
     return Response(200, b"", "text/event-stream",
                     [*SECURITY_HEADERS, ("cache-control", "no-store")],
@@ -164,11 +180,32 @@ async def _change(ui: Ui, request: Request) -> Response:
         options = decode_body(request.body or b"{}", JobBody)
         extra = {"offline": options.offline} if match.group(1) == "consolidate" else {}
         answer = await ui.lifecycle.run_job(match.group(1), **extra)
+    elif match := _UNDO.match(request.path):
+        answer = await ui.review.undo_consolidation(int(match.group(1)))
+    elif match := _CLUSTER.match(request.path):
+        answer = await _review_cluster(ui.review, int(match.group(1)), match.group(2), request)
+    elif match := _ROUTE.match(request.path):
+        answer = await _review_route(ui.review, int(match.group(1)), match.group(2), request)
     else:
         raise NotFound(f"no change {request.path}")
     response = json_response(answer)
     response.headers.extend([*SECURITY_HEADERS, ("cache-control", "no-store")])
     return response
+
+
+async def _review_cluster(review: Review, cluster: int, verdict: str, request: Request) -> Any:
+    if verdict == "accept":
+        return await review.proposals.accept(cluster, decode_body(request.body, EditBody).text)
+    return await review.proposals.reject(cluster)
+
+
+async def _review_route(review: Review, memory: int, verdict: str, request: Request) -> Any:
+    if verdict == "accept":
+        body = decode_body(request.body, AcceptBody)
+        return await review.accept_route(memory, digest_seen=body.digest, text=body.text)
+    if verdict == "reject":
+        return await review.reject_route(memory)
+    return await review.undo_route(memory)
 
 
 PAGES: dict[str, Page] = {
@@ -178,5 +215,6 @@ PAGES: dict[str, Page] = {
     "/ui/graph": _graph,
     "/ui/graph.json": _graph_data,
     "/ui/health": _health,
+    "/ui/review": _review,
     "/ui/live": _live,
 }

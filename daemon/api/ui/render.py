@@ -17,6 +17,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from memlane.daemon.api.server import Response
+from memlane.daemon.api.ui.chart import state_chart
 from memlane.daemon.api.ui.words import describe
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -68,7 +69,7 @@ def highlight(text: str | None, query: str) -> Markup:
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("memlane.daemon.api.ui", "templates"),
     autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-_env.globals.update(static=static_url, describe=describe)
+_env.globals.update(static=static_url, describe=describe, state_chart=state_chart)
 _env.filters["highlight"] = highlight
 
 

@@ -37,6 +37,9 @@ def describe(event: dict[str, Any], memory_id: int) -> Markup:
             return Markup("consolidated from {} by {}").format(_links(event["sources"]),
                                                              event["model"])
         return Markup("consolidated into {}").format(memory_link(event["id"]))
+    if kind == "consolidation_rejected":
+        others = [m for m in event["members"] if m != memory_id]
+        return Markup("merge with {} rejected by the user").format(_links(others))
     if kind == "pinned":
         return Markup("pinned: it never expires" if event["pinned"] else "unpinned: it ages again")
     return _state_change(kind, event)

@@ -88,6 +88,16 @@ function editInPlace(form) {
   });
 }
 
+function acceptEdited(form) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = new FormData(form).get("text");
+    const digest = form.dataset.digest;
+    const body = JSON.stringify(digest ? {digest, text} : {text});
+    if (await post(form.dataset.action, body)) location.reload();
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const list = document.getElementById("timeline");
   if (list) liveTimeline(list);
@@ -95,4 +105,5 @@ document.addEventListener("DOMContentLoaded", () => {
   if (form) searchInPlace(form);
   const editor = document.getElementById("edit");
   if (editor) editInPlace(editor);
+  document.querySelectorAll("form.accept-edited").forEach(acceptEdited);
 });
