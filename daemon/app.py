@@ -27,6 +27,9 @@ from memlane.daemon.adapters.embedder import Embedder
 from memlane.daemon.adapters.engine import EmbedEngine
 from memlane.daemon.adapters.files import write_atomic
 from memlane.daemon.adapters.git_project import detect_project
+from memlane.daemon.adapters.identity import ensure_identity, verify
+from memlane.daemon.adapters.nats_link import NatsLink
+from memlane.daemon.adapters.sync_config import OutboxCursor, SyncConfig, read_sync_config
 from memlane.daemon.adapters.model_store import default_model_name
 from memlane.daemon.adapters.paths import Paths, ensure_private_dir
 from memlane.daemon.adapters.sd_notify import keep_watchdog_fed, notify, watchdog_interval
@@ -70,6 +73,9 @@ from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.router import RouteOptions, Router
 from memlane.daemon.service.search import Search
 from memlane.daemon.service.status import Status
+from memlane.daemon.service.sync import Sync, load_global_ids
+from memlane.daemon.service.sync_inbox import Inbox
+from memlane.daemon.service.sync_outbox import Outbox
 from memlane.daemon.service.viewer import Viewer
 from memlane.events.log import EventLog, TailCut
 from memlane.events.model import Record
@@ -187,11 +193,14 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
     engine = EmbedEngine(model_loader(paths, settings), window=settings.batch_window_ms / 1000,
                          max_batch=settings.max_batch)
     indexer: Indexer | None = None
+    outbox: Outbox | None = None
 
     async def on_commit(records: list[Record]) -> None:
         await projector.push(records)
         if indexer is not None:
             indexer.push(records)
+        if outbox is not None:
+            outbox.push(records)
 
     writer = Writer(event_log, seed_admission(projections), on_commit=on_commit)
     reader = Reader(projections, projector, event_log)
@@ -205,6 +214,10 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
     api = _services(paths, settings, reader=reader, writer=writer, projector=projector,
                     engine=engine, indexer=indexer, started=started, tg=tg)
     await api.memories.resume_forgets()  # an interrupted forget finishes before we serve
+    if (sync_config := read_sync_config(paths.home)) is not None:
+        api.sync = await _sync(paths, sync_config, reader=reader, writer=writer, api=api)
+        outbox = api.sync.outbox
+        tg.start_soon(api.sync.run)
     tg.start_soon(projector.snapshot_vectors, settings.snapshot_interval_s)
     tg.start_soon(backlog.run)
     tg.start_soon(api.hooks.replay_spool)  # marked prompts posted while the daemon was down
@@ -249,6 +262,29 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                hooks=hooks, lifecycle=lifecycle, status=status, engine=engine, reader=reader,
                capture=Capture(sessions=hooks.sessions, memories=memories, reader=reader),
                ui=Ui(sessions=Sessions(), viewer=viewer, memories=memories, lifecycle=lifecycle))
+
+
+async def _sync(paths: Paths, config: SyncConfig, *, reader: Reader, writer: Writer,
+                api: Api) -> Sync:
+    """The sync service over NATS, with this device's identity and its global id map."""
+    identity = ensure_identity(paths.home / "identity.json")
+    ids = await anyio.to_thread.run_sync(load_global_ids, identity.device, paths.log_dir,
+                                         writer.log.last_seq)
+
+    async def connect() -> NatsLink:
+        return await NatsLink.connect(config.url, creds=config.creds, team=config.team,
+                                      device=identity.device,
+                                      projects=sorted(set(config.projects.values())),
+                                      replicas=config.replicas)
+
+    outbox = Outbox(reader=reader, log_dir=paths.log_dir, ids=ids, identity=identity,
+                    cursor=OutboxCursor(paths.home), team=config.team, projects=config.projects)
+    inbox = Inbox(writer=writer, ids=ids, verify=verify, projects=config.projects,
+                  finish_forgets=api.memories.resume_forgets)
+    return Sync(connect=connect, outbox=outbox, inbox=inbox, ids=ids, reader=reader,
+                public_key=identity.public_key,
+                describe={"device": identity.device, "team": config.team, "url": config.url,
+                          "projects": config.projects})
 
 
 def _write_project_file(path: Path, data: bytes, mode: int | None) -> None:

@@ -1,0 +1,144 @@
+"""The inbox: applies other devices' events from this device's durable pull consumer.
+
+Each message is checked before anything is appended: well formed, signed by a key the team
+roster holds and has not revoked (else refused, counted and reported), not seen before (its
+global id is in the log: skipped), about memories this device has. A batch of accepted events
+is appended as one writer command, each record keeping its origin, clock stamp and signature;
+the messages are acknowledged only after that append is durable, so a crash replays them and
+the seen check drops them. A forget tombstone then runs this device's own forget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import structlog
+
+from memlane.daemon.domain.admission import BatchView
+from memlane.daemon.domain.forgetting import referenced
+from memlane.daemon.domain.global_ids import GlobalId, GlobalIds
+from memlane.daemon.domain.sync_wire import Wire, WireError, from_wire, unseal
+from memlane.daemon.runtime.writer import Writer
+from memlane.daemon.service.sync_ports import Inbound, RosterEntry, SyncLink
+from memlane.events.model import Event, ForgetRequested, Record
+
+log = structlog.get_logger()
+BATCH = 1024
+Verify = Callable[[bytes, bytes, bytes], bool]
+
+
+@dataclass
+class Refusal:
+    """Why the last message was refused (reported by ``memlane sync status``)."""
+
+    origin: str
+    reason: str
+    at: float = field(default_factory=time.time)
+
+
+class Inbox:
+    def __init__(self, *, writer: Writer, ids: GlobalIds, verify: Verify,
+                 projects: dict[str, str], finish_forgets: Callable[[], Awaitable[Any]]) -> None:
+        self._writer = writer
+        self._ids = ids
+        self._verify = verify
+        self._local_project = {portable: local for local, portable in projects.items()}
+        self._finish_forgets = finish_forgets
+        self._keys: dict[str, RosterEntry] = {}
+        self.refused = 0
+        self.orphans = 0
+        self.last_refusal: Refusal | None = None
+
+    async def run(self, link: SyncLink) -> None:
+        """Apply until cancelled or the link fails (the caller reconnects)."""
+        while True:
+            await self.apply_batch(link, timeout=1.0)
+
+    async def apply_batch(self, link: SyncLink, *, timeout: float) -> int:
+        """Fetch, check, append and acknowledge one batch; the number of events appended."""
+        messages = await link.fetch(BATCH, timeout)
+        accepted = [c for c in [await self._check(link, m) for m in messages] if c is not None]
+        records = await self._append(accepted) if accepted else []
+        for message in messages:
+            await message.ack()
+        if any(isinstance(r.event, ForgetRequested) for r in records):
+            await self._finish_forgets()
+        return len(records)
+
+    async def _check(self, link: SyncLink, message: Inbound) -> tuple[Wire, bytes] | None:
+        try:
+            wire, body, signature = unseal(message.data)
+        except WireError as exc:
+            return self._refuse("?", str(exc))
+        if self._ids.seen(wire.global_id):
+            return None
+        entry = await self._key(link, wire.origin)
+        if entry is None or entry.revoked:
+            state = "unknown" if entry is None else "revoked"
+            return self._refuse(wire.origin, f"signed by an {state} key: not in the team roster"
+                                if entry is None else "signed by a revoked key")
+        if not self._verify(entry.key, body, signature):
+            return self._refuse(wire.origin, "bad signature")
+        if wire.project not in self._local_project:
+            return None  # a project this device does not sync (the filter let it through)
+        return wire, signature
+
+    async def _key(self, link: SyncLink, device: str) -> RosterEntry | None:
+        """The roster's entry, read again when unknown or revoked here (it may have changed)."""
+        entry = self._keys.get(device)
+        if entry is None or entry.revoked:
+            entry = await link.roster(device)
+            if entry is not None:
+                self._keys[device] = entry
+        return entry
+
+    def _refuse(self, origin: str, reason: str) -> None:
+        """Count and report a refused message (acknowledged: it is never applied)."""
+        self.refused += 1
+        self.last_refusal = Refusal(origin, reason)
+        log.warning("sync_refused", origin=origin, reason=reason)
+        return None
+
+    async def _append(self, accepted: list[tuple[Wire, bytes]]) -> list[Record]:
+        stamps: dict[int, tuple[Wire, bytes]] = {}
+
+        def decide(view: BatchView, next_seq: int) -> tuple[list[Event], None]:
+            stamps.clear()
+            events: list[Event] = []
+            pending: dict[GlobalId, int] = {}
+            for wire, signature in accepted:
+                if wire.global_id in pending or self._ids.seen(wire.global_id):
+                    continue
+                pending[wire.global_id] = next_seq + len(events)
+                event = from_wire(wire, project=self._local_project[wire.project],
+                                  local_of=lambda g: pending.get(g) or self._ids.local_of(g))
+                if event is None or _about_forgotten(view, event):
+                    del pending[wire.global_id]
+                    self.orphans += 1
+                    continue
+                stamps[id(event)] = (wire, signature)
+                events.append(event)
+            return events, None
+
+        def stamp(record: Record) -> Record:
+            wire, signature = stamps[id(record.event)]
+            return msgspec.structs.replace(record, origin=wire.origin, origin_seq=wire.seq,
+                                           hlc=wire.hlc, sig=signature)
+
+        records, _ = await self._writer.submit(decide, stamp=stamp)
+        self._ids.observe(records)
+        now = int(time.time() * 1000)
+        for record in records:
+            self._ids.stamp_received(record.hlc, now)
+        return records
+
+
+def _about_forgotten(view: BatchView, event: Event) -> bool:
+    """Whether a non-tombstone event is about a memory already forgotten here."""
+    return not isinstance(event, ForgetRequested) and any(
+        view.is_forgotten(m) for m in referenced(event))
+
