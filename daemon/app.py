@@ -215,9 +215,9 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
                     engine=engine, indexer=indexer, started=started, tg=tg)
     await api.memories.resume_forgets()  # an interrupted forget finishes before we serve
     if (sync_config := read_sync_config(paths.home)) is not None:
-        api.sync = await _sync(paths, sync_config, reader=reader, writer=writer, api=api)
-        outbox = api.sync.outbox
-        tg.start_soon(api.sync.run)
+        sync = await _sync(paths, sync_config, reader=reader, writer=writer, api=api)
+        api, outbox = dataclasses.replace(api, sync=sync), sync.outbox
+        tg.start_soon(sync.run)
     tg.start_soon(projector.snapshot_vectors, settings.snapshot_interval_s)
     tg.start_soon(backlog.run)
     tg.start_soon(api.hooks.replay_spool)  # marked prompts posted while the daemon was down

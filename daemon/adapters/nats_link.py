@@ -132,7 +132,7 @@ class NatsLink:
         """Up to ``batch`` messages for this device (none after ``timeout`` seconds)."""
         try:
             msgs = await self._sub.fetch(batch, timeout=timeout)
-        except nats.errors.TimeoutError:
+        except asyncio.TimeoutError:  # nothing to fetch (nats-py raises either kind)
             return []
         except _ERRORS as exc:
             raise SyncUnavailable(f"fetch failed: {exc}") from exc
@@ -171,7 +171,7 @@ class NatsLink:
             ack_policy=api.AckPolicy.NONE, inactive_threshold=10.0))
         try:
             msgs = await sub.fetch(expected, timeout=2.0)
-        except nats.errors.TimeoutError:
+        except asyncio.TimeoutError:
             msgs = []
         finally:
             await sub.unsubscribe()

@@ -45,12 +45,15 @@ class Sync:
         while True:
             try:
                 await self._session()
-            except SyncUnavailable as exc:
-                self.connected = False
-                self.last_error, self.last_error_at = str(exc), time.time()
-                log.warning("sync_unavailable", error=str(exc))
+            except* SyncUnavailable as group:
+                self._failed(group.exceptions[0])
             failures = min(failures + 1, len(BACKOFF) - 1)
             await anyio.sleep(BACKOFF[failures])
+
+    def _failed(self, exc: BaseException) -> None:
+        self.connected = False
+        self.last_error, self.last_error_at = str(exc), time.time()
+        log.warning("sync_unavailable", error=str(exc))
 
     async def _session(self) -> None:
         link = await self._connect()
