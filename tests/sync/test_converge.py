@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.sync.devices import Device, live_memories, shared_view, texts, wait_for
+from tests.sync.servers import NatsServer
 
 COUNT = 200
 
@@ -30,4 +31,26 @@ def test_two_devices_converge(pair: tuple[Device, Device]) -> None:
     assert view_a.events == view_b.events and len(view_a.texts) == 2 * COUNT
     assert view_a.texts == view_b.texts
     assert view_a.links == view_b.links
+    assert view_a.duplicates == view_b.duplicates == []
+
+
+@pytest.mark.slow
+def test_offline_stores_converge_when_the_server_returns(pair: tuple[Device, Device],
+                                                         server: NatsServer) -> None:
+    """With the server down, 500 stores on each side wait in the outboxes; once it is back,
+    both devices converge."""
+    a, b = pair
+    a.daemon.start()
+    b.daemon.start()
+    wait_for(lambda: a.sync_status()["connected"] and b.sync_status()["connected"],
+             timeout=30, what="both connected")
+    server.kill9()
+    a.store_many(texts("a", 500, seed=2))
+    b.store_many(texts("b", 500, seed=2))
+    assert a.sync_status()["outbox"]["lag_events"] >= 500
+    server.start()
+    wait_for(lambda: converged(a, b, 1000), timeout=120, what="both hold every memory",
+             explain=lambda: (a.sync_status(), b.sync_status()))
+    view_a, view_b = shared_view(a), shared_view(b)
+    assert view_a.events == view_b.events and view_a.texts == view_b.texts
     assert view_a.duplicates == view_b.duplicates == []
