@@ -21,7 +21,7 @@ from nats.js import JetStreamContext, api
 from memlane.daemon.domain.sync_wire import SyncUnavailable, project_filter
 
 DEDUP_WINDOW_S = 24 * 3600.0  # retries after a long crash or outage are still caught
-ACK_WAIT_S = 30.0
+ACK_WAIT_S = 10.0  # a killed device's unacknowledged batch comes back this soon
 PUBLISH_TIMEOUT_S = 10.0
 _ERRORS = (nats.errors.Error, OSError, asyncio.TimeoutError)
 
