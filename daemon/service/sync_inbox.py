@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import msgspec
 import structlog
 
@@ -28,6 +29,7 @@ from memlane.events.model import Event, ForgetRequested, Record
 
 log = structlog.get_logger()
 BATCH = 1024
+COMMIT_WAIT_S = 60.0  # bounds the shielded wait at shutdown (the writer may have stopped)
 Verify = Callable[[bytes, bytes, bytes], bool]
 
 
@@ -105,6 +107,7 @@ class Inbox:
 
     async def _append(self, accepted: list[tuple[Wire, bytes]]) -> list[Record]:
         stamps: dict[int, tuple[Wire, bytes]] = {}
+        records: list[Record] = []
 
         def decide(view: BatchView, next_seq: int) -> tuple[list[Event], None]:
             stamps.clear()
@@ -129,8 +132,11 @@ class Inbox:
             return msgspec.structs.replace(record, origin=wire.origin, origin_seq=wire.seq,
                                            hlc=wire.hlc, sig=signature)
 
-        records, _ = await self._writer.submit(decide, stamp=stamp)
-        self._ids.observe(records)
+        # Shielded: a session cancelled (its link failed) between the commit and the map
+        # update would apply the unacknowledged batch twice when it is delivered again.
+        with anyio.move_on_after(COMMIT_WAIT_S, shield=True):
+            records, _ = await self._writer.submit(decide, stamp=stamp)
+            self._ids.observe(records)
         now = int(time.time() * 1000)
         for record in records:
             self._ids.stamp_received(record.hlc, now)

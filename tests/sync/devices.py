@@ -68,15 +68,16 @@ class Device:
         return str(json.loads((self.home / "identity.json").read_text())["device"])
 
 
-def new_device(root: Path, name: str, repo: Path, url: str, **env: str) -> Device:
+def new_device(root: Path, name: str, repo: Path, url: str, *, replicas: int = 1,
+               **env: str) -> Device:
     """A state directory with sync enabled for a fresh clone of ``repo`` (daemon not started)."""
     home = root / name
     home.mkdir()
     checkout = clone(repo, root / f"{name}-repo")
     enable = subprocess.run(
         [MEMLANE, "sync", "enable", "--url", url, "--team", TEAM, "--project", str(checkout),
-         "--json"], env={**os.environ, "MEMLANE_HOME": str(home)}, capture_output=True,
-        text=True, check=False)
+         "--replicas", str(replicas), "--json"], env={**os.environ, "MEMLANE_HOME": str(home)},
+        capture_output=True, text=True, check=False)
     assert enable.returncode == 0, enable.stderr
     return Device(DaemonProcess(home, MEMLANE_JOBS_INTERVAL_S="3600", **env), str(checkout))
 
