@@ -217,6 +217,7 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
     if (sync_config := read_sync_config(paths.home)) is not None:
         sync = await _sync(paths, sync_config, reader=reader, writer=writer, api=api)
         api, outbox = dataclasses.replace(api, sync=sync), sync.outbox
+        api.lifecycle.claim = sync.claim
         tg.start_soon(sync.run)
     tg.start_soon(projector.snapshot_vectors, settings.snapshot_interval_s)
     tg.start_soon(backlog.run)
@@ -279,10 +280,10 @@ async def _sync(paths: Paths, config: SyncConfig, *, reader: Reader, writer: Wri
 
     outbox = Outbox(reader=reader, log_dir=paths.log_dir, ids=ids, identity=identity,
                     cursor=OutboxCursor(paths.home), team=config.team, projects=config.projects)
-    inbox = Inbox(writer=writer, ids=ids, verify=verify, projects=config.projects,
+    inbox = Inbox(writer=writer, reader=reader, ids=ids, verify=verify, projects=config.projects,
                   finish_forgets=api.memories.resume_forgets)
     return Sync(connect=connect, outbox=outbox, inbox=inbox, ids=ids, reader=reader,
-                public_key=identity.public_key,
+                public_key=identity.public_key, projects=config.projects,
                 describe={"device": identity.device, "team": config.team, "url": config.url,
                           "projects": config.projects})
 

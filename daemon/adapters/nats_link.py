@@ -59,6 +59,7 @@ class NatsLink:
         self._replicas = replicas
         self._sub: Any = None
         self._roster: Any = None
+        self._leases: Any = None
 
     @property
     def stream(self) -> str:
@@ -100,6 +101,11 @@ class NatsLink:
         except nats.js.errors.BucketNotFoundError:
             self._roster = await self._js.create_key_value(
                 bucket=self._roster_bucket, history=5, replicas=self._replicas)
+        try:
+            self._leases = await self._js.key_value(self._lease_bucket)
+        except nats.js.errors.BucketNotFoundError:
+            self._leases = await self._js.create_key_value(
+                bucket=self._lease_bucket, history=1, replicas=self._replicas)
         consumer = api.ConsumerConfig(
             durable_name=f"device-{self._device}", ack_policy=api.AckPolicy.EXPLICIT,
             deliver_policy=api.DeliverPolicy.ALL, ack_wait=ACK_WAIT_S, max_ack_pending=-1,
@@ -110,6 +116,26 @@ class NatsLink:
     @property
     def _roster_bucket(self) -> str:
         return f"memlane_{self._team}_roster"
+
+    @property
+    def _lease_bucket(self) -> str:
+        return f"memlane_{self._team}_leases"
+
+    async def lease(self, key: str) -> str:
+        """Take the lease ``key`` for this device by compare-and-set (create only if absent);
+        returns the device that holds it (this one, or the one that took it first)."""
+        try:
+            await self._leases.create(key, self._device.encode())
+            return self._device
+        except nats.js.errors.KeyWrongLastSequenceError:
+            pass
+        except _ERRORS as exc:
+            raise SyncUnavailable(f"lease failed: {exc}") from exc
+        try:
+            entry = await self._leases.get(key)
+        except _ERRORS as exc:
+            raise SyncUnavailable(f"lease read failed: {exc}") from exc
+        return (entry.value or b"").decode()
 
     async def close(self) -> None:
         try:

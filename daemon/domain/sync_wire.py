@@ -14,6 +14,7 @@ Projects leave as their portable id. Text is redacted again before it leaves.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -141,6 +142,12 @@ def memory_subject(team: str, project: str, memory: GlobalId) -> str:
 
 def project_filter(team: str, project: str) -> str:
     return f"memlane.{team}.{project}.>"
+
+
+def lease_key(kind: str, members: list[GlobalId]) -> str:
+    """The KV key of a once-per-team decision about ``members`` (the same on every device)."""
+    text = ",".join(f"{d}-{s}" for d, s in sorted(members))
+    return f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:40]}"
 
 
 def msg_id(global_id: GlobalId) -> str:

@@ -54,6 +54,9 @@ class Lifecycle:
         self.llm = llm
         self.policy = policy or AgePolicy()
         self._locks: dict[str, anyio.Lock] = {}
+        # Sync sets this: a once-per-team lease on consolidating a cluster of shared memories
+        # (False: another device of the team consolidates it, and this one adopts its result).
+        self.claim: Callable[[str, list[int]], Awaitable[bool]] | None = None
 
     def _lock(self, job: str) -> anyio.Lock:
         return self._locks.setdefault(job, anyio.Lock())
@@ -110,6 +113,10 @@ class Lifecycle:
             sources, project = await self._reader.read(
                 lambda c, ids=cluster["members"]: _sources(c, ids))
             if len(sources) < 3:
+                continue
+            if self.claim is not None and not await self.claim(project, [s.id for s in sources]):
+                waiting.append({"cluster": cluster["id"],
+                                "reason": "another device of the team consolidates it"})
                 continue
             try:
                 merge = await (self._offline_merge(sources) if offline

@@ -12,7 +12,7 @@ import anyio
 import structlog
 
 from memlane.daemon.domain.global_ids import GlobalIds
-from memlane.daemon.domain.sync_wire import SyncUnavailable
+from memlane.daemon.domain.sync_wire import SyncUnavailable, lease_key
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.service.sync_inbox import Inbox
 from memlane.daemon.service.sync_outbox import Outbox
@@ -26,7 +26,9 @@ BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 class Sync:
     def __init__(self, *, connect: Connect, outbox: Outbox, inbox: Inbox, ids: GlobalIds,
-                 reader: Reader, public_key: bytes, describe: dict[str, Any]) -> None:
+                 reader: Reader, public_key: bytes, projects: dict[str, str],
+                 describe: dict[str, Any]) -> None:
+        self._projects = projects
         self._connect = connect
         self._ids = ids
         self.outbox = outbox
@@ -38,6 +40,7 @@ class Sync:
         self.connected = False
         self.last_error: str | None = None
         self.last_error_at: float | None = None
+        self.leases = [0, 0]  # lost, won
 
     async def run(self) -> None:
         """Run until cancelled: connect, enrol, publish and apply; on a failure, reconnect."""
@@ -69,6 +72,23 @@ class Sync:
             with anyio.CancelScope(shield=True):
                 await link.close()
 
+    async def claim(self, project: str, members: list[int]) -> bool:
+        """Whether this device may make the once-per-team decision about ``members`` (a
+        lease taken by compare-and-set); a project not synced needs none. Offline, it waits:
+        another device may be deciding."""
+        if project not in self._projects:
+            return True
+        if self._link is None:
+            return False
+        key = lease_key("consolidate", [self._ids.global_of(m) for m in members])
+        try:
+            holder = await self._link.lease(key)
+        except SyncUnavailable as exc:
+            self._failed(exc)
+            return False
+        self.leases[holder == self._ids.device] += 1
+        return holder == self._ids.device
+
     async def status(self) -> dict[str, Any]:
         """Lag per direction, counts and the last error."""
         pending: int | None = None
@@ -87,6 +107,7 @@ class Sync:
                       "refused": self.inbox.refused, "orphans": self.inbox.orphans,
                       "last_refusal": None if refusal is None else {
                           "origin": refusal.origin, "reason": refusal.reason, "at": refusal.at}},
+            "leases": {"won": self.leases[1], "lost": self.leases[0]},
             "last_error": self.last_error, "last_error_at": self.last_error_at,
         }
 

@@ -3,13 +3,15 @@
 Each message is checked before anything is appended: well formed, signed by a key the team
 roster holds and has not revoked (else refused, counted and reported), not seen before (its
 global id is in the log: skipped), about memories this device has. A batch of accepted events
-is appended as one writer command, each record keeping its origin, clock stamp and signature;
+is appended as one writer command, each record keeping its origin, clock stamp and signature
+(a consolidation also expires its sources here, as on the device that made it);
 the messages are acknowledged only after that append is durable, so a crash replays them and
 the seen check drops them. A forget tombstone then runs this device's own forget.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,9 +25,10 @@ from memlane.daemon.domain.admission import BatchView
 from memlane.daemon.domain.forgetting import referenced
 from memlane.daemon.domain.global_ids import GlobalId, GlobalIds
 from memlane.daemon.domain.sync_wire import Wire, WireError, from_wire, unseal
+from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
 from memlane.daemon.service.sync_ports import Inbound, RosterEntry, SyncLink
-from memlane.events.model import Event, ForgetRequested, Record
+from memlane.events.model import Consolidated, Event, Expired, ForgetRequested, Record
 
 log = structlog.get_logger()
 BATCH = 1024
@@ -43,9 +46,10 @@ class Refusal:
 
 
 class Inbox:
-    def __init__(self, *, writer: Writer, ids: GlobalIds, verify: Verify,
+    def __init__(self, *, writer: Writer, reader: Reader, ids: GlobalIds, verify: Verify,
                  projects: dict[str, str], finish_forgets: Callable[[], Awaitable[Any]]) -> None:
         self._writer = writer
+        self._reader = reader
         self._ids = ids
         self._verify = verify
         self._local_project = {portable: local for local, portable in projects.items()}
@@ -64,7 +68,8 @@ class Inbox:
         """Fetch, check, append and acknowledge one batch; the number of events appended."""
         messages = await link.fetch(BATCH, timeout)
         accepted = [c for c in [await self._check(link, m) for m in messages] if c is not None]
-        records = await self._append(accepted) if accepted else []
+        adopted = await self._adopted_clusters([w for w, _ in accepted])
+        records = await self._append(accepted, adopted) if accepted else []
         for message in messages:
             await message.ack()
         if any(isinstance(r.event, ForgetRequested) for r in records):
@@ -105,7 +110,21 @@ class Inbox:
         log.warning("sync_refused", origin=origin, reason=reason)
         return None
 
-    async def _append(self, accepted: list[tuple[Wire, bytes]]) -> list[Record]:
+    async def _adopted_clusters(self, wires: list[Wire]) -> dict[GlobalId, int]:
+        """For each remote consolidation, the open local cluster holding all its sources: it
+        lost the team's lease to the remote device and adopts its result (closes with it)."""
+        found: dict[GlobalId, int] = {}
+        for wire in wires:
+            if isinstance(wire.event, Consolidated):
+                sources = [s for g in wire.refs.get("sources", ())
+                           if (s := self._ids.local_of((g[0], g[1]))) is not None]
+                cluster = await self._reader.read(lambda c, s=sources: _open_cluster_of(c, s))
+                if cluster is not None:
+                    found[wire.global_id] = cluster
+        return found
+
+    async def _append(self, accepted: list[tuple[Wire, bytes]],
+                      adopted: dict[GlobalId, int]) -> list[Record]:
         stamps: dict[int, tuple[Wire, bytes]] = {}
         records: list[Record] = []
 
@@ -123,11 +142,18 @@ class Inbox:
                     del pending[wire.global_id]
                     self.orphans += 1
                     continue
+                if isinstance(event, Consolidated) and wire.global_id in adopted:
+                    event = msgspec.structs.replace(event, cluster=adopted[wire.global_id])
                 stamps[id(event)] = (wire, signature)
                 events.append(event)
+                if isinstance(event, Consolidated):  # as the consolidating device decided
+                    events.extend(Expired(memory=s, reason=f"consolidated into {event.id}")
+                                  for s in event.sources if not view.is_forgotten(s))
             return events, None
 
         def stamp(record: Record) -> Record:
+            if id(record.event) not in stamps:
+                return record  # this device's own consequence of a remote event
             wire, signature = stamps[id(record.event)]
             return msgspec.structs.replace(record, origin=wire.origin, origin_seq=wire.seq,
                                            hlc=wire.hlc, sig=signature)
@@ -141,6 +167,17 @@ class Inbox:
         for record in records:
             self._ids.stamp_received(record.hlc, now)
         return records
+
+
+def _open_cluster_of(conn: sqlite3.Connection, sources: list[int]) -> int | None:
+    if not sources:
+        return None
+    row = conn.execute(
+        "SELECT m.cluster FROM cluster_members m JOIN clusters c ON c.id = m.cluster"
+        f" WHERE c.consolidated_into IS NULL AND m.memory IN ({','.join('?' * len(sources))})"
+        " GROUP BY m.cluster HAVING count(*) = ? ORDER BY m.cluster LIMIT 1",
+        [*sources, len(sources)]).fetchone()
+    return None if row is None else int(row[0])
 
 
 def _about_forgotten(view: BatchView, event: Event) -> bool:

@@ -130,3 +130,10 @@ def wait_for(check: Callable[[], bool], *, timeout: float, what: str,
 def live_memories(device: Device) -> int:
     status = device.daemon.client.request("GET", "/v1/status")
     return sum(n for state, n in status["memories"].items() if state in ("active", "proven"))
+
+
+def live_state(device: Device) -> set[tuple[str, str, str]]:
+    """(text, kind, state) of every live or expired memory of the device's project."""
+    rows = device.daemon.client.request(
+        "GET", f"/v1/export?project={device.project}&include_expired=1")["memories"]
+    return {(m["text"], m["kind"], m["state"]) for m in rows}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sync.devices import Device, live_memories, shared_view, texts, wait_for
+from tests.sync.devices import Device, live_memories, live_state, shared_view, texts, wait_for
 from tests.sync.servers import NatsServer
 
 COUNT = 200
@@ -31,6 +31,7 @@ def test_two_devices_converge(pair: tuple[Device, Device]) -> None:
     assert view_a.events == view_b.events and len(view_a.texts) == 2 * COUNT
     assert view_a.texts == view_b.texts
     assert view_a.links == view_b.links
+    assert live_state(a) == live_state(b)
     assert view_a.duplicates == view_b.duplicates == []
 
 
