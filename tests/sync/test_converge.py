@@ -7,7 +7,13 @@ import pytest
 from tests.sync.devices import Device, live_memories, live_state, shared_view, texts, wait_for
 from tests.sync.servers import NatsServer
 
-COUNT = 200
+COUNT = 2000
+EMBED_DEADLINE = 600  # 4,000 texts per daemon on a shared 2-core machine: generous
+
+
+def embedded(device: Device) -> bool:
+    status = device.daemon.client.request("GET", "/v1/status")
+    return bool(status["embedding_backlog"] == 0 and status["vectors"] >= live_memories(device))
 
 
 def converged(a: Device, b: Device, total: int) -> bool:
@@ -16,17 +22,20 @@ def converged(a: Device, b: Device, total: int) -> bool:
 
 @pytest.mark.slow
 def test_two_devices_converge(pair: tuple[Device, Device]) -> None:
-    """Stores on each side reach the other: the same shared global ids, texts and link set,
-    and no event twice."""
+    """2,000 stores on each side reach the other within 60 s of the last one: the same
+    shared global ids, texts, states and (once both embedded everything) link set, and no
+    event twice."""
     a, b = pair
     a.daemon.start()
     b.daemon.start()
     a.store_many(texts("a", COUNT))
     b.store_many(texts("b", COUNT))
-    wait_for(lambda: converged(a, b, 2 * COUNT), timeout=120, what="both hold every memory",
+    # The 60 s run from the last store's acknowledgement (before it is even embedded):
+    # events travel without waiting for the model.
+    wait_for(lambda: converged(a, b, 2 * COUNT), timeout=60, what="both hold every memory",
              explain=lambda: (a.sync_status(), b.sync_status()))
-    a.daemon.wait_idle()
-    b.daemon.wait_idle()
+    for device in (a, b):  # links need every text embedded on both sides
+        wait_for(lambda d=device: embedded(d), timeout=EMBED_DEADLINE, what="all embedded")
     view_a, view_b = shared_view(a), shared_view(b)
     assert view_a.events == view_b.events and len(view_a.texts) == 2 * COUNT
     assert view_a.texts == view_b.texts
