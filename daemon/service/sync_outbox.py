@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 
 import anyio
@@ -50,6 +51,8 @@ class Outbox:
         self.published = 0
         self.erased = 0
         self._tail: deque[Record] = deque(maxlen=TAIL)
+        self._backlog: Iterator[Record] | None = None
+        self._backlog_next = 0
         self._wake = anyio.Event()
 
     @property
@@ -97,9 +100,19 @@ class Outbox:
             self._tail.popleft()
         if self._tail and self._tail[0].seq == start:
             return [r for _, r in zip(range(BATCH), self._tail) if r.seq <= last]
-        upto = min(last, start + BATCH - 1)
-        return await anyio.to_thread.run_sync(
-            lambda: list(read_log(self._log_dir, start, upto=upto)))
+        return await anyio.to_thread.run_sync(self._read_log, start, last)
+
+    def _read_log(self, start: int, last: int) -> list[Record]:
+        """The next batch from the log, through one reader kept open across batches (a
+        backlog is read in one pass, not from the start of its segment for every batch)."""
+        if self._backlog is None or self._backlog_next != start:
+            self._backlog = read_log(self._log_dir, start, upto=last)
+        records = list(islice(self._backlog, BATCH))
+        if not records and self._backlog_next == start:  # read to an older ``last``: reopen
+            self._backlog = read_log(self._log_dir, start, upto=last)
+            records = list(islice(self._backlog, BATCH))
+        self._backlog_next = records[-1].seq + 1 if records else 0
+        return records
 
     async def _wires(self, records: list[Record]) -> list[Wire]:
         candidates = [r for r in records if shareable(r)]
