@@ -72,6 +72,10 @@ class Sync:
             with anyio.CancelScope(shield=True):
                 await link.close()
 
+    def hold(self) -> int:
+        """The lowest seq not yet published: compaction must not compact past it."""
+        return self.outbox.hold
+
     async def claim(self, project: str, members: list[int]) -> bool:
         """Whether this device may make the once-per-team decision about ``members`` (a
         lease taken by compare-and-set); a project not synced needs none. Offline, it waits:

@@ -32,6 +32,7 @@ from memlane.events.model import Consolidated, Event, Expired, ForgetRequested, 
 
 log = structlog.get_logger()
 BATCH = 1024
+ROSTER_TTL_S = 5.0
 COMMIT_WAIT_S = 60.0  # bounds the shielded wait at shutdown (the writer may have stopped)
 Verify = Callable[[bytes, bytes, bytes], bool]
 
@@ -54,7 +55,7 @@ class Inbox:
         self._verify = verify
         self._local_project = {portable: local for local, portable in projects.items()}
         self._finish_forgets = finish_forgets
-        self._keys: dict[str, RosterEntry] = {}
+        self._keys: dict[str, tuple[RosterEntry, float]] = {}
         self.refused = 0
         self.orphans = 0
         self.last_refusal: Refusal | None = None
@@ -95,12 +96,15 @@ class Inbox:
         return wire, signature
 
     async def _key(self, link: SyncLink, device: str) -> RosterEntry | None:
-        """The roster's entry, read again when unknown or revoked here (it may have changed)."""
-        entry = self._keys.get(device)
-        if entry is None or entry.revoked:
-            entry = await link.roster(device)
-            if entry is not None:
-                self._keys[device] = entry
+        """The roster's entry for ``device``, read again once it is older than
+        :data:`ROSTER_TTL_S` (a revocation takes effect that soon)."""
+        now = time.monotonic()
+        cached = self._keys.get(device)
+        if cached is not None and now - cached[1] < ROSTER_TTL_S:
+            return cached[0]
+        entry = await link.roster(device)
+        if entry is not None:
+            self._keys[device] = (entry, now)
         return entry
 
     def _refuse(self, origin: str, reason: str) -> None:

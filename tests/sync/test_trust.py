@@ -4,6 +4,8 @@ and reported, and nothing of it is applied."""
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from datetime import UTC, datetime
 
 import nats
@@ -12,6 +14,7 @@ from nacl.signing import SigningKey
 
 from memlane.daemon.adapters.sync_config import read_sync_config
 from memlane.daemon.domain.sync_wire import Wire, msg_id, seal, subject
+from memlane.daemon.service.sync_inbox import ROSTER_TTL_S
 from memlane.events.model import Stored
 
 from tests.sync.devices import TEAM, Device, live_memories, wait_for
@@ -70,3 +73,30 @@ def test_a_known_device_signing_with_another_key_is_refused(pair: tuple[Device, 
              what="A refused the impostor", explain=a.sync_status)
     assert a.sync_status()["inbox"]["last_refusal"]["reason"] == "bad signature"
     assert live_memories(a) == 0
+
+
+async def revoke(url: str, device: str) -> None:
+    nc = await nats.connect(url)
+    try:
+        roster = await nc.jetstream().key_value(f"memlane_{TEAM}_roster")
+        entry = json.loads((await roster.get(device)).value)
+        await roster.put(device, json.dumps({**entry, "revoked": True}).encode())
+    finally:
+        await nc.close()
+
+
+@pytest.mark.slow
+def test_a_revoked_device_is_refused(pair: tuple[Device, Device], server: NatsServer) -> None:
+    """Once B is marked revoked in the roster, A applies nothing more from it."""
+    a, b = pair
+    a.daemon.start()
+    b.daemon.start()
+    b.store_many(["before the revocation: builds run on the arm64 runners"])
+    wait_for(lambda: live_memories(a) == 1, timeout=30, what="A got B's first memory")
+    asyncio.run(revoke(server.url, b.device_id))
+    time.sleep(ROSTER_TTL_S)  # A's cached roster entry ages out (no condition to wait on)
+    b.store_many(["after the revocation: nothing from this device is trusted any more"])
+    wait_for(lambda: a.sync_status()["inbox"]["refused"] == 1, timeout=30,
+             what="A refused B's event", explain=a.sync_status)
+    assert a.sync_status()["inbox"]["last_refusal"]["reason"] == "signed by a revoked key"
+    assert live_memories(a) == 1
