@@ -8,7 +8,7 @@ from tests.sync.devices import Device, live_memories, live_state, shared_view, t
 from tests.sync.servers import NatsServer
 
 COUNT = 2000
-EMBED_DEADLINE = 600  # 4,000 texts per daemon on a shared 2-core machine: generous
+EMBED_DEADLINE = 300  # 1,000 texts per daemon on a shared 2-core machine: generous
 
 
 def embedded(device: Device) -> bool:
@@ -23,8 +23,7 @@ def converged(a: Device, b: Device, total: int) -> bool:
 @pytest.mark.slow
 def test_two_devices_converge(pair: tuple[Device, Device]) -> None:
     """2,000 stores on each side reach the other within 60 s of the last one: the same
-    shared global ids, texts, states and (once both embedded everything) link set, and no
-    event twice."""
+    shared global ids, texts and states, and no event twice."""
     a, b = pair
     a.daemon.start()
     b.daemon.start()
@@ -34,21 +33,21 @@ def test_two_devices_converge(pair: tuple[Device, Device]) -> None:
     # events travel without waiting for the model.
     wait_for(lambda: converged(a, b, 2 * COUNT), timeout=60, what="both hold every memory",
              explain=lambda: (a.sync_status(), b.sync_status()))
-    for device in (a, b):  # links need every text embedded on both sides
-        wait_for(lambda d=device: embedded(d), timeout=EMBED_DEADLINE, what="all embedded")
     view_a, view_b = shared_view(a), shared_view(b)
     assert view_a.events == view_b.events and len(view_a.texts) == 2 * COUNT
     assert view_a.texts == view_b.texts
-    assert view_a.links == view_b.links
     assert live_state(a) == live_state(b)
     assert view_a.duplicates == view_b.duplicates == []
+    # The link sets are compared by the 500-a-side test below: embedding 4,000 texts on each
+    # daemon here would take minutes of the suite's budget on a shared machine.
 
 
 @pytest.mark.slow
 def test_offline_stores_converge_when_the_server_returns(pair: tuple[Device, Device],
                                                          server: NatsServer) -> None:
     """With the server down, 500 stores on each side wait in the outboxes; once it is back,
-    both devices converge."""
+    both devices converge: the same shared events, texts, states and link set (each device
+    derives its links from the shared texts)."""
     a, b = pair
     a.daemon.start()
     b.daemon.start()
@@ -61,6 +60,10 @@ def test_offline_stores_converge_when_the_server_returns(pair: tuple[Device, Dev
     server.start()
     wait_for(lambda: converged(a, b, 1000), timeout=120, what="both hold every memory",
              explain=lambda: (a.sync_status(), b.sync_status()))
+    for device in (a, b):  # links need every text embedded on both sides
+        wait_for(lambda d=device: embedded(d), timeout=EMBED_DEADLINE, what="all embedded")
     view_a, view_b = shared_view(a), shared_view(b)
     assert view_a.events == view_b.events and view_a.texts == view_b.texts
+    assert view_a.links and view_a.links == view_b.links
+    assert live_state(a) == live_state(b)
     assert view_a.duplicates == view_b.duplicates == []
