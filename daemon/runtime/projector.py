@@ -55,7 +55,13 @@ class Projector:
                 send.close()
 
     async def push(self, records: list[Record]) -> None:
-        await self._send.send(records)
+        """Queue committed records. After the projector stopped (a shutdown racing a commit
+        the writer finishes shielded) they are dropped here: they are in the log, and the
+        catch-up at close or at the next start projects them."""
+        try:
+            await self._send.send(records)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            log.info("projector_stopped", dropped_from_seq=records[0].seq)
 
     @property
     def backlog(self) -> int:
