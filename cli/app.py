@@ -18,6 +18,7 @@ from memlane.cli.lifecyclecmd import register as register_lifecycle
 from memlane.cli.mcpcmd import mcp_app
 from memlane.cli.modelcmd import model_app
 from memlane.cli.servicecmd import service_app
+from memlane.cli.synccmd import sync_app
 from memlane.cli.uicmd import ui_command
 from memlane.daemon.adapters.git_project import detect_project
 from memlane.cli.render import emit, emit_lines, fail
@@ -34,6 +35,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(mcp_app, name="mcp")
 app.add_typer(hooks_app, name="hooks")
 app.add_typer(service_app, name="service")
+app.add_typer(sync_app, name="sync")
 app.command(name="hook")(hook_command)
 app.command(name="ui")(ui_command)
 

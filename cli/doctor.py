@@ -197,6 +197,30 @@ def check_llm(paths: Paths) -> Finding:
     return Finding("LLM key", True, "a Gemini key is configured (not validated: that costs a call)")
 
 
+def check_sync(paths: Paths) -> Finding:
+    """Sync enabled: the daemon runs it, reaches the server, and refused nothing."""
+    if not (paths.home / "sync.toml").exists():
+        return Finding("sync", None, "not enabled (`memlane sync enable`)")
+    try:
+        sync = Client(paths, timeout=10).request("GET", "/v1/sync")
+    except (DaemonUnavailable, DaemonError) as exc:
+        return Finding("sync", None, f"skipped: the daemon does not answer ({exc})")
+    if not sync["enabled"]:
+        return Finding("sync", False, "enabled after the daemon started",
+                       "restart the daemon: `memlane down && memlane up`")
+    if not sync["connected"]:
+        return Finding("sync", False, f"cannot reach {sync['url']}: {sync['last_error']}",
+                       "check the server is up and the URL and credentials in sync.toml")
+    if sync["inbox"]["refused"]:
+        refusal = sync["inbox"]["last_refusal"]
+        return Finding("sync", False, f"{sync['inbox']['refused']} event(s) refused, last from "
+                       f"device {refusal['origin']}: {refusal['reason']}",
+                       "someone publishes with a key outside the team roster: check who holds "
+                       "the server credentials")
+    return Finding("sync", True, f"team {sync['team']}: {sync['outbox']['lag_events']} events "
+                   f"to publish, {sync['inbox']['pending']} to apply")
+
+
 def check_hooks(paths: Paths) -> Finding:
     from memlane.cli.hookscmd import settings_path, status_row
 
@@ -275,7 +299,7 @@ def check_service(paths: Paths) -> Finding:
 CHECKS: tuple[Callable[[Paths], Finding], ...] = (
     check_socket, check_tcp, check_permissions, check_service, check_model, check_log,
     check_projections, check_state_dir, check_disk, check_llm, check_hooks, check_hook_delivery,
-    check_http_hooks_alone)
+    check_http_hooks_alone, check_sync)
 
 
 def run_checks(paths: Paths) -> list[Finding]:

@@ -30,6 +30,9 @@ from memlane.daemon.adapters.files import write_atomic
 from memlane.daemon.adapters.git_project import detect_project
 from memlane.daemon.adapters.heap import heap_trimmer
 from memlane.daemon.adapters.log_output import RECENT_ERRORS
+from memlane.daemon.adapters.identity import ensure_identity, verify
+from memlane.daemon.adapters.nats_link import NatsLink
+from memlane.daemon.adapters.sync_config import OutboxCursor, SyncConfig, read_sync_config
 from memlane.daemon.adapters.model_store import default_model_name
 from memlane.daemon.adapters.paths import Paths, ensure_private_dir
 from memlane.daemon.adapters.sd_notify import keep_watchdog_fed, notify, watchdog_interval
@@ -75,6 +78,9 @@ from memlane.daemon.service.review import Review
 from memlane.daemon.service.router import RouteOptions, Router
 from memlane.daemon.service.search import Search
 from memlane.daemon.service.status import Status
+from memlane.daemon.service.sync import Sync, load_global_ids
+from memlane.daemon.service.sync_inbox import Inbox
+from memlane.daemon.service.sync_outbox import Outbox
 from memlane.daemon.service.viewer import Viewer
 from memlane.events.log import EventLog, TailCut
 from memlane.events.model import Record
@@ -195,11 +201,14 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
     engine = EmbedEngine(model_loader(paths, settings), window=settings.batch_window_ms / 1000,
                          max_batch=settings.max_batch)
     indexer: Indexer | None = None
+    outbox: Outbox | None = None
 
     async def on_commit(records: list[Record]) -> None:
         await projector.push(records)
         if indexer is not None:
             indexer.push(records)
+        if outbox is not None:
+            outbox.push(records)
 
     writer = Writer(event_log, seed_admission(projections), on_commit=on_commit)
     reader = Reader(projections, projector, event_log)
@@ -213,6 +222,11 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
     api = _services(paths, settings, reader=reader, writer=writer, projector=projector,
                     engine=engine, indexer=indexer, started=started, tg=tg)
     await api.memories.resume_forgets()  # an interrupted forget finishes before we serve
+    if (sync_config := read_sync_config(paths.home)) is not None:
+        sync = await _sync(paths, sync_config, reader=reader, writer=writer, api=api)
+        api, outbox = dataclasses.replace(api, sync=sync), sync.outbox
+        api.lifecycle.claim = sync.claim
+        tg.start_soon(sync.run)
     tg.start_soon(projector.snapshot_vectors, settings.snapshot_interval_s)
     tg.start_soon(backlog.run)
     tg.start_soon(api.hooks.replay_spool)  # marked prompts posted while the daemon was down
@@ -265,6 +279,29 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                                    proposals=Proposals(reader=reader, writer=writer,
                                                        merge=lifecycle.offline_merge,
                                                        lock=lifecycle.job_lock("consolidate")))))
+
+
+async def _sync(paths: Paths, config: SyncConfig, *, reader: Reader, writer: Writer,
+                api: Api) -> Sync:
+    """The sync service over NATS, with this device's identity and its global id map."""
+    identity = ensure_identity(paths.home / "identity.json")
+    ids = await anyio.to_thread.run_sync(load_global_ids, identity.device, paths.log_dir,
+                                         writer.log.last_seq)
+
+    async def connect() -> NatsLink:
+        return await NatsLink.connect(config.url, creds=config.creds, team=config.team,
+                                      device=identity.device,
+                                      projects=sorted(set(config.projects.values())),
+                                      replicas=config.replicas)
+
+    outbox = Outbox(reader=reader, log_dir=paths.log_dir, ids=ids, identity=identity,
+                    cursor=OutboxCursor(paths.home), team=config.team, projects=config.projects)
+    inbox = Inbox(writer=writer, reader=reader, ids=ids, verify=verify, projects=config.projects,
+                  finish_forgets=api.memories.resume_forgets)
+    return Sync(connect=connect, outbox=outbox, inbox=inbox, ids=ids, reader=reader,
+                public_key=identity.public_key, projects=config.projects,
+                describe={"device": identity.device, "team": config.team, "url": config.url,
+                          "projects": config.projects})
 
 
 def _write_project_file(path: Path, data: bytes, mode: int | None) -> None:

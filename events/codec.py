@@ -19,6 +19,10 @@ class _RawRecord(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     at: datetime
     event: msgspec.Raw
+    origin: str = ""
+    origin_seq: int = 0
+    hlc: int = 0
+    sig: bytes = b""
 
 
 class _Tag(msgspec.Struct):
@@ -51,6 +55,7 @@ def decode_frame(payload: bytes) -> list[Record]:
 def _decode_event(raw: _RawRecord) -> Record:
     """The record with its event decoded; an unknown tag becomes :class:`Unknown`."""
     tag = _tag_decoder.decode(raw.event).type
-    if tag not in _KNOWN_TAGS:
-        return Record(seq=raw.seq, at=raw.at, event=Unknown(tag=tag, raw=bytes(raw.event)))
-    return Record(seq=raw.seq, at=raw.at, event=_event_decoder.decode(raw.event))
+    event = (_event_decoder.decode(raw.event) if tag in _KNOWN_TAGS
+             else Unknown(tag=tag, raw=bytes(raw.event)))
+    return Record(seq=raw.seq, at=raw.at, event=event, origin=raw.origin,
+                  origin_seq=raw.origin_seq, hlc=raw.hlc, sig=raw.sig)

@@ -270,9 +270,56 @@ class Unknown(msgspec.Struct, frozen=True, kw_only=True):
     raw: bytes
 
 
-class Record(msgspec.Struct, frozen=True, kw_only=True):
-    """One log entry: a contiguous sequence number, a UTC timestamp and one event."""
+# Every int or tuple-of-int field of every event is declared here, once: either it holds the
+# seq of another record (a memory id is the seq of the event that created it, a cluster id its
+# ``Clustered``'s, a request its ``ForgetRequested``'s), which sync translates between devices
+# through global ids, or it is a plain number. tests/events/test_seq_refs.py fails on a field
+# declared in neither.
+SEQ_REFS: dict[type[_Event], tuple[str, ...]] = {
+    Stored: ("id",),
+    Embedded: ("memory",),
+    Linked: ("a", "b"),
+    Clustered: ("cluster", "members"),
+    Consolidated: ("id", "sources", "cluster"),
+    Routed: ("memory",),
+    Recalled: ("memory",),
+    Reprieved: ("memory",),
+    Promoted: ("memory",),
+    Expired: ("memory",),
+    Restored: ("memory",),
+    ForgetRequested: ("memories",),
+    Forgotten: ("memory", "request"),
+    Reinforced: ("memory",),
+    Shown: ("memories",),
+    Used: ("memory",),
+    Pinned: ("memory",),
+    ConsolidationRejected: ("cluster", "members"),
+}
+SEQ_FREE: dict[type[_Event], tuple[str, ...]] = {
+    Stored: ("redactions",),
+    Embedded: ("dims",),
+    Recalled: ("rank",),
+    Reprieved: ("count",),
+    Forgotten: ("files_scanned", "needles", "matches"),
+    ModelChanged: ("dims",),
+}
+
+
+class Record(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One log entry: a contiguous sequence number, a UTC timestamp and one event.
+
+    The envelope fields after ``event`` are set only on an event another device wrote (see
+    ``daemon/service/sync_inbox.py``): ``origin`` is its device id ("" for this device),
+    ``origin_seq`` its seq there, so its global id is ``(origin, origin_seq)`` (a local
+    event's is ``(this device, seq)``); ``hlc`` its hybrid logical clock stamp and ``sig``
+    its device's Ed25519 signature of the published message. Left at their defaults they are
+    not encoded, so a local record's bytes are as before and every older log still decodes.
+    """
 
     seq: int
     at: datetime
     event: Event | Unknown
+    origin: str = ""
+    origin_seq: int = 0
+    hlc: int = 0
+    sig: bytes = b""

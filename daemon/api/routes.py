@@ -44,6 +44,7 @@ from memlane.daemon.service.requests import (
 )
 from memlane.daemon.service.search import Search
 from memlane.daemon.service.status import Status
+from memlane.daemon.service.sync import Sync
 from memlane.projections import queries
 
 log = structlog.get_logger()
@@ -70,6 +71,7 @@ class Api:
     reader: Reader
     capture: Capture
     ui: Ui
+    sync: Sync | None = None  # set when sync is enabled (``memlane sync enable``)
 
 
 Route = Callable[[Api, Request], Awaitable[Any]]
@@ -97,6 +99,10 @@ async def _login_code(api: Api, request: Request) -> Any:
 
 async def _status(api: Api, request: Request) -> Any:
     return await api.status.status()
+
+
+async def _sync_status(api: Api, request: Request) -> Any:
+    return {"enabled": False} if api.sync is None else await api.sync.status()
 
 
 async def _health(api: Api, request: Request) -> Any:
@@ -180,6 +186,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/embeddings": {"POST": _embeddings},
     "/v1/status": {"GET": _status},
     "/v1/health": {"GET": _health},
+    "/v1/sync": {"GET": _sync_status},
     "/v1/rebuild": {"POST": _rebuild},
     "/v1/export": {"GET": _export},
     "/v1/clusters": {"GET": _clusters},

@@ -27,13 +27,16 @@ from memlane.projections.catchup import Projections
 
 T = TypeVar("T")
 Decide = Callable[[BatchView, int], tuple[list[Event], T]]
+Stamp = Callable[[Record], Record]
 QUEUE = 8192  # commands waiting for the writer; more make submitters wait
 
 
 class _Slot(Generic[T]):
-    def __init__(self, decide: Decide[T], before: Callable[[], object] | None) -> None:
+    def __init__(self, decide: Decide[T], before: Callable[[], object] | None,
+                 stamp: Stamp | None = None) -> None:
         self.decide = decide
         self.before = before
+        self.stamp = stamp
         self.done = anyio.Event()
         self.records: list[Record] = []
         self.answer: T | None = None
@@ -55,15 +58,16 @@ class Writer:
         self.batches = 0
         self.stopped: str | None = None
 
-    async def submit(self, decide: Decide[T], *,
-                     before: Callable[[], object] | None = None) -> tuple[list[Record], T]:
+    async def submit(self, decide: Decide[T], *, before: Callable[[], object] | None = None,
+                     stamp: Stamp | None = None) -> tuple[list[Record], T]:
         """Decide and durably append; returns the new records and the decision's answer.
 
         ``before`` is a blocking call (a log rewrite) run in the writer's thread right before
-        this command is decided, with nothing appended in between."""
+        this command is decided, with nothing appended in between. ``stamp`` sets the envelope
+        of each new record (an event from another device keeps its origin)."""
         if self.stopped:
             raise LogStopped(self.stopped)
-        slot: _Slot[T] = _Slot(decide, before)
+        slot: _Slot[T] = _Slot(decide, before, stamp)
         try:
             await self._send.send(slot)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -149,6 +153,8 @@ class Writer:
                 continue
             events = drop_about(view.is_forgotten, decided)
             slot.records = [Record(seq=next_seq + i, at=at, event=e) for i, e in enumerate(events)]
+            if slot.stamp is not None:
+                slot.records = [slot.stamp(r) for r in slot.records]
             view.observe(events)
             next_seq += len(events)
             records.extend(slot.records)

@@ -57,6 +57,9 @@ class Lifecycle:
         self.policy = policy or AgePolicy()
         self.review = review
         self._locks: dict[str, anyio.Lock] = {}
+        # Sync sets this: a once-per-team lease on consolidating a cluster of shared memories
+        # (False: another device of the team consolidates it, and this one adopts its result).
+        self.claim: Callable[[str, list[int]], Awaitable[bool]] | None = None
 
     def job_lock(self, job: str) -> anyio.Lock:
         """The lock one job of this kind holds while it runs."""
@@ -117,6 +120,10 @@ class Lifecycle:
             sources, project = await self._reader.read(
                 lambda c, ids=cluster["members"]: live_sources(c, ids))
             if len(sources) < 3:
+                continue
+            if self.claim is not None and not await self.claim(project, [s.id for s in sources]):
+                waiting.append({"cluster": cluster["id"],
+                                "reason": "another device of the team consolidates it"})
                 continue
             try:
                 merge = await (self.offline_merge(sources) if offline

@@ -1,0 +1,62 @@
+"""Once-per-team decisions: two devices racing to consolidate the same shared cluster make
+exactly one consolidation; the loser adopts the winner's."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from memlane.events.log import read_log
+from memlane.events.model import Consolidated
+
+from tests.sync.devices import Device, live_memories, live_state, wait_for
+
+POOL = ["The pg pool runs out under load; set pool_size=20 in db.py",
+        "Postgres connection pool exhausted under load, raise pool_size to 20",
+        "Under heavy load the database pool is exhausted: pool_size=20 fixes it"]
+
+
+def consolidations(device: Device) -> list[tuple[str, int]]:
+    """Global ids of the consolidations in the device's log."""
+    me = device.device_id
+    return [(r.origin or me, r.origin_seq or r.seq) for r in read_log(device.home / "log")
+            if isinstance(r.event, Consolidated)]
+
+
+def consolidate(device: Device, answers: dict[str, Any]) -> None:
+    answers[device.home.name] = device.daemon.client.request(
+        "POST", "/v1/jobs/consolidate", {"offline": True})
+
+
+@pytest.mark.slow
+def test_a_race_to_consolidate_one_shared_cluster_makes_one_consolidation(
+        pair: tuple[Device, Device]) -> None:
+    """Both devices see the same cluster and consolidate at once: one wins the lease, the
+    other waits, receives the winner's memory and closes its cluster with it."""
+    a, b = pair
+    a.daemon.start()
+    b.daemon.start()
+    a.store_many(POOL)
+    wait_for(lambda: live_memories(b) == 3, timeout=60, what="B has the pool")
+    a.daemon.wait_idle()
+    b.daemon.wait_idle()
+    answers: dict[str, Any] = {}
+    racers = [threading.Thread(target=consolidate, args=(d, answers)) for d in (a, b)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(timeout=120)
+    made = [name for name, answer in answers.items() if answer["consolidated"]]
+    assert len(made) == 1, answers
+    loser = b if made == ["a"] else a
+    assert "another device" in answers[loser.home.name]["waiting"][0]["reason"]
+    wait_for(lambda: len(consolidations(a)) == len(consolidations(b)) == 1, timeout=60,
+             what="both hold the one consolidation",
+             explain=lambda: (consolidations(a), consolidations(b)))
+    assert consolidations(a) == consolidations(b)
+    assert live_state(a) == live_state(b)
+    assert {state for _, _, state in live_state(a)} == {"expired", "proven"}
+    again = loser.daemon.client.request("POST", "/v1/jobs/consolidate", {"offline": True})
+    assert again["consolidated"] == [] and again["waiting"] == [], again
