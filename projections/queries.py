@@ -49,6 +49,11 @@ def live_count(conn: sqlite3.Connection, project: str) -> int:
                             " AND project = ?", (project,)).fetchone()[0])
 
 
+def memory_count(conn: sqlite3.Connection) -> int:
+    """Memories in the projection, whatever their state (the ``N`` of a word's idf)."""
+    return int(conn.execute("SELECT count(*) FROM memories").fetchone()[0])
+
+
 def live_ids(conn: sqlite3.Connection, project: str) -> list[int]:
     return [row[0] for row in conn.execute(
         "SELECT id FROM memories WHERE state IN ('active', 'proven') AND project = ?"
@@ -123,7 +128,7 @@ def rarest_terms(conn: sqlite3.Connection, query: str) -> str:
     words = _QUOTED.findall(query)
     if len(words) < 2:
         return query
-    counts = _document_counts(conn, words)
+    counts = document_counts(conn, words)
     chosen: list[str] = []
     total = 0
     for word in sorted((w for w in words if counts.get(w)), key=lambda w: counts[w]):
@@ -137,7 +142,7 @@ def rarest_terms(conn: sqlite3.Connection, query: str) -> str:
     return f"({rare}) AND ({query})"
 
 
-def _document_counts(conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, int]:
+def document_counts(conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, int]:
     """How many documents hold each word (a phrase of several tokens: its rarest token's
     count), through the index's own tokenizer: the words are indexed in a temporary FTS5 table
     and its tokens looked up in the main index's vocabulary."""

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from memlane.daemon.domain.ranking import CANDIDATES, Floor, fts_query, fuse, with_neighbours
+from memlane.daemon.domain.ranking import (
+    CANDIDATES, Floor, bm25_strength, fts_query, fuse, with_neighbours)
 from memlane.projections import queries
 from memlane.projections import vector_store
 from memlane.projections.vector_store import VectorProjection
@@ -59,16 +60,15 @@ class Ranking:
     hits: list[dict[str, Any]]
     similarity: dict[int, float]  # cosine to the query of each dense candidate and each hit
     lexical: frozenset[int]  # candidates the full-text index matched
+    strength: float = 0.0  # the query's BM25 strength (:func:`lexical_strength`)
 
     def floored(self, floor: Floor, *, keep_below: bool = False) -> Ranking:
-        """The hits that pass the relevance floor (none when the closest memory is not close
-        enough); with ``keep_below`` every hit, those below marked ``below_floor``. Without
-        any cosine (no model) nothing can be judged and every hit stays."""
+        """The hits that pass the relevance floor (none when the query is not answered);
+        with ``keep_below`` every hit, those below marked ``below_floor``. Without any cosine
+        (no model) nothing can be judged and every hit stays."""
         if not self.similarity or not self.hits:
             return self
-        top = self.hits[0]["id"]
-        answered = floor.answers(max(self.similarity.values()), top_lexical=top in self.lexical,
-                                 top_cosine=self.similarity.get(top, 0.0))
+        answered = floor.answers(max(self.similarity.values()), strength=self.strength)
         hits = []
         for hit in self.hits:
             cosine = self.similarity.get(hit["id"], 0.0)
@@ -87,14 +87,26 @@ def lexical_candidates(conn: sqlite3.Connection, query: str,
                                                        limit=CANDIDATES)
 
 
+def lexical_strength(conn: sqlite3.Connection, query: str,
+                     lexical: Sequence[tuple[int, float]]) -> float:
+    """The best BM25 score of ``lexical`` (from :func:`lexical_candidates`) over the summed idf
+    of the query's words in the whole index; 0 without a match."""
+    match = fts_query(query)
+    if not lexical or match is None:
+        return 0.0
+    counts = queries.document_counts(conn, match.replace('"', "").split(" OR "))
+    return bm25_strength(lexical[0][1], counts.values(), queries.memory_count(conn))
+
+
 CosineOf = Callable[[Sequence[int]], dict[int, float]]
 
 
 def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]],
          lexical: list[tuple[int, float]], k: int, *,
-         cosine_of: CosineOf | None = None) -> Ranking:
+         cosine_of: CosineOf | None = None, strength: float = 0.0) -> Ranking:
     """The top ``k`` memories by fused dense and BM25 score; ``cosine_of`` gives the cosine
-    of hits the dense list did not reach (BM25-only hits), so the floor can judge them."""
+    of hits the dense list did not reach (BM25-only hits), so the floor can judge them;
+    ``strength`` is the query's BM25 strength, for the floor."""
     fused = fuse(dense, lexical)
     fused = with_neighbours(fused, {i: p for i, (p, _) in
                                     queries.placement(conn, [i for i, _ in fused]).items()})[:k]
@@ -104,7 +116,7 @@ def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]],
     if cosine_of is not None and missing:
         similarity.update(cosine_of(missing))
     return Ranking([_hit(rows[i], score) for i, score in fused if i in rows], similarity,
-                   frozenset(i for i, _ in lexical))
+                   frozenset(i for i, _ in lexical), strength)
 
 
 def cosines(vectors: VectorProjection, vector: np.ndarray) -> CosineOf:

@@ -17,7 +17,7 @@ from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.thresholds import Thresholds
 from memlane.daemon.runtime.writer import Writer
 from memlane.daemon.service.candidates import (
-    Ranking, cosines, dense_candidates, lexical_candidates, rank)
+    Ranking, cosines, dense_candidates, lexical_candidates, lexical_strength, rank)
 from memlane.daemon.service.requests import SearchBody
 from memlane.projections import queries
 
@@ -52,6 +52,7 @@ class Search:
             raise BadRequest("the query is blank; give it some words", code="blank_input")
         vector: np.ndarray | None = None
         lexical: list[tuple[int, float]] = []
+        strength = 0.0
 
         async def embed_query() -> None:
             nonlocal vector
@@ -62,9 +63,13 @@ class Search:
                 vector = (await self._engine.embed([body.query], input_type="query"))[0]
 
         async def search_text() -> None:
-            nonlocal lexical
-            lexical = await self._reader.read(
-                lambda conn: lexical_candidates(conn, body.query, body.project))
+            nonlocal lexical, strength
+
+            def run(conn: Any) -> tuple[list[tuple[int, float]], float]:
+                found = lexical_candidates(conn, body.query, body.project)
+                return found, lexical_strength(conn, body.query, found)
+
+            lexical, strength = await self._reader.read(run)
 
         try:
             async with anyio.create_task_group() as tg:
@@ -81,7 +86,8 @@ class Search:
             if vector is None:
                 return rank(conn, [], lexical, body.k)
             dense = dense_candidates(vectors, conn, vector, body.project)
-            return rank(conn, dense, lexical, body.k, cosine_of=cosines(vectors, vector))
+            return rank(conn, dense, lexical, body.k, cosine_of=cosines(vectors, vector),
+                        strength=strength)
 
         return await self._reader.read(run)
 
@@ -99,7 +105,7 @@ class Search:
             return None
         spec = embedder.spec
         return Floor(relevance=await self._thresholds.of(spec, "relevance"),
-                     lexical=await self._thresholds.of(spec, "relevance_lexical"),
+                     bm25_weight=await self._thresholds.of(spec, "relevance_bm25"),
                      context=await self._thresholds.of(spec, "context"))
 
     async def record_recalls(self, query: str, hits: list[dict[str, Any]],

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from memlane.projections import vector_store
-from memlane.daemon.service.candidates import dense_candidates, hybrid_hits
+from memlane.daemon.service.candidates import (
+    dense_candidates, hybrid_hits, lexical_candidates, lexical_strength)
 from memlane.daemon.domain.ranking import CANDIDATES
 from memlane.events.model import Embedded, Expired, Record, Stored
 from memlane.projections.catchup import Projections
@@ -87,4 +88,19 @@ def test_expired_memories_are_not_candidates(tmp_path: Path) -> None:
     assert 1 not in [i for i, _ in got] and len(got) == 19
     hits = hybrid_hits(projections.sqlite.conn, got, "memory number 1", "p", 5)
     assert 1 not in [h["id"] for h in hits]
+    projections.close()
+
+
+def test_bm25_strength_is_high_when_one_memory_holds_the_rare_words(tmp_path: Path) -> None:
+    """A query whose rare word one memory holds is strong; the same query with a word no
+    memory holds is weak; a query matching nothing has no strength."""
+    projections, _ = build(tmp_path, ["p"] * 50, np.random.default_rng(4))
+    conn = projections.sqlite.conn
+
+    def strength(query: str) -> float:
+        return lexical_strength(conn, query, lexical_candidates(conn, query, "p"))
+
+    assert strength("memory number 17") > 0.8
+    assert strength("memory number zebra") < 0.2 * strength("memory number 17")
+    assert strength("zebra") == 0.0
     projections.close()
