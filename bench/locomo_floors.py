@@ -19,6 +19,7 @@ import numpy as np
 
 from bench.bench_locomo import K
 from bench.locomo_eval import SPLITS, recall_at
+from memlane.daemon.domain.calibration import pair_scores
 from memlane.daemon.domain.models import MINILM
 from memlane.daemon.domain.ranking import Floor, fts_query
 from memlane.daemon.service.candidates import lexical_strength
@@ -67,7 +68,7 @@ def signals(queries: Iterable[Query], ranking: Callable[[Query], Scored],
 
 def _coverage(conn: sqlite3.Connection, q: Query, total: int) -> float:
     words = (fts_query(q.question) or "").replace('"', "").split(" OR ")
-    idf = {w: math.log((total - n + 0.5) / (n + 0.5))
+    idf = {w: max(math.log((total - n + 0.5) / (n + 0.5)), 1e-6)
            for w, n in document_counts(conn, [w for w in words if w]).items()}
     found = sum(v for w, v in idf.items() if conn.execute(
         "SELECT 1 FROM memories_fts f JOIN memories m ON m.id = f.rowid"
@@ -219,10 +220,25 @@ def families(tuning: Sequence[Signals]) -> dict[str, dict[str, Design]]:
     return grids
 
 
+def report_closeness(split: dict[str, list[Signals]]) -> None:
+    """How close questions and memories are, per split: what a floor on cosine faces."""
+    print("\nCloseness: the closest memory's cosine to a question, percentiles p10 p50 p90;"
+          " pairs of memories of one conversation, mean ± std")
+    for name, chosen in split.items():
+        closest = {kind: np.percentile([s.closest for s in chosen if s.query.kind == kind],
+                                       (10, 50, 90)) for kind in ("positive", "clean negative")}
+        pairs = np.concatenate([pair_scores(c.matrix)[1] for c in
+                                {id(s.query.target): s.query.target for s in chosen}.values()])
+        print(f"  {name:<7} positives {' '.join(f'{v:.3f}' for v in closest['positive'])},"
+              f" clean negatives {' '.join(f'{v:.3f}' for v in closest['clean negative'])},"
+              f" memory pairs {pairs.mean():.3f} ± {pairs.std():.3f}")
+
+
 def report(queries: Sequence[Query], ranking: Callable[[Query], Scored],
            conn: sqlite3.Connection) -> None:
     split = {name: signals([q for q in queries if q.split == name], ranking, conn)
              for name in SPLITS}
+    report_closeness(split)
     print("\nRelevance floor designs on memlane's ranking: recall@10 without -> with (cost),"
           " answered with nothing: clean negatives / adversarial / positives."
           f"\nEach family's point: most tuning clean negatives empty at a tuning cost <= {MAX_COST}")
