@@ -22,8 +22,8 @@ from bench.locomo_eval import SPLITS, recall_at
 from memlane.daemon.domain.calibration import pair_scores
 from memlane.daemon.domain.models import MINILM
 from memlane.daemon.domain.ranking import Floor, fts_query
-from memlane.daemon.service.candidates import lexical_strength
-from memlane.projections.queries import document_counts, memory_count
+from memlane.daemon.service.candidates import lexical_evidence
+from memlane.projections.queries import document_counts, indexed_count
 
 if TYPE_CHECKING:
     from bench.locomo_variants import Query, Scored
@@ -53,7 +53,7 @@ class Signals:
 def signals(queries: Iterable[Query], ranking: Callable[[Query], Scored],
             conn: sqlite3.Connection) -> list[Signals]:
     """Every query's signals under ``ranking``, the BM25 ones from the index in ``conn``."""
-    total = memory_count(conn)
+    total = indexed_count(conn)
     out = []
     for q in queries:
         hits = [i for i, _ in ranking(q)[:K]]
@@ -61,7 +61,7 @@ def signals(queries: Iterable[Query], ranking: Callable[[Query], Scored],
         every = q.target.matrix @ q.vector
         out.append(Signals(q, hits, {i: q.cosine(i) for i in hits},
                            frozenset(i for i, _ in lexical), q.dense[0][1], q.dense[K - 1][1],
-                           lexical_strength(conn, q.question, lexical),
+                           lexical_evidence(conn, q.question, q.target.project)[1],
                            _coverage(conn, q, total), (float(every.mean()), float(every.std()))))
     return out
 

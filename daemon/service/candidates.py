@@ -4,6 +4,7 @@ thread under the projections' lock, the CLI's offline fallback calls it directly
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -60,7 +61,7 @@ class Ranking:
     hits: list[dict[str, Any]]
     similarity: dict[int, float]  # cosine to the query of each dense candidate and each hit
     lexical: frozenset[int]  # candidates the full-text index matched
-    strength: float = 0.0  # the query's BM25 strength (:func:`lexical_strength`)
+    strength: float = 0.0  # the query's BM25 strength (:func:`lexical_evidence`)
 
     def floored(self, floor: Floor, *, keep_below: bool = False) -> Ranking:
         """The hits that pass the relevance floor (none when the query is not answered);
@@ -87,15 +88,19 @@ def lexical_candidates(conn: sqlite3.Connection, query: str,
                                                        limit=CANDIDATES)
 
 
-def lexical_strength(conn: sqlite3.Connection, query: str,
-                     lexical: Sequence[tuple[int, float]]) -> float:
-    """The best BM25 score of ``lexical`` (from :func:`lexical_candidates`) over the summed idf
-    of the query's words in the whole index; 0 without a match."""
+def lexical_evidence(conn: sqlite3.Connection, query: str,
+                     project: str | None) -> tuple[list[tuple[int, float]], float]:
+    """:func:`lexical_candidates` and the query's BM25 strength (the best score over the summed
+    idf of its words in the whole index; 0 without a match), the words' document counts
+    looked up once for both."""
     match = fts_query(query)
-    if not lexical or match is None:
-        return 0.0
-    counts = queries.document_counts(conn, match.replace('"', "").split(" OR "))
-    return bm25_strength(lexical[0][1], counts.values(), queries.memory_count(conn))
+    if match is None:
+        return [], 0.0
+    counts = queries.document_counts(conn, re.findall(r'"([^"]+)"', match))
+    found = queries.search_fts(conn, match, project=project, limit=CANDIDATES, counts=counts)
+    if not found:
+        return [], 0.0
+    return found, bm25_strength(found[0][1], counts.values(), queries.indexed_count(conn))
 
 
 CosineOf = Callable[[Sequence[int]], dict[int, float]]

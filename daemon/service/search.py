@@ -17,7 +17,7 @@ from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.thresholds import Thresholds
 from memlane.daemon.runtime.writer import Writer
 from memlane.daemon.service.candidates import (
-    Ranking, cosines, dense_candidates, lexical_candidates, lexical_strength, rank)
+    Ranking, cosines, dense_candidates, lexical_evidence, rank)
 from memlane.daemon.service.requests import SearchBody
 from memlane.projections import queries
 
@@ -64,12 +64,8 @@ class Search:
 
         async def search_text() -> None:
             nonlocal lexical, strength
-
-            def run(conn: Any) -> tuple[list[tuple[int, float]], float]:
-                found = lexical_candidates(conn, body.query, body.project)
-                return found, lexical_strength(conn, body.query, found)
-
-            lexical, strength = await self._reader.read(run)
+            lexical, strength = await self._reader.read(
+                lambda conn: lexical_evidence(conn, body.query, body.project))
 
         try:
             async with anyio.create_task_group() as tg:
