@@ -14,7 +14,6 @@ Run: python -m bench.locomo_variants [--data ../shared/bench/locomo] [--replay D
 from __future__ import annotations
 
 import argparse
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -93,12 +92,6 @@ def queries(replay: locomo_replay.Replay) -> list[Query]:
 
 # Ranking variants: a query -> (id, score) best first.
 
-def minmax(scored: Scored) -> dict[int, float]:
-    values = [s for _, s in scored]
-    low, span = (min(values), max(values) - min(values)) if values else (0.0, 0.0)
-    return {i: (s - low) / span if span > 0 else 1.0 for i, s in scored}
-
-
 def zscore(scored: Scored) -> dict[int, float]:
     values = np.asarray([s for _, s in scored])
     mean, std = (values.mean(), values.std()) if len(values) else (0.0, 0.0)
@@ -110,16 +103,18 @@ def maxnorm(scored: Scored) -> dict[int, float]:
     return {i: s / top if top > 0 else 0.0 for i, s in scored}
 
 
-def fused(norm: Callable[[Scored], dict[int, float]], weight: float,
-          extra: frozenset[str] = frozenset()) -> Callable[[Query], Scored]:
-    """Fusion with another normalisation than min-max (min-max is the domain's ``fuse``)."""
+def minmax(weight: float, extra: frozenset[str] = frozenset()) -> Callable[[Query], Scored]:
+    """memlane's fusion (min-max normalised lists), without the neighbour lift."""
+    return lambda q: fuse(q.dense, q.lexical(extra), dense_weight=weight)
+
+
+def fused(norm: Callable[[Scored], dict[int, float]], weight: float) -> Callable[[Query], Scored]:
+    """Fusion with another normalisation than min-max."""
     def ranking(q: Query) -> Scored:
-        if norm is minmax:
-            return fuse(q.dense, q.lexical(extra), dense_weight=weight)
         scores: dict[int, float] = {}
         for i, v in norm(q.dense).items():
             scores[i] = weight * v
-        for i, v in norm(q.lexical(extra)).items():
+        for i, v in norm(q.lexical()).items():
             scores[i] = scores.get(i, 0.0) + (1 - weight) * v
         return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     return ranking
@@ -160,10 +155,10 @@ def metrics(positives: Sequence[Query], ranking: Callable[[Query], Scored]) -> n
 
 KEPT = lifted(0.3, 0.6, 2)
 VARIANTS: list[tuple[str, Callable[[Query], Scored]]] = [
-    ("baseline: min-max fusion, dense weight 0.5", fused(minmax, 0.5)),
-    ("more query stopwords, weight 0.5", fused(minmax, 0.5, MORE_STOPWORDS)),
-    ("dense weight 0.4", fused(minmax, 0.4)),
-    ("dense weight 0.3", fused(minmax, 0.3)),
+    ("baseline: min-max fusion, dense weight 0.5", minmax(0.5)),
+    ("more query stopwords, weight 0.5", minmax(0.5, MORE_STOPWORDS)),
+    ("dense weight 0.4", minmax(0.4)),
+    ("dense weight 0.3", minmax(0.3)),
     ("z-score instead of min-max, weight 0.5", fused(zscore, 0.5)),
     ("max-normalisation, weight 0.5", fused(maxnorm, 0.5)),
     ("neighbour lift, share 0.4, ids +-1, weight 0.5", lifted(0.5, 0.4, 1)),
@@ -196,13 +191,12 @@ def _triple(values: np.ndarray) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--replay", type=Path,
-                        default=locomo_replay.DEFAULT_DIR)
+    parser.add_argument("--replay", type=Path, default=locomo_replay.DEFAULT_DIR)
     args = parser.parse_args()
-    print(header() + f", load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(header())
     replay = locomo_replay.load(args.replay, args.data)
     print(f"replaying the bench run of {replay.header.splitlines()[-1].removeprefix('date: ')}"
-          f" (model {replay.model}); chosen on tuning = {' '.join(SPLITS['tuning'])},"
+          f"\nmodel {replay.model}; chosen on tuning = {' '.join(SPLITS['tuning'])},"
           f" test = {' '.join(SPLITS['test'])} only reported")
     asked = queries(replay)
     by_split = {s: [q for q in asked if q.split == s and q.kind == "positive"] for s in SPLITS}
