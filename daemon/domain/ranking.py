@@ -6,7 +6,7 @@ best neighbour's score: memories stored next to each other in a project (ids up 
 often hold one exchange, and the answer sits beside the turn that matches the words. On
 LoCoMo this beats reciprocal-rank fusion (which discards how far apart scores are) and either
 list alone; the weight, the share and the width were chosen on the tuning split
-(bench/LOCOMO_SECTION.md). Pure functions; the caller gathers the candidate lists.
+(bench/locomo_variants.py). Pure functions; the caller gathers the candidate lists.
 
 The relevance floor is judged on cosine to the query and on BM25 strength, never on the
 fused score: the fused score is normalised per query, so the best hit of a query with no
