@@ -24,6 +24,7 @@ DENSE_WEIGHT = 0.3
 NEIGHBOUR_SHARE = 0.6
 NEIGHBOUR_WIDTH = 2
 CANDIDATES = 100
+FEW_DOCUMENTS = 100  # an index this small gives BM25 strength no idf to judge by
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 # Function words that match almost every memory and only add noise to BM25.
@@ -92,7 +93,10 @@ def with_neighbours(fused: Sequence[tuple[int, float]], project_of: Mapping[int,
 def bm25_strength(best: float, document_counts: Iterable[int], documents: int) -> float:
     """The best BM25 score over the summed idf of the query's words (FTS5's idf, over
     ``documents``): near 1 when one memory holds every word of the query, rare ones weighing
-    most; 0 without a match."""
+    most; 0 without a match. Below :data:`FEW_DOCUMENTS` idf says little (a word most of a
+    handful of memories hold weighs nothing), and any match counts as 1."""
+    if documents < FEW_DOCUMENTS:
+        return 1.0 if best > 0 else 0.0
     idf = sum(max(math.log((documents - n + 0.5) / (n + 0.5)), 1e-6) for n in document_counts)
     return best / idf if idf > 0 else 0.0
 

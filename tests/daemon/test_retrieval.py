@@ -95,7 +95,7 @@ def test_expired_memories_are_not_candidates(tmp_path: Path) -> None:
 def test_bm25_strength_is_high_when_one_memory_holds_the_rare_words(tmp_path: Path) -> None:
     """A query whose rare word one memory holds is strong; the same query with a word no
     memory holds is weak; a query matching nothing has no strength."""
-    projections, _ = build(tmp_path, ["p"] * 50, np.random.default_rng(4))
+    projections, _ = build(tmp_path, ["p"] * 150, np.random.default_rng(4))
     conn = projections.sqlite.conn
 
     def strength(query: str) -> float:

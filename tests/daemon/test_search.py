@@ -81,6 +81,13 @@ def test_bm25_strength_is_the_best_score_over_the_words_idf() -> None:
     assert bm25_strength(0.0, [1], 1000) == 0.0 and bm25_strength(2.0, [], 1000) == 0.0
 
 
+def test_in_a_small_index_any_bm25_match_is_full_strength() -> None:
+    """Below a hundred memories idf says little: a match counts as 1, no match as 0."""
+    assert bm25_strength(1e-6, [2, 0], 3) == 1.0
+    assert bm25_strength(0.0, [0], 3) == 0.0
+    assert bm25_strength(1e-6, [2, 0], 100) < 0.01
+
+
 def test_floored_drops_or_marks_hits_below_the_floor() -> None:
     """Hits below the floor are left out, or kept and marked; the ranking is unchanged."""
     hits = [{"id": i, "score": 1.0 - i / 10} for i in (1, 2, 3, 4)]

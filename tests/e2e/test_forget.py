@@ -18,9 +18,7 @@ from tests.e2e.test_cli import run
 from tests.e2e.test_lifecycle import POOL, repo  # noqa: F401, F811  (repo is a fixture)
 
 SECRET = "zebra-quasar-4411"
-# Every word of the query is in the memories: in an index of three memories a word found in
-# none would hold all of the query's idf, and the relevance floor would answer nothing.
-QUERY = "load on the pool, pool_size 20"
+QUERY = "pool exhausted under load marmot-tangerine-9902"
 
 
 def traces(home: Path, *extra: Path, texts: tuple[str, ...]) -> list[str]:
