@@ -23,7 +23,11 @@ of its own), which injects at most 3 memories.
 For all three, memlane's top hit (its fused score, its cosine to the query) is recorded per
 query in bench/out/locomo_scores.json, for calibrating a relevance floor.
 
+It also keeps what an offline replay of the rankings and floors needs (bench/locomo_replay.py,
+read by bench/locomo_variants.py) in bench/out/locomo_replay/.
+
 Run: python -m bench.bench_locomo [--data ../shared/bench/locomo] [--out bench/out/...]
+     [--replay bench/out/locomo_replay]
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import locomo_replay
 from bench.locomo_eval import (
     ADVERSARIAL, ANSWERABLE, SPLITS, Conversation, auc, bm25, dense_exact, embed, header, load,
     percentiles, recall_at, reciprocal_rank, rrf)
@@ -141,8 +146,9 @@ def _label(split: str, kind: str, conversation: Conversation, q: dict) -> dict[s
             "category": q["category"], "question": q["question"]}
 
 
-def evaluate(data: Path) -> tuple[str, list[dict[str, Any]]]:
-    """The model's name and the per-query rows of both splits, from one real daemon."""
+def evaluate(data: Path, run: str, replay: Path) -> tuple[str, list[dict[str, Any]]]:
+    """The model's name and the per-query rows of both splits, from one real daemon (its
+    replay saved in ``replay``)."""
     with tempfile.TemporaryDirectory(prefix="ml-locomo-", dir="/tmp") as tmp:
         daemon = DaemonProcess(Path(tmp)).start()
         try:
@@ -156,6 +162,7 @@ def evaluate(data: Path) -> tuple[str, list[dict[str, Any]]]:
             try:
                 rows = [row for split, conversations in loaded.items()
                         for row in evaluate_split(client, conn, split, conversations)]
+                locomo_replay.save(replay, conn, client, run, model, loaded)
             finally:
                 conn.close()
         finally:
@@ -235,11 +242,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--replay", type=Path, default=locomo_replay.DEFAULT_DIR)
     args = parser.parse_args()
     start = time.perf_counter()
     run = header()
     print(run)
-    model, rows = evaluate(args.data)
+    model, rows = evaluate(args.data, run, args.replay)
     print(f"model: {model}; split: " + ", ".join(
         f"{split} = {' '.join(names)}" for split, names in SPLITS.items()))
     report_retrieval(rows)
@@ -247,7 +255,8 @@ def main() -> None:
     report_scores(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"header": run, "model": model, "queries": rows}))
-    print(f"\nper-query top-hit scores: {args.out} ({time.perf_counter() - start:.0f} s)")
+    print(f"\nper-query top-hit scores: {args.out}; replay: {args.replay}"
+          f" ({time.perf_counter() - start:.0f} s)")
 
 
 if __name__ == "__main__":

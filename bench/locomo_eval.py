@@ -49,13 +49,14 @@ class Conversation:
 
 
 def header() -> str:
-    """Machine, date and git revision of a run."""
+    """Machine, date, git revision and load average of a run."""
     root = Path(__file__).resolve().parents[1]
     sha = _git(root, "rev-parse", "--short", "HEAD")
     dirty = "-dirty" if _git(root, "status", "--porcelain") else ""
     return (f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} cpus,"
             f" python {platform.python_version()}\n"
-            f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, git {sha}{dirty}")
+            f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, git {sha}{dirty},"
+            f" load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def _git(root: Path, *args: str) -> str:

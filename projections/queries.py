@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from memlane.events.model import PROTECTED_ORDER
@@ -47,6 +47,25 @@ def placement(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, tuple[s
 def live_count(conn: sqlite3.Connection, project: str) -> int:
     return int(conn.execute("SELECT count(*) FROM memories WHERE state IN ('active', 'proven')"
                             " AND project = ?", (project,)).fetchone()[0])
+
+
+def indexed_count(conn: sqlite3.Connection) -> int:
+    """Documents in the full-text index (the ``N`` of FTS5's idf), read in constant time from
+    FTS5's averages record (row 1 of its data table: a varint row count first)."""
+    row = conn.execute("SELECT block FROM memories_fts_data WHERE id = 1").fetchone()
+    return _varint(row[0]) if row and row[0] else 0
+
+
+def _varint(data: bytes) -> int:
+    """SQLite's varint: 7 bits a byte, high bit set when more follow; a 9th byte holds 8."""
+    value = 0
+    for position, byte in enumerate(data[:9]):
+        if position == 8:
+            return (value << 8) | byte
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            break
+    return value
 
 
 def live_ids(conn: sqlite3.Connection, project: str) -> list[int]:
@@ -95,10 +114,11 @@ def texts_of(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
         f"SELECT id, text FROM memories WHERE id IN ({marks}) AND text IS NOT NULL", ids))
 
 
-def search_fts(conn: sqlite3.Connection, query: str, *, project: str | None, limit: int
-               ) -> list[tuple[int, float]]:
-    """Live memories matching an FTS5 ``query``, best BM25 first, with a positive score."""
-    query = rarest_terms(conn, query)
+def search_fts(conn: sqlite3.Connection, query: str, *, project: str | None, limit: int,
+               counts: Mapping[str, int] | None = None) -> list[tuple[int, float]]:
+    """Live memories matching an FTS5 ``query``, best BM25 first, with a positive score
+    (``counts``: the words' :func:`document_counts`, when the caller has them)."""
+    query = rarest_terms(conn, query, counts)
     sql = ("SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts"
            " JOIN memories m ON m.id = memories_fts.rowid"
            " WHERE memories_fts MATCH ? AND m.state IN ('active', 'proven')")
@@ -115,7 +135,8 @@ POSTINGS_BUDGET = 12_000  # documents FTS5 may score for one query (BM25 scores 
 _QUOTED = re.compile(r'"([^"]+)"')
 
 
-def rarest_terms(conn: sqlite3.Connection, query: str) -> str:
+def rarest_terms(conn: sqlite3.Connection, query: str,
+                 counts: Mapping[str, int] | None = None) -> str:
     """``query`` (quoted words ORed) cut down to its rarest words, while the documents they
     match stay within :data:`POSTINGS_BUDGET`; the rarest word is always kept. Words found in
     no document are dropped. The common words left out carry little BM25 weight (low IDF)
@@ -123,7 +144,8 @@ def rarest_terms(conn: sqlite3.Connection, query: str) -> str:
     words = _QUOTED.findall(query)
     if len(words) < 2:
         return query
-    counts = _document_counts(conn, words)
+    if counts is None:
+        counts = document_counts(conn, words)
     chosen: list[str] = []
     total = 0
     for word in sorted((w for w in words if counts.get(w)), key=lambda w: counts[w]):
@@ -137,7 +159,7 @@ def rarest_terms(conn: sqlite3.Connection, query: str) -> str:
     return f"({rare}) AND ({query})"
 
 
-def _document_counts(conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, int]:
+def document_counts(conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, int]:
     """How many documents hold each word (a phrase of several tokens: its rarest token's
     count), through the index's own tokenizer: the words are indexed in a temporary FTS5 table
     and its tokens looked up in the main index's vocabulary."""

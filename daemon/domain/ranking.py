@@ -6,23 +6,25 @@ best neighbour's score: memories stored next to each other in a project (ids up 
 often hold one exchange, and the answer sits beside the turn that matches the words. On
 LoCoMo this beats reciprocal-rank fusion (which discards how far apart scores are) and either
 list alone; the weight, the share and the width were chosen on the tuning split
-(bench/LOCOMO_SECTION.md). Pure functions; the caller gathers the candidate lists.
+(bench/locomo_variants.py). Pure functions; the caller gathers the candidate lists.
 
-The relevance floor is judged on cosine to the query, never on the fused score: the fused
-score is normalised per query, so the best hit of a query with no answer still scores near 1,
-while cosine is comparable across queries.
+The relevance floor is judged on cosine to the query and on BM25 strength, never on the
+fused score: the fused score is normalised per query, so the best hit of a query with no
+answer still scores near 1, while cosine and BM25 strength are comparable across queries.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 DENSE_WEIGHT = 0.3
 NEIGHBOUR_SHARE = 0.6
 NEIGHBOUR_WIDTH = 2
 CANDIDATES = 100
+FEW_DOCUMENTS = 100  # an index this small gives BM25 strength no idf to judge by
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 # Function words that match almost every memory and only add noise to BM25.
@@ -88,22 +90,34 @@ def with_neighbours(fused: Sequence[tuple[int, float]], project_of: Mapping[int,
     return sorted(boosted.items(), key=lambda item: (-item[1], item[0]))
 
 
+def bm25_strength(best: float, document_counts: Iterable[int], documents: int) -> float:
+    """The best BM25 score over the summed idf of the query's words (FTS5's idf, over
+    ``documents``): near 1 when one memory holds every word of the query, rare ones weighing
+    most; 0 without a match. Below :data:`FEW_DOCUMENTS` idf says little (a word most of a
+    handful of memories hold weighs nothing), and any match counts as 1."""
+    if documents < FEW_DOCUMENTS:
+        return 1.0 if best > 0 else 0.0
+    idf = sum(max(math.log((documents - n + 0.5) / (n + 0.5)), 1e-6) for n in document_counts)
+    return best / idf if idf > 0 else 0.0
+
+
 @dataclass(frozen=True)
 class Floor:
-    """The relevance floor of a model. A query is answered only when its closest memory
-    reaches ``relevance``, or its best hit shares words with it (a BM25 match) and reaches
-    ``lexical``; the hits shown are then those at least ``context`` close or sharing words.
-    Chosen on LoCoMo's tuning split: gating the query answered most clean negatives with
-    nothing at a small recall cost, a floor per hit did not (questions asked in the wrong
+    """The relevance floor of a model. A query is answered only when its closest memory's
+    cosine plus ``bm25_weight`` times its BM25 strength reaches ``relevance``; the hits shown
+    are then those at least ``context`` close or sharing words with it. Chosen on LoCoMo's
+    tuning split (bench/locomo_variants.py): the weight is a logistic fit of positives against
+    clean negatives, ``relevance`` the line answering most clean negatives with nothing at a
+    recall@10 cost of at most 0.01. A floor per hit did worse (questions asked in the wrong
     conversation still share words with many memories)."""
 
     relevance: float
-    lexical: float
+    bm25_weight: float
     context: float
 
-    def answers(self, best_cosine: float, *, top_cosine: float, top_lexical: bool) -> bool:
-        """Whether a query gets any hit, from its closest memory's cosine and its best hit's."""
-        return best_cosine >= self.relevance or (top_lexical and top_cosine >= self.lexical)
+    def answers(self, closest: float, *, strength: float) -> bool:
+        """Whether a query gets any hit, from its closest memory's cosine and BM25 strength."""
+        return closest + self.bm25_weight * strength >= self.relevance
 
     def passes(self, cosine: float, *, lexical: bool) -> bool:
         """Whether a hit of an answered query is shown."""

@@ -4,6 +4,7 @@ thread under the projections' lock, the CLI's offline fallback calls it directly
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -11,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from memlane.daemon.domain.ranking import CANDIDATES, Floor, fts_query, fuse, with_neighbours
+from memlane.daemon.domain.ranking import (
+    CANDIDATES, Floor, bm25_strength, fts_query, fuse, with_neighbours)
 from memlane.projections import queries
 from memlane.projections import vector_store
 from memlane.projections.vector_store import VectorProjection
@@ -59,16 +61,15 @@ class Ranking:
     hits: list[dict[str, Any]]
     similarity: dict[int, float]  # cosine to the query of each dense candidate and each hit
     lexical: frozenset[int]  # candidates the full-text index matched
+    strength: float = 0.0  # the query's BM25 strength (:func:`lexical_evidence`)
 
     def floored(self, floor: Floor, *, keep_below: bool = False) -> Ranking:
-        """The hits that pass the relevance floor (none when the closest memory is not close
-        enough); with ``keep_below`` every hit, those below marked ``below_floor``. Without
-        any cosine (no model) nothing can be judged and every hit stays."""
+        """The hits that pass the relevance floor (none when the query is not answered);
+        with ``keep_below`` every hit, those below marked ``below_floor``. Without any cosine
+        (no model) nothing can be judged and every hit stays."""
         if not self.similarity or not self.hits:
             return self
-        top = self.hits[0]["id"]
-        answered = floor.answers(max(self.similarity.values()), top_lexical=top in self.lexical,
-                                 top_cosine=self.similarity.get(top, 0.0))
+        answered = floor.answers(max(self.similarity.values()), strength=self.strength)
         hits = []
         for hit in self.hits:
             cosine = self.similarity.get(hit["id"], 0.0)
@@ -87,14 +88,30 @@ def lexical_candidates(conn: sqlite3.Connection, query: str,
                                                        limit=CANDIDATES)
 
 
+def lexical_evidence(conn: sqlite3.Connection, query: str,
+                     project: str | None) -> tuple[list[tuple[int, float]], float]:
+    """:func:`lexical_candidates` and the query's BM25 strength (the best score over the summed
+    idf of its words in the whole index; 0 without a match), the words' document counts
+    looked up once for both."""
+    match = fts_query(query)
+    if match is None:
+        return [], 0.0
+    counts = queries.document_counts(conn, re.findall(r'"([^"]+)"', match))
+    found = queries.search_fts(conn, match, project=project, limit=CANDIDATES, counts=counts)
+    if not found:
+        return [], 0.0
+    return found, bm25_strength(found[0][1], counts.values(), queries.indexed_count(conn))
+
+
 CosineOf = Callable[[Sequence[int]], dict[int, float]]
 
 
 def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]],
          lexical: list[tuple[int, float]], k: int, *,
-         cosine_of: CosineOf | None = None) -> Ranking:
+         cosine_of: CosineOf | None = None, strength: float = 0.0) -> Ranking:
     """The top ``k`` memories by fused dense and BM25 score; ``cosine_of`` gives the cosine
-    of hits the dense list did not reach (BM25-only hits), so the floor can judge them."""
+    of hits the dense list did not reach (BM25-only hits), so the floor can judge them;
+    ``strength`` is the query's BM25 strength, for the floor."""
     fused = fuse(dense, lexical)
     fused = with_neighbours(fused, {i: p for i, (p, _) in
                                     queries.placement(conn, [i for i, _ in fused]).items()})[:k]
@@ -104,7 +121,7 @@ def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]],
     if cosine_of is not None and missing:
         similarity.update(cosine_of(missing))
     return Ranking([_hit(rows[i], score) for i, score in fused if i in rows], similarity,
-                   frozenset(i for i, _ in lexical))
+                   frozenset(i for i, _ in lexical), strength)
 
 
 def cosines(vectors: VectorProjection, vector: np.ndarray) -> CosineOf:

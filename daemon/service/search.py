@@ -17,7 +17,7 @@ from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.thresholds import Thresholds
 from memlane.daemon.runtime.writer import Writer
 from memlane.daemon.service.candidates import (
-    Ranking, cosines, dense_candidates, lexical_candidates, rank)
+    Ranking, cosines, dense_candidates, lexical_evidence, rank)
 from memlane.daemon.service.requests import SearchBody
 from memlane.projections import queries
 
@@ -52,6 +52,7 @@ class Search:
             raise BadRequest("the query is blank; give it some words", code="blank_input")
         vector: np.ndarray | None = None
         lexical: list[tuple[int, float]] = []
+        strength = 0.0
 
         async def embed_query() -> None:
             nonlocal vector
@@ -63,9 +64,9 @@ class Search:
                                                     lane="interactive"))[0]
 
         async def search_text() -> None:
-            nonlocal lexical
-            lexical = await self._reader.read(
-                lambda conn: lexical_candidates(conn, body.query, body.project))
+            nonlocal lexical, strength
+            lexical, strength = await self._reader.read(
+                lambda conn: lexical_evidence(conn, body.query, body.project))
 
         try:
             async with anyio.create_task_group() as tg:
@@ -82,7 +83,8 @@ class Search:
             if vector is None:
                 return rank(conn, [], lexical, body.k)
             dense = dense_candidates(vectors, conn, vector, body.project)
-            return rank(conn, dense, lexical, body.k, cosine_of=cosines(vectors, vector))
+            return rank(conn, dense, lexical, body.k, cosine_of=cosines(vectors, vector),
+                        strength=strength)
 
         return await self._reader.read(run)
 
@@ -100,7 +102,7 @@ class Search:
             return None
         spec = embedder.spec
         return Floor(relevance=await self._thresholds.of(spec, "relevance"),
-                     lexical=await self._thresholds.of(spec, "relevance_lexical"),
+                     bm25_weight=await self._thresholds.of(spec, "relevance_bm25"),
                      context=await self._thresholds.of(spec, "context"))
 
     async def record_recalls(self, query: str, hits: list[dict[str, Any]],

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from memlane.projections import vector_store
-from memlane.daemon.service.candidates import dense_candidates, hybrid_hits
+from memlane.projections.queries import indexed_count
+from memlane.daemon.service.candidates import (
+    dense_candidates, hybrid_hits, lexical_candidates, lexical_evidence)
 from memlane.daemon.domain.ranking import CANDIDATES
 from memlane.events.model import Embedded, Expired, Record, Stored
 from memlane.projections.catchup import Projections
@@ -87,4 +89,31 @@ def test_expired_memories_are_not_candidates(tmp_path: Path) -> None:
     assert 1 not in [i for i, _ in got] and len(got) == 19
     hits = hybrid_hits(projections.sqlite.conn, got, "memory number 1", "p", 5)
     assert 1 not in [h["id"] for h in hits]
+    projections.close()
+
+
+def test_bm25_strength_is_high_when_one_memory_holds_the_rare_words(tmp_path: Path) -> None:
+    """A query whose rare word one memory holds is strong; the same query with a word no
+    memory holds is weak; a query matching nothing has no strength."""
+    projections, _ = build(tmp_path, ["p"] * 150, np.random.default_rng(4))
+    conn = projections.sqlite.conn
+
+    def strength(query: str) -> float:
+        found, strength = lexical_evidence(conn, query, "p")
+        assert found == lexical_candidates(conn, query, "p")
+        return strength
+
+    assert strength("memory number 17") > 0.8
+    assert strength("memory number zebra") < 0.2 * strength("memory number 17")
+    assert strength("zebra") == 0.0
+    projections.close()
+
+
+@pytest.mark.parametrize("size", [0, 5, 300])
+def test_indexed_count_is_the_full_text_index_row_count(tmp_path: Path, size: int) -> None:
+    """Read from FTS5's own record (a varint of one or more bytes), it equals a count."""
+    projections, _ = build(tmp_path, ["p"] * size, np.random.default_rng(5))
+    conn = projections.sqlite.conn
+    assert indexed_count(conn) == size == conn.execute(
+        "SELECT count(*) FROM memories_fts").fetchone()[0]
     projections.close()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 
-from memlane.daemon.domain.ranking import Floor, fts_query, fuse, with_neighbours
+import pytest
+
+from memlane.daemon.domain.ranking import Floor, bm25_strength, fts_query, fuse, with_neighbours
 from memlane.daemon.service.candidates import Ranking
 
 
@@ -55,18 +58,34 @@ def test_fuse_with_one_empty_list_keeps_the_other_order() -> None:
     assert [i for i, _ in fuse([], dense)] == [5, 6, 7]
 
 
-FLOOR = Floor(relevance=0.5, lexical=0.4, context=0.25)
+FLOOR = Floor(relevance=0.5, bm25_weight=0.25, context=0.25)
 
 
-def test_floor_answers_a_close_query_or_one_whose_best_hit_shares_words() -> None:
-    """A query is answered at the relevance floor, or at the lexical one when its best hit
-    shares words with it; an answered query's hits need the context floor or shared words."""
-    assert FLOOR.answers(0.5, top_cosine=0.0, top_lexical=False)
-    assert not FLOOR.answers(0.49, top_cosine=0.49, top_lexical=False)
-    assert FLOOR.answers(0.45, top_cosine=0.4, top_lexical=True)
-    assert not FLOOR.answers(0.45, top_cosine=0.39, top_lexical=True)
+def test_floor_answers_when_cosine_and_bm25_strength_together_are_enough() -> None:
+    """A query is answered when its closest cosine plus the weighted BM25 strength reaches the
+    floor (strength makes up for a lower cosine); an answered query's hits need the context
+    cosine or shared words."""
+    assert FLOOR.answers(0.5, strength=0.0)
+    assert not FLOOR.answers(0.49, strength=0.0)
+    assert FLOOR.answers(0.4, strength=0.4) and not FLOOR.answers(0.4, strength=0.39)
     assert FLOOR.passes(0.25, lexical=False) and not FLOOR.passes(0.24, lexical=False)
     assert FLOOR.passes(0.0, lexical=True)
+
+
+def test_bm25_strength_is_the_best_score_over_the_words_idf() -> None:
+    """FTS5's idf summed over the query's words; a word in most memories weighs almost nothing,
+    and without any match the strength is 0."""
+    rare, common = math.log((1000 - 1 + 0.5) / 1.5), 1e-6
+    assert bm25_strength(3.0, [1, 900], 1000) == pytest.approx(3.0 / (rare + common))
+    assert bm25_strength(3.0, [1], 1000) > bm25_strength(3.0, [1, 5], 1000)
+    assert bm25_strength(0.0, [1], 1000) == 0.0 and bm25_strength(2.0, [], 1000) == 0.0
+
+
+def test_in_a_small_index_any_bm25_match_is_full_strength() -> None:
+    """Below a hundred memories idf says little: a match counts as 1, no match as 0."""
+    assert bm25_strength(1e-6, [2, 0], 3) == 1.0
+    assert bm25_strength(0.0, [0], 3) == 0.0
+    assert bm25_strength(1e-6, [2, 0], 100) < 0.01
 
 
 def test_floored_drops_or_marks_hits_below_the_floor() -> None:
@@ -80,12 +99,16 @@ def test_floored_drops_or_marks_hits_below_the_floor() -> None:
     assert ranking.hits == hits
 
 
-def test_a_query_whose_closest_memory_is_far_gets_nothing() -> None:
-    """Below both floors no hit passes, not even one sharing words."""
-    ranking = Ranking([{"id": 1, "score": 1.0}], similarity={1: 0.3}, lexical=frozenset({1}))
+def test_a_query_far_from_every_memory_gets_nothing_unless_its_words_match_well() -> None:
+    """Below the floor no hit passes, not even one sharing words; a strong BM25 match lifts
+    the same query over it."""
+    ranking = Ranking([{"id": 1, "score": 1.0}], similarity={1: 0.3}, lexical=frozenset({1}),
+                      strength=0.5)
     assert ranking.floored(FLOOR).hits == []
     assert ranking.floored(FLOOR, keep_below=True).hits == [
         {"id": 1, "score": 1.0, "below_floor": True}]
+    stronger = Ranking(ranking.hits, ranking.similarity, ranking.lexical, strength=0.9)
+    assert stronger.floored(FLOOR).hits == ranking.hits
 
 
 def test_without_any_cosine_every_hit_stays() -> None:
