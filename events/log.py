@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from memlane.events import compactor
 from memlane.events.acked import ACK_EVERY, ACK_INTERVAL, ack_floor, read_acked, write_acked
 from memlane.events.codec import encode_batch
 from memlane.events.disk import OsDisk
@@ -38,7 +39,7 @@ from memlane.events.errors import (
 from memlane.events.framing import MAX_PAYLOAD, FrameError, frame
 from memlane.events.model import Event, Record
 from memlane.events.rewrite import Transform, rewrite_segments
-from memlane.events.scan import SegmentScan, iter_segment, scan_segment
+from memlane.events.scan import SegmentScan, iter_segment, next_seq_after, scan_segment
 from memlane.events.seal import (
     SealReport,
     digest_path,
@@ -130,6 +131,7 @@ class EventLog:
     def _recover(self, caller_floor: int) -> None:
         for stray in self.directory.glob("*.tmp"):
             stray.unlink()
+        compactor.recover(self.directory)
         self.acked_seq = read_acked(self.directory)
         floor = ack_floor(self.directory, self.acked_seq, caller_floor)
         segments = list_segments(self.directory)
@@ -149,8 +151,8 @@ class EventLog:
             self._cut_tail(last, data, scan)
         self.last_seq, self._path = scan.last_seq, last
         self._hash = hashlib.sha256(data[: scan.end])
-        if scan.version < VERSION:
-            self._start_segment(self.last_seq + 1)  # its frames may not hold batches
+        if scan.version != VERSION:  # older frames may not hold batches; compacted: sealed
+            self._start_segment(self.last_seq + 1)
             return
         self._fd = self._disk.open_append(last)
         self._size = scan.end
@@ -284,6 +286,17 @@ class EventLog:
             self._disk.create(segment, blob)
             write_digest(self._disk, segment, hashlib.sha256(blob).hexdigest())
 
+    def switch_compacted(self, staged: compactor.Staged,
+                         step: compactor.Step | None = None) -> None:
+        """Switch staged compacted segments in (see :mod:`compactor`). Call only between
+        appends; the active segment is never among them."""
+        if self._stopped:
+            raise LogStopped(self._stopped)
+        if any(self.directory / s.name == self._path for s in staged.segments):
+            raise LogWriteFailed("compaction never touches the segment being appended to")
+        compactor.commit(self.directory, staged, seal_lock=self._seal_lock,
+                         step=step or (lambda _name: None))
+
     def verify_sealed(self) -> SealReport:
         """Check every sealed segment's digest (see :mod:`seal`), and seal those written
         without one whose frames check out. Safe to run in a thread beside appends."""
@@ -352,6 +365,7 @@ def read_log(directory: Path, from_seq: int = 1, *, upto: int | None = None,
     for index in range(start, len(segments)):
         path = segments[index]
         data = path.read_bytes()
+        last_read: int | None = None
         for item in iter_segment(path, data, expect):
             if isinstance(item, FrameError):
                 if index != len(segments) - 1 or not tolerate_tail:
@@ -361,9 +375,8 @@ def read_log(directory: Path, from_seq: int = 1, *, upto: int | None = None,
                 return
             if item.seq >= from_seq:
                 yield item
-            expect = item.seq + 1
-        if expect is None:
-            expect = _first_seq_of(path)
+            last_read = item.seq
+        expect = next_seq_after(path, data, last_read)
 
 
 def _segment_index(segments: list[Path], seq: int) -> int:

@@ -203,6 +203,21 @@ class Pinned(_Event, frozen=True, tag="pinned"):
     pinned: bool = True
 
 
+class Tallied(_Event, frozen=True, tag="tallied"):
+    """Compaction folded ``Recalled`` and ``Shown`` events into counts (see
+    :mod:`memlane.events.compaction`); the fields are parallel columns, one entry per memory.
+
+    ``recalls`` and ``shown`` add to the memory's counts. ``last_recalled`` is the time of its
+    last recall among them, and ``refreshed`` the seq of the last event that refreshed it, when
+    no record kept after them sets those itself (None and 0 otherwise)."""
+
+    memories: tuple[int, ...]
+    recalls: tuple[int, ...]
+    shown: tuple[int, ...]
+    last_recalled: tuple[datetime | None, ...]
+    refreshed: tuple[int, ...]
+
+
 Event = (
     Stored
     | Embedded
@@ -223,6 +238,7 @@ Event = (
     | Shown
     | Used
     | Pinned
+    | Tallied
 )
 EVENT_TYPES: tuple[type[_Event], ...] = Event.__args__
 

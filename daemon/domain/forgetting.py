@@ -39,6 +39,7 @@ from memlane.events.model import (
     Routed,
     Shown,
     Stored,
+    Tallied,
     ThresholdSet,
     Unknown,
     Used,
@@ -60,7 +61,7 @@ def referenced(event: Event | Unknown) -> tuple[int, ...]:
             return (event.a, event.b)
         case Clustered():
             return event.members
-        case ForgetRequested() | Shown():
+        case ForgetRequested() | Shown() | Tallied():
             return event.memories
         case (Embedded() | Routed() | Recalled() | Reprieved() | Promoted() | Expired()
               | Restored() | Forgotten() | Reinforced() | Used() | Pinned()):

@@ -38,7 +38,7 @@ KINDS_OF_EVENT = {"embed": m.Embedded, "link": m.Linked, "cluster": m.Clustered,
                   "request_forget": m.ForgetRequested, "promote": m.Promoted,
                   "route": m.Routed, "threshold": m.ThresholdSet, "model": m.ModelChanged,
                   "reprieve": m.Reprieved, "reinforce": m.Reinforced,
-                  "show": m.Shown, "use": m.Used, "pin": m.Pinned}
+                  "show": m.Shown, "use": m.Used, "pin": m.Pinned, "tally": m.Tallied}
 
 
 def test_histories_cover_every_event_kind() -> None:
@@ -85,6 +85,8 @@ def _event(draw: st.DrawFn, choice: str, seq: int, memories: list[int]) -> m.Eve
                                 prompt_hash="ab"),
         "use": lambda: m.Used(memory=target, evidence="reply", score=0.5, session="s"),
         "pin": lambda: m.Pinned(memory=target, pinned=draw(st.booleans())),
+        "tally": lambda: m.Tallied(memories=(target,), recalls=(2,), shown=(3,),
+                                   last_recalled=(T0,), refreshed=(seq - 1,)),
     }
     return simple[choice]()
 
