@@ -12,6 +12,7 @@ import typer
 
 from memlane.cli import daemonctl
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
+from memlane.cli.compactcmd import register as register_compact
 from memlane.cli.configcmd import config_app
 from memlane.cli.hookscmd import hook_command, hooks_app
 from memlane.cli.lifecyclecmd import register as register_lifecycle
@@ -344,6 +345,7 @@ def log_tail(n: Annotated[int, typer.Option("-n", help="How many records.")] = 1
 
 register_lifecycle(app, _call, _paths,
                    lambda project: project or detect_project(Path.cwd()))
+register_compact(app, _paths)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,33 @@ def rebuild_offline(paths: Paths) -> dict[str, Any]:
         count = projections.rebuild(paths.log_dir, log.last_seq)
         projections.close()
         return {"replayed": count, "last_seq": log.last_seq}
+    finally:
+        log.close()
+
+
+def compact_offline(paths: Paths, *, retention_days: int | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Compact the log in place while no daemon runs (holding the writer lock)."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from memlane.daemon.adapters.settings import Settings
+    from memlane.daemon.service.compaction import report
+    from memlane.events.retention import compact
+
+    days = Settings.load(paths.config).retention_days if retention_days is None \
+        else retention_days
+    started = time.monotonic()
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
+        paths.sqlite, paths.vectors))
+    try:
+        projections = Projections(paths.sqlite, paths.vectors)  # caught up: nothing is
+        projections.catch_up(paths.log_dir, log.last_seq)      # replayed from mid-segment
+        projections.close()
+        prepared = compact(log, cutoff=cutoff, floors=[projections.sqlite.applied_seq],
+                           progress=progress)
+        return report(prepared, cutoff, time.monotonic() - started)
     finally:
         log.close()
 

@@ -46,6 +46,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Projects (git roots) or folders whose sessions memlane never captures from: no marked
     # prompt, no session save, no record of what was shown.
     ignore_projects: tuple[str, ...] = ()
+    # Compaction keeps every record of the last ``retention_days`` (replay --until sees them);
+    # past ``disk_budget_mb`` of log (0: no budget) the scheduled round compacts.
+    retention_days: Annotated[int, msgspec.Meta(ge=0)] = 30
+    disk_budget_mb: Annotated[int, msgspec.Meta(ge=0)] = 0
 
     @classmethod
     def load(cls, config: Path | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -70,6 +74,8 @@ ENV_VARS = {
     "MEMLANE_LLM_MODEL": "llm_model",
     "MEMLANE_LLM_BASE_URL": "llm_base_url",
     "MEMLANE_LLM_DAILY_BUDGET": "llm_daily_budget",
+    "MEMLANE_RETENTION_DAYS": "retention_days",
+    "MEMLANE_DISK_BUDGET_MB": "disk_budget_mb",
 }
 
 

@@ -26,6 +26,7 @@ from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.service.briefings import Briefings
 from memlane.daemon.service.calibrate import Calibration
 from memlane.daemon.service.capture import Capture
+from memlane.daemon.service.compaction import Compaction
 from memlane.daemon.service.hooks import Hooks
 from memlane.daemon.service.lifecycle import Lifecycle
 from memlane.daemon.service.memories import Memories
@@ -70,6 +71,7 @@ class Api:
     reader: Reader
     capture: Capture
     ui: Ui
+    compaction: Compaction
 
 
 Route = Callable[[Api, Request], Awaitable[Any]]
@@ -111,6 +113,10 @@ async def _export(api: Api, request: Request) -> Any:
 
 async def _rebuild(api: Api, request: Request) -> Any:
     return await api.memories.rebuild()
+
+
+async def _compact(api: Api, request: Request) -> Any:
+    return await api.compaction.compact()
 
 
 async def _calibrate(api: Api, request: Request) -> Any:
@@ -190,6 +196,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/projects/forget": {"POST": _forget_project},
     "/v1/forget/verify": {"POST": _verify_forgotten},
     "/v1/ui/login-code": {"POST": _login_code},
+    "/v1/compact": {"POST": _compact},
 }
 
 

@@ -35,7 +35,8 @@ class SpendsBudget(Protocol):
 
 class Status:
     def __init__(self, *, reader: Reader, log: EventLog, engine: Embeds, indexer: Indexer,
-                 projector: Projector, home: Path, budget: SpendsBudget | None, hook_failures: Callable[[], int], started: float) -> None:
+                 projector: Projector, home: Path, budget: SpendsBudget | None, hook_failures: Callable[[], int], started: float,
+                 compaction: Callable[[], dict[str, Any]] | None = None) -> None:
         self._reader = reader
         self._projector = projector
         self._home = home
@@ -46,6 +47,7 @@ class Status:
         self._budget = budget
         self._hook_failures = hook_failures
         self._started = started
+        self._compaction = compaction
         self.tcp_error: str | None = None  # set by the composition root when TCP cannot bind
 
     def model_state(self) -> str:
@@ -85,6 +87,7 @@ class Status:
             "storage": self._storage(),
             **self._log_health(),
             "hook_failures": self._hook_failures(),
+            "compaction": self._compaction() if self._compaction else None,
             "tcp_error": self.tcp_error,
             "uptime_s": round(time.monotonic() - self._started, 3),
             "rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
