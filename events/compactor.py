@@ -216,3 +216,15 @@ def recover(directory: Path) -> None:
         _install(directory, OsDisk(), threading.Lock(), _nothing)
     elif (directory / COMMIT).exists():
         shutil.rmtree(directory / COMMIT)  # renamed only once its manifest was synced
+
+
+def compacted_through(directory: Path) -> int:
+    """The last seq a compacted segment accounts for (0 when none is): up to there, the log
+    no longer holds every record."""
+    through = 0
+    for path in list_segments(directory):
+        with open(path, "rb") as handle:
+            header = parse_header(path, handle.read(64))
+        if not isinstance(header, str) and header.last_seq is not None:
+            through = header.last_seq
+    return through

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from memlane.cli.logcmd import verify
+from memlane.cli.offline import compact_offline, replay_until
+from memlane.daemon.adapters.paths import resolve_paths
+from memlane.events.compactor import compacted_through
 from memlane.daemon.domain.forgetting import purge
 from memlane.events import model as m
 from memlane.events.log import EventLog, read_log
@@ -137,3 +141,26 @@ def test_projections_kept_live_across_compaction_match_a_rebuild(compacted: dict
     text = f"memory {victim} about".encode()
     assert not any(text in p.read_bytes() for p in log.directory.glob("*.seg"))
     fresh.close()
+
+
+def test_replay_until_keeps_full_detail_inside_the_window_and_says_so_outside(
+        tmp_path: Path) -> None:
+    """`replay --until` after compaction: a point after the compacted part replays as the
+    uncompacted log did; a point inside it is refused with the first seq still whole."""
+    home = resolve_paths({"MEMLANE_HOME": str(tmp_path / "home")})
+    log = EventLog.open(home.log_dir, segment_bytes=SEGMENT)
+    generate(log, days=20, stores=4, prompts=10, switch_at=10, forgets=1, dims=(8, 16))
+    last = log.last_seq
+    log.close()
+    uncompacted = resolve_paths({"MEMLANE_HOME": str(tmp_path / "copy")})
+    shutil.copytree(home.home, uncompacted.home)
+    compact_offline(home, retention_days=30)
+    through = compacted_through(home.log_dir)
+    assert 0 < through < last
+    with pytest.raises(ValueError, match=f"compacted away: the log keeps every event only "
+                                         f"from seq {through + 1} "):
+        replay_until(home, str(through - 3), tmp_path / "too-early")
+    point = str((through + last) // 2)
+    replayed = replay_until(home, point, tmp_path / "now")
+    expected = replay_until(uncompacted, point, tmp_path / "then")
+    assert replayed["memories"] == expected["memories"] and replayed["until_seq"] == int(point)
