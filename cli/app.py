@@ -153,8 +153,13 @@ def resume(as_json: JsonFlag = False) -> None:
 
 @app.command()
 def status(as_json: JsonFlag = False) -> None:
-    """Show the daemon's state: model, counts, last seq."""
-    emit(_call("GET", "/v1/status"), as_json=as_json)
+    """Show the daemon's state: model, counts, last seq, and what the log's bytes hold."""
+    from memlane.cli.sizes import describe_sizes
+
+    answer = {**_call("GET", "/v1/status"), "sizes": _call("GET", "/v1/status/sizes")}
+    emit(answer, as_json=as_json,
+         text=json.dumps(answer, indent=2, ensure_ascii=False) + "\n\n" +
+         describe_sizes(answer["sizes"]))
 
 
 NO_HITS = "no memory is relevant enough (--all-hits shows the closest ones)"

@@ -33,9 +33,10 @@ from memlane.events.compaction import Survey, plan_segment
 from memlane.events.disk import OsDisk
 from memlane.events.errors import LogCorrupted, LogError
 from memlane.events.framing import MAX_PAYLOAD, Frame, frame, iter_frames
-from memlane.events.model import Record, Unknown
+from memlane.events.model import Record
 from memlane.events.scan import iter_segment, scan_segment
 from memlane.events.seal import digest_path, remove_digest, write_digest
+from memlane.events.sizes import kind_of
 from memlane.events.segments import compacted_header, list_segments, parse_header
 
 STAGING = "compact-staging"
@@ -164,11 +165,6 @@ def _sizes(records: list[Record], raws: list[bytes]) -> Counter[str]:
     for record, raw in zip(records, raws, strict=True):
         sizes[kind_of(record)] += len(raw)
     return sizes
-
-
-def kind_of(record: Record) -> str:
-    event = record.event
-    return event.tag if isinstance(event, Unknown) else str(event.__struct_config__.tag)
 
 
 def commit(directory: Path, staged: Staged, *, seal_lock: threading.Lock,

@@ -10,15 +10,32 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
 from memlane.daemon.domain.forgetting import purge
 from memlane.events import model as m
+from memlane.events.disk import OsDisk
 from memlane.events.log import EventLog
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 MODELS = (("minilm", "minilm:mean:384", 384), ("qwen3", "qwen3:last:1024", 1024))
+
+
+class UnsyncedDisk(OsDisk):
+    """Writes without syncing: for building a history fast (data set up, not under test)."""
+
+    def sync(self, fd: int) -> None:
+        return None
+
+    def sync_dir(self, path: Path) -> None:
+        return None
+
+
+def open_unsynced(directory: Path, segment_bytes: int) -> EventLog:
+    """A log to seed a history into quickly; close it before anything else opens it."""
+    return EventLog.open(directory, disk=UnsyncedDisk(), segment_bytes=segment_bytes)
 
 
 class History:

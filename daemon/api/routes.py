@@ -101,6 +101,10 @@ async def _status(api: Api, request: Request) -> Any:
     return await api.status.status()
 
 
+async def _sizes(api: Api, request: Request) -> Any:
+    return await api.status.sizes()
+
+
 async def _health(api: Api, request: Request) -> Any:
     return await api.status.health()
 
@@ -185,6 +189,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/search": {"POST": _search},
     "/v1/embeddings": {"POST": _embeddings},
     "/v1/status": {"GET": _status},
+    "/v1/status/sizes": {"GET": _sizes},
     "/v1/health": {"GET": _health},
     "/v1/rebuild": {"POST": _rebuild},
     "/v1/export": {"GET": _export},

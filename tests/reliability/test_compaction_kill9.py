@@ -13,7 +13,7 @@ from memlane.daemon.adapters.paths import resolve_paths
 from memlane.events.log import EventLog
 from memlane.events.segments import list_segments
 from tests.e2e.daemon import DaemonProcess
-from tests.history import generate
+from tests.history import generate, open_unsynced
 from tests.projections.test_compaction import project, rows, vectors
 
 CRASH_POINTS = ("surveyed", "segment_staged:1", "segment_staged:2", "segment_staged:4",
@@ -25,8 +25,7 @@ CRASH_POINTS = ("surveyed", "segment_staged:1", "segment_staged:2", "segment_sta
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A state directory holding months of history in small sealed segments."""
     home = tmp_path_factory.mktemp("seeded") / "home"
-    log = EventLog.open(resolve_paths({"MEMLANE_HOME": str(home)}).log_dir,
-                        segment_bytes=24 * 1024)
+    log = open_unsynced(resolve_paths({"MEMLANE_HOME": str(home)}).log_dir, 24 * 1024)
     generate(log, days=30, stores=4, prompts=15, switch_at=15, forgets=1, dims=(384, 384))
     log.close()
     return home
