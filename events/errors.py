@@ -84,3 +84,18 @@ class WatermarkDamaged(LogError):
             "opened. Run `memlane log verify`: if it reports no damage, delete that file and "
             "start memlane again."
         )
+
+
+class LogTooNew(LogError):
+    """A segment was written by a newer memlane, in a format this one cannot read."""
+
+    code = "log_too_new"
+    exit_code = 3
+
+    def __init__(self, path: Path, version: int) -> None:
+        self.path, self.version = path, version
+        super().__init__(
+            f"{path} is in log format version {version}, written by a newer memlane than this "
+            "one: nothing was read or changed. Upgrade memlane (or restore a backup made by "
+            "this version)."
+        )

@@ -47,7 +47,13 @@ from memlane.events.seal import (
     verify_sealed,
     write_digest,
 )
-from memlane.events.segments import VERSION, list_segments, segment_header, segment_name
+from memlane.events.segments import (
+    VERSION,
+    list_segments,
+    refuse_newer,
+    segment_header,
+    segment_name,
+)
 
 SEGMENT_BYTES = 64 * 1024 * 1024
 
@@ -135,6 +141,7 @@ class EventLog:
         self.acked_seq = read_acked(self.directory)
         floor = ack_floor(self.directory, self.acked_seq, caller_floor)
         segments = list_segments(self.directory)
+        refuse_newer(segments)
         if not segments:
             if floor.seq:
                 raise LogDamagedBelowAck(self.directory, 0, 1, floor.seq, floor.source,

@@ -66,6 +66,20 @@ def parse_header(path: Path, data: bytes) -> SegmentHeader | str:
     return SegmentHeader(COMPACTED, int(first_seq), int(last_seq), size)
 
 
+def refuse_newer(segments: list[Path]) -> None:
+    """Raise :class:`LogTooNew` if any segment's header has a version this memlane does not
+    read (a few bytes of each, before anything is changed)."""
+    from memlane.events.errors import LogTooNew
+
+    for path in segments:
+        with open(path, "rb") as handle:
+            head = handle.read(SEGMENT_HEADER.size)
+        if len(head) == SEGMENT_HEADER.size:
+            magic, version, _ = SEGMENT_HEADER.unpack(head)
+            if magic == MAGIC and version not in READABLE_VERSIONS:
+                raise LogTooNew(path, int(version))
+
+
 def list_segments(directory: Path) -> list[Path]:
     """Segment paths in log order."""
     return sorted(p for p in directory.glob(f"*{SUFFIX}") if p.stem.isdigit())

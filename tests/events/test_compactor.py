@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from memlane.events.compactor import COMMIT, STAGING, CompactionRaced
-from memlane.events.errors import LogCorrupted
+from memlane.events.errors import LogCorrupted, LogTooNew
 from memlane.events.framing import frame
 from memlane.events.codec import encode_batch
 from memlane.events.log import EventLog, read_log
@@ -63,14 +63,21 @@ def test_a_gap_outside_a_compacted_segment_is_still_damage(tmp_path: Path) -> No
         list(read_log(tmp_path))
 
 
-def test_a_segment_from_a_newer_memlane_is_refused_plainly(tmp_path: Path) -> None:
-    """An unknown segment version says to upgrade, and nothing is changed."""
-    path = tmp_path / "00000000000000000001.seg"
-    path.write_bytes(SEGMENT_HEADER.pack(MAGIC, 9, 1) + frame(encode_batch([record(1, m.Restored(
+@pytest.mark.parametrize("sealed", [True, False])
+def test_a_log_from_a_newer_memlane_is_refused_plainly(tmp_path: Path, sealed: bool) -> None:
+    """A segment of an unknown format version, sealed or last, stops the open before
+    anything is read or changed, and says to upgrade."""
+    newer = tmp_path / "00000000000000000001.seg"
+    newer.write_bytes(SEGMENT_HEADER.pack(MAGIC, 9, 1) + frame(encode_batch([record(1, m.Restored(
         memory=1))])))
-    with pytest.raises(LogCorrupted, match="newer than this memlane reads: upgrade memlane"):
+    if sealed:
+        (tmp_path / "00000000000000000002.seg").write_bytes(SEGMENT_HEADER.pack(MAGIC, 2, 2))
+    before = snapshot(tmp_path)
+    with pytest.raises(LogTooNew, match="written by a newer memlane than this one.*Upgrade"):
         EventLog.open(tmp_path)
-    assert path.read_bytes().startswith(SEGMENT_HEADER.pack(MAGIC, 9, 1))
+    assert snapshot(tmp_path) == before
+    with pytest.raises(LogCorrupted, match="newer than this memlane reads: upgrade memlane"):
+        list(read_log(tmp_path))
 
 
 STEPS = ["surveyed", "segment_staged", "manifest_written", "committed", "segment_installed"]
