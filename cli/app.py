@@ -12,6 +12,7 @@ import typer
 
 from memlane.cli import daemonctl
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
+from memlane.cli.backupcmd import register as register_backup
 from memlane.cli.compactcmd import register as register_compact
 from memlane.cli.configcmd import config_app
 from memlane.cli.hookscmd import hook_command, hooks_app
@@ -351,6 +352,7 @@ def log_tail(n: Annotated[int, typer.Option("-n", help="How many records.")] = 1
 register_lifecycle(app, _call, _paths,
                    lambda project: project or detect_project(Path.cwd()))
 register_compact(app, _paths)
+register_backup(app, _paths)
 
 
 def main() -> None:

@@ -62,6 +62,7 @@ from memlane.daemon.runtime.thresholds import Thresholds
 from memlane.daemon.runtime.writer import Writer, seed_admission
 from memlane.daemon.service.briefings import Briefings
 from memlane.daemon.service.calibrate import Calibration
+from memlane.daemon.service.backups import Backups
 from memlane.daemon.service.capture import Capture
 from memlane.daemon.service.compaction import Compaction
 from memlane.daemon.service.hooks import Hooks
@@ -258,7 +259,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                calibration=Calibration(reader=reader, writer=writer, engine=engine,
                                        thresholds=thresholds),
                hooks=hooks, lifecycle=lifecycle, status=status, engine=engine, reader=reader,
-               compaction=compaction,
+               compaction=compaction, backups=Backups(writer=writer, reader=reader),
                capture=Capture(sessions=hooks.sessions, memories=memories, reader=reader),
                ui=Ui(sessions=Sessions(), viewer=viewer, memories=memories, lifecycle=lifecycle))
 

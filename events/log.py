@@ -20,13 +20,14 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from memlane.events import compactor
 from memlane.events.acked import ACK_EVERY, ACK_INTERVAL, ack_floor, read_acked, write_acked
+from memlane.events.backup import Snapshot, take_snapshot
 from memlane.events.codec import encode_batch
 from memlane.events.disk import OsDisk
 from memlane.events.errors import (
@@ -36,10 +37,12 @@ from memlane.events.errors import (
     LogStopped,
     LogWriteFailed,
 )
-from memlane.events.framing import MAX_PAYLOAD, FrameError, frame
+from memlane.events.framing import MAX_PAYLOAD, frame
 from memlane.events.model import Event, Record
 from memlane.events.rewrite import Transform, rewrite_segments
-from memlane.events.scan import SegmentScan, iter_segment, next_seq_after, scan_segment
+from memlane.events.reading import first_seq_of
+from memlane.events.reading import read_log as read_log  # where callers have always found it
+from memlane.events.scan import SegmentScan, scan_segment
 from memlane.events.seal import (
     SealReport,
     digest_path,
@@ -150,7 +153,7 @@ class EventLog:
             return
         last = segments[-1]
         data = last.read_bytes()
-        expect = _first_seq_of(segments[-2]) if len(segments) > 1 else None
+        expect = first_seq_of(segments[-2]) if len(segments) > 1 else None
         scan = scan_segment(last, data, None, floor)
         if expect is not None and scan.first_seq <= expect:
             raise LogCorrupted(last, 0, "segment order is wrong")
@@ -304,6 +307,11 @@ class EventLog:
         compactor.commit(self.directory, staged, seal_lock=self._seal_lock,
                          step=step or (lambda _name: None))
 
+    def snapshot(self) -> Snapshot:
+        """The log as it stands, to copy at leisure (call between appends): every segment
+        held open, the one being appended to up to its current end."""
+        return take_snapshot(self.directory, self.last_seq, self._size)
+
     def verify_sealed(self) -> SealReport:
         """Check every sealed segment's digest (see :mod:`seal`), and seal those written
         without one whose frames check out. Safe to run in a thread beside appends."""
@@ -357,42 +365,3 @@ def _frame_batch(records: Sequence[Record]) -> bytes:
                              f"frame holds ({MAX_PAYLOAD}); batch not acknowledged")
     half = len(records) // 2
     return _frame_batch(records[:half]) + _frame_batch(records[half:])
-
-
-def read_log(directory: Path, from_seq: int = 1, *, upto: int | None = None,
-             tolerate_tail: bool = True) -> Iterator[Record]:
-    """Records with ``from_seq <= seq <= upto`` in order, verified as they are read.
-
-    A torn tail in the last segment ends the iteration when ``tolerate_tail`` (a writer may be
-    mid-append); damage anywhere else raises :class:`LogCorrupted`.
-    """
-    segments = list_segments(directory)
-    start = max(0, _segment_index(segments, from_seq))
-    expect: int | None = None
-    for index in range(start, len(segments)):
-        path = segments[index]
-        data = path.read_bytes()
-        last_read: int | None = None
-        for item in iter_segment(path, data, expect):
-            if isinstance(item, FrameError):
-                if index != len(segments) - 1 or not tolerate_tail:
-                    raise LogCorrupted(path, item.offset, item.reason)
-                return
-            if upto is not None and item.seq > upto:
-                return
-            if item.seq >= from_seq:
-                yield item
-            last_read = item.seq
-        expect = next_seq_after(path, data, last_read)
-
-
-def _segment_index(segments: list[Path], seq: int) -> int:
-    index = -1
-    for i, path in enumerate(segments):
-        if _first_seq_of(path) <= seq:
-            index = i
-    return index
-
-
-def _first_seq_of(path: Path) -> int:
-    return int(path.stem)

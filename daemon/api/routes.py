@@ -25,12 +25,14 @@ from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.service.briefings import Briefings
 from memlane.daemon.service.calibrate import Calibration
+from memlane.daemon.service.backups import Backups
 from memlane.daemon.service.capture import Capture
 from memlane.daemon.service.compaction import Compaction
 from memlane.daemon.service.hooks import Hooks
 from memlane.daemon.service.lifecycle import Lifecycle
 from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.requests import (
+    BackupBody,
     BriefingBody,
     CalibrateBody,
     CaptureBody,
@@ -72,6 +74,7 @@ class Api:
     capture: Capture
     ui: Ui
     compaction: Compaction
+    backups: Backups
 
 
 Route = Callable[[Api, Request], Awaitable[Any]]
@@ -121,6 +124,15 @@ async def _rebuild(api: Api, request: Request) -> Any:
 
 async def _compact(api: Api, request: Request) -> Any:
     return await api.compaction.compact()
+
+
+async def _backup(api: Api, request: Request) -> Any:
+    body = decode_body(request.body, BackupBody)
+    return await api.backups.backup(body.dest, projections=body.projections)
+
+
+async def _backup_state(api: Api, request: Request) -> Any:
+    return api.backups.state()
 
 
 async def _calibrate(api: Api, request: Request) -> Any:
@@ -202,6 +214,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/forget/verify": {"POST": _verify_forgotten},
     "/v1/ui/login-code": {"POST": _login_code},
     "/v1/compact": {"POST": _compact},
+    "/v1/backup": {"GET": _backup_state, "POST": _backup},
 }
 
 
