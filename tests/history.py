@@ -42,12 +42,14 @@ class History:
     """Appends a plausible year of activity to ``log``, one day at a time."""
 
     def __init__(self, log: EventLog, *, seed: int = 7, dims: tuple[int, int] = (384, 1024),
-                 start: datetime = START) -> None:
+                 start: datetime = START,
+                 models: tuple[tuple[str, str, int], ...] | None = None) -> None:
         self.log = log
         self.rng = random.Random(seed)
         self.np_rng = np.random.default_rng(seed)
         self.now = start
-        self.models = [(name, pipe, d) for (name, pipe, _), d in zip(MODELS, dims, strict=True)]
+        self.models = list(models) if models else [
+            (name, pipe, d) for (name, pipe, _), d in zip(MODELS, dims, strict=True)]
         self.model = self.models[0]
         self.live: list[int] = []
         self.expired: list[int] = []
@@ -104,7 +106,10 @@ class History:
             shown = tuple(sorted(set(self.rng.sample(self.live, min(4, len(self.live))))))
             self.batch = [m.Shown(memories=shown, session=session, hook="UserPromptSubmit",
                                   prompt_hash=f"{self.rng.getrandbits(64):016x}")]
-            self.batch += [m.Recalled(memory=i, query=f"what about {self.rng.choice(WORDS)}",
+            words = self.rng.sample(WORDS, 4)
+            query = (f"what about {words[0]} when we {words[1]} the {words[2]} after the "
+                     f"{words[3]} change, and why did it fail last time?")
+            self.batch += [m.Recalled(memory=i, query=query,
                                       rank=r, score=round(self.rng.uniform(0.3, 0.9), 3))
                            for r, i in enumerate(shown[:2])]
             if self.rng.random() < 0.2:
@@ -197,10 +202,11 @@ WORDS = ("sqlite", "fsync", "hooks", "budget", "retry", "cache", "index", "vecto
 
 def generate(log: EventLog, *, days: int, stores: int, prompts: int, switch_at: int,
              forgets: int = 2, seed: int = 7, dims: tuple[int, int] = (384, 1024),
-             start: datetime = START) -> History:
+             start: datetime = START,
+             models: tuple[tuple[str, str, int], ...] | None = None) -> History:
     """``days`` days of activity, a model switch on day ``switch_at``, ``forgets`` forgets
     spread over the history."""
-    history = History(log, seed=seed, dims=dims, start=start)
+    history = History(log, seed=seed, dims=dims, start=start, models=models)
     history.start()
     forget_days = {days * (i + 1) // (forgets + 1) for i in range(forgets)}
     for day in range(days):

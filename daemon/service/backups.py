@@ -56,8 +56,8 @@ class Backups:
             taken: list[Snapshot] = []
             await self._writer.submit(_nothing, before=lambda: taken.append(
                 self._writer.log.snapshot()))
-            snapshot = taken[0]
-            self.progress = (0, snapshot.size)
+            snapshot, size = taken[0], taken[0].size
+            self.progress = (0, size)
             try:
                 await anyio.to_thread.run_sync(copy_snapshot, snapshot, target / "log",
                                                self._note)
@@ -68,7 +68,7 @@ class Backups:
                 await anyio.to_thread.run_sync(self._copy_projections, target / "projections")
             manifest = {"format": FORMAT, "position": snapshot.position,
                         "taken_at": datetime.now(UTC).isoformat(),
-                        "log_bytes": snapshot.size, "projections": projections,
+                        "log_bytes": size, "projections": projections,
                         "seconds": round(time.monotonic() - started, 3)}
             (target / MANIFEST).write_text(json.dumps(manifest, indent=2))
             log.info("backed_up", **manifest)

@@ -59,6 +59,8 @@ def test_a_backup_under_load_restores_every_acknowledged_store_and_no_forgotten_
         stop.set()
         daemon.stop()
     assert holds(tmp_path / "backup", SECRET.encode()), "the backup predates the forget"
+    copied = sum(p.stat().st_size for p in (tmp_path / "backup" / "log").glob("*.seg"))
+    assert backup["log_bytes"] == copied > 0
     fresh = tmp_path / "fresh"
     restored = run_json(daemon, "restore", str(tmp_path / "backup"), "--into", str(fresh))
     assert restored["forgotten_again"] == [secret["id"]]
