@@ -22,7 +22,7 @@ from memlane.cli.modelcmd import model_app
 from memlane.cli.servicecmd import service_app
 from memlane.cli.uicmd import ui_command
 from memlane.daemon.adapters.git_project import detect_project
-from memlane.cli.render import emit, emit_lines, fail
+from memlane.cli.render import emit, emit_lines, fail, wants_json
 from memlane.daemon.adapters.paths import Paths, resolve_paths
 
 app = typer.Typer(help="memlane: local memory lifecycle for coding assistants.",
@@ -240,17 +240,21 @@ def import_(file: Annotated[Path, typer.Argument(help="JSON lines; - for stdin."
     """Import memories from JSON lines (text, project, kind, tags)."""
     default_project = project or detect_project(Path.cwd())
     handle = sys.stdin if str(file) == "-" else file.open(encoding="utf-8")
+    from memlane.cli.progress import progress_bar
+
     totals = {"stored": 0, "duplicates": 0}
     batch: list[dict[str, Any]] = []
-    with handle:
+    with handle, progress_bar("importing", enabled=False if wants_json(as_json) else None) \
+            as update:
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 batch.append(_import_line(line, number, default_project))
             if len(batch) >= IMPORT_BATCH:
                 _send_import(batch, totals)
+                update(totals["stored"] + totals["duplicates"], 0)
                 batch = []
-    if batch:
-        _send_import(batch, totals)
+        if batch:
+            _send_import(batch, totals)
     emit(totals, as_json=as_json,
          text=f"imported {totals['stored']} memories ({totals['duplicates']} duplicates)")
 

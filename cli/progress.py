@@ -18,10 +18,13 @@ def progress_bar(label: str, *, enabled: bool | None = None) -> Iterator[Update]
     if not (sys.stderr.isatty() if enabled is None else enabled):
         yield lambda _done, _total: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    console = Console(stderr=True, force_terminal=True if enabled else None)
     with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), transient=True) as bar:
+                  MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
+                  console=console) as bar:
         task = bar.add_task(label, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total or None)
 
