@@ -229,6 +229,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
     compaction = Compaction(writer=writer, reader=reader, log_dir=paths.log_dir,
                             retention_days=settings.retention_days,
                             budget_bytes=settings.disk_budget_mb * 1024 * 1024,
+                            holds=(),  # seqs other parts need kept whole (a sync outbox's)
                             crash_at=os.environ.get("MEMLANE_TEST_COMPACT_CRASH_AT"))  # tests
 
     async def scheduled_round() -> None:

@@ -1,6 +1,7 @@
 """The append-only event log: recovery on open, durable batched appends, ordered reads.
 
-Invariants: seqs are contiguous from 1; an append returns only after the bytes are synced;
+Invariants: seqs rise strictly from 1, with no gap but inside a compacted segment's range
+(see :mod:`compactor`); an append returns only after the bytes are synced;
 each append writes its batch as one frame, so the unsynced last batch is cut whole on open
 (torn, or with holes where its pages never landed), a copy kept under ``torn/`` and described
 in :attr:`EventLog.tail_cut`: no part of an unacknowledged batch survives. Records at or below

@@ -25,8 +25,11 @@ from typing import Any
 import anyio
 import structlog
 
+from memlane.daemon.domain.errors import ApiError
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
+from memlane.events.compactor import CompactionRaced
+from memlane.events.log import SEGMENT_BYTES
 from memlane.events.model import Event
 from memlane.events.retention import Prepared, prepare, switch
 
@@ -50,6 +53,7 @@ class Compaction:
         self.progress: tuple[int, int] | None = None  # segments done, to do, while running
         self.last: dict[str, Any] | None = None
         self.over_budget = False
+        self._left_at: int | None = None  # the log's size after the budget's last pass
 
     def floors(self) -> list[int]:
         return [self._reader.projections.sqlite.applied_seq, self._writer.log.acked_seq,
@@ -63,24 +67,39 @@ class Compaction:
             last_seq, floors = self._writer.log.last_seq, self.floors()
             self.progress = (0, 0)
             try:
-                prepared = await anyio.to_thread.run_sync(lambda: prepare(
-                    self._log_dir, last_seq, cutoff=cutoff, floors=floors, step=self._step,
-                    progress=self._note_progress))
-                await self._writer.submit(_nothing, before=lambda: switch(
-                    self._writer.log, prepared, self._step))
+                prepared = await self._stage_and_switch(last_seq, cutoff, floors)
+            except CompactionRaced as exc:  # a forget rewrote a segment meanwhile
+                raise ApiError(str(exc), code=exc.code, status=409) from exc
             finally:
                 self.progress = None
             self.last = report(prepared, cutoff, time.monotonic() - started)
             log.info("compacted", **{k: v for k, v in self.last.items() if "by_kind" not in k})
             return self.last
 
+    async def _stage_and_switch(self, last_seq: int, cutoff: datetime,
+                                floors: list[int]) -> Prepared:
+        prepared = await anyio.to_thread.run_sync(lambda: prepare(
+            self._log_dir, last_seq, cutoff=cutoff, floors=floors, step=self._step,
+            progress=self._note_progress))
+        await self._writer.submit(_nothing, before=lambda: switch(
+            self._writer.log, prepared, self._step))
+        return prepared
+
     async def keep_within_budget(self) -> None:
         """The scheduled round's part: compact past the budget, then say if still past it."""
-        if not self._budget or self.log_bytes() <= self._budget:
+        size = self.log_bytes()
+        if not self._budget or size <= self._budget:
             self.over_budget = False
             return
-        await self.compact()
-        self.over_budget = self.log_bytes() > self._budget
+        if self._left_at is not None and size < self._left_at + SEGMENT_BYTES:
+            return  # no segment was sealed since the last pass: nothing new to compact
+        try:
+            await self.compact()
+        except ApiError as exc:  # raced a forget: the next round tries again
+            log.warning("compaction_deferred", error=exc.message)
+            return
+        self._left_at = self.log_bytes()
+        self.over_budget = self._left_at > self._budget
         if self.over_budget:
             log.warning("over_disk_budget", log_bytes=self.log_bytes(), budget=self._budget)
 

@@ -16,6 +16,7 @@ from memlane.daemon.domain.forgetting import purge
 from memlane.events import model as m
 from memlane.events.log import EventLog, read_log
 from memlane.events.retention import compact
+from memlane.projections import catchup
 from memlane.projections.catchup import Projections
 from tests.history import History, generate
 
@@ -164,3 +165,16 @@ def test_replay_until_keeps_full_detail_inside_the_window_and_says_so_outside(
     replayed = replay_until(home, point, tmp_path / "now")
     expected = replay_until(uncompacted, point, tmp_path / "then")
     assert replayed["memories"] == expected["memories"] and replayed["until_seq"] == int(point)
+
+
+def test_a_rebuild_in_small_batches_crosses_the_gaps(compacted: dict,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Catch-up batches that start after a dropped record still apply (seqs rise, with gaps)."""
+    tmp, log = compacted["tmp"], compacted["log"]
+    big = project(tmp, "one-batch", log)
+    monkeypatch.setattr(catchup, "CATCH_UP_BATCH", 7)
+    small = project(tmp, "small-batches", log)
+    horizon = compacted["prepared"].horizon
+    assert rows(small, horizon) == rows(big, horizon)
+    small.close()
+    big.close()
