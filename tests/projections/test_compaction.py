@@ -13,6 +13,7 @@ from memlane.cli.offline import compact_offline, replay_until
 from memlane.daemon.adapters.paths import resolve_paths
 from memlane.events.compactor import compacted_through
 from memlane.daemon.domain.forgetting import purge
+from memlane.daemon.domain.history import history
 from memlane.events import model as m
 from memlane.events.log import EventLog, read_log
 from memlane.events.retention import compact
@@ -178,3 +179,16 @@ def test_a_rebuild_in_small_batches_crosses_the_gaps(compacted: dict,
     assert rows(small, horizon) == rows(big, horizon)
     small.close()
     big.close()
+
+
+def test_a_memory_s_history_shows_its_own_tally(compacted: dict) -> None:
+    """`memlane history` after compaction: the tally row carries that memory's counts only."""
+    log, before = compacted["log"], compacted["before"]
+    memory, recalls = before.sqlite.conn.execute(
+        "SELECT id, recalls FROM memories WHERE recalls > 0 ORDER BY id LIMIT 1").fetchone()
+    rows = history(read_log(log.directory), memory)
+    tallies = [r for r in rows if r["type"] == "tallied"]
+    assert tallies and set(tallies[0]) == {"seq", "at", "type", "recalls", "shown",
+                                           "last_recalled", "refreshed"}
+    kept = sum(1 for r in rows if r["type"] in ("recalled", "used"))
+    assert sum(t["recalls"] for t in tallies) + kept == recalls
