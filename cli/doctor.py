@@ -290,8 +290,8 @@ def check_service(paths: Paths) -> Finding:
 
 CHECKS: tuple[Callable[[Paths], Finding], ...] = (
     check_socket, check_tcp, check_permissions, check_service, check_model, check_log,
-    check_projections, check_log_size, check_state_dir, check_disk, check_llm, check_hooks, check_hook_delivery,
-    check_http_hooks_alone)
+    check_projections, check_log_size, check_state_dir, check_disk, check_llm, check_hooks,
+    check_hook_delivery, check_http_hooks_alone)
 
 
 def run_checks(paths: Paths) -> list[Finding]:

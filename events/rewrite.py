@@ -3,8 +3,8 @@
 A rewrite keeps every seq and timestamp; it re-encodes the frames holding a record that a
 transform changes (a forgotten memory's text and vector), as one batch each, and copies every
 other frame byte for byte. Each touched segment is rebuilt beside the original with a current
-(version 2) header (a compacted one keeps its own), re-read and checked (frames, checksums, seqs, and that every record is the
-transformed one), then renamed over it; so the log stays verifiable and a crash leaves either
+(version 2) header (a compacted one keeps its own), re-read and checked (frames, checksums,
+seqs, and that every record is the transformed one), then renamed over it; so the log stays verifiable and a crash leaves either
 the old or the new segment.
 """
 

@@ -12,7 +12,6 @@ from memlane.cli.logcmd import verify
 from memlane.cli.offline import compact_offline, replay_until
 from memlane.daemon.adapters.paths import resolve_paths
 from memlane.events.compactor import compacted_through
-from memlane.daemon.domain.forgetting import purge
 from memlane.daemon.domain.history import history
 from memlane.events import model as m
 from memlane.events.log import EventLog, read_log
