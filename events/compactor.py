@@ -132,7 +132,9 @@ def _stage_segment(disk: OsDisk, path: Path, staging: Path, found: Survey,
     kept += [(r, encode_record(r)) for r in plan.tallies]
     kept.sort(key=lambda pair: pair[0].seq)
     blob = compacted_header(scan.first_seq, scan.last_seq) + _frames([raw for _, raw in kept])
-    if list(iter_segment(path, blob, None)) != [r for r, _ in kept]:
+    read_back = list(iter_segment(path, blob, None))
+    # compared record by record: one C-level list compare would hold the GIL throughout
+    if len(read_back) != len(kept) or not all(a == b for a, (b, _) in zip(read_back, kept)):
         raise LogCorrupted(path, 0, "a compacted segment did not read back as written; "
                                     "nothing was switched")
     disk.create(staging / path.name, blob)
