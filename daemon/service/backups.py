@@ -25,6 +25,7 @@ from memlane.daemon.domain.errors import BadRequest
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
 from memlane.events.backup import Snapshot, copy_snapshot
+from memlane.events.disk import OsDisk
 from memlane.events.model import Event
 
 log = structlog.get_logger()
@@ -70,7 +71,7 @@ class Backups:
                         "taken_at": datetime.now(UTC).isoformat(),
                         "log_bytes": size, "projections": projections,
                         "seconds": round(time.monotonic() - started, 3)}
-            (target / MANIFEST).write_text(json.dumps(manifest, indent=2))
+            OsDisk().create(target / MANIFEST, json.dumps(manifest, indent=2).encode())
             log.info("backed_up", **manifest)
             return {**manifest, "path": str(target)}
 
