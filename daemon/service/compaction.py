@@ -117,6 +117,7 @@ class Compaction:
 
     def _step(self, name: str) -> None:
         count = self._steps[name] = self._steps.get(name, 0) + 1
+        log.info("compact_step", step=name, count=count)
         if self._crash_at in (name, f"{name}:{count}"):
             os._exit(137)
 

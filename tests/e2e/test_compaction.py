@@ -12,6 +12,7 @@ import pytest
 from memlane.cli.doctor import check_log_size
 from memlane.daemon.adapters.paths import resolve_paths
 from tests.e2e.daemon import DaemonProcess
+from tests.e2e.test_cli import run_json
 from tests.history import generate, open_unsynced
 
 
@@ -80,6 +81,25 @@ def test_past_the_budget_the_daemon_compacts_then_warns(
         assert finding.ok is (not still_over), finding
         if still_over:
             assert "past the disk budget" in finding.detail and "disk_budget_mb" in finding.fix
+        assert live(daemon) == memories
+    finally:
+        daemon.stop()
+
+
+def test_memlane_compact_reports_what_it_did_and_status_shows_it(tmp_path: Path) -> None:
+    """`memlane compact --json` through the daemon: bytes and kinds before and after; the
+    same report is the status's last compaction; a second run only shrinks (what the daemon
+    re-embedded with its own model since may make more vectors dead)."""
+    home = tmp_path / "home"
+    memories = seed(home)
+    daemon = DaemonProcess(home).start(wait_model=False)
+    try:
+        report = run_json(daemon, "compact")
+        assert report["segments_compacted"] > 0 and report["bytes_after"] < report["bytes_before"]
+        assert report["by_kind_after"].get("recalled", 0) == 0 < report["by_kind_before"]["recalled"]
+        assert daemon.client.request("GET", "/v1/status")["compaction"]["last"] == report
+        again = run_json(daemon, "compact")
+        assert again["bytes_after"] <= again["bytes_before"] <= report["bytes_after"]
         assert live(daemon) == memories
     finally:
         daemon.stop()
