@@ -356,7 +356,7 @@ def log_tail(n: Annotated[int, typer.Option("-n", help="How many records.")] = 1
 register_lifecycle(app, _call, _paths,
                    lambda project: project or detect_project(Path.cwd()))
 register_compact(app, _paths)
-register_backup(app, _paths)
+register_backup(app, _call, _paths)
 
 
 def main() -> None:

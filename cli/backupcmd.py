@@ -15,7 +15,7 @@ from memlane.cli.render import emit, fail, wants_json
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
 
 
-def register(app: typer.Typer, paths: Callable[[], Any]) -> None:
+def register(app: typer.Typer, call: Callable[..., Any], paths: Callable[[], Any]) -> None:
     @app.command()
     def backup(dest: Annotated[Path, typer.Argument(help="A new directory for the copy.")],
                projections: Annotated[bool, typer.Option(
@@ -40,7 +40,9 @@ def register(app: typer.Typer, paths: Callable[[], Any]) -> None:
                   f"in {answer['seconds']} s")
 
     @app.command()
-    def restore(src: Annotated[Path, typer.Argument(help="A directory `memlane backup` wrote.")],
+    def restore(what: Annotated[str, typer.Argument(
+                    help="A memory id (bring an expired memory back), or a directory "
+                         "`memlane backup` wrote (./123 for a directory named with digits).")],
                 into: Annotated[Optional[Path], typer.Option(
                     help="The state directory to create (default: this memlane's, which must "
                          "hold no log yet).")] = None,
@@ -48,7 +50,12 @@ def register(app: typer.Typer, paths: Callable[[], Any]) -> None:
                     help="The forget ledger to apply again (default: the one in this "
                          "memlane's state directory).")] = None,
                 as_json: JsonFlag = False) -> None:
-        """Rebuild a state directory from a backup; forgets made since are applied again."""
+        """Bring an expired memory back, or rebuild a state directory from a backup (forgets
+        made since are applied again)."""
+        if what.isdigit():
+            answer = call("POST", f"/v1/memories/{what}/restore", {})
+            emit(answer, as_json=as_json, text=f"restored memory {what} ({answer['state']})")
+            return
         from memlane.cli.restoring import restore as run_restore
         from memlane.daemon.adapters.paths import resolve_paths
         from memlane.events.ledger import LEDGER
@@ -58,7 +65,7 @@ def register(app: typer.Typer, paths: Callable[[], Any]) -> None:
         with progress_bar("restoring", enabled=False if wants_json(as_json) else None) \
                 as update:
             try:
-                answer = run_restore(src, target, ledger=ledger or current.home / LEDGER,
+                answer = run_restore(Path(what), target, ledger=ledger or current.home / LEDGER,
                                      progress=update)
             except ValueError as exc:
                 fail(str(exc))
