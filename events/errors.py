@@ -86,15 +86,17 @@ class WatermarkDamaged(LogError):
         )
 
 
-class LogTooNew(LogError):
-    """A segment was written by a newer memlane, in a format this one cannot read."""
+class LogTooNew(LogCorrupted):
+    """A segment was written by a newer memlane, in a format this one cannot read (a refusal
+    like corruption's: nothing is read or changed)."""
 
     code = "log_too_new"
-    exit_code = 3
 
     def __init__(self, path: Path, version: int) -> None:
-        self.path, self.version = path, version
-        super().__init__(
+        self.path, self.offset, self.version = path, 8, version
+        self.reason = f"log format version {version} is newer than this memlane reads"
+        LogError.__init__(
+            self,
             f"{path} is in log format version {version}, written by a newer memlane than this "
             "one: nothing was read or changed. Upgrade memlane (or restore a backup made by "
             "this version)."

@@ -18,6 +18,7 @@ MAGIC = b"MLANELOG"
 VERSION = 2
 COMPACTED = 3
 READABLE_VERSIONS = frozenset({1, 2, COMPACTED})
+PLAUSIBLE_VERSION = 255  # a version field above this is a damaged header, not a newer format
 SEGMENT_HEADER = struct.Struct("<8sIQ")
 COMPACTED_TAIL = struct.Struct("<Q")  # after a version-3 header: the last seq accounted for
 SUFFIX = ".seg"
@@ -76,8 +77,8 @@ def refuse_newer(segments: list[Path]) -> None:
             head = handle.read(SEGMENT_HEADER.size)
         if len(head) == SEGMENT_HEADER.size:
             magic, version, _ = SEGMENT_HEADER.unpack(head)
-            if magic == MAGIC and version not in READABLE_VERSIONS:
-                raise LogTooNew(path, int(version))
+            if magic == MAGIC and max(READABLE_VERSIONS) < version <= PLAUSIBLE_VERSION:
+                raise LogTooNew(path, int(version))  # anything else: damage, found by reading
 
 
 def list_segments(directory: Path) -> list[Path]:
