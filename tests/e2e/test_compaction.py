@@ -16,11 +16,11 @@ from tests.e2e.test_cli import run_json
 from tests.history import generate, open_unsynced
 
 
-def seed(home: Path) -> int:
-    """Forty old days of history (about 3 MiB of log, 1 MiB once compacted); returns how
-    many memories are live."""
+def seed(home: Path, stores: int = 10) -> int:
+    """Forty old days of history (with 10 stores a day, about 3 MiB of log, 1 MiB once
+    compacted); returns how many memories are live."""
     log = open_unsynced(resolve_paths({"MEMLANE_HOME": str(home)}).log_dir, 256 * 1024)
-    history = generate(log, days=40, stores=10, prompts=150, switch_at=20, forgets=1,
+    history = generate(log, days=40, stores=stores, prompts=150, switch_at=20, forgets=1,
                        dims=(384, 384))
     log.close()
     return len(history.live)
@@ -61,13 +61,13 @@ def test_status_shows_the_log_by_kind_by_project_and_its_growth(tmp_path: Path) 
     assert sizes["projections"]["sqlite"] > 0
 
 
-@pytest.mark.parametrize("budget_mb,still_over", [(2, False), (1, True)])
+@pytest.mark.parametrize("budget_mb,stores,still_over", [(2, 10, False), (1, 25, True)])
 def test_past_the_budget_the_daemon_compacts_then_warns(
-        tmp_path: Path, budget_mb: int, still_over: bool) -> None:
+        tmp_path: Path, budget_mb: int, stores: int, still_over: bool) -> None:
     """The scheduled round compacts a log past its budget; one still past it is reported by
     status and doctor, and every live memory is still there."""
     home = tmp_path / "home"
-    memories = seed(home)
+    memories = seed(home, stores)
     daemon = DaemonProcess(home, MEMLANE_DISK_BUDGET_MB=str(budget_mb),
                            MEMLANE_JOBS_INTERVAL_S="0.5").start(wait_model=False)
     try:
@@ -75,7 +75,7 @@ def test_past_the_budget_the_daemon_compacts_then_warns(
             state = daemon.client.request("GET", "/v1/status")["compaction"]
             return state if state["last"] and state["over_budget"] is still_over else None
 
-        state = wait_for(settled, "no compaction ran, or it did not settle")
+        state = wait_for(settled, "no compaction ran, or it did not settle", timeout=300)
         assert state["last"]["bytes_after"] * 2 < state["last"]["bytes_before"]
         finding = check_log_size(daemon.paths)
         assert finding.ok is (not still_over), finding
