@@ -55,7 +55,12 @@ class Projector:
                 send.close()
 
     async def push(self, records: list[Record]) -> None:
-        await self._send.send(records)
+        """Queue committed records; once the projector has stopped (shutdown: a shielded
+        commit can finish after it), they stay in the log, which the close step applies."""
+        try:
+            await self._send.send(records)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            log.info("projector_stopped", records=len(records))
 
     @property
     def backlog(self) -> int:
