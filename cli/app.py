@@ -12,6 +12,8 @@ import typer
 
 from memlane.cli import daemonctl
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
+from memlane.cli.backupcmd import register as register_backup
+from memlane.cli.compactcmd import register as register_compact
 from memlane.cli.configcmd import config_app
 from memlane.cli.hookscmd import hook_command, hooks_app
 from memlane.cli.lifecyclecmd import register as register_lifecycle
@@ -21,7 +23,7 @@ from memlane.cli.servicecmd import service_app
 from memlane.cli.synccmd import sync_app
 from memlane.cli.uicmd import ui_command
 from memlane.daemon.adapters.git_project import detect_project
-from memlane.cli.render import emit, emit_lines, fail
+from memlane.cli.render import emit, emit_lines, fail, wants_json
 from memlane.daemon.adapters.paths import Paths, resolve_paths
 
 app = typer.Typer(help="memlane: local memory lifecycle for coding assistants.",
@@ -154,8 +156,13 @@ def resume(as_json: JsonFlag = False) -> None:
 
 @app.command()
 def status(as_json: JsonFlag = False) -> None:
-    """Show the daemon's state: model, counts, last seq."""
-    emit(_call("GET", "/v1/status"), as_json=as_json)
+    """Show the daemon's state: model, counts, last seq, and what the log's bytes hold."""
+    from memlane.cli.sizes import describe_sizes
+
+    answer = {**_call("GET", "/v1/status"), "sizes": _call("GET", "/v1/status/sizes")}
+    emit(answer, as_json=as_json,
+         text=json.dumps(answer, indent=2, ensure_ascii=False) + "\n\n" +
+         describe_sizes(answer["sizes"]))
 
 
 NO_HITS = "no memory is relevant enough (--all-hits shows the closest ones)"
@@ -235,17 +242,21 @@ def import_(file: Annotated[Path, typer.Argument(help="JSON lines; - for stdin."
     """Import memories from JSON lines (text, project, kind, tags)."""
     default_project = project or detect_project(Path.cwd())
     handle = sys.stdin if str(file) == "-" else file.open(encoding="utf-8")
+    from memlane.cli.progress import progress_bar
+
     totals = {"stored": 0, "duplicates": 0}
     batch: list[dict[str, Any]] = []
-    with handle:
+    with handle, progress_bar("importing", enabled=False if wants_json(as_json) else None) \
+            as update:
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 batch.append(_import_line(line, number, default_project))
             if len(batch) >= IMPORT_BATCH:
                 _send_import(batch, totals)
+                update(totals["stored"] + totals["duplicates"], 0)
                 batch = []
-    if batch:
-        _send_import(batch, totals)
+        if batch:
+            _send_import(batch, totals)
     emit(totals, as_json=as_json,
          text=f"imported {totals['stored']} memories ({totals['duplicates']} duplicates)")
 
@@ -346,6 +357,8 @@ def log_tail(n: Annotated[int, typer.Option("-n", help="How many records.")] = 1
 
 register_lifecycle(app, _call, _paths,
                    lambda project: project or detect_project(Path.cwd()))
+register_compact(app, _paths)
+register_backup(app, _call, _paths)
 
 
 def main() -> None:

@@ -150,6 +150,22 @@ def check_projections(paths: Paths) -> Finding:
                    f"in step with the log (seq {status['last_seq']}){repaired}")
 
 
+def check_log_size(paths: Paths) -> Finding:
+    """The log's size, what it holds, and whether it is past the disk budget."""
+    from memlane.cli.sizes import budget_problem, describe_sizes
+
+    try:
+        sizes = Client(paths, timeout=120).request("GET", "/v1/status/sizes")
+    except (DaemonUnavailable, DaemonError):
+        return Finding("log size", None, "skipped: the daemon is not running")
+    detail = describe_sizes(sizes).replace("\n", "; ")
+    if (problem := budget_problem(sizes)) is not None:
+        return Finding("log size", False, f"{problem}; {detail}",
+                       "raise disk_budget_mb (`memlane config set disk_budget_mb N`), shorten "
+                       "retention_days, or forget what you no longer need")
+    return Finding("log size", True, detail)
+
+
 def check_state_dir(paths: Paths) -> Finding:
     """Whether the state directory takes writes, as the running daemon or the disk says."""
     from memlane.daemon.runtime.storage import ADVICE, state_dir_refusal
@@ -298,8 +314,8 @@ def check_service(paths: Paths) -> Finding:
 
 CHECKS: tuple[Callable[[Paths], Finding], ...] = (
     check_socket, check_tcp, check_permissions, check_service, check_model, check_log,
-    check_projections, check_state_dir, check_disk, check_llm, check_hooks, check_hook_delivery,
-    check_http_hooks_alone, check_sync)
+    check_projections, check_log_size, check_state_dir, check_disk, check_llm, check_hooks,
+    check_hook_delivery, check_http_hooks_alone, check_sync)
 
 
 def run_checks(paths: Paths) -> list[Finding]:

@@ -115,12 +115,6 @@ def register(app: typer.Typer, call: Call, paths: Callable[[], Any],
                 + (f"text found in {scan['matches']}:{where}" if scan["matches"] else "not found"))
 
     @app.command()
-    def restore(memory_id: int, as_json: JsonFlag = False) -> None:
-        """Bring an expired memory back."""
-        answer = call("POST", f"/v1/memories/{memory_id}/restore", {})
-        emit(answer, as_json=as_json, text=f"restored memory {memory_id} ({answer['state']})")
-
-    @app.command()
     def briefing(project: Annotated[Optional[str], typer.Option("--project", "-p")] = None,
                  context: Annotated[Optional[str], typer.Option(help="What the session is about.")]
                  = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,59 @@ def rebuild_offline(paths: Paths) -> dict[str, Any]:
         log.close()
 
 
+def compact_offline(paths: Paths, *, retention_days: int | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Compact the log in place while no daemon runs (holding the writer lock)."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from memlane.daemon.adapters.settings import Settings
+    from memlane.daemon.service.compaction import report
+    from memlane.events.retention import compact
+
+    days = Settings.load(paths.config).retention_days if retention_days is None \
+        else retention_days
+    started = time.monotonic()
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
+        paths.sqlite, paths.vectors))
+    try:
+        projections = Projections(paths.sqlite, paths.vectors)  # caught up: nothing is
+        projections.catch_up(paths.log_dir, log.last_seq)      # replayed from mid-segment
+        projections.close()
+        prepared = compact(log, cutoff=cutoff, floors=[projections.sqlite.applied_seq],
+                           progress=progress)
+        return report(prepared, cutoff, time.monotonic() - started)
+    finally:
+        log.close()
+
+
+def _copy_compacted(source: Path, target: Path, last: int | None, moment: Any) -> int:
+    """Copy the segments up to the end of the compacted part of the log whole (their records
+    no longer follow one another), or refuse a point inside it; returns the seq to go on from."""
+    import shutil
+
+    from memlane.events.compactor import compacted_through
+    from memlane.events.log import read_log
+    from memlane.events.segments import list_segments
+
+    through = compacted_through(source)
+    if not through:
+        return 1
+    after = next(read_log(source, through + 1), None)
+    since = f" ({after.at.isoformat()})" if after is not None else ""
+    if (last is not None and last <= through) or (
+            moment is not None and (after is None or moment < after.at)):
+        raise ValueError(f"compacted away: the log keeps every event only from seq "
+                         f"{through + 1}{since} on; replay to a later point (or restore an "
+                         f"older backup)")
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for path in list_segments(source):
+        if int(path.stem) <= through:
+            shutil.copyfile(path, target / path.name)
+    return through + 1
+
+
 def replay_until(paths: Paths, until: str, into: Path) -> dict[str, Any]:
     """Copy the log up to ``until`` (a seq or an ISO timestamp) into a new state directory
     ``into`` and build its projections: a memlane home showing the state as it was then."""
@@ -37,10 +91,11 @@ def replay_until(paths: Paths, until: str, into: Path) -> dict[str, Any]:
     moment = None if until.isdigit() else datetime.fromisoformat(until).astimezone()
     last = int(until) if moment is None else None
     target = resolve_paths({"MEMLANE_HOME": str(into)})
+    start = _copy_compacted(paths.log_dir, target.log_dir, last, moment)
     log = EventLog.open(target.log_dir)
     try:
         records = takewhile(lambda r: moment is None or r.at <= moment,
-                            read_log(paths.log_dir, 1, upto=last))
+                            read_log(paths.log_dir, start, upto=last))
         while batch := list(islice(records, 5000)):
             log.append_records(batch)
         projections = Projections(target.sqlite, target.vectors)

@@ -68,7 +68,9 @@ from memlane.daemon.runtime.thresholds import Thresholds
 from memlane.daemon.runtime.writer import Writer, seed_admission
 from memlane.daemon.service.briefings import Briefings
 from memlane.daemon.service.calibrate import Calibration
+from memlane.daemon.service.backups import Backups
 from memlane.daemon.service.capture import Capture
+from memlane.daemon.service.compaction import Compaction
 from memlane.daemon.service.hooks import Hooks
 from memlane.daemon.service.usage import Usage
 from memlane.daemon.service.lifecycle import Lifecycle
@@ -226,6 +228,7 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
         sync = await _sync(paths, sync_config, reader=reader, writer=writer, api=api)
         api, outbox = dataclasses.replace(api, sync=sync), sync.outbox
         api.lifecycle.claim = sync.claim
+        api.compaction.hold(sync.hold)  # nothing unpublished is compacted
         tg.start_soon(sync.run)
     tg.start_soon(projector.snapshot_vectors, settings.snapshot_interval_s)
     tg.start_soon(backlog.run)
@@ -247,7 +250,16 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
     lifecycle = Lifecycle(reader=reader, writer=writer, engine=engine, indexer=indexer,
                           thresholds=thresholds, router=router, llm=llm,
                           policy=AgePolicy(limit=settings.age_limit), review=settings.review)
-    scheduler = JobScheduler(lifecycle.run_all, settings.jobs_interval_s)
+    compaction = Compaction(writer=writer, reader=reader, log_dir=paths.log_dir,
+                            retention_days=settings.retention_days,
+                            budget_bytes=settings.disk_budget_mb * 1024 * 1024,
+                            crash_at=os.environ.get("MEMLANE_TEST_COMPACT_CRASH_AT"))  # tests
+
+    async def scheduled_round() -> None:
+        await lifecycle.run_all()
+        await compaction.keep_within_budget()
+
+    scheduler = JobScheduler(scheduled_round, settings.jobs_interval_s)
     tg.start_soon(scheduler.run)
     memories = Memories(writer=writer, reader=reader, log_dir=paths.log_dir,
                         identifier_key=identifier_key(ensure_token(paths.token)),
@@ -263,7 +275,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                     projector=projector, home=paths.home,
                     budget=llm.budget if llm is not None else None,
                     hook_failures=lambda: hooks.failures, started=started,
-                    recent_errors=RECENT_ERRORS.recent)
+                    recent_errors=RECENT_ERRORS.recent, compaction=compaction.state)
     viewer = Viewer(reader=reader, writer=writer, memories=memories, search=search, status=status,
                     watch=projector.watch, log_dir=paths.log_dir)
     return Api(memories=memories, search=search,
@@ -271,6 +283,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                calibration=Calibration(reader=reader, writer=writer, engine=engine,
                                        thresholds=thresholds),
                hooks=hooks, lifecycle=lifecycle, status=status, engine=engine, reader=reader,
+               compaction=compaction, backups=Backups(writer=writer, reader=reader),
                capture=Capture(sessions=hooks.sessions, memories=memories, reader=reader),
                ui=Ui(sessions=Sessions(), viewer=viewer, memories=memories, lifecycle=lifecycle,
                      review=Review(reader=reader, writer=writer,

@@ -33,6 +33,8 @@ _encoder = msgspec.msgpack.Encoder()
 _frame_decoder = msgspec.msgpack.Decoder(list[_RawRecord] | _RawRecord)
 _event_decoder = msgspec.msgpack.Decoder(Event)
 _tag_decoder = msgspec.msgpack.Decoder(_Tag)
+_raw_list_decoder = msgspec.msgpack.Decoder(list[msgspec.Raw])
+_record_decoder = msgspec.msgpack.Decoder(_RawRecord)
 _KNOWN_TAGS = frozenset(t.__struct_config__.tag for t in Event.__args__)
 
 
@@ -50,6 +52,34 @@ def decode_frame(payload: bytes) -> list[Record]:
     if isinstance(raw, _RawRecord):
         return [_decode_event(raw)]
     return [_decode_event(r) for r in raw]
+
+
+def raw_records(payload: bytes) -> list[bytes]:
+    """A frame payload's records as their encoded bytes, untouched (to copy them whole)."""
+    if payload[:1] and (0x80 <= payload[0] <= 0x8F or payload[0] in (0xDE, 0xDF)):
+        return [payload]  # version 1: a single record (a msgpack map)
+    return [bytes(r) for r in _raw_list_decoder.decode(payload)]
+
+
+def decode_record(raw: bytes) -> Record:
+    """One record from its encoded bytes."""
+    return _decode_event(_record_decoder.decode(raw))
+
+
+def encode_record(record: Record) -> bytes:
+    return _encoder.encode(record)
+
+
+def join_batch(raws: Sequence[bytes]) -> bytes:
+    """A frame payload holding the encoded records ``raws`` (a msgpack array of them)."""
+    count = len(raws)
+    if count < 16:
+        head = bytes([0x90 | count])
+    elif count < 1 << 16:
+        head = b"\xdc" + count.to_bytes(2, "big")
+    else:
+        head = b"\xdd" + count.to_bytes(4, "big")
+    return head + b"".join(raws)
 
 
 def _decode_event(raw: _RawRecord) -> Record:

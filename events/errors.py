@@ -84,3 +84,20 @@ class WatermarkDamaged(LogError):
             "opened. Run `memlane log verify`: if it reports no damage, delete that file and "
             "start memlane again."
         )
+
+
+class LogTooNew(LogCorrupted):
+    """A segment was written by a newer memlane, in a format this one cannot read (a refusal
+    like corruption's: nothing is read or changed)."""
+
+    code = "log_too_new"
+
+    def __init__(self, path: Path, version: int) -> None:
+        self.path, self.offset, self.version = path, 8, version
+        self.reason = f"log format version {version} is newer than this memlane reads"
+        LogError.__init__(
+            self,
+            f"{path} is in log format version {version}, written by a newer memlane than this "
+            "one: nothing was read or changed. Upgrade memlane (or restore a backup made by "
+            "this version)."
+        )

@@ -1,6 +1,7 @@
 """The append-only event log: recovery on open, durable batched appends, ordered reads.
 
-Invariants: seqs are contiguous from 1; an append returns only after the bytes are synced;
+Invariants: seqs rise strictly from 1, with no gap but inside a compacted segment's range
+(see :mod:`compactor`); an append returns only after the bytes are synced;
 each append writes its batch as one frame, so the unsynced last batch is cut whole on open
 (torn, or with holes where its pages never landed), a copy kept under ``torn/`` and described
 in :attr:`EventLog.tail_cut`: no part of an unacknowledged batch survives. Records at or below
@@ -20,12 +21,14 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from memlane.events import compactor
 from memlane.events.acked import ACK_EVERY, ACK_INTERVAL, ack_floor, read_acked, write_acked
+from memlane.events.backup import Snapshot, take_snapshot
 from memlane.events.codec import encode_batch
 from memlane.events.disk import OsDisk
 from memlane.events.errors import (
@@ -35,10 +38,12 @@ from memlane.events.errors import (
     LogStopped,
     LogWriteFailed,
 )
-from memlane.events.framing import MAX_PAYLOAD, FrameError, frame
+from memlane.events.framing import MAX_PAYLOAD, frame
 from memlane.events.model import Event, Record
 from memlane.events.rewrite import Transform, rewrite_segments
-from memlane.events.scan import SegmentScan, iter_segment, scan_segment
+from memlane.events.reading import first_seq_of
+from memlane.events.reading import read_log as read_log  # where callers have always found it
+from memlane.events.scan import SegmentScan, scan_segment
 from memlane.events.seal import (
     SealReport,
     digest_path,
@@ -46,7 +51,13 @@ from memlane.events.seal import (
     verify_sealed,
     write_digest,
 )
-from memlane.events.segments import VERSION, list_segments, segment_header, segment_name
+from memlane.events.segments import (
+    VERSION,
+    list_segments,
+    refuse_newer,
+    segment_header,
+    segment_name,
+)
 
 SEGMENT_BYTES = 64 * 1024 * 1024
 
@@ -130,9 +141,11 @@ class EventLog:
     def _recover(self, caller_floor: int) -> None:
         for stray in self.directory.glob("*.tmp"):
             stray.unlink()
+        compactor.recover(self.directory)
         self.acked_seq = read_acked(self.directory)
         floor = ack_floor(self.directory, self.acked_seq, caller_floor)
         segments = list_segments(self.directory)
+        refuse_newer(segments)
         if not segments:
             if floor.seq:
                 raise LogDamagedBelowAck(self.directory, 0, 1, floor.seq, floor.source,
@@ -141,7 +154,7 @@ class EventLog:
             return
         last = segments[-1]
         data = last.read_bytes()
-        expect = _first_seq_of(segments[-2]) if len(segments) > 1 else None
+        expect = first_seq_of(segments[-2]) if len(segments) > 1 else None
         scan = scan_segment(last, data, None, floor)
         if expect is not None and scan.first_seq <= expect:
             raise LogCorrupted(last, 0, "segment order is wrong")
@@ -149,8 +162,8 @@ class EventLog:
             self._cut_tail(last, data, scan)
         self.last_seq, self._path = scan.last_seq, last
         self._hash = hashlib.sha256(data[: scan.end])
-        if scan.version < VERSION:
-            self._start_segment(self.last_seq + 1)  # its frames may not hold batches
+        if scan.version != VERSION:  # older frames may not hold batches; compacted: sealed
+            self._start_segment(self.last_seq + 1)
             return
         self._fd = self._disk.open_append(last)
         self._size = scan.end
@@ -284,6 +297,22 @@ class EventLog:
             self._disk.create(segment, blob)
             write_digest(self._disk, segment, hashlib.sha256(blob).hexdigest())
 
+    def switch_compacted(self, staged: compactor.Staged,
+                         step: compactor.Step | None = None) -> None:
+        """Switch staged compacted segments in (see :mod:`compactor`). Call only between
+        appends; the active segment is never among them."""
+        if self._stopped:
+            raise LogStopped(self._stopped)
+        if any(self.directory / s.name == self._path for s in staged.segments):
+            raise LogWriteFailed("compaction never touches the segment being appended to")
+        compactor.commit(self.directory, staged, seal_lock=self._seal_lock,
+                         step=step or (lambda _name: None))
+
+    def snapshot(self) -> Snapshot:
+        """The log as it stands, to copy at leisure (call between appends): every segment
+        held open, the one being appended to up to its current end."""
+        return take_snapshot(self.directory, self.last_seq, self._size)
+
     def verify_sealed(self) -> SealReport:
         """Check every sealed segment's digest (see :mod:`seal`), and seal those written
         without one whose frames check out. Safe to run in a thread beside appends."""
@@ -337,42 +366,3 @@ def _frame_batch(records: Sequence[Record]) -> bytes:
                              f"frame holds ({MAX_PAYLOAD}); batch not acknowledged")
     half = len(records) // 2
     return _frame_batch(records[:half]) + _frame_batch(records[half:])
-
-
-def read_log(directory: Path, from_seq: int = 1, *, upto: int | None = None,
-             tolerate_tail: bool = True) -> Iterator[Record]:
-    """Records with ``from_seq <= seq <= upto`` in order, verified as they are read.
-
-    A torn tail in the last segment ends the iteration when ``tolerate_tail`` (a writer may be
-    mid-append); damage anywhere else raises :class:`LogCorrupted`.
-    """
-    segments = list_segments(directory)
-    start = max(0, _segment_index(segments, from_seq))
-    expect: int | None = None
-    for index in range(start, len(segments)):
-        path = segments[index]
-        data = path.read_bytes()
-        for item in iter_segment(path, data, expect):
-            if isinstance(item, FrameError):
-                if index != len(segments) - 1 or not tolerate_tail:
-                    raise LogCorrupted(path, item.offset, item.reason)
-                return
-            if upto is not None and item.seq > upto:
-                return
-            if item.seq >= from_seq:
-                yield item
-            expect = item.seq + 1
-        if expect is None:
-            expect = _first_seq_of(path)
-
-
-def _segment_index(segments: list[Path], seq: int) -> int:
-    index = -1
-    for i, path in enumerate(segments):
-        if _first_seq_of(path) <= seq:
-            index = i
-    return index
-
-
-def _first_seq_of(path: Path) -> int:
-    return int(path.stem)

@@ -209,6 +209,19 @@ class ConsolidationRejected(_Event, frozen=True, tag="consolidation_rejected"):
 
     cluster: int
     members: tuple[int, ...]
+class Tallied(_Event, frozen=True, tag="tallied"):
+    """Compaction folded ``Recalled`` and ``Shown`` events into counts (see
+    :mod:`memlane.events.compaction`); the fields are parallel columns, one entry per memory.
+
+    ``recalls`` and ``shown`` add to the memory's counts. ``last_recalled`` is the time of its
+    last recall among them, and ``refreshed`` the seq of the last event that refreshed it, when
+    no record kept after them sets those itself (None and 0 otherwise)."""
+
+    memories: tuple[int, ...]
+    recalls: tuple[int, ...]
+    shown: tuple[int, ...]
+    last_recalled: tuple[datetime | None, ...]
+    refreshed: tuple[int, ...]
 
 
 Event = (
@@ -232,6 +245,7 @@ Event = (
     | Used
     | Pinned
     | ConsolidationRejected
+    | Tallied
 )
 EVENT_TYPES: tuple[type[_Event], ...] = Event.__args__
 
@@ -294,6 +308,7 @@ SEQ_REFS: dict[type[_Event], tuple[str, ...]] = {
     Used: ("memory",),
     Pinned: ("memory",),
     ConsolidationRejected: ("cluster", "members"),
+    Tallied: ("memories", "refreshed"),
 }
 SEQ_FREE: dict[type[_Event], tuple[str, ...]] = {
     Stored: ("redactions",),
@@ -302,6 +317,7 @@ SEQ_FREE: dict[type[_Event], tuple[str, ...]] = {
     Reprieved: ("count",),
     Forgotten: ("files_scanned", "needles", "matches"),
     ModelChanged: ("dims",),
+    Tallied: ("recalls", "shown"),
 }
 
 

@@ -3,8 +3,8 @@
 A rewrite keeps every seq and timestamp; it re-encodes the frames holding a record that a
 transform changes (a forgotten memory's text and vector), as one batch each, and copies every
 other frame byte for byte. Each touched segment is rebuilt beside the original with a current
-(version 2) header, re-read and checked (frames, checksums, seqs, and that every record is the
-transformed one), then renamed over it; so the log stays verifiable and a crash leaves either
+(version 2) header (a compacted one keeps its own), re-read and checked (frames, checksums,
+seqs, and that every record is the transformed one), then renamed over it; so the log stays verifiable and a crash leaves either
 the old or the new segment.
 """
 
@@ -18,7 +18,7 @@ from memlane.events.errors import LogCorrupted
 from memlane.events.framing import Frame, FrameError, frame, iter_frames
 from memlane.events.model import Record
 from memlane.events.scan import iter_segment, scan_segment
-from memlane.events.segments import SEGMENT_HEADER, list_segments, segment_header
+from memlane.events.segments import COMPACTED, list_segments, parse_header, segment_header
 
 Transform = Callable[[Record], Record]
 Replace = Callable[[Path, bytes], None]  # replaces a segment's bytes atomically and durably
@@ -29,10 +29,13 @@ def rewrite_segment(path: Path, transform: Transform, replace: Replace) -> bytes
     to ``path``), else None."""
     data = path.read_bytes()
     scan = scan_segment(path, data, None)  # refuse to touch a damaged segment
-    parts = [segment_header(scan.first_seq)]
+    header = parse_header(path, data)
+    assert not isinstance(header, str)  # the scan checked it
+    kept = data[:header.size] if header.version == COMPACTED else segment_header(scan.first_seq)
+    parts = [kept]
     expected: list[Record] = []
     changed = False
-    for item in _whole_frames(data):
+    for item in _whole_frames(data, header.size):
         records = decode_frame(item.payload)
         new = [transform(r) for r in records]
         expected.extend(new)
@@ -49,8 +52,8 @@ def rewrite_segment(path: Path, transform: Transform, replace: Replace) -> bytes
     return blob
 
 
-def _whole_frames(data: bytes) -> list[Frame]:
-    return [f for f in iter_frames(data, SEGMENT_HEADER.size) if not isinstance(f, FrameError)]
+def _whole_frames(data: bytes, start: int) -> list[Frame]:
+    return [f for f in iter_frames(data, start) if not isinstance(f, FrameError)]
 
 
 def _verify(path: Path, blob: bytes, expected: list[Record]) -> None:

@@ -5,7 +5,9 @@ unsynced end of a segment is at most one frame (or, for a batch too big for one 
 several frames of that batch): damage after which no whole frame follows is a torn tail, and
 damage followed by a whole frame is corruption. A frame-like run of bytes inside the extent the
 failed frame's header claims is its own payload (a stored text may hold one), not a frame.
-Damage to a record at or below the acknowledged floor is never a torn tail.
+Damage to a record at or below the acknowledged floor is never a torn tail. A compacted segment
+(version 3) is written whole and never appended to: any failed frame in it is damage, and its
+seqs may skip only inside the range its header accounts for.
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ from memlane.events.framing import (
     whole_if_ending_at,
 )
 from memlane.events.model import Record
-from memlane.events.segments import SEGMENT_HEADER, SegmentHeader, parse_header
+from memlane.events.segments import COMPACTED, SegmentHeader, parse_header
 
 
 @dataclass(frozen=True)
 class SegmentScan:
     """What one segment holds: its format version, its records' range and where its whole
-    frames end."""
+    frames end. ``last_seq`` is the last seq the segment accounts for (a compacted segment may
+    have dropped the record that held it)."""
 
     version: int
     first_seq: int
@@ -58,19 +61,30 @@ def iter_segment(path: Path, data: bytes, expect_seq: int | None) -> Iterator[Re
 
 def _iter_unclassified(path: Path, data: bytes,
                        expect_seq: int | None) -> Iterator[Record | FrameError]:
-    first = _read_header(path, data).first_seq
+    header = _read_header(path, data)
+    first = header.first_seq
     if expect_seq is not None and first != expect_seq:
         raise LogCorrupted(path, 0, f"segment starts at seq {first}, expected {expect_seq}")
     expected = first
-    for item in iter_frames(data, SEGMENT_HEADER.size):
+    for item in iter_frames(data, header.size):
         if isinstance(item, FrameError):
+            if header.version == COMPACTED:
+                raise LogCorrupted(path, item.offset, f"compacted segment damaged: {item.reason}")
             yield item
             return
         for record in _decode(path, item):
-            if record.seq != expected:
+            if record.seq != expected and not _skips_within(header, record.seq, expected):
                 raise LogCorrupted(path, item.offset, f"seq {record.seq} where {expected} was due")
-            expected += 1
+            if header.last_seq is not None and record.seq > header.last_seq:
+                raise LogCorrupted(path, item.offset, f"seq {record.seq} past the compacted "
+                                                      f"range's end {header.last_seq}")
+            expected = record.seq + 1
             yield record
+
+
+def _skips_within(header: SegmentHeader, seq: int, expected: int) -> bool:
+    """Whether a compacted segment may hold ``seq`` where ``expected`` was due."""
+    return header.last_seq is not None and expected < seq <= header.last_seq
 
 
 def scan_segment(path: Path, data: bytes, expect_seq: int | None,
@@ -87,6 +101,8 @@ def scan_segment(path: Path, data: bytes, expect_seq: int | None,
         else:
             last = item.seq
     end = tail.offset if tail is not None else len(data)
+    if header.last_seq is not None:
+        last = header.last_seq
     if floor is not None and last < floor.seq:
         what = "is damaged" if tail is not None else "ends"
         raise LogDamagedBelowAck(path, end, last + 1, floor.seq, floor.source, what)
@@ -94,6 +110,14 @@ def scan_segment(path: Path, data: bytes, expect_seq: int | None,
         _classify(path, data, tail)
     return SegmentScan(version=header.version, first_seq=header.first_seq, last_seq=last,
                        end=end, tail=tail)
+
+
+def next_seq_after(path: Path, data: bytes, last_read: int | None) -> int:
+    """The seq the segment after this one must start at, given the last record read from it."""
+    header = _read_header(path, data)
+    if header.last_seq is not None:
+        return header.last_seq + 1
+    return header.first_seq if last_read is None else last_read + 1
 
 
 def _read_header(path: Path, data: bytes) -> SegmentHeader:

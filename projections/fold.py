@@ -32,6 +32,7 @@ from memlane.events.model import (
     Routed,
     Shown,
     Stored,
+    Tallied,
     ThresholdSet,
     Unknown,
     Used,
@@ -140,6 +141,8 @@ def ops_for(record: Record) -> list[Op]:
             # Closed without a memory: 0 is no memory's id (seqs start at 1).
             return [("UPDATE clusters SET consolidated_into = 0 WHERE id = ?"
                      " AND consolidated_into IS NULL", (event.cluster,))]
+        case Tallied():
+            return _tally_ops(event)
         case Unknown():
             return [("INSERT INTO unknown_events (seq, tag) VALUES (?, ?)", (record.seq, event.tag))]
         case _:
@@ -147,6 +150,22 @@ def ops_for(record: Record) -> list[Op]:
 
 
 _json = msgspec.json.Encoder().encode
+
+
+def _tally_ops(event: Tallied) -> list[Op]:
+    """What the recalls and exposures a ``Tallied`` stands for did to each memory's row."""
+    ops: list[Op] = []
+    for memory, recalls, shown, last, refreshed in zip(
+            event.memories, event.recalls, event.shown, event.last_recalled, event.refreshed,
+            strict=True):
+        ops.append(("UPDATE memories SET recalls = recalls + ?, shown = shown + ? WHERE id = ?",
+                    (recalls, shown, memory)))
+        if last is not None:
+            ops.append(("UPDATE memories SET last_recalled_at = ? WHERE id = ?",
+                        (_iso(last), memory)))
+        if refreshed:
+            ops.append((REFRESH, (refreshed, memory)))
+    return ops
 
 
 def _forget_ops(memory: int, at: str) -> list[Op]:

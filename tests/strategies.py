@@ -51,5 +51,11 @@ BY_TYPE: dict[type, st.SearchStrategy[m.Event]] = {
     m.Pinned: st.builds(m.Pinned, memory=ids, pinned=st.booleans()),
     m.ConsolidationRejected: st.builds(m.ConsolidationRejected, cluster=ids,
               members=st.lists(ids, max_size=5).map(tuple)),
+    m.Tallied: st.lists(st.tuples(ids, st.integers(0, 9), st.integers(0, 9), st.none() | times,
+                                  st.integers(0, 2**40)), max_size=4).map(
+        lambda rows: m.Tallied(memories=tuple(r[0] for r in rows),
+                               recalls=tuple(r[1] for r in rows), shown=tuple(r[2] for r in rows),
+                               last_recalled=tuple(r[3] for r in rows),
+                               refreshed=tuple(r[4] for r in rows))),
 }
 EVENTS = st.one_of(*BY_TYPE.values())

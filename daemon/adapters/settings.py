@@ -49,6 +49,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Review mode: consolidations and routes wait in the viewer's review for the user's
     # approval (the merge to record; the exact diff of the file) instead of being applied.
     review: bool = False
+    # Compaction keeps every record of the last ``retention_days`` (replay --until sees them);
+    # past ``disk_budget_mb`` of log (0: no budget) the scheduled round compacts.
+    retention_days: Annotated[int, msgspec.Meta(ge=0)] = 30
+    disk_budget_mb: Annotated[int, msgspec.Meta(ge=0)] = 0
 
     @classmethod
     def load(cls, config: Path | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -74,6 +78,8 @@ ENV_VARS = {
     "MEMLANE_LLM_BASE_URL": "llm_base_url",
     "MEMLANE_LLM_DAILY_BUDGET": "llm_daily_budget",
     "MEMLANE_REVIEW": "review",
+    "MEMLANE_RETENTION_DAYS": "retention_days",
+    "MEMLANE_DISK_BUDGET_MB": "disk_budget_mb",
 }
 
 

@@ -25,11 +25,14 @@ from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.service.briefings import Briefings
 from memlane.daemon.service.calibrate import Calibration
+from memlane.daemon.service.backups import Backups
 from memlane.daemon.service.capture import Capture
+from memlane.daemon.service.compaction import Compaction
 from memlane.daemon.service.hooks import Hooks
 from memlane.daemon.service.lifecycle import Lifecycle
 from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.requests import (
+    BackupBody,
     BriefingBody,
     CalibrateBody,
     CaptureBody,
@@ -71,6 +74,8 @@ class Api:
     reader: Reader
     capture: Capture
     ui: Ui
+    compaction: Compaction
+    backups: Backups
     sync: Sync | None = None  # set when sync is enabled (``memlane sync enable``)
 
 
@@ -103,6 +108,8 @@ async def _status(api: Api, request: Request) -> Any:
 
 async def _sync_status(api: Api, request: Request) -> Any:
     return {"enabled": False} if api.sync is None else await api.sync.status()
+async def _sizes(api: Api, request: Request) -> Any:
+    return await api.status.sizes()
 
 
 async def _health(api: Api, request: Request) -> Any:
@@ -117,6 +124,19 @@ async def _export(api: Api, request: Request) -> Any:
 
 async def _rebuild(api: Api, request: Request) -> Any:
     return await api.memories.rebuild()
+
+
+async def _compact(api: Api, request: Request) -> Any:
+    return await api.compaction.compact()
+
+
+async def _backup(api: Api, request: Request) -> Any:
+    body = decode_body(request.body, BackupBody)
+    return await api.backups.backup(body.dest, projections=body.projections)
+
+
+async def _backup_state(api: Api, request: Request) -> Any:
+    return api.backups.state()
 
 
 async def _calibrate(api: Api, request: Request) -> Any:
@@ -185,6 +205,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/search": {"POST": _search},
     "/v1/embeddings": {"POST": _embeddings},
     "/v1/status": {"GET": _status},
+    "/v1/status/sizes": {"GET": _sizes},
     "/v1/health": {"GET": _health},
     "/v1/sync": {"GET": _sync_status},
     "/v1/rebuild": {"POST": _rebuild},
@@ -197,6 +218,8 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/projects/forget": {"POST": _forget_project},
     "/v1/forget/verify": {"POST": _verify_forgotten},
     "/v1/ui/login-code": {"POST": _login_code},
+    "/v1/compact": {"POST": _compact},
+    "/v1/backup": {"GET": _backup_state, "POST": _backup},
 }
 
 

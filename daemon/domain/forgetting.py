@@ -40,6 +40,7 @@ from memlane.events.model import (
     Routed,
     Shown,
     Stored,
+    Tallied,
     ThresholdSet,
     Unknown,
     Used,
@@ -61,7 +62,7 @@ def referenced(event: Event | Unknown) -> tuple[int, ...]:
             return (event.a, event.b)
         case Clustered() | ConsolidationRejected():
             return event.members
-        case ForgetRequested() | Shown():
+        case ForgetRequested() | Shown() | Tallied():
             return event.memories
         case (Embedded() | Routed() | Recalled() | Reprieved() | Promoted() | Expired()
               | Restored() | Forgotten() | Reinforced() | Used() | Pinned()):

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from memlane.daemon.domain.forgetting import referenced
-from memlane.events.model import Embedded, Record
+from memlane.events.model import Embedded, Record, Tallied
 
 
 def touches(record: Record, memory: int) -> bool:
@@ -23,5 +23,13 @@ def history(records: Iterable[Record], memory: int) -> list[dict[str, Any]]:
             event = msgspec.to_builtins(record.event)
             if isinstance(record.event, Embedded):
                 event["vector"] = f"<{record.event.dims} floats>"
+            elif isinstance(record.event, Tallied):
+                event = _tally_of(event, record.event.memories.index(memory))
             rows.append({"seq": record.seq, "at": record.at.isoformat(), **event})
     return rows
+
+
+def _tally_of(event: dict[str, Any], index: int) -> dict[str, Any]:
+    """A compaction's tally as it concerns one memory (it holds thousands)."""
+    columns = ("recalls", "shown", "last_recalled", "refreshed")
+    return {"type": event["type"], **{name: event[name][index] for name in columns}}

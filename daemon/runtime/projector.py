@@ -55,12 +55,12 @@ class Projector:
                 send.close()
 
     async def push(self, records: list[Record]) -> None:
-        """Queue committed records; after the projector stopped (a shutdown under way) they
-        are left to the catch-up that closing runs: they are in the log already."""
+        """Queue committed records; once the projector has stopped (shutdown: a shielded
+        commit can finish after it), they stay in the log, which the close step applies."""
         try:
             await self._send.send(records)
-        except anyio.ClosedResourceError:
-            return
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            log.info("projector_stopped", records=len(records))
 
     @property
     def backlog(self) -> int:

@@ -36,6 +36,7 @@ from memlane.daemon.domain.forgetting import (
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
 from memlane.daemon.service.unrouting import WriteFile, unroute
+from memlane.events.ledger import LEDGER, append_ledger
 from memlane.events.log import read_log
 from memlane.events.model import Event, ForgetRequested, Forgotten, Record
 
@@ -105,8 +106,9 @@ class Forgetting:
             f"SELECT id, content_hash FROM memories WHERE id IN ({','.join('?' * len(ids))})",
             ids).fetchall()))
         counts = {k: scan[k] for k in ("files_scanned", "needles", "matches")}
-        await self._writer.append([Forgotten(memory=m, content_hash=hashes.get(m, ""),
-                                             request=request, **counts) for m in ids])
+        records = await self._writer.append([Forgotten(
+            memory=m, content_hash=hashes.get(m, ""), request=request, **counts) for m in ids])
+        await anyio.to_thread.run_sync(append_ledger, self._home / LEDGER, records)
         self._step("completed")
         return forget_answer(ids, diffs=diffs, segments=segments, scan=scan)
 

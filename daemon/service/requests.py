@@ -85,3 +85,10 @@ class HookInput(msgspec.Struct, kw_only=True):
     transcript_path: Short | None = None
     prompt: str | None = None  # bounded by the body limit; the hook clips what it keeps
     source: Short | None = None
+
+
+class BackupBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST /v1/backup``: where to write the copy, and whether to include projections."""
+
+    dest: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    projections: bool = False

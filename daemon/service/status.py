@@ -6,6 +6,7 @@ import os
 import resource
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,7 +17,10 @@ from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.projector import Projector
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.storage import ADVICE, free_bytes, state_dir_refusal
+from memlane.daemon.domain.forgetting import referenced
 from memlane.events.log import EventLog
+from memlane.events.model import Record
+from memlane.events.sizes import LogSizes
 from memlane.events.seal import SealReport
 from memlane.projections import queries
 
@@ -37,7 +41,8 @@ class Status:
     def __init__(self, *, reader: Reader, log: EventLog, engine: Embeds, indexer: Indexer,
                  projector: Projector, home: Path, budget: SpendsBudget | None,
                  hook_failures: Callable[[], int], started: float,
-                 recent_errors: Callable[[], list[dict[str, Any]]] = list) -> None:
+                 recent_errors: Callable[[], list[dict[str, Any]]] = list,
+                 compaction: Callable[[], dict[str, Any]] | None = None) -> None:
         self._reader = reader
         self._projector = projector
         self._home = home
@@ -49,6 +54,8 @@ class Status:
         self._hook_failures = hook_failures
         self._started = started
         self._recent_errors = recent_errors
+        self._compaction = compaction
+        self._sizes = LogSizes(log.directory)
         self.tcp_error: str | None = None  # set by the composition root when TCP cannot bind
 
     def model_state(self) -> str:
@@ -89,11 +96,30 @@ class Status:
             **self._log_health(),
             "hook_failures": self._hook_failures(),
             "recent_errors": self._recent_errors(),  # names and numbers only, no text
+            "compaction": self._compaction() if self._compaction else None,
             "tcp_error": self.tcp_error,
             "uptime_s": round(time.monotonic() - self._started, 3),
             "rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "pid": os.getpid(),
         }
+
+    async def sizes(self) -> dict[str, Any]:
+        """The log's bytes by event kind, by project and over the last 7 days, and the
+        projections' files (the first call reads the whole log; sealed segments are kept)."""
+        projects: dict[int, str] = await self._reader.read(
+            lambda conn: dict(conn.execute("SELECT id, project FROM memories").fetchall()))
+
+        def project_of(record: Record) -> str:
+            ids = referenced(record.event)
+            return projects.get(ids[0], "(not projected yet)") if ids else "(no project)"
+
+        measured = await anyio.to_thread.run_sync(self._sizes.measure, project_of,
+                                                  datetime.now(UTC))
+        projections = self._reader.projections
+        files = {"sqlite": _bytes_of(projections.sqlite_path, "", "-wal", "-shm"),
+                 "vectors": _bytes_of(projections.vectors_path, "", ".keys", ".json")}
+        return {"log": measured, "projections": files,
+                "compaction": self._compaction() if self._compaction else None}
 
     async def check_sealed_segments(self) -> None:
         """Verify the sealed segments' digests in the background after start."""
@@ -129,3 +155,13 @@ class Status:
             return {"configured": False}
         return {"configured": True, "calls_today": self._budget.used_today,
                 "daily_budget": self._budget.limit}
+
+
+def _bytes_of(path: Path, *suffixes: str) -> int:
+    total = 0
+    for suffix in suffixes:
+        try:
+            total += os.stat(f"{path}{suffix}").st_size
+        except FileNotFoundError:
+            pass
+    return total

@@ -39,7 +39,7 @@ KINDS_OF_EVENT = {"embed": m.Embedded, "link": m.Linked, "cluster": m.Clustered,
                   "route": m.Routed, "threshold": m.ThresholdSet, "model": m.ModelChanged,
                   "reprieve": m.Reprieved, "reinforce": m.Reinforced,
                   "show": m.Shown, "use": m.Used, "pin": m.Pinned,
-                  "reject": m.ConsolidationRejected}
+                  "reject": m.ConsolidationRejected, "tally": m.Tallied}
 
 
 def test_histories_cover_every_event_kind() -> None:
@@ -88,6 +88,8 @@ def _event(draw: st.DrawFn, choice: str, seq: int, memories: list[int]) -> m.Eve
         "pin": lambda: m.Pinned(memory=target, pinned=draw(st.booleans())),
         "reject": lambda: m.ConsolidationRejected(cluster=draw(st.integers(1, seq)),
                                                   members=(target,)),
+        "tally": lambda: m.Tallied(memories=(target,), recalls=(2,), shown=(3,),
+                                   last_recalled=(T0,), refreshed=(seq - 1,)),
     }
     return simple[choice]()
 

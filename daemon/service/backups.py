@@ -1,0 +1,105 @@
+"""``memlane backup``: a consistent online copy of the log up to a position, optionally with
+the projections, while the daemon serves.
+
+The position is taken in the writer's thread between two batches (every acknowledged record up
+to it is in the copy); the bytes are copied in a worker thread while appends go on. The
+projections, when asked for, are copied as they stand (SQLite through its online backup, the
+vectors as last saved): a restore replays whatever they lack. The forget ledger stays out of
+the backup (see :mod:`memlane.events.ledger`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import structlog
+
+from memlane.daemon.domain.errors import BadRequest
+from memlane.daemon.runtime.reader import Reader
+from memlane.daemon.runtime.writer import Writer
+from memlane.events.backup import Snapshot, copy_snapshot
+from memlane.events.disk import OsDisk
+from memlane.events.model import Event
+
+log = structlog.get_logger()
+MANIFEST = "backup.json"
+FORMAT = 1
+
+
+class Backups:
+    def __init__(self, *, writer: Writer, reader: Reader) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._lock = anyio.Lock()
+        self.progress: tuple[int, int] | None = None  # bytes copied, to copy, while running
+
+    def state(self) -> dict[str, Any]:
+        return {"running": self.progress is not None,
+                "progress": None if self.progress is None else list(self.progress)}
+
+    async def backup(self, dest: str, *, projections: bool) -> dict[str, Any]:
+        target = Path(dest)
+        if not target.is_absolute():
+            raise BadRequest(f"give the backup directory as an absolute path, not {dest!r}",
+                             code="backup_path_relative")
+        if target.exists() and any(target.iterdir()):
+            raise BadRequest(f"{dest} is not empty; back up into a new directory",
+                             code="backup_target_not_empty")
+        async with self._lock:
+            started = time.monotonic()
+            taken: list[Snapshot] = []
+            await self._writer.submit(_nothing, before=lambda: taken.append(
+                self._writer.log.snapshot()))
+            snapshot, size = taken[0], taken[0].size
+            self.progress = (0, size)
+            try:
+                await anyio.to_thread.run_sync(copy_snapshot, snapshot, target / "log",
+                                               self._note)
+            finally:
+                snapshot.close()
+                self.progress = None
+            if projections:
+                await anyio.to_thread.run_sync(self._copy_projections, target / "projections")
+            manifest = {"format": FORMAT, "position": snapshot.position,
+                        "taken_at": datetime.now(UTC).isoformat(),
+                        "log_bytes": size, "projections": projections,
+                        "seconds": round(time.monotonic() - started, 3)}
+            OsDisk().create(target / MANIFEST, json.dumps(manifest, indent=2).encode())
+            log.info("backed_up", **manifest)
+            return {**manifest, "path": str(target)}
+
+    def _note(self, done: int, total: int) -> None:
+        self.progress = (done, total)
+
+    def _copy_projections(self, target: Path) -> None:
+        """SQLite through a read connection's online backup (a snapshot that does not stop
+        the projector); the vectors as saved, under the projections' lock."""
+        target.mkdir(mode=0o700)
+        projections = self._reader.projections
+        source = sqlite3.connect(f"file:{projections.sqlite_path}?mode=ro", uri=True)
+        copy = sqlite3.connect(target / projections.sqlite_path.name)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+        projections.save_vectors()
+        with projections.lock:
+            for path in _vector_files(projections.vectors_path):
+                if path.exists():
+                    shutil.copy2(path, target / path.name)
+
+
+def _vector_files(path: Path) -> list[Path]:
+    return [path, path.with_name(path.name + ".keys"), path.with_name(path.name + ".json")]
+
+
+def _nothing(_view: object, _seq: int) -> tuple[list[Event], None]:
+    return [], None

@@ -1,0 +1,175 @@
+"""Compaction, the pure part: which records of a sealed segment a compacted log keeps.
+
+A compacted log replays to the same projections as the log it replaces. Records are kept whole
+(seq, time, event, and whatever the envelope carries), never edited; only these go:
+
+- ``Recalled`` and ``Shown``: folded, per segment, into ``Tallied`` records that add their
+  counts and set what the last of them set (the last recall time, the refresh that ageing
+  counts from) when no kept record sets it later. A ``Tallied`` takes the seq and time of the
+  last dropped record it stands for, so seqs stay unique and rising. What ``Shown`` put in
+  ``shown_in`` (which session saw which memory; usage detection reads it for the session in
+  progress only) is not kept.
+- ``Embedded`` records no replay can see: one a later ``Embedded`` of the same memory and
+  pipeline replaces, or one a later switch of the active pipeline wipes, unless it is the
+  memory's last (it names the pipeline that embedded the memory) or the first vector of a log
+  with no model switch before it (it picks the index's pipeline).
+
+Each segment is planned alone against a :class:`Survey` of the whole log, so the log stays
+equivalent after each segment is switched; the projections must already hold everything a
+compacted segment accounts for (the caller's horizon), as a ``Tallied`` re-applied on top of
+the records it replaces would count them twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from memlane.events.model import (
+    Embedded,
+    Linked,
+    ModelChanged,
+    Recalled,
+    Record,
+    Reinforced,
+    Reprieved,
+    Shown,
+    Tallied,
+    Used,
+)
+
+TALLY_CHUNK = 4096  # memories per Tallied record
+
+
+@dataclass
+class Survey:
+    """What compaction needs to know about the whole log, gathered in one pass."""
+
+    last_embedding: dict[int, int] = field(default_factory=dict)  # memory -> seq
+    last_in_pipeline: dict[tuple[int, str], int] = field(default_factory=dict)
+    last_reset: int = 0  # seq of the last switch of the active pipeline
+    first_vector: int = 0  # seq of the vector that picks the pipeline when no switch came first
+    pipeline: str | None = None
+
+    def observe(self, record: Record) -> None:
+        event = record.event
+        if isinstance(event, Embedded):
+            self.last_embedding[event.memory] = record.seq
+            self.last_in_pipeline[(event.memory, event.pipeline)] = record.seq
+            if event.vector and self.pipeline is None:
+                self.pipeline, self.first_vector = event.pipeline, record.seq
+        elif isinstance(event, ModelChanged) and event.pipeline != self.pipeline:
+            self.pipeline, self.last_reset = event.pipeline, record.seq
+
+    def keeps_embedding(self, record: Record, event: Embedded) -> bool:
+        seq = record.seq
+        if seq in (self.last_embedding.get(event.memory), self.first_vector):
+            return True
+        return seq == self.last_in_pipeline.get((event.memory, event.pipeline)) and \
+            seq > self.last_reset
+
+
+def survey(records: Iterable[Record]) -> Survey:
+    found = Survey()
+    for record in records:
+        found.observe(record)
+    return found
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One segment compacted: the indexes of the records kept, and the tallies to add."""
+
+    keep: list[int]
+    tallies: list[Record]
+
+    def changes(self, count: int) -> bool:
+        return len(self.keep) != count or bool(self.tallies)
+
+
+@dataclass
+class _Usage:
+    recalls: int = 0
+    shown: int = 0
+    last_dropped: int = 0
+    last_recalled: datetime | None = None
+    refreshed: int = 0
+
+
+def plan_segment(records: Sequence[Record], found: Survey) -> Plan:
+    """What to keep of one segment's records (in log order), and the ``Tallied`` to add."""
+    keep: list[int] = []
+    usage: dict[int, _Usage] = {}
+    times: dict[int, datetime] = {}
+    for index, record in enumerate(records):
+        event = record.event
+        if isinstance(event, Recalled | Shown):
+            times[record.seq] = record.at
+            _count(usage, record)
+            continue
+        if isinstance(event, Embedded) and not found.keeps_embedding(record, event):
+            continue
+        keep.append(index)
+        _note_kept(usage, event)
+    return Plan(keep, _tallies(usage, times))
+
+
+def _count(usage: dict[int, _Usage], record: Record) -> None:
+    event = record.event
+    if isinstance(event, Recalled):
+        one = usage.setdefault(event.memory, _Usage())
+        one.recalls += 1
+        one.last_dropped = one.refreshed = record.seq
+        one.last_recalled = record.at
+        return
+    assert isinstance(event, Shown)
+    for memory in event.memories:
+        one = usage.setdefault(memory, _Usage())
+        one.shown += 1
+        one.last_dropped = record.seq
+
+
+def _note_kept(usage: dict[int, _Usage], event: object) -> None:
+    """A kept record that sets what a dropped one did: the dropped one no longer has the last
+    word on it."""
+    refreshes: tuple[int, ...] = ()
+    recalls: tuple[int, ...] = ()
+    match event:
+        case Linked():
+            refreshes = (event.a, event.b)
+        case Reinforced() | Reprieved():
+            refreshes = (event.memory,)
+        case Used():
+            refreshes = recalls = (event.memory,)
+        case Tallied():
+            refreshes = tuple(m for m, r in zip(event.memories, event.refreshed) if r)
+            recalls = tuple(m for m, t in zip(event.memories, event.last_recalled) if t)
+    for memory in refreshes:
+        if memory in usage:
+            usage[memory].refreshed = 0
+    for memory in recalls:
+        if memory in usage:
+            usage[memory].last_recalled = None
+
+
+def _tallies(usage: dict[int, _Usage], times: dict[int, datetime]) -> list[Record]:
+    """The ``Tallied`` records, each at the seq of the last dropped record of its memories
+    (so after everything its memories' dropped records followed), chunked by that seq."""
+    order = sorted(usage, key=lambda m: (usage[m].last_dropped, m))
+    tallies: list[Record] = []
+    start = 0
+    while start < len(order):
+        end = min(start + TALLY_CHUNK, len(order))
+        last = usage[order[end - 1]].last_dropped
+        while end < len(order) and usage[order[end]].last_dropped == last:
+            end += 1  # memories sharing a seq go in one tally: each tally has a seq of its own
+        chunk = order[start:end]
+        tallies.append(Record(seq=last, at=times[last], event=Tallied(
+            memories=tuple(chunk),
+            recalls=tuple(usage[m].recalls for m in chunk),
+            shown=tuple(usage[m].shown for m in chunk),
+            last_recalled=tuple(usage[m].last_recalled for m in chunk),
+            refreshed=tuple(usage[m].refreshed for m in chunk))))
+        start = end
+    return tallies

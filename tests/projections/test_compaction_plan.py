@@ -1,0 +1,80 @@
+"""Compaction's plan on any history: each segment planned alone, the whole replays the same."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from memlane.events import model as m
+from memlane.events.compaction import plan_segment, survey
+from memlane.projections.catchup import Projections
+from tests.projections.test_compaction import rows
+from tests.projections.test_fold import T0, histories, vectors_of
+
+
+def compacted(history: list[m.Record], cuts: list[int]) -> tuple[list[m.Record], int]:
+    """The history with every segment but the last compacted; and where the last starts."""
+    bounds = sorted({0, len(history), *[c for c in cuts if 0 < c < len(history)]})
+    found = survey(history)
+    out: list[m.Record] = []
+    for start, end in zip(bounds[:-2], bounds[1:-1]):
+        segment = history[start:end]
+        plan = plan_segment(segment, found)
+        out += sorted([segment[i] for i in plan.keep] + plan.tallies, key=lambda r: r.seq)
+    tail = history[bounds[-2]:] if len(bounds) > 1 else []
+    return out + tail, (tail[0].seq if tail else history[-1].seq + 1)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=histories(), cuts=st.lists(st.integers(1, 40), max_size=4))
+def test_any_history_compacted_segment_by_segment_replays_the_same(
+        tmp_path_factory: object, history: list[m.Record], cuts: list[int]) -> None:
+    """Rows (but sessions' exposure below the compacted part) and vectors are the same."""
+    base = tmp_path_factory.mktemp("plan")  # type: ignore[attr-defined]
+    shorter, horizon = compacted(history, cuts)
+    seqs = [r.seq for r in shorter]
+    assert seqs == sorted(set(seqs)) and seqs[-1] == history[-1].seq
+    replays = []
+    for name, records in (("full", history), ("compacted", shorter)):
+        projections = Projections(base / f"{name}.sqlite3", base / f"{name}.usearch")
+        projections.apply(records)
+        replays.append((rows(projections, horizon),
+                        vectors_of(projections, [r.seq for r in history])))
+        projections.close()
+    assert replays[0] == replays[1]
+
+
+def test_a_kept_event_after_a_dropped_recall_keeps_the_last_word(tmp_path_factory: object) -> None:
+    """A link, a use, a reprieve or a repeat after a memory's last dropped recall sets its
+    ageing and recall time; the tally, placed after them, must not undo that."""
+    at = T0
+    events: list[m.Event] = [
+        m.Stored(id=1, text="one", project="a", kind="note", content_hash="1" * 32),
+        m.Stored(id=2, text="two", project="a", kind="note", content_hash="2" * 32),
+        m.Stored(id=3, text="three", project="a", kind="note", content_hash="3" * 32),
+        m.Stored(id=4, text="four", project="a", kind="note", content_hash="4" * 32),
+        m.Recalled(memory=1, query="q", rank=0, score=0.5),
+        m.Recalled(memory=2, query="q", rank=1, score=0.5),
+        m.Recalled(memory=3, query="q", rank=2, score=0.5),
+        m.Recalled(memory=4, query="q", rank=3, score=0.5),
+        m.Linked(a=1, b=2, similarity=0.8),
+        m.Used(memory=3, evidence="reply", score=0.7, session="s"),
+        m.Reprieved(memory=4, count=2, reason="substantive"),
+        m.Shown(memories=(1, 2, 3, 4), session="s", hook="UserPromptSubmit"),
+        m.Restored(memory=1),
+    ]
+    history = [m.Record(seq=i, at=at + timedelta(minutes=i), event=e)
+               for i, e in enumerate(events, start=1)]
+    base = tmp_path_factory.mktemp("last-word")  # type: ignore[attr-defined]
+    shorter, horizon = compacted(history, [len(history) - 1])
+    assert any(isinstance(r.event, m.Tallied) for r in shorter)
+    replays = []
+    for name, records in (("full", history), ("compacted", shorter)):
+        projections = Projections(base / f"{name}.sqlite3", base / f"{name}.usearch")
+        projections.apply(records)
+        replays.append(rows(projections, horizon))
+        projections.close()
+    assert replays[0]["memories"] == replays[1]["memories"]
