@@ -19,10 +19,17 @@ setup-test: $(BIN)/python
 demo: setup
 	MEMLANE_HOME=$(DEMO_HOME) MEMLANE_PORT=0 bash bench/demo.sh $(BIN)/memlane
 
-# pytest exits 5 when it collected no test: that is a failure here.
+# Two workers, a test file each at a time (the real-process tests share no port or state);
+# the browser tests after them, alone (Playwright's sync API keeps an event loop running in
+# its worker, which the asyncio tests after it cannot share). pytest exits 5 when it collected
+# no test: that is a failure here.
 test: setup-test
-	$(BIN)/python -m pytest -q; status=$$?; \
-	if [ $$status -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$status
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --ignore=tests/ui; first=$$?; \
+	$(BIN)/python -m pytest -q tests/ui; second=$$?; \
+	for status in $$first $$second; do \
+	  if [ $$status -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; \
+	  if [ $$status -ne 0 ]; then exit $$status; fi; \
+	done
 
 # Every benchmark; writes bench/results.json and the tables of BENCHMARKS.md.
 bench: setup-test
