@@ -229,6 +229,7 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
         api, outbox = dataclasses.replace(api, sync=sync), sync.outbox
         api.lifecycle.claim = sync.claim
         api.compaction.hold(sync.hold)  # nothing unpublished is compacted
+        api.lifecycle.router.from_teammate = sync.from_teammate  # only proposed, never written
         tg.start_soon(sync.run)
     tg.start_soon(projector.snapshot_vectors, settings.snapshot_interval_s)
     tg.start_soon(backlog.run)

@@ -67,13 +67,15 @@ def offline_conflict(memory_text: str, nearest: str, similarity: float, *,
 
 def decide_route(memory_id: int, memory_text: str, best: TargetScore, file_text: str, *,
                  duplicate: float, conflict: bool, may_write: bool,
-                 review: bool = False) -> RouteDecision:
-    """Skip what is there, propose what may conflict or may not be written, else write (in
-    ``review`` mode: propose, for the user to accept)."""
+                 review: bool = False, teammate: bool = False) -> RouteDecision:
+    """Skip what is there, propose what may conflict or may not be written or came from a
+    teammate's device, else write (in ``review`` mode: propose, for the user to accept)."""
     if already_present(file_text, memory_id, memory_text) or best.similarity >= duplicate:
         return RouteDecision(best.target, "skipped", "already present")
     if conflict:
         return RouteDecision(best.target, "proposed", "may conflict with: " + best.nearest[:200])
+    if teammate:
+        return RouteDecision(best.target, "proposed", "from a teammate: waiting for your approval")
     if not may_write:
         return RouteDecision(best.target, "proposed", "writing is not enabled for this project")
     if review:

@@ -52,7 +52,7 @@ class Lifecycle:
         self._engine = engine
         self._indexer = indexer
         self._thresholds = thresholds
-        self._router = router
+        self.router = router
         self.llm = llm
         self.policy = policy or AgePolicy()
         self.review = review
@@ -159,7 +159,7 @@ class Lifecycle:
 
     async def route(self, *, dry_run: bool = False, write: bool = False) -> dict[str, Any]:
         """Route proven memories into their project's files (see :mod:`router`)."""
-        return await self._router.route(dry_run=dry_run, write=write)
+        return await self.router.route(dry_run=dry_run, write=write)
 
     async def age(self, *, dry_run: bool = False) -> dict[str, Any]:
         """Reprieve or expire isolated memories past the age limit (``dry_run``: only say so)."""

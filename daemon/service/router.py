@@ -82,6 +82,8 @@ class Router:
         self._llm = llm
         self._options = options
         self._write_file = write_file
+        # Whether a memory came from another device (set when sync runs): never written alone.
+        self.from_teammate: Callable[[int], bool] = lambda memory: False
 
     async def route(self, *, dry_run: bool, write: bool) -> dict[str, Any]:
         embedder = self._engine.embedder
@@ -113,7 +115,8 @@ class Router:
                                     link)
         decision = decide_route(memory["id"], memory["text"], best, current,
                                 duplicate=duplicate, conflict=conflict, may_write=may_write,
-                                review=self._options.review)
+                                review=self._options.review,
+                                teammate=self.from_teammate(memory["id"]))
         diff = ""
         if decision.action != "skipped":
             updated, diff = route_diff(current, memory["id"], memory["text"], best.target)

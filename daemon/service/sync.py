@@ -72,6 +72,10 @@ class Sync:
             with anyio.CancelScope(shield=True):
                 await link.close()
 
+    def from_teammate(self, seq: int) -> bool:
+        """Whether the record ``seq`` (e.g. a memory) came from another device."""
+        return self._ids.global_of(seq)[0] != self._ids.device
+
     def hold(self) -> int:
         """The lowest seq not yet published: compaction must not compact past it."""
         return self.outbox.hold

@@ -104,3 +104,15 @@ def test_consolidation_expires_the_sources_and_passes_protected_kinds_on() -> No
     assert set(proven.tags) == {"db", "perf", "x"}
     assert events[1:] == [Expired(memory=i, reason="consolidated into 40") for i in (1, 2, 3)]
     assert merged_kind([Source(1, "x", "note", ())], "insight") == "insight"
+
+
+def test_a_teammates_memory_is_only_proposed() -> None:
+    """Knowledge that came from another device by sync is never written on its own: it waits
+    for this user's approval, even where writing is enabled."""
+    best = TargetScore("CLAUDE.md", 0.5, "x")
+    mine = decide_route(7, "Pin the toolchain", best, CLAUDE, duplicate=0.95, conflict=False,
+                        may_write=True)
+    theirs = decide_route(7, "Pin the toolchain", best, CLAUDE, duplicate=0.95,
+                          conflict=False, may_write=True, teammate=True)
+    assert mine.action == "written"
+    assert theirs.action == "proposed" and "teammate" in theirs.verdict
