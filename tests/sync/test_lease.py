@@ -60,3 +60,10 @@ def test_a_race_to_consolidate_one_shared_cluster_makes_one_consolidation(
     assert {state for _, _, state in live_state(a)} == {"expired", "proven"}
     again = loser.daemon.client.request("POST", "/v1/jobs/consolidate", {"offline": True})
     assert again["consolidated"] == [] and again["waiting"] == [], again
+    # The proven memory came from the winner: the winner may write it, the loser only proposes.
+    routes = {d.home.name: d.daemon.client.request(
+        "POST", "/v1/jobs/route", {"dry_run": True, "write": True})["routes"] for d in (a, b)}
+    winner = a if loser is b else b
+    assert [r["action"] for r in routes[winner.home.name]] == ["written"], routes
+    assert [(r["action"], r["verdict"]) for r in routes[loser.home.name]] == [
+        ("proposed", "from a teammate: waiting for your approval")], routes
