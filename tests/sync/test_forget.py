@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from memlane.daemon.adapters.nats_link import ACK_WAIT_S
 from memlane.events.log import read_log
 from memlane.events.model import Stored
 
@@ -45,7 +46,10 @@ def forget_everywhere(a: Device, b: Device, server: NatsServer, *, b_offline: bo
     for device in (a, b):
         proof = device.daemon.client.request("POST", "/v1/forget/verify", {"texts": [SECRET_NOTE]})
         assert proof["matches"] == 0, (device.home.name, proof)
-    assert live_memories(b) == 5
+    # The five other memories may still be on their way: B, stopped, had fetched them without
+    # acknowledging, and the server hands them out again only after the consumer's ack wait.
+    wait_for(lambda: live_memories(b) == 5, timeout=2 * ACK_WAIT_S + 30,
+             what="B has the five other memories", explain=lambda: live_memories(b))
     wait_for(lambda: not server.store_holds(needle), timeout=30,
              what="the note's bytes left the server's store",
              explain=lambda: server.store_holds(needle))
