@@ -154,6 +154,8 @@ def test_the_health_page_shows_status_queues_budget_and_log_size(
         lived_page: Page, lived: DaemonProcess) -> None:
     """Health names the model, the queues, the LLM budget and the log's size."""
     lived_page.goto(f"{base_url(lived)}/ui/health")
+    expect(lived_page).to_have_title("Health · memlane")
+    expect(lived_page.locator("#errors")).to_have_count(1)
     health = lived_page.locator("#health")
     expect(health).to_contain_text("embedding queue")
     expect(health).to_contain_text("no LLM configured")
