@@ -33,3 +33,18 @@ def write_atomic(path: Path, data: bytes | None, *, mode: int | None = None) -> 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def create_private(path: Path, data: bytes) -> bool:
+    """Create ``path`` 0600 holding ``data`` (synced), never through a symlink; False when it
+    exists already (another process won the race: read theirs)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return True

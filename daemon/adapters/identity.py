@@ -15,6 +15,8 @@ import msgspec
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
+from memlane.daemon.adapters.files import create_private
+
 SIGNATURE_BYTES = 64
 
 
@@ -54,16 +56,9 @@ def ensure_identity(path: Path) -> Identity:
         return read_identity(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     stored = _Stored(device=secrets.token_hex(8), seed=secrets.token_bytes(32).hex())
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
+    if not create_private(path, msgspec.json.encode(stored)):
         return read_identity(path)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(msgspec.json.encode(stored))
-        handle.flush()
-        os.fsync(handle.fileno())
     return _identity(stored)
 
 

@@ -7,6 +7,8 @@ import os
 import secrets
 from pathlib import Path
 
+from memlane.daemon.adapters.files import create_private
+
 
 def ensure_token(path: Path) -> str:
     """Read the token, creating it (0600, exclusively) on first start."""
@@ -14,14 +16,9 @@ def ensure_token(path: Path) -> str:
         return read_token(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     token = secrets.token_urlsafe(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
+    if not create_private(path, (token + "\n").encode()):
         return read_token(path)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token + "\n")
     return token
 
 
