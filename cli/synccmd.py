@@ -90,7 +90,8 @@ def _text(answer: dict[str, object]) -> str:
              f"{'connected' if answer['connected'] else 'not connected'}",
              f"outbox: {out['lag_events']} events to publish ({out['published']} published)",
              f"inbox: {inbox['pending']} to apply ({inbox['applied']} applied, "
-             f"{inbox['refused']} refused)"]
+             f"{inbox['refused']} refused, {inbox['forgotten_before_arrival']} kept out: "
+             "forgotten before they arrived)"]
     if answer.get("last_error"):
         lines.append(f"last error: {answer['last_error']}")
     if inbox.get("last_refusal"):

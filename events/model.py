@@ -128,10 +128,15 @@ class Restored(_Event, frozen=True, tag="restored"):
 
 class ForgetRequested(_Event, frozen=True, tag="forget_requested"):
     """The user asked to purge ``memories`` (descendants included unless kept): the intent,
-    recorded before anything is rewritten, so a restart finishes an interrupted forget."""
+    recorded before anything is rewritten, so a restart finishes an interrupted forget.
+
+    ``unreceived`` (a tombstone from another device only): the global ids (``device.seq``) it
+    names that this device has not received; an event about one of them that arrives later
+    is never applied."""
 
     memories: tuple[int, ...]
     keep_descendants: bool = False
+    unreceived: tuple[str, ...] = ()
 
 
 class Forgotten(_Event, frozen=True, tag="forgotten"):
@@ -269,6 +274,7 @@ TEXT_FREE: dict[type[_Event], tuple[str, ...]] = {
     Promoted: ("reason",),
     Expired: ("reason",),
     Forgotten: ("content_hash",),
+    ForgetRequested: ("unreceived",),  # global ids, never text
     ThresholdSet: ("model", "name"),
     ModelChanged: ("model", "pipeline"),
     Reinforced: ("source",),

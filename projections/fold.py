@@ -109,6 +109,8 @@ def ops_for(record: Record) -> list[Op]:
             return [("UPDATE memories SET expiry_reason = NULL, state = CASE WHEN proven THEN"
                      " 'proven' ELSE 'active' END, updated_at = ? WHERE id = ? AND state = 'expired'",
                      (at, event.memory))]
+        case ForgetRequested() if not event.memories:
+            return []  # a tombstone naming only memories this device never received
         case ForgetRequested():
             return [*[op for m in event.memories for op in _forget_ops(m, at)],
                     ("INSERT OR REPLACE INTO forget_requests (seq, memories, keep_descendants)"

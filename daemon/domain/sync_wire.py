@@ -8,7 +8,8 @@ reinforced, reprieved) and aging are local signals, ``Forgotten`` is each device
 
 Every seq reference (``events.model.SEQ_REFS``) leaves as a global id ``(device, seq)`` and
 comes back as the local seq it maps to; a reference to a record this device never got is
-dropped from a tuple, and makes an event about that one memory an orphan (not applied).
+dropped from a tuple, and makes an event about that one memory an orphan (not applied); a
+tombstone keeps such ids as text (``unreceived``), so they can be refused later.
 Projects leave as their portable id. Text is redacted again before it leaves.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 
 import msgspec
 
+from memlane.daemon.domain.global_ids import GlobalId, text_of
 from memlane.daemon.domain.redaction import redact
 from memlane.daemon.domain.storing import content_hash
 from memlane.events.model import (
@@ -36,7 +38,6 @@ from memlane.events.model import (
     Stored,
 )
 
-GlobalId = tuple[str, int]
 SHARED = (Stored, Consolidated, Pinned, Restored, ForgetRequested)
 TOKEN = re.compile(r"[a-z0-9_-]{1,64}")
 SIGNATURE_BYTES = 64
@@ -99,8 +100,17 @@ def to_wire(record: Record, *, device: str, project: str, hlc: int,
 def from_wire(wire: Wire, *, project: str, local_of: Callable[[GlobalId], int | None]
               ) -> Event | None:
     """The local event for a wire event (``project``: the local project it maps to), or None
-    for an orphan. The caller maps the wire's own global id first (it creates a memory)."""
+    for an orphan. The caller maps the wire's own global id first (it creates a memory).
+
+    A tombstone is never an orphan: the ids it names that this device has not received go
+    into its ``unreceived``, so they are refused if they arrive after it."""
     event = wire.event
+    if isinstance(event, ForgetRequested):
+        named = [(g[0], g[1]) for g in wire.refs.get("memories", ())]
+        local = {g: local_of(g) for g in named}
+        return msgspec.structs.replace(
+            event, memories=tuple(s for s in local.values() if s is not None),
+            unreceived=tuple(text_of(g) for g, s in local.items() if s is None))
     changes: dict[str, Any] = {}
     for name in SEQ_REFS.get(type(event), ()):
         known = [s for g in wire.refs.get(name, ()) if (s := local_of((g[0], g[1]))) is not None]
@@ -112,8 +122,6 @@ def from_wire(wire: Wire, *, project: str, local_of: Callable[[GlobalId], int | 
             changes[name] = None
         else:
             return None
-    if isinstance(event, ForgetRequested) and not changes["memories"]:
-        return None
     if isinstance(event, Stored | Consolidated):
         changes["project"] = project
     return msgspec.structs.replace(event, **changes)
@@ -152,7 +160,7 @@ def lease_key(kind: str, members: list[GlobalId]) -> str:
 
 def msg_id(global_id: GlobalId) -> str:
     """The ``Nats-Msg-Id`` of an event: its global id."""
-    return f"{global_id[0]}.{global_id[1]}"
+    return text_of(global_id)
 
 
 def seal(wire: Wire, sign: Callable[[bytes], bytes]) -> bytes:

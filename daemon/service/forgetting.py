@@ -64,7 +64,7 @@ class Forgetting:
         if known is None:
             raise NotFound(f"no memory with id {memory_id}")
         ids = [memory_id] if keep_descendants else await self._reader.read(
-            lambda c: descendants(lambda ps: _children(c, ps), [memory_id]))
+            lambda c: with_descendants(c, [memory_id]))
         records, _ = await self._writer.submit(lambda _v, _s: (
             [ForgetRequested(memories=tuple(ids), keep_descendants=keep_descendants)], None))
         self._step("requested")
@@ -202,6 +202,11 @@ def _matches(path: Path, patterns: list[bytes]) -> bool:
     except OSError:
         return False  # vanished between listing and reading (a rotated temp file)
     return False
+
+
+def with_descendants(conn: sqlite3.Connection, roots: Sequence[int]) -> list[int]:
+    """``roots`` and every memory consolidated from them here, transitively."""
+    return descendants(lambda parents: _children(conn, parents), roots)
 
 
 def _children(conn: sqlite3.Connection, parents: Sequence[int]) -> list[int]:

@@ -113,6 +113,7 @@ class Sync:
                        "published": self.outbox.published, "erased": self.outbox.erased},
             "inbox": {"applied": self._ids.applied, "pending": pending,
                       "refused": self.inbox.refused, "orphans": self.inbox.orphans,
+                      "forgotten_before_arrival": self.inbox.forgotten_before_arrival,
                       "last_refusal": None if refusal is None else {
                           "origin": refusal.origin, "reason": refusal.reason, "at": refusal.at}},
             "leases": {"won": self.leases[1], "lost": self.leases[0]},

@@ -2,11 +2,13 @@
 
 Each message is checked before anything is appended: well formed, signed by a key the team
 roster holds and has not revoked (else refused, counted and reported), not seen before (its
-global id is in the log: skipped), about memories this device has. A batch of accepted events
+global id is in the log: skipped), about memories this device has, and not about a memory a
+tombstone named before it arrived here (the tombstone keeps such ids: skipped and counted). A batch of accepted events
 is appended as one writer command, each record keeping its origin, clock stamp and signature
 (a consolidation also expires its sources here, as on the device that made it);
 the messages are acknowledged only after that append is durable, so a crash replays them and
-the seen check drops them. A forget tombstone then runs this device's own forget.
+the seen check drops them. A forget tombstone then runs this device's own forget, of the
+memories it names and, unless it keeps them, of what was consolidated from them here.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import structlog
 
 from memlane.daemon.domain.admission import BatchView
 from memlane.daemon.domain.forgetting import referenced
-from memlane.daemon.domain.global_ids import GlobalId, GlobalIds
+from memlane.daemon.domain.global_ids import GlobalId, GlobalIds, parse
 from memlane.daemon.domain.sync_wire import Wire, WireError, from_wire, unseal
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
+from memlane.daemon.service.forgetting import with_descendants
 from memlane.daemon.service.sync_ports import Inbound, RosterEntry, SyncLink
 from memlane.events.model import Consolidated, Event, Expired, ForgetRequested, Record
 
@@ -58,6 +61,7 @@ class Inbox:
         self._keys: dict[str, tuple[RosterEntry, float]] = {}
         self.refused = 0
         self.orphans = 0
+        self.forgotten_before_arrival = 0
         self.last_refusal: Refusal | None = None
 
     async def run(self, link: SyncLink) -> None:
@@ -69,8 +73,10 @@ class Inbox:
         """Fetch, check, append and acknowledge one batch; the number of events appended."""
         messages = await link.fetch(BATCH, timeout)
         accepted = [c for c in [await self._check(link, m) for m in messages] if c is not None]
-        adopted = await self._adopted_clusters([w for w, _ in accepted])
-        records = await self._append(accepted, adopted) if accepted else []
+        wires = [w for w, _ in accepted]
+        adopted = await self._adopted_clusters(wires)
+        spread = await self._descendants(wires)
+        records = await self._append(accepted, adopted, spread) if accepted else []
         for message in messages:
             await message.ack()
         if any(isinstance(r.event, ForgetRequested) for r in records):
@@ -127,8 +133,23 @@ class Inbox:
                     found[wire.global_id] = cluster
         return found
 
-    async def _append(self, accepted: list[tuple[Wire, bytes]],
-                      adopted: dict[GlobalId, int]) -> list[Record]:
+    async def _descendants(self, wires: list[Wire]) -> dict[GlobalId, tuple[int, ...]]:
+        """For each tombstone not keeping descendants, what was consolidated here from the
+        memories it names: the forgetting device may not have seen those consolidations (made
+        by a third device), and a forget takes them unless kept, as a local forget does."""
+        found: dict[GlobalId, tuple[int, ...]] = {}
+        for wire in wires:
+            if isinstance(wire.event, ForgetRequested) and not wire.event.keep_descendants:
+                roots = [s for g in wire.refs.get("memories", ())
+                         if (s := self._ids.local_of((g[0], g[1]))) is not None]
+                if roots:
+                    await self._reader.caught_up()  # lineage of what was applied before
+                    found[wire.global_id] = tuple(await self._reader.read(
+                        lambda c, r=roots: with_descendants(c, r)))
+        return found
+
+    async def _append(self, accepted: list[tuple[Wire, bytes]], adopted: dict[GlobalId, int],
+                      spread: dict[GlobalId, tuple[int, ...]]) -> list[Record]:
         stamps: dict[int, tuple[Wire, bytes]] = {}
         records: list[Record] = []
 
@@ -136,8 +157,12 @@ class Inbox:
             stamps.clear()
             events: list[Event] = []
             pending: dict[GlobalId, int] = {}
+            gone: set[GlobalId] = set()  # named by a tombstone earlier in this batch
             for wire, signature in accepted:
                 if wire.global_id in pending or self._ids.seen(wire.global_id):
+                    continue
+                if _names_gone(wire, lambda g: g in gone or self._ids.gone(g)):
+                    self.forgotten_before_arrival += 1
                     continue
                 pending[wire.global_id] = next_seq + len(events)
                 event = from_wire(wire, project=self._local_project[wire.project],
@@ -146,6 +171,10 @@ class Inbox:
                     del pending[wire.global_id]
                     self.orphans += 1
                     continue
+                if isinstance(event, ForgetRequested):
+                    gone.update(parse(text) for text in event.unreceived)
+                    event = msgspec.structs.replace(event, memories=tuple(dict.fromkeys(
+                        (*event.memories, *spread.get(wire.global_id, ())))))
                 if isinstance(event, Consolidated) and wire.global_id in adopted:
                     event = msgspec.structs.replace(event, cluster=adopted[wire.global_id])
                 stamps[id(event)] = (wire, signature)
@@ -182,6 +211,15 @@ def _open_cluster_of(conn: sqlite3.Connection, sources: list[int]) -> int | None
         " GROUP BY m.cluster HAVING count(*) = ? ORDER BY m.cluster LIMIT 1",
         [*sources, len(sources)]).fetchone()
     return None if row is None else int(row[0])
+
+
+def _names_gone(wire: Wire, gone: Callable[[GlobalId], bool]) -> bool:
+    """Whether a non-tombstone event is, or is about, a memory a tombstone named before this
+    device received it (the tombstone came first: the memory must never land here)."""
+    if isinstance(wire.event, ForgetRequested):
+        return False
+    return gone(wire.global_id) or any(
+        gone((g[0], g[1])) for ids in wire.refs.values() for g in ids)
 
 
 def _about_forgotten(view: BatchView, event: Event) -> bool:

@@ -72,7 +72,8 @@ def test_a_memory_and_its_lineage_cross_devices_by_global_id() -> None:
 
 
 def test_a_reference_to_a_record_never_received_makes_an_orphan() -> None:
-    """A pin of a memory B never got is not applied; a forget keeps only the known ids."""
+    """A pin of a memory B never got is not applied; a forget applies to the known ids and
+    keeps the others' global ids (refused if they arrive later)."""
     a, b = GlobalIds("aaaa"), GlobalIds("bbbb")
     b.observe([Record(seq=7, at=AT, event=stored(7).event, origin="aaaa", origin_seq=1)])
     pin = to_wire(Record(seq=5, at=AT, event=Pinned(memory=2)), device="aaaa", project="p",
@@ -80,7 +81,8 @@ def test_a_reference_to_a_record_never_received_makes_an_orphan() -> None:
     assert from_wire(pin, project="x", local_of=b.local_of) is None
     forget = to_wire(Record(seq=6, at=AT, event=ForgetRequested(memories=(1, 2))),
                      device="aaaa", project="p", hlc=2, global_of=a.global_of)
-    assert from_wire(forget, project="x", local_of=b.local_of) == ForgetRequested(memories=(7,))
+    assert from_wire(forget, project="x", local_of=b.local_of) == ForgetRequested(
+        memories=(7,), unreceived=("aaaa.2",))
 
 
 def test_what_is_shared_and_what_stays_local() -> None:
