@@ -1,7 +1,9 @@
-"""``memlane sync enable|status``: share a project's memories with a team over NATS JetStream.
+"""``memlane sync enable|status|revoke``: share a project's memories with a team over NATS
+JetStream.
 
 ``enable`` writes ``sync.toml`` in the state directory (the daemon starts syncing at its next
-start); ``status`` asks the running daemon for the lag in each direction and the last error.
+start); ``status`` asks the running daemon for the lag in each direction and the last error;
+``revoke`` marks a device's key revoked in the team roster (a lost laptop).
 """
 
 from __future__ import annotations
@@ -79,6 +81,23 @@ def status(as_json: JsonFlag = False) -> None:
     except DaemonError as exc:
         fail(f"{exc.code}: {exc.message}")
     emit(answer, as_json=as_json, text=_text(answer))
+
+
+@sync_app.command("revoke")
+def revoke(
+    device: Annotated[str, typer.Argument(help="The device id (from its `memlane sync status`).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke a team member's device: every device refuses its events from then on (a lost or
+    retired machine). Memories it shared before stay."""
+    paths = resolve_paths()
+    try:
+        answer = Client(paths).request("POST", "/v1/sync/revoke", {"device": device})
+    except DaemonUnavailable as exc:
+        fail(f"{exc}; start it with `memlane up`.", code=2)
+    except DaemonError as exc:
+        fail(f"{exc.code}: {exc.message}")
+    emit(answer, as_json=as_json, text=f"device {device} revoked: its events are refused from now on")
 
 
 def _text(answer: dict[str, object]) -> str:

@@ -41,6 +41,7 @@ from memlane.daemon.service.requests import (
     HookInput,
     ImportBody,
     JobBody,
+    RevokeBody,
     SearchBody,
     StoreBody,
     VerifyBody,
@@ -108,6 +109,12 @@ async def _status(api: Api, request: Request) -> Any:
 
 async def _sync_status(api: Api, request: Request) -> Any:
     return {"enabled": False} if api.sync is None else await api.sync.status()
+async def _sync_revoke(api: Api, request: Request) -> Any:
+    if api.sync is None:
+        raise NotFound("sync is not enabled")
+    return await api.sync.revoke(decode_body(request.body, RevokeBody).device)
+
+
 async def _sizes(api: Api, request: Request) -> Any:
     return await api.status.sizes()
 
@@ -208,6 +215,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/status/sizes": {"GET": _sizes},
     "/v1/health": {"GET": _health},
     "/v1/sync": {"GET": _sync_status},
+    "/v1/sync/revoke": {"POST": _sync_revoke},
     "/v1/rebuild": {"POST": _rebuild},
     "/v1/export": {"GET": _export},
     "/v1/clusters": {"GET": _clusters},

@@ -59,6 +59,10 @@ class ForgetProjectBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     project: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 
 
+class RevokeBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    device: Annotated[str, msgspec.Meta(pattern="^[a-z0-9_-]{1,64}$")]
+
+
 class JobBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dry_run: bool = False
     offline: bool = False

@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import structlog
 
+from memlane.daemon.domain.errors import BadRequest, NotFound, Unavailable
 from memlane.daemon.domain.global_ids import GlobalIds
 from memlane.daemon.domain.sync_wire import SyncUnavailable, lease_key
 from memlane.daemon.runtime.reader import Reader
@@ -71,6 +72,22 @@ class Sync:
             self._link, self.connected = None, False
             with anyio.CancelScope(shield=True):
                 await link.close()
+
+    async def revoke(self, device: str) -> dict[str, Any]:
+        """Mark a team member's device revoked in the roster: every device refuses its events
+        from then on (within the roster's cache time)."""
+        if device == self._ids.device:
+            raise BadRequest("this is this installation's own device", code="own_device")
+        if self._link is None:
+            raise Unavailable(f"not connected to the sync server: {self.last_error or 'starting'}")
+        try:
+            if await self._link.roster(device) is None:
+                raise NotFound(f"device {device} is not in the team's roster")
+            await self._link.revoke(device)
+        except SyncUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+        log.warning("sync_device_revoked", device=device)
+        return {"device": device, "revoked": True}
 
     def from_teammate(self, seq: int) -> bool:
         """Whether the record ``seq`` (e.g. a memory) came from another device."""

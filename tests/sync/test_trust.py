@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import time
 from datetime import UTC, datetime
 
@@ -19,6 +21,7 @@ from memlane.events.model import Stored
 
 from tests.sync.devices import TEAM, Device, live_memories, wait_for
 from tests.sync.servers import NatsServer
+from tests.tools import MEMLANE
 
 FORGED = "a forged note that must never be applied anywhere at all"
 
@@ -75,25 +78,38 @@ def test_a_known_device_signing_with_another_key_is_refused(pair: tuple[Device, 
     assert live_memories(a) == 0
 
 
-async def revoke(url: str, device: str) -> None:
+async def roster_entry(url: str, device: str) -> dict[str, object]:
     nc = await nats.connect(url)
     try:
         roster = await nc.jetstream().key_value(f"memlane_{TEAM}_roster")
-        entry = json.loads((await roster.get(device)).value)
-        await roster.put(device, json.dumps({**entry, "revoked": True}).encode())
+        return json.loads((await roster.get(device)).value)  # type: ignore[no-any-return]
     finally:
         await nc.close()
 
 
+def revoke(by: Device, device: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MEMLANE, "sync", "revoke", device, "--json"],
+                          env={**os.environ, "MEMLANE_HOME": str(by.home)},
+                          capture_output=True, text=True, check=False)
+
+
 @pytest.mark.slow
 def test_a_revoked_device_is_refused(pair: tuple[Device, Device], server: NatsServer) -> None:
-    """Once B is marked revoked in the roster, A applies nothing more from it."""
+    """Once A's user revokes B (`memlane sync revoke`), A applies nothing more from it;
+    revoking this device itself, a stranger or a malformed id is refused with a reason."""
     a, b = pair
     a.daemon.start()
     b.daemon.start()
     b.store_many(["before the revocation: builds run on the arm64 runners"])
     wait_for(lambda: live_memories(a) == 1, timeout=30, what="A got B's first memory")
-    asyncio.run(revoke(server.url, b.device_id))
+    assert asyncio.run(roster_entry(server.url, b.device_id)).get("revoked") is not True
+    for wrong in (a.device_id, "0000000000000000", "Not A Device"):
+        refused = revoke(a, wrong)  # its own device, a stranger, a malformed id
+        assert refused.returncode == 1 and refused.stderr.strip(), (wrong, refused)
+    done = revoke(a, b.device_id)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"device": b.device_id, "revoked": True}
+    assert asyncio.run(roster_entry(server.url, b.device_id))["revoked"] is True
     time.sleep(ROSTER_TTL_S)  # A's cached roster entry ages out (no condition to wait on)
     b.store_many(["after the revocation: nothing from this device is trusted any more"])
     wait_for(lambda: a.sync_status()["inbox"]["refused"] == 1, timeout=30,
