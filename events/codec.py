@@ -15,7 +15,7 @@ import msgspec
 from memlane.events.model import Event, Record, Unknown
 
 
-class _RawRecord(msgspec.Struct, frozen=True, kw_only=True):
+class _RawRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     seq: int
     at: datetime
     event: msgspec.Raw

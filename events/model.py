@@ -20,7 +20,7 @@ PROTECTED_KINDS = frozenset(PROTECTED_ORDER)
 State = Literal["active", "proven", "expired", "forgotten"]
 
 
-class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=False):
     """Base of all events: immutable, keyword-only, tagged by ``type``."""
 
 
@@ -327,7 +327,7 @@ SEQ_FREE: dict[type[_Event], tuple[str, ...]] = {
 }
 
 
-class Record(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Record(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One log entry: a contiguous sequence number, a UTC timestamp and one event.
 
     The envelope fields after ``event`` are set only on an event another device wrote (see
