@@ -193,16 +193,16 @@ def test_every_listed_scenario_is_classified_and_the_applicable_ones_pass(
         node_tools: NodeTools, daemon: DaemonProcess, short_tmp: Path) -> None:
     """Each server scenario of the suite is applicable (passes, no warning) or not applicable
     for a reason that still holds; the sentinel scenario is reported failed."""
-    tools = node_tools
-    assert listed_scenarios(tools) == APPLICABLE.keys() | NOT_APPLICABLE.keys()
+    assert listed_scenarios(node_tools) == APPLICABLE.keys() | NOT_APPLICABLE.keys()
     capabilities, served = anyio.run(declared, daemon.env)
     assert "tools" in capabilities
+    offered = {"capability": capabilities, "tool": served, "http": set()}  # stdio only
     for scenario, (needs, why) in NOT_APPLICABLE.items():
         kind, _, name = needs.partition(":")
-        assert name not in (capabilities if kind == "capability" else served), (scenario, why)
+        assert name not in offered[kind], f"{scenario} applies now: {why} no longer holds"
 
-    with bridge(tools, daemon) as url:
-        outcomes = {scenario: failures(run_scenario(tools, url, scenario, short_tmp))
+    with bridge(node_tools, daemon) as url:
+        outcomes = {scenario: failures(run_scenario(node_tools, url, scenario, short_tmp))
                     for scenario in [*APPLICABLE, SENTINEL]}
     assert outcomes.pop(SENTINEL), f"{SENTINEL} passed: the harness cannot see a failure"
     failed = {scenario: checks for scenario, checks in outcomes.items() if checks}
