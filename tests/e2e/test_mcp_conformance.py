@@ -135,12 +135,15 @@ def listed_scenarios(tools: NodeTools) -> set[str]:
     return set(re.findall(r"^\s+- (\S+)", done.stdout, re.MULTILINE))
 
 
-async def declared(env: dict[str, str]) -> tuple[set[str], set[str]]:
+async def declared(daemon: DaemonProcess) -> tuple[set[str], set[str]]:
     """The capabilities `memlane mcp` declares and the tools it serves."""
-    params = StdioServerParameters(command=MEMLANE, args=["mcp"], env=env)
-    async with (stdio_client(params) as (read, write), ClientSession(read, write) as client):
-        init = await client.initialize()
-        tools = await client.list_tools()
+    params = StdioServerParameters(command=MEMLANE, args=["mcp"], env=daemon.env)
+    # The server's stderr needs a real file descriptor; opening a local file does not block.
+    with open(daemon.home / "mcp.stderr", "a") as errlog:  # noqa: ASYNC230
+        async with (stdio_client(params, errlog=errlog) as (read, write),
+                    ClientSession(read, write) as client):
+            init = await client.initialize()
+            tools = await client.list_tools()
     capabilities = init.capabilities.model_dump(exclude_none=True)
     return set(capabilities), {tool.name for tool in tools.tools}
 
@@ -194,7 +197,7 @@ def test_every_listed_scenario_is_classified_and_the_applicable_ones_pass(
     """Each server scenario of the suite is applicable (passes, no warning) or not applicable
     for a reason that still holds; the sentinel scenario is reported failed."""
     assert listed_scenarios(node_tools) == APPLICABLE.keys() | NOT_APPLICABLE.keys()
-    capabilities, served = anyio.run(declared, daemon.env)
+    capabilities, served = anyio.run(declared, daemon)
     assert "tools" in capabilities
     offered = {"capability": capabilities, "tool": served, "http": set()}  # stdio only
     for scenario, (needs, why) in NOT_APPLICABLE.items():
