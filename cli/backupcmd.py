@@ -8,9 +8,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from memlane.cli import daemonctl
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
 from memlane.cli.progress import progress_bar, while_polling
 from memlane.cli.render import emit, fail, wants_json
+from memlane.daemon.domain.errors import ApiError
+from memlane.events.errors import LogLocked
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
 
@@ -21,19 +24,25 @@ def register(app: typer.Typer, call: Callable[..., Any], paths: Callable[[], Any
                projections: Annotated[bool, typer.Option(
                    "--projections", help="Copy the projections too (a faster restore).")]
                = False, as_json: JsonFlag = False) -> None:
-        """Copy the log up to now (optionally the projections) while the daemon serves."""
+        """Copy the log up to now (optionally the projections), while the daemon serves or
+        with it stopped."""
         client = Client(paths(), timeout=3600.0)
         body = {"dest": str(dest.resolve()), "projections": projections}
         with progress_bar("backing up", enabled=False if wants_json(as_json) else None) \
                 as update:
             try:
-                answer = while_polling(lambda: client.request("POST", "/v1/backup", body),
-                                       lambda: _progress(paths), update)
-            except DaemonError as exc:
+                if daemonctl.is_up(paths()) is None:
+                    from memlane.cli.offline import backup_offline
+
+                    answer = backup_offline(paths(), body["dest"], projections=projections,
+                                            progress=update)
+                else:
+                    answer = while_polling(lambda: client.request("POST", "/v1/backup", body),
+                                           lambda: _progress(paths), update)
+            except (DaemonError, ApiError) as exc:
                 fail(f"{exc.code}: {exc.message}")
-            except DaemonUnavailable as exc:
-                fail(f"{exc}. Start it with `memlane up` (a backup is taken by the daemon).",
-                     code=2)
+            except (DaemonUnavailable, LogLocked) as exc:
+                fail(f"{exc}; try again once it has started or stopped", code=2)
         emit(answer, as_json=as_json,
              text=f"backed up the log up to seq {answer['position']} "
                   f"({answer['log_bytes']:,} bytes) into {answer['path']} "

@@ -105,3 +105,29 @@ def replay_until(paths: Paths, until: str, into: Path) -> dict[str, Any]:
         return {"until_seq": log.last_seq, "home": str(into), "memories": counts}
     finally:
         log.close()
+
+
+def backup_offline(paths: Paths, dest: str, *, projections: bool,
+                   progress: Callable[[int, int], None]) -> dict[str, Any]:
+    """The backup the daemon takes (``daemon/service/backups.py``), taken here while no daemon
+    runs: the writer lock keeps one from starting meanwhile."""
+    import time
+
+    from memlane.daemon.service.backups import check_target, copy_projections, write_backup
+
+    started = time.monotonic()
+    target = check_target(dest)
+    log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
+        paths.sqlite, paths.vectors))
+    try:
+        snapshot = log.snapshot()
+        try:
+            manifest = write_backup(snapshot, target, started=started, progress=progress,
+                                    projections=(lambda into: copy_projections(
+                                        paths.sqlite, paths.vectors, into))
+                                    if projections else None)
+        finally:
+            snapshot.close()
+    finally:
+        log.close()
+    return {**manifest, "path": str(target)}

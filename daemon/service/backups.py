@@ -5,7 +5,8 @@ The position is taken in the writer's thread between two batches (every acknowle
 to it is in the copy); the bytes are copied in a worker thread while appends go on. The
 projections, when asked for, are copied as they stand (SQLite through its online backup, the
 vectors as last saved): a restore replays whatever they lack. The forget ledger stays out of
-the backup (see :mod:`memlane.events.ledger`).
+the backup (see :mod:`memlane.events.ledger`). With the daemon stopped, the CLI writes the same
+backup itself (``cli/offline.py``), holding the writer lock.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import shutil
 import sqlite3
 import time
 from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ import structlog
 from memlane.daemon.domain.errors import BadRequest
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
-from memlane.events.backup import Snapshot, copy_snapshot
+from memlane.events.backup import Progress, Snapshot, copy_snapshot
 from memlane.events.disk import OsDisk
 from memlane.events.model import Event
 
@@ -45,33 +47,21 @@ class Backups:
                 "progress": None if self.progress is None else list(self.progress)}
 
     async def backup(self, dest: str, *, projections: bool) -> dict[str, Any]:
-        target = Path(dest)
-        if not target.is_absolute():
-            raise BadRequest(f"give the backup directory as an absolute path, not {dest!r}",
-                             code="backup_path_relative")
-        if target.exists() and any(target.iterdir()):
-            raise BadRequest(f"{dest} is not empty; back up into a new directory",
-                             code="backup_target_not_empty")
+        target = check_target(dest)
         async with self._lock:
             started = time.monotonic()
             taken: list[Snapshot] = []
             await self._writer.submit(_nothing, before=lambda: taken.append(
                 self._writer.log.snapshot()))
-            snapshot, size = taken[0], taken[0].size
-            self.progress = (0, size)
+            snapshot = taken[0]
+            self.progress = (0, snapshot.size)
             try:
-                await anyio.to_thread.run_sync(copy_snapshot, snapshot, target / "log",
-                                               self._note)
+                manifest = await anyio.to_thread.run_sync(lambda: write_backup(
+                    snapshot, target, started=started, progress=self._note,
+                    projections=self._copy_projections if projections else None))
             finally:
                 snapshot.close()
                 self.progress = None
-            if projections:
-                await anyio.to_thread.run_sync(self._copy_projections, target / "projections")
-            manifest = {"format": FORMAT, "position": snapshot.position,
-                        "taken_at": datetime.now(UTC).isoformat(),
-                        "log_bytes": size, "projections": projections,
-                        "seconds": round(time.monotonic() - started, 3)}
-            OsDisk().create(target / MANIFEST, json.dumps(manifest, indent=2).encode())
             log.info("backed_up", **manifest)
             return {**manifest, "path": str(target)}
 
@@ -81,20 +71,64 @@ class Backups:
     def _copy_projections(self, target: Path) -> None:
         """SQLite through a read connection's online backup (a snapshot that does not stop
         the projector); the vectors as saved, under the projections' lock."""
-        target.mkdir(mode=0o700)
         projections = self._reader.projections
-        source = sqlite3.connect(f"file:{projections.sqlite_path}?mode=ro", uri=True)
-        copy = sqlite3.connect(target / projections.sqlite_path.name)
-        try:
-            source.backup(copy)
-        finally:
-            copy.close()
-            source.close()
+        target.mkdir(mode=0o700)
+        copy_sqlite(projections.sqlite_path, target)
         projections.save_vectors()
         with projections.lock:
-            for path in _vector_files(projections.vectors_path):
-                if path.exists():
-                    shutil.copy2(path, target / path.name)
+            copy_vector_files(projections.vectors_path, target)
+
+
+def check_target(dest: str) -> Path:
+    """The backup directory: absolute, and new or empty."""
+    target = Path(dest)
+    if not target.is_absolute():
+        raise BadRequest(f"give the backup directory as an absolute path, not {dest!r}",
+                         code="backup_path_relative")
+    if target.exists() and any(target.iterdir()):
+        raise BadRequest(f"{dest} is not empty; back up into a new directory",
+                         code="backup_target_not_empty")
+    return target
+
+
+def write_backup(snapshot: Snapshot, target: Path, *, started: float, progress: Progress,
+                 projections: Callable[[Path], None] | None) -> dict[str, Any]:
+    """Copy the snapshot (and, with ``projections``, the projections) under ``target`` and
+    write the manifest last; returns it. Blocking: run in a worker thread."""
+    copy_snapshot(snapshot, target / "log", progress)
+    if projections is not None:
+        projections(target / "projections")
+    manifest = {"format": FORMAT, "position": snapshot.position,
+                "taken_at": datetime.now(UTC).isoformat(),
+                "log_bytes": snapshot.size, "projections": projections is not None,
+                "seconds": round(time.monotonic() - started, 3)}
+    OsDisk().create(target / MANIFEST, json.dumps(manifest, indent=2).encode())
+    return manifest
+
+
+def copy_projections(sqlite_path: Path, vectors_path: Path, target: Path) -> None:
+    """The projections of a stopped daemon, into ``target`` (a new directory)."""
+    target.mkdir(mode=0o700)
+    copy_sqlite(sqlite_path, target)
+    copy_vector_files(vectors_path, target)
+
+
+def copy_sqlite(sqlite_path: Path, target: Path) -> None:
+    """Through a read connection's online backup (a snapshot that does not stop writers)."""
+    source = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
+    copy = sqlite3.connect(target / sqlite_path.name)
+    try:
+        source.backup(copy)
+    finally:
+        copy.close()
+        source.close()
+
+
+def copy_vector_files(vectors_path: Path, target: Path) -> None:
+    """The vector index files as they are on disk (the caller keeps them from changing)."""
+    for path in _vector_files(vectors_path):
+        if path.exists():
+            shutil.copy2(path, target / path.name)
 
 
 def _vector_files(path: Path) -> list[Path]:

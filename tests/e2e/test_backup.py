@@ -9,7 +9,7 @@ from pathlib import Path
 
 from memlane.daemon.adapters.paths import resolve_paths
 from tests.e2e.daemon import DaemonProcess
-from tests.e2e.test_cli import run_json
+from tests.e2e.test_cli import run, run_json
 
 CLIENTS = 8
 SECRET = "the vault combination for the staging bucket is 7391-alpha-quartz"
@@ -74,3 +74,24 @@ def test_a_backup_under_load_restores_every_acknowledged_store_and_no_forgotten_
     assert not any(i in rows for i, _ in after)
     assert holds(fresh, SECRET.encode()) == []
     assert holds(fresh, SECRET[:40].encode()) == []
+
+
+def test_a_backup_with_the_daemon_stopped_restores_the_same_memories(tmp_path: Path) -> None:
+    """With no daemon running, `memlane backup` copies the log (and projections) itself,
+    holding the writer lock, and a restore of it holds every memory."""
+    (tmp_path / "home").mkdir()
+    daemon = DaemonProcess(tmp_path / "home").start(wait_model=False)
+    ids = [daemon.client.request("POST", "/v1/memories", {
+        "text": f"offline backup note {n}: the nightly job rotates log {n}", "project": "p"})["id"]
+        for n in range(20)]
+    daemon.stop()
+    backup = run_json(daemon, "backup", str(tmp_path / "backup"), "--projections")
+    assert backup["position"] >= max(ids) and backup["projections"] is True
+    assert (tmp_path / "backup" / "projections").is_dir()
+    again = run(daemon, "backup", str(tmp_path / "backup"), check=False)
+    assert again.returncode == 1 and "not empty" in again.stderr, again.stderr
+    fresh = tmp_path / "fresh"
+    run_json(daemon, "restore", str(tmp_path / "backup"), "--into", str(fresh))
+    rows = dict(sqlite3.connect(resolve_paths({"MEMLANE_HOME": str(fresh)}).sqlite).execute(
+        "SELECT id, text FROM memories").fetchall())
+    assert sorted(rows) == ids
