@@ -14,6 +14,7 @@ from memlane.cli import daemonctl
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
 from memlane.cli.backupcmd import register as register_backup
 from memlane.cli.compactcmd import register as register_compact
+from memlane.cli.waitcmd import register as register_wait
 from memlane.cli.configcmd import config_app
 from memlane.cli.hookscmd import hook_command, hooks_app
 from memlane.cli.lifecyclecmd import register as register_lifecycle
@@ -359,6 +360,7 @@ register_lifecycle(app, _call, _paths,
                    lambda project: project or detect_project(Path.cwd()))
 register_compact(app, _paths)
 register_backup(app, _call, _paths)
+register_wait(app, _paths)
 
 
 def main() -> None:

@@ -77,7 +77,7 @@ def use(name: str, as_json: JsonFlag = False) -> None:
     write_config_value(paths.config, "model", spec.name)
     emit({"model": spec.name, "config": str(paths.config)}, as_json=as_json,
          text=f"memlane will use {spec.name} from its next start (`memlane down && memlane up`);"
-              " memories are re-embedded from the log's text")
+              " memories are re-embedded from the log's text (`memlane wait` follows it)")
 
 
 @model_app.command("verify")

@@ -4,6 +4,7 @@ protocol, serving a tiny model with the Qwen3 export's interface; then the daemo
 from __future__ import annotations
 
 import json
+from unittest.mock import ANY
 import os
 import subprocess
 from collections.abc import Iterator
@@ -124,7 +125,9 @@ def test_the_daemon_runs_a_pulled_model_after_use(home: Path, hub: tuple[Hub, st
     _, endpoint = hub
     daemon = DaemonProcess(home)
     daemon.start()
-    daemon.client.request("POST", "/v1/memories", {"text": "clear the cache", "project": "p"})
+    daemon.client.request("POST", "/v1/import", {"memories": [
+        {"text": f"note {n}: clear the cache before build {n}", "project": "p"}
+        for n in range(40)]})
     daemon.wait_idle()
     daemon.stop()
     assert memlane(home, endpoint, "model", "pull", QWEN3.name).returncode == 0
@@ -140,7 +143,11 @@ def test_the_daemon_runs_a_pulled_model_after_use(home: Path, hub: tuple[Hub, st
                                       {"input": ["a cat"], "dimensions": 256})
         head = np.array(full["data"][0]["embedding"][:256])
         assert np.allclose(short["data"][0]["embedding"], head / np.linalg.norm(head), atol=1e-5)
-        status = daemon.wait_idle()
-        assert status["model"] == QWEN3.name and status["vectors"] == 1  # re-embedded
+        waited = memlane(home, endpoint, "wait", "--json")  # follows the re-embedding
+        assert waited.returncode == 0, waited.stderr
+        assert json.loads(waited.stdout) == {"caught_up": True, "vectors": 40,
+                                             "model": QWEN3.name, "last_seq": ANY}
+        status = daemon.client.request("GET", "/v1/status")
+        assert status["model"] == QWEN3.name and status["vectors"] == 40  # re-embedded
     finally:
         daemon.stop()
