@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 
 import anyio
+import numpy as np
 
 from memlane.daemon.runtime.projector import Projector
 from memlane.daemon.runtime.reader import Reader
 from memlane.events.log import EventLog
+from memlane.events.model import Forgotten
 from memlane.projections.catchup import Projections
-from tests.reliability.test_projection_damage import batch, projected
+from tests.reliability.test_projection_damage import batch, embedded, projected
 
 HELD = 3.0  # how long the "projector" keeps its write open
 PATIENCE = 1.0  # a read that takes this long waited for it
@@ -194,3 +196,71 @@ def test_reads_have_their_own_threads(tmp_path: Path) -> None:
     seconds = anyio.run(main)
     projections.close()
     assert seconds < PATIENCE, f"the read waited {seconds:.1f} s for a thread"
+
+
+def test_a_read_still_sees_every_write_acknowledged_before_it(tmp_path: Path) -> None:
+    """Read-your-writes holds on the read lane: a read started while acknowledged records are
+    not yet applied waits for them, then sees them."""
+    log, projections = opened(tmp_path)
+
+    async def main() -> int:
+        projector = Projector(projections, log_dir=log.directory)
+        reader = Reader(projections, projector, log)
+        answer: list[int] = []
+        async with anyio.create_task_group() as tg:
+            await tg.start(projector.run)
+            records = log.append(batch(log.last_seq + 1, 10))  # acknowledged, not applied
+
+            async def read() -> None:
+                answer.append(await reader.read(count))
+
+            tg.start_soon(read)
+            await anyio.wait_all_tasks_blocked()
+            assert not answer
+            await projector.push(records)
+            await projector.wait_for(records[-1].seq)
+            while not answer:
+                await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+        return answer[0]
+
+    assert anyio.run(main) == 210
+    projections.close()
+
+
+def test_vector_searches_run_safely_beside_applies(tmp_path: Path) -> None:
+    """Searches from read threads, without the projections' lock, meet applies that add and
+    remove vectors: every hit is a stored memory with its own vector's cosine (no torn row),
+    and no search fails."""
+    log, projections = opened(tmp_path, 100)
+    done = threading.Event()
+    errors: list[BaseException] = []
+    query = np.random.default_rng(0).standard_normal(8).astype(np.float32)
+
+    def cosine(key: int) -> float:
+        vector = np.frombuffer(embedded(key).vector, dtype="<f4")
+        return float(vector @ query / np.linalg.norm(vector) / np.linalg.norm(query))
+
+    def search() -> None:
+        try:
+            while not done.is_set():
+                for key, score in projections.vectors.search(query, 20):
+                    assert abs(score - cosine(key)) < 1e-4, (key, score)
+                keys, rows = projections.vectors.vectors(list(range(1, 1000)))
+                assert len(keys) == len(rows)
+        except BaseException as exc:  # noqa: BLE001  reported below
+            errors.append(exc)
+
+    readers = [threading.Thread(target=search) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    for _ in range(50):
+        records = log.append(batch(log.last_seq + 1, 5))
+        projections.apply(records)
+        projections.apply(log.append([Forgotten(memory=records[0].seq, content_hash="",
+                                                request=records[0].seq)]))
+    done.set()
+    for thread in readers:
+        thread.join()
+    projections.close()
+    assert not errors, errors
