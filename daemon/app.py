@@ -216,7 +216,7 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
     reader = Reader(projections, projector, event_log)
     linker = Linker(projections, projector, writer)
     indexer = Indexer(engine, writer, linker)
-    backlog = Backlog(engine=engine, reader=reader, writer=writer, indexer=indexer,
+    backlog = Backlog(engine=engine, reader=reader.bulk(), writer=writer, indexer=indexer,
                       linker=linker, log_dir=paths.log_dir)
     for part in (writer.run, projector.run, engine.run):
         await tg.start(part)
@@ -225,7 +225,7 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
                     engine=engine, indexer=indexer, started=started, tg=tg)
     await api.memories.resume_forgets()  # an interrupted forget finishes before we serve
     if (sync_config := read_sync_config(paths.home)) is not None:
-        sync = await _sync(paths, sync_config, reader=reader, writer=writer, api=api)
+        sync = await _sync(paths, sync_config, reader=reader.bulk(), writer=writer, api=api)
         api, outbox = dataclasses.replace(api, sync=sync), sync.outbox
         api.lifecycle.claim = sync.claim
         api.compaction.hold(sync.hold)  # nothing unpublished is compacted
@@ -244,14 +244,14 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
     llm = consolidator_from(os.environ, model=settings.llm_model, base_url=settings.llm_base_url,
                             daily_budget=settings.llm_daily_budget,
                             budget_file=paths.home / "llm-budget.json")
-    router = Router(reader=reader, writer=writer, engine=engine, llm=llm,
+    router = Router(reader=reader.bulk(), writer=writer, engine=engine, llm=llm,
                     options=RouteOptions(settings.route_write_projects, settings.route_docs,
                                          review=settings.review),
                     write_file=_write_project_file)
-    lifecycle = Lifecycle(reader=reader, writer=writer, engine=engine, indexer=indexer,
+    lifecycle = Lifecycle(reader=reader.bulk(), writer=writer, engine=engine, indexer=indexer,
                           thresholds=thresholds, router=router, llm=llm,
                           policy=AgePolicy(limit=settings.age_limit), review=settings.review)
-    compaction = Compaction(writer=writer, reader=reader, log_dir=paths.log_dir,
+    compaction = Compaction(writer=writer, reader=reader.bulk(), log_dir=paths.log_dir,
                             retention_days=settings.retention_days,
                             budget_bytes=settings.disk_budget_mb * 1024 * 1024,
                             crash_at=os.environ.get("MEMLANE_TEST_COMPACT_CRASH_AT"))  # tests

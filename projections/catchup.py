@@ -14,6 +14,7 @@ from memlane.events.log import read_log
 from memlane.events.model import Record
 from memlane.projections import sqlite_store, vector_store
 from memlane.projections.damage import DamageReport, integrity_problem, set_aside
+from memlane.projections.read_pool import ReadPool
 from memlane.projections.sqlite_store import ProjectionDamaged, SqliteProjection
 from memlane.projections.vector_store import VectorProjection
 
@@ -21,7 +22,12 @@ CATCH_UP_BATCH = 20000
 
 
 class Projections:
-    """The SQLite and vector projections of one log, applied together under one lock."""
+    """The SQLite and vector projections of one log, applied together under one lock.
+
+    Reads do not take the lock: they borrow a connection from :attr:`reads` (WAL readers,
+    see :mod:`memlane.projections.read_pool`) and the vector projection guards itself. What
+    replaces the SQLite file or must empty its WAL holds the readers off meanwhile.
+    """
 
     def __init__(self, sqlite_path: Path, vectors_path: Path) -> None:
         self.sqlite_path, self.vectors_path = sqlite_path, vectors_path
@@ -29,6 +35,7 @@ class Projections:
             sqlite_store.remove_files(_staging(path))
             vector_store.remove_files(_staging(path))
         self.lock = threading.Lock()
+        self.reads = ReadPool(sqlite_path)
         self.rebuilt: list[str] = []
         self.damage = DamageReport()
         self.sqlite = self._open_sqlite()
@@ -101,7 +108,8 @@ class Projections:
         conn = self.sqlite.conn
         conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
         conn.execute("VACUUM")
-        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        with self.reads.exclusive():  # a reader's snapshot would keep frames in the WAL
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if busy:
             raise sqlite3.OperationalError("the WAL could not be emptied: a reader holds it")
 
@@ -127,13 +135,14 @@ class Projections:
             if held > staging.applied_seq:  # reading from a seq scans its segment from the top
                 count += staging.catch_up(log_dir, held)
             staging.sqlite.close()
-            self.sqlite.close()
-            if damaged is None:
-                sqlite_store.remove_files(self.sqlite_path)
-            else:
-                set_aside(_sqlite_files(self.sqlite_path), self.damage, damaged)
-            os.replace(staging.sqlite_path, self.sqlite_path)
-            self.sqlite = SqliteProjection(self.sqlite_path)
+            with self.reads.exclusive():  # no reader is left on the old file
+                self.sqlite.close()
+                if damaged is None:
+                    sqlite_store.remove_files(self.sqlite_path)
+                else:
+                    set_aside(_sqlite_files(self.sqlite_path), self.damage, damaged)
+                os.replace(staging.sqlite_path, self.sqlite_path)
+                self.sqlite = SqliteProjection(self.sqlite_path)
             self.vectors = staging.vectors
             self.vectors.move_to(self.vectors_path)
             self.vectors.save()
@@ -144,9 +153,10 @@ class Projections:
         return self.rebuild(log_dir, last_seq, damaged=reason)
 
     def _reset_sqlite(self) -> None:
-        self.sqlite.close()
-        sqlite_store.remove_files(self.sqlite_path)
-        self.sqlite = SqliteProjection(self.sqlite_path)
+        with self.reads.exclusive():
+            self.sqlite.close()
+            sqlite_store.remove_files(self.sqlite_path)
+            self.sqlite = SqliteProjection(self.sqlite_path)
 
     def _reset_vectors(self) -> None:
         vector_store.remove_files(self.vectors_path)
@@ -154,6 +164,7 @@ class Projections:
 
     def close(self) -> None:
         self.save_vectors()
+        self.reads.close()
         self.sqlite.close()
 
 

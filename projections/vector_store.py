@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, assert_never
@@ -74,10 +75,16 @@ def vector_ops(record: Record) -> list[VectorOp]:
 
 
 class VectorProjection:
-    """The vectors of one pipeline (flat or HNSW) and the last seq applied to them."""
+    """The vectors of one pipeline (flat or HNSW) and the last seq applied to them.
+
+    Searches come from read threads that do not hold the projections' lock, so a change
+    (apply, compact) and a lookup (search, vectors) take :attr:`_guard` in turn; a save only
+    reads, and the projections' lock already keeps it apart from changes.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._guard = threading.Lock()
         self.pipeline: str | None = None
         self.applied_seq = 0
         self.index: Vectors | None = None
@@ -119,6 +126,10 @@ class VectorProjection:
 
     def apply(self, records: Sequence[Record]) -> None:
         """Apply records in order; consecutive additions go in as one batch."""
+        with self._guard:
+            self._apply(records)
+
+    def _apply(self, records: Sequence[Record]) -> None:
         run: list[AddVector] = []
         for record in records:
             for op in vector_ops(record):
@@ -181,6 +192,11 @@ class VectorProjection:
                exact: bool | None = None) -> list[tuple[int, float]]:
         """Nearest memory ids with cosine similarity, best first (always exact while flat; an
         HNSW graph answers approximately unless ``exact``)."""
+        with self._guard:
+            return self._search(vector, k, exact=exact)
+
+    def _search(self, vector: np.ndarray, k: int, *,
+                exact: bool | None) -> list[tuple[int, float]]:
         index = self.index
         if index is None or len(index) == 0:
             return []
@@ -195,6 +211,10 @@ class VectorProjection:
 
     def vectors(self, keys: Sequence[int]) -> tuple[list[int], np.ndarray]:
         """The keys among ``keys`` that have a vector, and their vectors (rows in that order)."""
+        with self._guard:
+            return self._vectors(keys)
+
+    def _vectors(self, keys: Sequence[int]) -> tuple[list[int], np.ndarray]:
         index = self.index
         if index is None:
             return [], np.zeros((0, 0), dtype=np.float32)
@@ -211,6 +231,10 @@ class VectorProjection:
         per free slot and removed again. Rebuilding the graph instead would take a minute per
         20k vectors; tests/projections/test_vector_forget.py checks the bytes are gone. The flat
         matrix needs none of this: its save zeroes what a removal freed."""
+        with self._guard:
+            self._compact()
+
+    def _compact(self) -> None:
         if self.index is None or isinstance(self.index, FlatVectors):
             return
         free = int(self.index.stats.nodes) - len(self.index)
