@@ -73,7 +73,8 @@ class Backups:
         the projector); the vectors as saved, under the projections' lock."""
         projections = self._reader.projections
         target.mkdir(mode=0o700)
-        copy_sqlite(projections.sqlite_path, target)
+        with projections.reads.connection() as source:  # a forget's scrub waits for it
+            copy_sqlite(source, target / projections.sqlite_path.name)
         projections.save_vectors()
         with projections.lock:
             copy_vector_files(projections.vectors_path, target)
@@ -109,19 +110,21 @@ def write_backup(snapshot: Snapshot, target: Path, *, started: float, progress: 
 def copy_projections(sqlite_path: Path, vectors_path: Path, target: Path) -> None:
     """The projections of a stopped daemon, into ``target`` (a new directory)."""
     target.mkdir(mode=0o700)
-    copy_sqlite(sqlite_path, target)
+    source = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
+    try:
+        copy_sqlite(source, target / sqlite_path.name)
+    finally:
+        source.close()
     copy_vector_files(vectors_path, target)
 
 
-def copy_sqlite(sqlite_path: Path, target: Path) -> None:
-    """Through a read connection's online backup (a snapshot that does not stop writers)."""
-    source = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
-    copy = sqlite3.connect(target / sqlite_path.name)
+def copy_sqlite(source: sqlite3.Connection, target: Path) -> None:
+    """Through SQLite's online backup from ``source`` (a snapshot that does not stop writers)."""
+    copy = sqlite3.connect(target)
     try:
         source.backup(copy)
     finally:
         copy.close()
-        source.close()
 
 
 def copy_vector_files(vectors_path: Path, target: Path) -> None:
