@@ -55,13 +55,20 @@ def _paths() -> Paths:
     return resolve_paths()
 
 
-def _call(method: str, path: str, body: Any = None) -> Any:
+def _call(method: str, path: str, body: Any = None, *, timeout: float | None = None) -> Any:
     try:
-        return Client(_paths()).request(method, path, body)
+        client = Client(_paths()) if timeout is None else Client(_paths(), timeout=timeout)
+        return client.request(method, path, body)
     except DaemonUnavailable as exc:
         fail(f"{exc}. Start it with `memlane up`.", code=2)
     except DaemonError as exc:
         fail(f"{exc.code}: {exc.message}", code=1)
+
+
+def _progress_of(path: str) -> tuple[int, int] | None:
+    """(done, total) of the daemon's long work behind ``path``, while it runs."""
+    progress = Client(_paths(), timeout=2.0).request("GET", path).get("progress")
+    return None if not progress else (progress[0], progress[1])
 
 
 def _call_or_fallback(method: str, path: str, body: Any, fallback: Callable[[], T],
@@ -299,13 +306,17 @@ def _quote(value: str) -> str:
 @app.command()
 def rebuild(as_json: JsonFlag = False) -> None:
     """Delete the projections and replay them from the log."""
-    paths = _paths()
-    if daemonctl.is_up(paths) is not None:
-        result = _call("POST", "/v1/rebuild")
-    else:
-        from memlane.cli.offline import rebuild_offline
+    from memlane.cli.progress import progress_bar, while_polling
 
-        result = rebuild_offline(paths)
+    paths = _paths()
+    with progress_bar("replaying", enabled=False if wants_json(as_json) else None) as update:
+        if daemonctl.is_up(paths) is not None:
+            result = while_polling(lambda: _call("POST", "/v1/rebuild", timeout=3600.0),
+                                   lambda: _progress_of("/v1/rebuild"), update)
+        else:
+            from memlane.cli.offline import rebuild_offline
+
+            result = rebuild_offline(paths, update)
     emit(result, as_json=as_json, text=f"replayed {result['replayed']} events")
 
 

@@ -11,13 +11,14 @@ from memlane.events.log import EventLog
 from memlane.projections.catchup import Projections, committed_seq
 
 
-def rebuild_offline(paths: Paths) -> dict[str, Any]:
+def rebuild_offline(paths: Paths, progress: Callable[[int, int], None] | None = None
+                    ) -> dict[str, Any]:
     """Replay the whole log into fresh projections, holding the writer lock meanwhile."""
     log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
         paths.sqlite, paths.vectors))
     try:
         projections = Projections(paths.sqlite, paths.vectors)
-        count = projections.rebuild(paths.log_dir, log.last_seq)
+        count = projections.rebuild(paths.log_dir, log.last_seq, progress=progress)
         projections.close()
         return {"replayed": count, "last_seq": log.last_seq}
     finally:

@@ -6,7 +6,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import islice
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from memlane.projections.sqlite_store import ProjectionDamaged, SqliteProjection
 from memlane.projections.vector_store import VectorProjection
 
 CATCH_UP_BATCH = 20000
+Progress = Callable[[int, int], None]  # seqs replayed, seqs to replay
 
 
 class Projections:
@@ -77,17 +78,21 @@ class Projections:
     def applied_seq(self) -> int:
         return min(self.sqlite.applied_seq, self.vectors.applied_seq)
 
-    def catch_up(self, log_dir: Path, last_seq: int) -> int:
-        """Apply every record after each projection's position up to ``last_seq``; returns count."""
+    def catch_up(self, log_dir: Path, last_seq: int, progress: Progress | None = None) -> int:
+        """Apply every record after each projection's position up to ``last_seq``; returns count.
+        ``progress(seqs done, seqs to do)`` after each batch."""
         if self.sqlite.applied_seq > last_seq:
             self._reset_sqlite()
         if self.vectors.applied_seq > last_seq:
             self._reset_vectors()
-        records = read_log(log_dir, self.applied_seq + 1, upto=last_seq)
+        first = self.applied_seq
+        records = read_log(log_dir, first + 1, upto=last_seq)
         count = 0
         while batch := list(islice(records, CATCH_UP_BATCH)):
             self.apply(batch)
             count += len(batch)
+            if progress is not None:
+                progress(batch[-1].seq - first, last_seq - first)
         return count
 
     def apply(self, records: Sequence[Record]) -> None:
@@ -118,7 +123,8 @@ class Projections:
         self.vectors.compact()
         self.vectors.save()
 
-    def rebuild(self, log_dir: Path, last_seq: int, *, damaged: str | None = None) -> int:
+    def rebuild(self, log_dir: Path, last_seq: int, *, damaged: str | None = None,
+                progress: Progress | None = None) -> int:
         """Replay the log up to ``last_seq`` into new files, then swap them in.
 
         Commits may go on being applied meanwhile: under the lock, before the swap, the new
@@ -129,7 +135,7 @@ class Projections:
         """
         staging = Projections(_staging(self.sqlite_path), _staging(self.vectors_path))
         staging.sqlite.bulk_mode()
-        count = staging.catch_up(log_dir, last_seq)
+        count = staging.catch_up(log_dir, last_seq, progress)
         with self.lock:
             held = max(self.sqlite.applied_seq, self.vectors.applied_seq, last_seq)
             if held > staging.applied_seq:  # reading from a seq scans its segment from the top

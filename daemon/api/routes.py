@@ -133,6 +133,10 @@ async def _rebuild(api: Api, request: Request) -> Any:
     return await api.memories.rebuild()
 
 
+async def _rebuild_state(api: Api, request: Request) -> Any:
+    return api.memories.rebuild_state()
+
+
 async def _compact(api: Api, request: Request) -> Any:
     return await api.compaction.compact()
 
@@ -216,7 +220,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/health": {"GET": _health},
     "/v1/sync": {"GET": _sync_status},
     "/v1/sync/revoke": {"POST": _sync_revoke},
-    "/v1/rebuild": {"POST": _rebuild},
+    "/v1/rebuild": {"GET": _rebuild_state, "POST": _rebuild},
     "/v1/export": {"GET": _export},
     "/v1/clusters": {"GET": _clusters},
     "/v1/briefing": {"POST": _briefing},

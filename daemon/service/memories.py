@@ -38,6 +38,7 @@ class Memories:
         self._log_dir = log_dir
         self._forgetting = Forgetting(writer=writer, reader=reader, home=log_dir.parent,
                                       log_dir=log_dir, write_file=write_file, crash_at=crash_at)
+        self.rebuilding: tuple[int, int] | None = None  # seqs replayed, to replay
 
     async def store(self, body: StoreBody) -> dict[str, Any]:
         request = to_store_request(body, key=self._key)
@@ -101,9 +102,20 @@ class Memories:
     async def rebuild(self) -> dict[str, int]:
         await self._reader.caught_up()
         last = self._reader.last_seq
-        count = await anyio.to_thread.run_sync(
-            self._reader.projections.rebuild, self._log_dir, last)
+        self.rebuilding = (0, last)
+        try:
+            count = await anyio.to_thread.run_sync(lambda: self._reader.projections.rebuild(
+                self._log_dir, last, progress=self._note_rebuild))
+        finally:
+            self.rebuilding = None
         return {"replayed": count, "last_seq": last}
+
+    def _note_rebuild(self, done: int, total: int) -> None:
+        self.rebuilding = (done, total)
+
+    def rebuild_state(self) -> dict[str, Any]:
+        return {"running": self.rebuilding is not None,
+                "progress": None if self.rebuilding is None else list(self.rebuilding)}
 
 
 def to_store_request(body: StoreBody, *, key: bytes) -> StoreRequest:

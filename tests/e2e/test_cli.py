@@ -109,6 +109,9 @@ def test_rebuild_command(daemon: DaemonProcess, rebuild_while_running: bool) -> 
     if not rebuild_while_running:
         daemon.stop()
     assert run_json(daemon, "rebuild")["replayed"] == last_seq
+    if rebuild_while_running:  # what the bar polls, once the rebuild is over
+        assert daemon.client.request("GET", "/v1/rebuild") == {"running": False,
+                                                                "progress": None}
 
 
 def test_corrupt_log_refuses_to_start_and_is_left_untouched(daemon: DaemonProcess) -> None:

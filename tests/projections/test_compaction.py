@@ -191,3 +191,18 @@ def test_a_memory_s_history_shows_its_own_tally(compacted: dict) -> None:
                                            "last_recalled", "refreshed"}
     kept = sum(1 for r in rows if r["type"] in ("recalled", "used"))
     assert sum(t["recalls"] for t in tallies) + kept == recalls
+
+
+def test_a_rebuild_reports_its_progress_up_to_the_last_seq(compacted: dict,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """`memlane rebuild`'s bar: (seqs replayed, seqs to replay) after each batch, rising to
+    the whole log, across the compacted part's gaps."""
+    tmp, log = compacted["tmp"], compacted["log"]
+    monkeypatch.setattr(catchup, "CATCH_UP_BATCH", 50)
+    projections = Projections(tmp / "progress.sqlite", tmp / "progress.usearch")
+    seen: list[tuple[int, int]] = []
+    projections.rebuild(log.directory, log.last_seq, progress=lambda d, t: seen.append((d, t)))
+    projections.close()
+    assert len(seen) > 2 and seen[-1] == (log.last_seq, log.last_seq)
+    assert [d for d, _ in seen] == sorted({d for d, _ in seen})
+    assert {t for _, t in seen} == {log.last_seq}
