@@ -1,6 +1,7 @@
 """What memlane installs, checked by the real Claude Code CLI (`claude`, the npm package
-`@anthropic-ai/claude-code`, pinned in .ci/run): `claude doctor` validates the hook settings
-and `claude mcp list` starts the MCP server and completes its handshake. Neither needs a login.
+`@anthropic-ai/claude-code`, pinned in .ci/run): `claude doctor` validates the hook settings,
+`claude mcp list` starts the MCP server and completes its handshake, and `claude -p` fires the
+session's hooks into memlane before it stops at the login. None needs a login.
 Claude Code runs with a fresh HOME of its own, so the user's setup is never read or touched."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from memlane.daemon.adapters.paths import resolve_paths
 from tests.e2e.daemon import DaemonProcess
 from tests.tools import MEMLANE, require
 
@@ -86,3 +88,27 @@ def test_claude_connects_to_the_mcp_server_memlane_installs(
     approved.parent.mkdir(exist_ok=True)  # trusted before its workspace is: the user's are
     approved.write_text(json.dumps({"enabledMcpjsonServers": ["memlane"]}))
     assert connected(run([claude, "mcp", "list"], env, project))
+
+
+@pytest.mark.parametrize("mode", ["--command", "--http"])
+def test_claude_without_a_login_fires_the_hooks_and_leaves_no_memory(
+        claude: str, daemon: DaemonProcess, short_tmp: Path, mode: str) -> None:
+    """`claude -p` with no login: Claude Code still runs SessionStart, UserPromptSubmit and
+    SessionEnd through memlane's installed hooks (each answered 200), then stops at the login;
+    a prompt without a marker stores nothing."""
+    env, project = environment(short_tmp, daemon), project_in(short_tmp)
+    port = resolve_paths({"MEMLANE_HOME": str(daemon.home)}).runtime / "tcp.port"
+    env["MEMLANE_PORT"] = port.read_text().strip()  # the HTTP hooks' URL: this daemon's port
+    run([MEMLANE, "hooks", "install", "--user", mode, "--json"], env, project)
+    if mode == "--http":  # the line README asks HTTP-hook users to add to their shell
+        env["MEMLANE_HOOK_TOKEN"] = (daemon.home / "hook-token").read_text().strip()
+    done = subprocess.run([claude, "-p", "why does the build cache break after upgrades?"],
+                          env=env, cwd=project, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode != 0 and "login" in (done.stdout + done.stderr).lower(), done
+    log = (daemon.home / "stderr.log").read_text(errors="replace")
+    answered = {json.loads(line)["route"] for line in log.splitlines()
+                if line.startswith("{") and '"route": "/hooks/' in line
+                and json.loads(line).get("status") == 200}
+    assert {"/hooks/SessionStart", "/hooks/UserPromptSubmit", "/hooks/SessionEnd"} <= answered
+    assert daemon.client.request("GET", "/v1/status")["memories"] == {}
