@@ -59,6 +59,7 @@ class Viewer:
         self._states = StateHistory()
         self._states_lock = anyio.Lock()
         self._compacted: tuple[int, Horizon | None] | None = None  # (through, its horizon)
+        self._facets: tuple[int, dict[str, list[str]]] | None = None  # (newest id, choices)
 
     async def timeline(self, filters: dict[str, str], *, before: int | None = None,
                        after: int | None = None) -> dict[str, Any]:
@@ -68,7 +69,24 @@ class Viewer:
         return {"rows": rows, "older": older}
 
     async def facets(self) -> dict[str, list[str]]:
-        return await self._reader.read(viewer_queries.facets)
+        """The filter choices. Read whole once (a scan: ~0.1 s at 100k memories), then topped
+        up from the rows added since: a memory's row is never deleted and its project, kind
+        and source never change (forget keeps them), so nothing else can change them."""
+        def top_up(conn: Any) -> dict[str, list[str]]:
+            newest = conn.execute("SELECT coalesce(max(id), 0) FROM memories").fetchone()[0]
+            if self._facets is None or newest < self._facets[0]:  # first, or a new projection
+                self._facets = (newest, viewer_queries.facets(conn))
+            elif newest > self._facets[0]:
+                known = {name: set(values) for name, values in self._facets[1].items()}
+                for row in conn.execute("SELECT DISTINCT project, kind, source FROM memories"
+                                        " WHERE id > ?", (self._facets[0],)):
+                    for name, value in zip(("project", "kind", "source"), row, strict=True):
+                        known[name].add(value)
+                self._facets = (newest, {name: sorted(values, key=_nulls_first)
+                                         for name, values in known.items()})
+            return self._facets[1]
+
+        return await self._reader.read(top_up)
 
     async def memory(self, memory_id: int) -> dict[str, Any]:
         """The memory, every event that touched it, its lineage both ways and its links."""
@@ -211,6 +229,11 @@ def horizon_of(log_dir: Path, through: int) -> Horizon | None:
         if (found := horizon_in(read_log(log_dir, start, upto=through), through)) is not None:
             return found
     return None
+
+
+def _nulls_first(value: str | None) -> tuple[bool, str]:
+    """SQLite's ORDER BY: NULL before every text, texts by their bytes (code points)."""
+    return (value is not None, value or "")
 
 
 def _tree_size(root: Path) -> int:

@@ -15,6 +15,7 @@ function elements(graph) {
 }
 
 async function drawGraph(holder) {
+  performance.mark("graph-start");
   const project = holder.dataset.project;
   const response = await fetch("/ui/graph.json?project=" + encodeURIComponent(project),
                                {credentials: "same-origin"});
@@ -34,6 +35,7 @@ async function drawGraph(holder) {
   });
   cy.on("tap", "node", (event) => { location.href = "/ui/memories/" + event.target.id(); });
   window.memlaneGraph = cy;
+  performance.measure("graph", "graph-start");  // fetched, laid out, modelled (benches read it)
   holder.dataset.nodes = String(cy.nodes().length);  // drawn (tests and benches wait on it)
 }
 
