@@ -162,12 +162,14 @@ def graph_figures(page: Page, url: str, runs: int) -> dict[str, Any]:
     """The graph page of project ``graph``: draw time (fetch, layout, first model: the page's
     ``graph`` measure), frame intervals while panning, and a real click on a node until its
     memory page has loaded."""
-    draws, clicks, frames = [], [], []
+    draws, fetches, clicks, frames = [], [], [], []
     nodes = edges = 0
     for run in range(runs):
         page.goto(url + "/ui/graph?project=graph")
         page.locator("#graph[data-nodes]").wait_for(state="attached", timeout=60_000)
         draws.append(float(page.evaluate("performance.getEntriesByName('graph')[0].duration")))
+        fetches.append(float(page.evaluate(
+            "performance.getEntriesByName('graph-fetch')[0].duration")))
         nodes = int(page.evaluate("window.memlaneGraph.nodes().length"))
         edges = int(page.evaluate("window.memlaneGraph.edges().length"))
         frames += page.evaluate(PAN, PAN_FRAMES)
@@ -180,9 +182,20 @@ def graph_figures(page: Page, url: str, runs: int) -> dict[str, Any]:
         page.wait_for_url(f"**/ui/memories/{node}", wait_until="load")
         clicks.append((time.perf_counter() - started) * 1000)
     ordered = sorted(frames)
-    return {"nodes": nodes, "edges": edges, "draw": draws, "click": clicks,
+    return {"nodes": nodes, "edges": edges, "draw": draws, "fetch": fetches, "click": clicks,
             "frames": len(frames), "frame_median": statistics.median(ordered),
             "frame_p95": ordered[int(len(ordered) * 0.95)], "frame_max": ordered[-1]}
+
+
+LOADED = """() => { const n = performance.getEntriesByType("navigation")[0];
+  return n.loadEventEnd - n.startTime; }"""
+
+
+def memory_page_ms(page: Page, url: str, memory: int) -> float:
+    """A memory's page, navigation start → load (its history is a scan of the log from the
+    memory's own record: the oldest memory is the worst case)."""
+    page.goto(f"{url}/ui/memories/{memory}", wait_until="load")
+    return float(page.evaluate(LOADED))
 
 
 def describe_machine() -> str:
@@ -223,6 +236,9 @@ def main() -> None:
             runs = [search_ms(page, url, QUERIES[i % len(QUERIES)]) for i in range(args.runs)]
             api = [daemon_search_ms(daemon, QUERIES[i % len(QUERIES)]) for i in range(args.runs)]
             graph = graph_figures(page, url, args.runs)
+            oldest = int(daemon.client.request("POST", "/v1/search", {
+                "query": "note 0:", "k": 1, "floor": False})["hits"][0]["id"])
+            pages = [memory_page_ms(page, url, oldest) for _ in range(args.runs)]
         search = [total for total, _ in runs]
         print(f"timeline first-contentful-paint: median {statistics.median(fcp):.0f} ms, "
               f"max {max(fcp):.0f} ms ({args.runs} loads)")
@@ -236,10 +252,13 @@ def main() -> None:
               f"{median(parts['total'])} ms; the same search over the API: median "
               f"{median(api)} ms")
         print(f"graph, {graph['nodes']} nodes / {graph['edges']} edges: drawn in median "
-              f"{median(graph['draw'])} ms (max {max(graph['draw']):.0f}); panning: frame "
+              f"{median(graph['draw'])} ms (max {max(graph['draw']):.0f}; of which fetching "
+              f"the graph {median(graph['fetch'])} ms); panning: frame "
               f"median {graph['frame_median']:.1f} ms, p95 {graph['frame_p95']:.1f} ms, max "
               f"{graph['frame_max']:.1f} ms ({graph['frames']} frames); click -> memory page "
               f"median {median(graph['click'])} ms (max {max(graph['click']):.0f})")
+        print(f"memory page of the oldest memory (#{oldest}, history scanned from the log's "
+              f"start): median {median(pages)} ms, max {max(pages):.0f} ms")
         print(describe_machine())
     finally:
         try:
