@@ -1,7 +1,8 @@
 """The LLM's merge in review mode, in a real browser, with the fake Gemini server: the
 consolidate job asks the LLM once per cluster and merges nothing; the review page shows the
 LLM's text (and which model wrote it) without asking again; Accept records exactly that text
-as the LLM's, an edit is recorded as the user's, Reject closes the cluster unmerged."""
+as the LLM's, an edit is recorded as the user's, Reject closes the cluster unmerged; a failed
+call leaves the offline merge shown until the next round."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.daemon import DaemonProcess, temporary_daemon
-from tests.gemini_server import FakeGemini, GeminiRequest, Reply, json_text, plausible_reply
+from tests.gemini_server import (
+    Error,
+    FakeGemini,
+    GeminiRequest,
+    Reply,
+    json_text,
+    plausible_reply,
+)
 from tests.ui.browser import base_url, screenshot
 from tests.ui.conftest import POOL, watched_page
 
@@ -142,3 +150,27 @@ def test_a_rejected_llm_merge_closes_its_cluster(
     asked = merge_requests(gemini)
     daemon.client.request("POST", "/v1/jobs/consolidate", {})
     assert merge_requests(gemini) == asked
+
+
+def test_a_failed_llm_call_shows_the_offline_merge_until_the_next_round(
+        llm_page: Page, llm_reviewing: LlmReviewing) -> None:
+    """Gemini failing: the new cluster waits with the offline merge, labelled so; the next
+    round asks again and the page then shows the LLM's."""
+    daemon, gemini = llm_reviewing.daemon, llm_reviewing.gemini
+    root = daemon.home.parent / "failing"
+    root.mkdir()
+    for text in POOL:
+        daemon.client.request("POST", "/v1/memories", {"text": text, "project": str(root)})
+    daemon.wait_idle()
+    gemini.queue(Error(503, "overloaded"))
+    first = daemon.client.request("POST", "/v1/jobs/consolidate", {})
+    [waiting] = [w for w in first["waiting"] if "merged_by" not in w]
+    assert "offline merge" in waiting["reason"], first
+    llm_page.goto(f"{base_url(daemon)}/ui/review")
+    item = llm_page.locator(f'#merges li.merge[data-cluster="{waiting["cluster"]}"]')
+    expect(item.locator(".merged-by")).to_contain_text("offline merge")
+    expect(item.locator(".merged")).not_to_have_text(MERGED)
+    daemon.client.request("POST", "/v1/jobs/consolidate", {})
+    llm_page.reload()
+    expect(item.locator(".merged")).to_have_text(MERGED)
+    expect(item.locator(".merged-by")).to_contain_text(MODEL)
