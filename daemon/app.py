@@ -291,7 +291,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
                                    write_file=_write_project_file,
                                    lock=lifecycle.job_lock("route"),
                                    proposals=Proposals(reader=reader, writer=writer,
-                                                       merge=lifecycle.offline_merge,
+                                                       merge=lifecycle.review_merge,
                                                        lock=lifecycle.job_lock("consolidate")))))
 
 

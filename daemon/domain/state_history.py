@@ -4,11 +4,17 @@ promoted (when active) → proven, expired, restored (to proven or active), forg
 
 One point per second in which a count changed; past :data:`MAX_POINTS` every other point is
 dropped (the newest is always kept), so a long history costs bounded memory.
+
+A compacted log folds to the same points: compaction keeps every record that changes a state
+whole (it folds only recalls and shown sets into ``Tallied`` counts, and drops vectors no
+replay sees), so the counts before its horizon are as exact as after it. The chart still
+marks the :class:`Horizon`: before it, the log no longer holds every record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from memlane.events.model import (
@@ -25,6 +31,25 @@ from memlane.events.model import (
 STATES = ("active", "proven", "expired", "forgotten")
 MAX_POINTS = 2048
 Counts = tuple[int, int, int, int]  # in the order of STATES
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """Where a compacted log becomes whole again: up to ``seq`` (the record kept last, at
+    ``at``) some records were folded into counts or dropped."""
+
+    seq: int
+    at: datetime
+
+
+def horizon_in(records: Iterable[Record], through: int) -> Horizon | None:
+    """The last of ``records`` at or before ``through`` (the seq compaction accounts for)."""
+    last = None
+    for record in records:
+        if record.seq > through:
+            break
+        last = record
+    return Horizon(last.seq, last.at) if last is not None else None
 
 
 class StateHistory:

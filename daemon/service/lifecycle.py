@@ -3,13 +3,16 @@
 Each job gathers its inputs from the caught-up projection, calls the pure decider and hands
 the events to the writer. One job of a kind runs at a time; a timer runs them all in turn and
 clients run one on demand (``POST /v1/jobs/<name>``). In review mode clusters are not merged
-by the job: they wait as proposals for the user (``service/review.py``). Two sources of one
+by the job: they wait as proposals for the user (``service/proposals.py``); with an LLM, the job
+asks it once per waiting cluster and holds its merge (in memory only: nothing of a proposal
+reaches the disk before the user accepts it) for the review page to show. Two sources of one
 consolidation, or members of a rejected cluster, are never clustered together again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+import hashlib
 from typing import Any
 
 import anyio
@@ -17,7 +20,7 @@ import structlog
 
 from memlane.daemon.domain.aging import AgePolicy, MemoryFacts, aging_events, decide_aging, due_for_check
 from memlane.daemon.domain.aging import looks_substantive
-from memlane.daemon.domain.clustering import find_clusters
+from memlane.daemon.domain.clustering import MIN_SIZE, find_clusters
 from memlane.daemon.domain.consolidation import (
     Merge,
     Source,
@@ -57,6 +60,9 @@ class Lifecycle:
         self.policy = policy or AgePolicy()
         self.review = review
         self._locks: dict[str, anyio.Lock] = {}
+        # Review mode: the LLM's merge of each waiting cluster, by the digest of its live
+        # sources (a source forgotten or expired since makes the merge unreachable).
+        self._held: dict[str, Merge] = {}
         # Sync sets this: a once-per-team lease on consolidating a cluster of shared memories
         # (False: another device of the team consolidates it, and this one adopts its result).
         self.claim: Callable[[str, list[int]], Awaitable[bool]] | None = None
@@ -107,7 +113,7 @@ class Lifecycle:
         """Merge each open cluster into a proven memory: extractively when ``offline``, else
         through the LLM; without one, or in review mode, clusters wait."""
         if self.review:
-            return await self._cluster_for_review()
+            return await self._cluster_for_review(ask_llm=not offline and self.llm is not None)
         if not offline and self.llm is None:
             raise Unavailable("no LLM key is configured: clusters wait; "
                               "`memlane consolidate --offline` merges them without an LLM",
@@ -140,12 +146,35 @@ class Lifecycle:
                          "sources": [s.id for s in sources]})
         return {"consolidated": done, "waiting": waiting, **clustered}
 
-    async def _cluster_for_review(self) -> dict[str, Any]:
+    async def _cluster_for_review(self, *, ask_llm: bool) -> dict[str, Any]:
+        """Cluster, and (``ask_llm``) ask the LLM once for each waiting cluster's merge."""
         async with self.job_lock("cluster"):
             clustered = await self.cluster()
-        waiting = await self._reader.read(lambda c: queries.clusters(c, open_only=True))
-        return {"consolidated": [], "waiting": [
-            {"cluster": c["id"], "reason": "waiting for review"} for c in waiting], **clustered}
+        waiting: list[dict[str, Any]] = []
+        held: dict[str, Merge] = {}
+        for cluster in await self._reader.read(lambda c: queries.clusters(c, open_only=True)):
+            sources, _ = await self._reader.read(
+                lambda c, ids=cluster["members"]: live_sources(c, ids))
+            key = sources_digest(sources)
+            item = {"cluster": cluster["id"], "reason": "waiting for review"}
+            if ask_llm and len(sources) >= MIN_SIZE and key not in self._held:
+                try:
+                    self._held[key] = await self._llm_merge(sources)
+                except ApiError as exc:  # the offline merge is shown; the next round asks
+                    item["reason"] = f"waiting for review (offline merge): {exc.message}"
+                    ask_llm = exc.code not in ("llm_budget", "llm_quota")
+            if key in self._held:
+                held[key] = self._held[key]
+                item["merged_by"] = held[key].model
+            waiting.append(item)
+        self._held = held  # merges of clusters accepted, rejected or changed since are dropped
+        return {"consolidated": [], "waiting": waiting, **clustered}
+
+    async def review_merge(self, sources: list[Source]) -> Merge:
+        """The merge the review shows and accepting records: the LLM's, when the job holds
+        one for exactly these sources, else the offline one."""
+        held = self._held.get(sources_digest(sources))
+        return held if held is not None else await self.offline_merge(sources)
 
     async def offline_merge(self, sources: list[Source]) -> Merge:
         sentences = sentences_of(sources)
@@ -192,6 +221,14 @@ class Lifecycle:
 
 def _proven_ids(conn: Any) -> set[int]:
     return {row[0] for row in conn.execute("SELECT id FROM memories WHERE state = 'proven'")}
+
+
+def sources_digest(sources: list[Source]) -> str:
+    """Names a cluster's live sources, ids and texts (an edit or a forget changes it)."""
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(f"{source.id}\0{len(source.text)}\0{source.text}\0".encode())
+    return digest.hexdigest()
 
 
 def live_sources(conn: Any, ids: list[int]) -> tuple[list[Source], str]:

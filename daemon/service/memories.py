@@ -81,10 +81,11 @@ class Memories:
         await self._forgetting.resume()
 
     async def history(self, memory_id: int) -> list[dict[str, Any]]:
-        """Every event that touched the memory (a scan of the log)."""
+        """Every event that touched the memory: a scan of the log from the memory's own
+        record (its id is that record's seq; nothing before it can name it)."""
         last = self._reader.last_seq
         return await anyio.to_thread.run_sync(
-            lambda: history(read_log(self._log_dir, 1, upto=last), memory_id))
+            lambda: history(read_log(self._log_dir, memory_id, upto=last), memory_id))
 
     async def restore(self, memory_id: int) -> dict[str, Any]:
         """Undo an expiry."""

@@ -1,11 +1,13 @@
 """Consolidations waiting for the user (the viewer's review): each open cluster shown with the
 merge that accepting it records, then accepted (as shown, or as edited) or rejected.
 
-The merge shown is the offline (extractive) one, computed from the cluster's live members
-when the page is drawn; the text the user accepts comes back with the request and is what the
-``Consolidated`` event records (an edit is recorded as the user's, redacted like any stored
-text). No LLM is asked for a merge the user may reject. A rejected cluster closes unmerged and
-its members are never clustered together again.
+The merge shown is the LLM's when the consolidate job holds one for exactly the cluster's
+live sources (with an LLM, the job asks it once per waiting cluster), else the offline
+(extractive) one, computed when the page is drawn: drawing the page never calls the LLM.
+Accepting recomputes nothing the user did not see: the text that comes back with the request
+is compared with that same merge and recorded with its model, or, when it differs, recorded as
+the user's edit (redacted like any stored text). A rejected cluster closes unmerged and its
+members are never clustered together again.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from typing import Any
 import anyio
 
 from memlane.daemon.domain.clustering import MIN_SIZE
-from memlane.daemon.domain.consolidation import Merge, Source, decide_consolidation
+from memlane.daemon.domain.consolidation import (
+    OFFLINE_MODEL,
+    Merge,
+    Source,
+    decide_consolidation,
+)
 from memlane.daemon.domain.errors import BadRequest, NotFound, Unavailable
 from memlane.daemon.domain.redaction import redact
 from memlane.daemon.runtime.reader import Reader
@@ -50,10 +57,13 @@ class Proposals:
             if len(sources) < MIN_SIZE:
                 continue
             try:
-                text: str | None = (await self._merge(sources)).text
+                merge: Merge | None = await self._merge(sources)
             except Unavailable:
-                text = None  # the model is loading: the page says so
-            found.append({"cluster": cluster["id"], "project": project, "text": text,
+                merge = None  # the embedding model is loading: the page says so
+            found.append({"cluster": cluster["id"], "project": project,
+                          "text": merge.text if merge else None,
+                          "model": merge.model if merge else None,
+                          "offline": merge is not None and merge.model == OFFLINE_MODEL,
                           "sources": [{"id": s.id, "text": s.text} for s in sources]})
         return found
 
