@@ -18,9 +18,10 @@ temporary directory, downloads off, its sqlite-vec backend, its quality scorer o
 need a model from the hub; memlane scores no quality either), an API key, on a free loopback
 port (uvicorn serving ``mcp_memory_service.web.app``, what ``memory server --http`` runs).
 
-Data: the first ``--memories`` memories of the committed zipf-100k corpus (bench/corpora), its
-project becoming the peer's store partition, and the first ``--queries`` queries, each asked in
-its project. Figures:
+Data: ``--memories`` memories of the committed zipf-100k corpus (bench/corpora): every memory
+judged relevant to one of the first ``--queries`` queries, then the corpus in order up to the
+count; a memory's project becomes the peer's store partition, each query is asked in its
+project. Figures:
 
 - bulk load until searchable: memlane ``POST /v1/import`` in chunks of 1,000 until every memory
   has its vector and its link pass; the peer's own bulk path, ``store_batch`` in batches of
@@ -32,7 +33,7 @@ its project. Figures:
   ``floor: false``, k=10; the peer: its semantic search, n_results=10);
 - RSS from /proc: memlane's daemon after load and after the searches; the peer's loader
   process after load and its server after the searches;
-- recall@10 of the corpus's judged memories that are in the slice, for the record.
+- recall@10 of each query's judged memories, for the record.
 
 It exits 0 whoever is ahead and says who is.
 """
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import shutil
@@ -109,12 +111,23 @@ class Http:
 
 
 def read_corpus(memories: int, queries: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The first ``queries`` queries and ``memories`` memories: every memory judged relevant to
+    one of those queries, then the corpus in order up to the count, kept in corpus order."""
     directory = load("zipf-100k")
-    with (directory / "memories.jsonl").open() as file:
-        kept = [json.loads(line) for _, line in zip(range(memories), file)]
     with (directory / "queries.jsonl").open() as file:
         asked = [json.loads(line) for _, line in zip(range(queries), file)]
-    return kept, asked
+    judged = {i for query in asked for i in query["relevant"]}
+    others = (i for i in itertools.count() if i not in judged)
+    chosen = judged | set(itertools.islice(others, max(0, memories - len(judged))))
+    with (directory / "memories.jsonl").open() as file:
+        corpus = [json.loads(line) for i, line in enumerate(file) if i in chosen]
+    return corpus, [{**q, "relevant": [corpus_index(chosen, i) for i in q["relevant"]]}
+                    for q in asked]
+
+
+def corpus_index(chosen: set[int], index: int) -> int:
+    """Where corpus line ``index`` stands among the chosen lines."""
+    return sum(1 for i in chosen if i < index)
 
 
 def store_of(project: str) -> str:
@@ -123,7 +136,7 @@ def store_of(project: str) -> str:
 
 
 def relevant_texts(query: dict[str, Any], memories: list[dict[str, Any]]) -> set[str]:
-    return {memories[i]["text"] for i in query["relevant"] if i < len(memories)}
+    return {memories[i]["text"] for i in query["relevant"]}
 
 
 def recall(found: list[str], wanted: set[str]) -> float:
