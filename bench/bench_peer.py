@@ -1,7 +1,7 @@
 """memlane beside its closest installable peer, mcp-memory-service, in the same run on the same data.
 
 Run: python -m bench.bench_peer [--peer-python /tmp/peer-venv/bin/python] [--memories 5000]
-                                [--queries 200] [--peer-batch 16]
+                                [--queries 200] [--peer-batch 16] [--stores 100]
 
 The peer lives in a venv of its own, never memlane's. Its sqlite-vec backend needs a Python
 whose sqlite3 can load extensions (pyenv's 3.11.7 here cannot; Debian's /usr/bin/python3.11
@@ -33,7 +33,14 @@ project. Figures:
   ``floor: false``, k=10; the peer: its semantic search, n_results=10);
 - RSS from /proc: memlane's daemon after load and after the searches; the peer's loader
   process after load and its server after the searches;
-- recall@10 of each query's judged memories, for the record.
+- recall@10 of each query's judged memories, for the record;
+- then ``--stores`` more memories stored one per HTTP request on each (memlane
+  ``POST /v1/memories``, the peer ``POST /api/memories``, its semantic dedup on as by default),
+  alternating: p50 and how many were stored rather than refused (memlane answers once the
+  memory is in its log and embeds it after; the peer answers once it is embedded and inserted:
+  not the same promise, so this row is context, not a race).
+
+memlane's daemon is idle while the peer loads (its CPU time meanwhile is printed to show it).
 
 It exits 0 whoever is ahead and says who is.
 """
@@ -79,6 +86,8 @@ class Side:
     name: str
     load_s: float = 0.0
     search_ms: list[float] = field(default_factory=list)
+    store_ms: list[float] = field(default_factory=list)
+    stored: int = 0
     recalls: list[float] = field(default_factory=list)
     rss_after_load: float = 0.0
     rss_after_search: float = 0.0
@@ -110,19 +119,25 @@ class Http:
         self.conn.close()
 
 
-def read_corpus(memories: int, queries: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The first ``queries`` queries and ``memories`` memories: every memory judged relevant to
-    one of those queries, then the corpus in order up to the count, kept in corpus order."""
+Corpus = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def read_corpus(memories: int, queries: int, extra: int) -> Corpus:
+    """The first ``queries`` queries, ``memories`` memories (every memory judged relevant to one
+    of those queries, then the corpus in order up to the count, kept in corpus order) and the
+    ``extra`` memories after them, for single stores."""
     directory = load("zipf-100k")
     with (directory / "queries.jsonl").open() as file:
         asked = [json.loads(line) for _, line in zip(range(queries), file)]
     judged = {i for query in asked for i in query["relevant"]}
     others = (i for i in itertools.count() if i not in judged)
     chosen = judged | set(itertools.islice(others, max(0, memories - len(judged))))
+    later = set(itertools.islice(others, extra))
     with (directory / "memories.jsonl").open() as file:
-        corpus = [json.loads(line) for i, line in enumerate(file) if i in chosen]
+        lines = [(i, json.loads(line)) for i, line in enumerate(file) if i in chosen | later]
+    corpus = [m for i, m in lines if i in chosen]
     return corpus, [{**q, "relevant": [corpus_index(chosen, i) for i in q["relevant"]]}
-                    for q in asked]
+                    for q in asked], [m for i, m in lines if i in later]
 
 
 def corpus_index(chosen: set[int], index: int) -> int:
@@ -141,6 +156,12 @@ def relevant_texts(query: dict[str, Any], memories: list[dict[str, Any]]) -> set
 
 def recall(found: list[str], wanted: set[str]) -> float:
     return len(wanted & set(found[:K])) / len(wanted)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def proc_rss_mib(pid: int) -> float:
@@ -189,6 +210,13 @@ def memlane_search(client: Http, query: dict[str, Any]) -> tuple[float, list[str
                                                       "project": query["project"], "k": K,
                                                       "floor": False})
     return ms, [hit["text"] for hit in answer["hits"]]
+
+
+def memlane_store(client: Http, memory: dict[str, Any]) -> tuple[float, bool]:
+    ms, answer = client.timed("POST", "/v1/memories", {
+        "text": memory["text"], "project": memory["project"], "kind": memory["kind"],
+        "tags": memory["tags"]})
+    return ms, not answer["duplicate"]
 
 
 # the peer --------------------------------------------------------------------------------
@@ -299,6 +327,14 @@ def peer_search(client: Http, query: dict[str, Any]) -> tuple[float, list[str]]:
     return ms, [hit["memory"]["content"] for hit in answer["results"]]
 
 
+def peer_store(client: Http, memory: dict[str, Any]) -> tuple[float, bool]:
+    """Its one HTTP store route (semantic dedup on, as by default: a refusal is an answer)."""
+    ms, answer = client.timed("POST", "/api/memories", {
+        "content": memory["text"], "tags": memory["tags"], "memory_type": "note",
+        "store": store_of(memory["project"])})
+    return ms, bool(answer.get("success"))
+
+
 # the run ---------------------------------------------------------------------------------
 
 def search_both(clients: dict[str, Http], sides: dict[str, Side],
@@ -318,8 +354,20 @@ def search_both(clients: dict[str, Http], sides: dict[str, Side],
                 sides[name].recalls.append(recall(found, wanted))
 
 
-def run(*, peer_python: Path, memories: int, queries: int, peer_batch: int) -> dict[str, Side]:
-    kept, asked = read_corpus(memories, queries)
+def store_both(clients: dict[str, Http], sides: dict[str, Side],
+               extra: list[dict[str, Any]]) -> None:
+    """Each memory stored by one request on both servers, alternating which goes first."""
+    storers = {"memlane": memlane_store, PEER: peer_store}
+    for i, memory in enumerate(extra):
+        for name in (list(storers) if i % 2 == 0 else list(reversed(storers))):
+            ms, stored = storers[name](clients[name], memory)
+            sides[name].store_ms.append(ms)
+            sides[name].stored += stored
+
+
+def run(*, peer_python: Path, memories: int, queries: int, peer_batch: int,
+        stores: int) -> dict[str, Side]:
+    kept, asked, extra = read_corpus(memories, queries, stores)
     ours, theirs = Side("memlane"), Side(PEER)
     root = Path(tempfile.mkdtemp(prefix="mlpeer-", dir="/tmp"))
     peer = Peer(peer_python, root)
@@ -335,20 +383,24 @@ def run(*, peer_python: Path, memories: int, queries: int, peer_batch: int) -> d
             ours.rss_after_load = daemon.rss_mib()
             print(f"  memlane: {len(kept)} memories embedded and linked in {ours.load_s:.1f} s,"
                   f" load average {load_average()}")
+            cpu = cpu_seconds(daemon.process.pid)
             loaded = peer.bulk_load(kept, peer_batch)
+            cpu = cpu_seconds(daemon.process.pid) - cpu
             theirs.load_s, theirs.rss_after_load = loaded["load_s"], loaded["rss_mib"]
             theirs.note = (f"loader: model load {loaded['init_s']:.1f} s (excluded), "
                            f"{loaded['stored']:.0f} stored, {loaded['failed']:.0f} refused, "
                            f"peak RSS {loaded['hwm_mib']:.0f} MiB")
             print(f"  {PEER}: {loaded['stored']:.0f} memories stored in {theirs.load_s:.1f} s"
-                  f" ({theirs.note}), load average {load_average()}")
+                  f" ({theirs.note}), load average {load_average()}; memlane's idle daemon"
+                  f" used {cpu:.2f} s CPU meanwhile")
             with peer.server() as (process, peer_client):
                 clients = {"memlane": memlane_client(daemon), PEER: peer_client}
                 search_both(clients, {"memlane": ours, PEER: theirs}, asked, kept)
-                clients["memlane"].close()
                 print(f"  searches done, load average {load_average()}")
                 ours.rss_after_search = daemon.rss_mib()
                 theirs.rss_after_search = proc_rss_mib(process.pid)
+                store_both(clients, {"memlane": ours, PEER: theirs}, extra)
+                clients["memlane"].close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return {"memlane": ours, PEER: theirs}
@@ -375,13 +427,17 @@ def report(sides: dict[str, Side], memories: int) -> None:
         ("RSS after load (MiB)", f"{ours.rss_after_load:.0f}", f"{theirs.rss_after_load:.0f} (loader)"),
         ("RSS after searches (MiB)", f"{ours.rss_after_search:.0f}",
          f"{theirs.rss_after_search:.0f} (server)"),
+        (f"single store over HTTP p50 (ms, {len(ours.store_ms)} each)",
+         f"{statistics.median(ours.store_ms):.1f}" if ours.store_ms else "-",
+         f"{statistics.median(theirs.store_ms):.1f}" if theirs.store_ms else "-"),
+        ("  stored (not refused as duplicates)", f"{ours.stored}", f"{theirs.stored}"),
         (f"recall@10 ({len(ours.recalls)} judged queries)",
          f"{statistics.mean(ours.recalls):.3f}" if ours.recalls else "-",
          f"{statistics.mean(theirs.recalls):.3f}" if theirs.recalls else "-"),
     ]
-    print(f"\n  {'':<36}{'memlane':>14}  {PEER + ' ' + PEER_VERSION:>26}")
+    print(f"\n  {'':<42}{'memlane':>10}  {PEER + ' ' + PEER_VERSION:>26}")
     for name, left, right in rows:
-        print(f"  {name:<36}{left:>14}  {right:>26}")
+        print(f"  {name:<42}{left:>10}  {right:>26}")
     print()
     print(ahead("bulk load", ours.load_s, theirs.load_s))
     print(ahead("search p50", statistics.median(ours.search_ms), statistics.median(theirs.search_ms)))
@@ -389,7 +445,8 @@ def report(sides: dict[str, Side], memories: int) -> None:
     print(ahead("RSS after searches (serving process)", ours.rss_after_search,
                 theirs.rss_after_search))
     print("  (memlane's search is hybrid dense + BM25 with a neighbour lift; the peer's is dense"
-          " only, sqlite-vec KNN in the query's store)")
+          " only, sqlite-vec KNN in the query's store; a single store: memlane answers once the"
+          " memory is logged and embeds it after, the peer once it is embedded and inserted)")
 
 
 def figures(sides: dict[str, Side], memories: int) -> list[Figure]:
@@ -409,11 +466,11 @@ def figures(sides: dict[str, Side], memories: int) -> list[Figure]:
 
 
 def measure(*, peer_python: Path = DEFAULT_PEER_PYTHON, memories: int = 5000,
-            queries: int = 200, peer_batch: int = 16) -> list[Figure]:
+            queries: int = 200, peer_batch: int = 16, stores: int = 100) -> list[Figure]:
     """Figures for bench.run_all; none (with the reason printed) when the peer cannot run."""
     try:
         sides = run(peer_python=peer_python, memories=memories, queries=queries,
-                    peer_batch=peer_batch)
+                    peer_batch=peer_batch, stores=stores)
     except (PeerUnavailable, FileNotFoundError) as exc:
         print(f"peer benchmark not run: {exc}")
         return []
@@ -430,6 +487,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--peer-batch", type=int, default=16,
                         help="memories per store_batch call (memlane's pass size)")
+    parser.add_argument("--stores", type=int, default=100,
+                        help="memories then stored one per HTTP request on each server")
     args = parser.parse_args()
     print_machine()
     if not args.peer_python.exists():
@@ -437,7 +496,7 @@ def main() -> None:
                          "(see `python -m bench.bench_peer --help` or this module's docstring)")
     try:
         sides = run(peer_python=args.peer_python, memories=args.memories, queries=args.queries,
-                    peer_batch=args.peer_batch)
+                    peer_batch=args.peer_batch, stores=args.stores)
     except PeerUnavailable as exc:
         raise SystemExit(f"the peer could not run: {exc}") from None
     report(sides, args.memories)
