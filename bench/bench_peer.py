@@ -1,4 +1,4 @@
-"""memlane beside its closest installable peer, mcp-memory-service, in the same run on the same data.
+"""memlane beside its closest installable peer, mcp-memory-service, in one run on the same data.
 
 Run: python -m bench.bench_peer [--peer-python /tmp/peer-venv/bin/python] [--memories 5000]
                                 [--queries 200] [--peer-batch 16] [--stores 100]
@@ -64,11 +64,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memlane.daemon.adapters.model_store import model_files
+from memlane.daemon.domain.models import MINILM
+
 from bench.bench_embed import Daemon, running_daemon, stop
 from bench.corpora import load
 from bench.report import Figure, load_average, print_machine
-from memlane.daemon.adapters.model_store import model_files
-from memlane.daemon.domain.models import MINILM
 
 PEER = "mcp-memory-service"
 PEER_VERSION = "12.4.0"
@@ -262,8 +263,8 @@ class Peer:
         self.db.parent.mkdir(parents=True)
 
     def version(self) -> str:
-        done = subprocess.run([str(self.python), "-c", "import importlib.metadata as m; "
-                               f"print(m.version({PEER!r}))"], capture_output=True, text=True,
+        script = f"import importlib.metadata as m; print(m.version({PEER!r}))"
+        done = subprocess.run([str(self.python), "-c", script], capture_output=True, text=True,
                               check=False)
         if done.returncode:
             raise PeerUnavailable(f"{self.python} has no {PEER}: {done.stderr.strip()[-300:]}")
@@ -424,7 +425,8 @@ def report(sides: dict[str, Side], memories: int) -> None:
          f"{statistics.median(theirs.search_ms):.1f}"),
         ("search p95 over HTTP (ms)", f"{percentile(ours.search_ms, 0.95):.1f}",
          f"{percentile(theirs.search_ms, 0.95):.1f}"),
-        ("RSS after load (MiB)", f"{ours.rss_after_load:.0f}", f"{theirs.rss_after_load:.0f} (loader)"),
+        ("RSS after load (MiB)", f"{ours.rss_after_load:.0f}",
+         f"{theirs.rss_after_load:.0f} (loader)"),
         ("RSS after searches (MiB)", f"{ours.rss_after_search:.0f}",
          f"{theirs.rss_after_search:.0f} (server)"),
         (f"single store over HTTP p50 (ms, {len(ours.store_ms)} each)",
@@ -440,7 +442,8 @@ def report(sides: dict[str, Side], memories: int) -> None:
         print(f"  {name:<42}{left:>10}  {right:>26}")
     print()
     print(ahead("bulk load", ours.load_s, theirs.load_s))
-    print(ahead("search p50", statistics.median(ours.search_ms), statistics.median(theirs.search_ms)))
+    print(ahead("search p50", statistics.median(ours.search_ms),
+                statistics.median(theirs.search_ms)))
     print(ahead("search p95", percentile(ours.search_ms, 0.95), percentile(theirs.search_ms, 0.95)))
     print(ahead("RSS after searches (serving process)", ours.rss_after_search,
                 theirs.rss_after_search))

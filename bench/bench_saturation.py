@@ -126,7 +126,8 @@ def saturation(daemon: Daemon, mix: Mix, levels: list[int], seconds: float) -> f
     best, flat = 0.0, 0
     for clients in levels:
         rate, tally = closed_loop(daemon, mix, clients, seconds)
-        print(f"  {clients:3d} clients: {rate:7.1f} requests/s, {sum(tally.errors.values())} errors,"
+        errors = sum(tally.errors.values())
+        print(f"  {clients:3d} clients: {rate:7.1f} requests/s, {errors} errors,"
               f" load average {load_average()}")
         flat = flat + 1 if rate < 1.05 * best else 0
         best = max(best, rate)
@@ -181,7 +182,8 @@ def run(args: argparse.Namespace) -> Result:
     with running_daemon() as daemon:
         started = time.perf_counter()
         fill(daemon, args.memories, projects)
-        print(f"filled and embedded {args.memories} memories in {time.perf_counter() - started:.0f} s")
+        print(f"filled and embedded {args.memories} memories"
+              f" in {time.perf_counter() - started:.0f} s")
         warm_up(daemon, projects)
         time.sleep(args.idle)  # past the daemon's give-back of freed memory after a request
         result.rss_idle = daemon.rss_mib()
@@ -191,7 +193,8 @@ def run(args: argparse.Namespace) -> Result:
         result.saturation = saturation(daemon, mix, args.levels, args.seconds)
         result.steady_rate = 0.6 * result.saturation
         result.steady = open_loop(daemon, mix, result.steady_rate, args.steady)
-        print(f"steady load at {result.steady_rate:.1f} requests/s done, load average {load_average()}")
+        print(f"steady load at {result.steady_rate:.1f} requests/s done,"
+              f" load average {load_average()}")
         result.hooks, result.bulk = hooks_beside_bulk(
             daemon, projects[0], bulk_clients=args.clients, bulk_project=projects[-1],
             runs=args.hooks)
@@ -209,8 +212,8 @@ def report(result: Result, args: argparse.Namespace) -> None:
     for kind in KINDS:
         samples = steady.ms[kind]
         if samples:
-            verdict = "" if kind == "embed" else ("  (p50 target <= 30 ms: "
-                                                  f"{'met' if pct(samples, 0.5) <= 30 else 'MISSED'})")
+            met = "met" if pct(samples, 0.5) <= 30 else "MISSED"
+            verdict = "" if kind == "embed" else f"  (p50 target <= 30 ms: {met})"
             print(f"  {kind:<7} n={len(samples):5d}  p50 {pct(samples, 0.5):7.1f} ms"
                   f"  p99 {pct(samples, 0.99):7.1f} ms{verdict}")
     p50, p99 = pct(result.hooks, 0.5), pct(result.hooks, 0.99)
