@@ -18,8 +18,9 @@ sends hooks.
    does not slow the sender) for ``--steady`` seconds: errors, p50/p99 per kind.
 3. ``--clients`` bulk clients send embedding batches of 32 and stores back to back (bench_load's
    BulkClients) while one owner sends ``--hooks`` hooks from a project: hook p50/p99.
-4. RSS: warmed up and idle (model loaded, one search per project) before the load, and
-   ``--settle`` seconds after it ends; their ratio.
+4. RSS: warmed up and idle before the load (after the fill, one search per project, then
+   ``--idle`` quiet seconds; the same daemon, not a restarted one), and ``--settle`` seconds
+   after the load ends; their ratio.
 
 Issue 16's targets: at 60%, 0 errors and store/search/hook p50 <= 30 ms; under bulk clients,
 hook p50 <= 50 ms and p99 <= 200 ms; RSS within 1.3x of the idle figure.
@@ -175,11 +176,10 @@ class Result:
 
 def run(args: argparse.Namespace) -> Result:
     result = Result()
-    root = Path(tempfile.mkdtemp(prefix="mlsat-"))
-    projects = [root / f"project{p}" for p in range(args.projects)]
-    for project in projects:
-        (project / ".git").mkdir(parents=True)
-    with running_daemon() as daemon:
+    with tempfile.TemporaryDirectory(prefix="mlsat-") as root, running_daemon() as daemon:
+        projects = [Path(root) / f"project{p}" for p in range(args.projects)]
+        for project in projects:
+            (project / ".git").mkdir(parents=True)
         started = time.perf_counter()
         fill(daemon, args.memories, projects)
         print(f"filled and embedded {args.memories} memories"
