@@ -65,14 +65,18 @@ def prompt(i: int) -> str:
     return (words * 8)[:300]
 
 
+def hook_body(i: int, cwd: Path) -> dict[str, str]:
+    """Claude Code's UserPromptSubmit input for prompt ``i`` of session ``s{i}`` in ``cwd``."""
+    return {"session_id": f"s{i}", "transcript_path": "/nonexistent", "cwd": str(cwd),
+            "permission_mode": "default", "hook_event_name": "UserPromptSubmit",
+            "prompt": prompt(i)}
+
+
 def hook_ms(daemon: Daemon, cwd: Path, runs: int) -> list[float]:
     samples = []
     for i in range(runs):
-        body = {"session_id": f"s{i}", "transcript_path": "/nonexistent", "cwd": str(cwd),
-                "permission_mode": "default", "hook_event_name": "UserPromptSubmit",
-                "prompt": prompt(i)}
         started = time.perf_counter()
-        status, _ = post(daemon, "/hooks/UserPromptSubmit", body)
+        status, _ = post(daemon, "/hooks/UserPromptSubmit", hook_body(i, cwd))
         samples.append((time.perf_counter() - started) * 1000)
         assert status == 200, status
     return samples
@@ -120,6 +124,21 @@ class BulkClients:
             i += 1
 
 
+def hooks_beside_bulk(daemon: Daemon, cwd: Path, *, bulk_clients: int, bulk_project: Path,
+                      runs: int) -> tuple[list[float], str]:
+    """Hook latencies from ``cwd`` while bulk clients run, and what the clients did meanwhile."""
+    with BulkClients(daemon, bulk_clients, bulk_project) as bulk:
+        time.sleep(2)  # the clients' queues fill
+        began, before = time.perf_counter(), (bulk.embedded, bulk.stored, bulk.busy)
+        loaded = hook_ms(daemon, cwd, runs)
+        seconds = time.perf_counter() - began
+        embedded, stored, busy = (now - then for now, then in
+                                  zip((bulk.embedded, bulk.stored, bulk.busy), before))
+    return loaded, (f"{embedded / seconds:.0f} texts/s embedded for clients, "
+                    f"{stored / seconds:.1f} stores/s, {busy} refusals 503 busy, "
+                    f"{len(bulk.failures)} failures {sorted(set(bulk.failures))}")
+
+
 def percentiles(samples: list[float]) -> str:
     ordered = sorted(samples)
     p50, p99 = ordered[len(ordered) // 2], ordered[int(0.99 * (len(ordered) - 1))]
@@ -153,17 +172,10 @@ def main() -> None:
         hook_ms(daemon, new, 10)  # warm-up
         print_load("before the idle row")
         print(f"  hook, idle daemon:        {percentiles(hook_ms(daemon, new, args.hooks))}")
-        with BulkClients(daemon, args.clients, filled[0]) as bulk:
-            time.sleep(2)  # the clients' queues fill
-            began, before = time.perf_counter(), (bulk.embedded, bulk.stored, bulk.busy)
-            loaded = hook_ms(daemon, new, args.hooks)
-            seconds = time.perf_counter() - began
-            embedded, stored, busy = (now - then for now, then in
-                                      zip((bulk.embedded, bulk.stored, bulk.busy), before))
+        loaded, meanwhile = hooks_beside_bulk(daemon, new, bulk_clients=args.clients,
+                                              bulk_project=filled[0], runs=args.hooks)
         print(f"  hook, {args.clients} bulk clients: {percentiles(loaded)}")
-        print(f"  meanwhile: {embedded / seconds:.0f} texts/s embedded for clients, "
-              f"{stored / seconds:.1f} stores/s, {busy} refusals 503 busy, "
-              f"{len(bulk.failures)} failures {sorted(set(bulk.failures))}")
+        print(f"  meanwhile: {meanwhile}")
         print_load("at the end")
         print(f"daemon RSS: {daemon.rss_mib():.0f} MiB right after the load, ", end="")
         time.sleep(20)  # the daemon gives freed memory back 10 s after the last request

@@ -1,8 +1,10 @@
 """Run every benchmark, write bench/results.json and the tables of BENCHMARKS.md.
 
-Run: python -m bench.run_all [--quick: skip the subprocess benchmarks]   (what `make bench` runs)
+Run: python -m bench.run_all [--quick: skip the benchmarks that start daemons]   (`make bench`)
 
-Each benchmark module with a ``measure()`` returns :class:`bench.report.Figure` rows; the
+Each benchmark module with a ``measure()`` returns :class:`bench.report.Figure` rows
+(bench_peer and bench_saturation start daemons, and bench_peer needs the peer's venv: see its
+docstring; without it the peer figures are left out and the reason printed); the
 others (bench_embed, bench_hooks, bench_restart) print their own tables and run as
 subprocesses, their output kept in results.json. BENCHMARKS.md keeps its prose: only the text
 between ``<!-- bench:table -->`` and ``<!-- /bench:table -->`` is replaced.
@@ -17,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import bench_log, bench_search
+from bench import bench_log, bench_peer, bench_saturation, bench_search
 from bench.report import Figure, load_average, machine, print_machine
 
 ROOT = Path(__file__).resolve().parent
@@ -66,12 +68,15 @@ def write_tables(facts: dict[str, Any], figures: list[Figure]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true",
-                        help="only the benchmarks that return figures (no subprocess benches)")
+                        help="only the in-process benchmarks (no daemon, no subprocess)")
     args = parser.parse_args()
     print_machine()
     facts = machine()
     figures = bench_log.measure()
     figures += bench_search.measure()
+    if not args.quick:
+        figures += bench_peer.measure()
+        figures += bench_saturation.measure()
     printed = [] if args.quick else [run_printing(module) for module in PRINTING]
     RESULTS.write_text(json.dumps({"machine": facts, "figures": [f.as_dict() for f in figures],
                                    "printed": printed}, indent=2) + "\n")
