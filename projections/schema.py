@@ -75,6 +75,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0005_pins", """
         ALTER TABLE memories ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
     """),
+    # A memory's clusters (the viewer's graph asks for each node's).
+    ("0006_cluster_members_by_memory", """
+        CREATE INDEX cluster_members_by_memory ON cluster_members (memory, cluster);
+    """),
 )
 
 

@@ -45,6 +45,9 @@ def facets(conn: sqlite3.Connection) -> dict[str, list[str]]:
         for name in ("project", "kind", "source")}
 
 
+NODE_CLUSTER = "SELECT max(cluster) FROM cluster_members WHERE memory = ?"  # its latest cluster
+
+
 def project_graph(conn: sqlite3.Connection, project: str
                   ) -> tuple[dict[int, dict[str, Any]], list[tuple[int, int, float]]]:
     """The live memories of a project that have a link (id -> kind, state, text, cluster)
@@ -57,8 +60,8 @@ def project_graph(conn: sqlite3.Connection, project: str
         chunk = ids[start:start + 500]
         marks = ",".join("?" * len(chunk))
         for memory_id, kind, state, text, cluster in conn.execute(
-                f"SELECT m.id, m.kind, m.state, substr(m.text, 1, 80), (SELECT max(cluster)"
-                f" FROM cluster_members cm WHERE cm.memory = m.id) FROM memories m"
+                f"SELECT m.id, m.kind, m.state, substr(m.text, 1, 80),"
+                f" ({NODE_CLUSTER.replace('?', 'm.id')}) FROM memories m"
                 f" WHERE m.id IN ({marks})", chunk):
             nodes[memory_id] = {"kind": kind, "state": state, "text": text, "cluster": cluster}
     return nodes, edges
