@@ -18,7 +18,7 @@ from pathlib import Path
 
 import memlane.cli
 from bench.bench_embed import THREADS, print_header, print_load, running_daemon
-from bench.bench_hooks import TOPICS
+from bench.bench_load import TOPICS
 from memlane.cli.client import Client
 from memlane.daemon.adapters.embedder import Embedder
 from memlane.daemon.domain.models import MINILM

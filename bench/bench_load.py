@@ -27,10 +27,13 @@ from typing import Any
 
 import memlane.cli
 from bench.bench_embed import Daemon, print_header, print_load, running_daemon
-from bench.bench_hooks import TOPICS
 from memlane.cli.client import Client
 
 BATCH = 32
+
+TOPICS = ["build cache", "postgres pool", "uv installs", "docker layers", "pytest fixtures",
+          "react rendering", "terraform state", "kubernetes probes", "rust lifetimes",
+          "git rebase", "CI runners", "feature flags", "rate limits", "sentry sampling"]
 
 
 def fill(daemon: Daemon, count: int, projects: list[Path]) -> None:

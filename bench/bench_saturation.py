@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_embed import Daemon, running_daemon
-from bench.bench_hooks import TOPICS
+from bench.bench_load import TOPICS
 from bench.bench_load import fill, hook_body, hooks_beside_bulk, post
 from bench.report import Figure, load_average, print_machine
 
