@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from memlane.projections import queries
+from memlane.projections import fulltext
 from memlane.projections.sqlite_store import connect
 from memlane.projections.catchup import Projections
 
@@ -49,12 +49,12 @@ def test_past_the_budget_only_documents_with_a_rare_word_are_scored(
     conn = connect(fill(tmp_path), readonly=True)
     monkeypatch.setattr(queries, "POSTINGS_BUDGET", 50)
     query = ored("cache", "running", "postgres", "pay-4758", "absent")
-    bound = queries.bound_query(conn, query)
+    bound = fulltext.bound_query(conn, query)
     assert bound is not None and bound.among == ored("pay-4758", "postgres")
     scored = conn.execute("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?",
                           (bound.among,)).fetchone()[0]
     assert scored <= 50
-    hits = queries.search_fts(conn, query, project="p", limit=100)
+    hits = fulltext.search_fts(conn, query, project="p", limit=100)
     assert hits[0][0] == 77 and len(hits) == scored
 
 
@@ -65,17 +65,17 @@ def test_the_bound_never_changes_a_score(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(queries, "POSTINGS_BUDGET", 50)
     query = ored("cache", "running", "late", "postgres", "pay-4758")
     whole = unbounded(conn, query)
-    hits = queries.search_fts(conn, query, project="p", limit=100)
+    hits = fulltext.search_fts(conn, query, project="p", limit=100)
     assert hits and all(score == pytest.approx(whole[i]) for i, score in hits)
 
 
 def test_words_in_no_document_are_dropped(tmp_path: Path) -> None:
     """A word no memory holds cannot match: it is left out of the query FTS5 runs."""
     conn = sqlite3.connect(fill(tmp_path))
-    bound = queries.bound_query(conn, ored("postgres", "absent", "refunds"))
-    assert bound == queries.Bound(match=ored("refunds", "postgres"), among=None)
-    assert queries.bound_query(conn, ored("absent", "nowhere")) is None
-    assert queries.search_fts(conn, ored("absent", "nowhere"), project="p", limit=5) == []
+    bound = fulltext.bound_query(conn, ored("postgres", "absent", "refunds"))
+    assert bound == fulltext.Bound(match=ored("refunds", "postgres"), among=None)
+    assert fulltext.bound_query(conn, ored("absent", "nowhere")) is None
+    assert fulltext.search_fts(conn, ored("absent", "nowhere"), project="p", limit=5) == []
 
 
 def test_a_long_query_ranks_by_its_rarest_words_only(
@@ -84,17 +84,17 @@ def test_a_long_query_ranks_by_its_rarest_words_only(
     a prompt does."""
     conn = sqlite3.connect(fill(tmp_path))
     monkeypatch.setattr(queries, "MAX_WORDS", 3)
-    bound = queries.bound_query(conn, ored("cache", "running", "late", "postgres", "pay-4758"))
+    bound = fulltext.bound_query(conn, ored("cache", "running", "late", "postgres", "pay-4758"))
     assert bound is not None and bound.match == ored("pay-4758", "postgres", "late")
 
 
 def test_a_query_within_the_budget_is_searched_as_given(tmp_path: Path) -> None:
     """Rare enough words, a single word, or a query that is not a list of ORed words."""
     conn = sqlite3.connect(fill(tmp_path))
-    assert queries.bound_query(conn, ored("postgres", "refunds")) == queries.Bound(
+    assert fulltext.bound_query(conn, ored("postgres", "refunds")) == fulltext.Bound(
         match=ored("refunds", "postgres"), among=None)
-    assert queries.bound_query(conn, '"cache"') == queries.Bound(match='"cache"', among=None)
-    assert queries.bound_query(conn, '"cache" AND "postgres"') == queries.Bound(
+    assert fulltext.bound_query(conn, '"cache"') == fulltext.Bound(match='"cache"', among=None)
+    assert fulltext.bound_query(conn, '"cache" AND "postgres"') == fulltext.Bound(
         match='"cache" AND "postgres"', among=None)
 
 
@@ -104,7 +104,7 @@ def test_hits_stay_in_the_project_and_an_empty_project_gets_none(
     conn = sqlite3.connect(fill(tmp_path, extra=100))
     for budget in (50, 100_000):
         monkeypatch.setattr(queries, "POSTINGS_BUDGET", budget)
-        hits = queries.search_fts(conn, ored("cache", "postgres", "refunds"), project="q",
+        hits = fulltext.search_fts(conn, ored("cache", "postgres", "refunds"), project="q",
                                   limit=100)
         assert hits and all(i > 200 for i, _ in hits)
-    assert queries.search_fts(conn, ored("cache"), project="nowhere", limit=5) == []
+    assert fulltext.search_fts(conn, ored("cache"), project="nowhere", limit=5) == []
