@@ -47,7 +47,7 @@ def test_past_the_budget_only_documents_with_a_rare_word_are_scored(
     """The rarest words choose the documents, within the budget (on a read-only connection,
     as readers use)."""
     conn = connect(fill(tmp_path), readonly=True)
-    monkeypatch.setattr(queries, "POSTINGS_BUDGET", 50)
+    monkeypatch.setattr(fulltext, "POSTINGS_BUDGET", 50)
     query = ored("cache", "running", "postgres", "pay-4758", "absent")
     bound = fulltext.bound_query(conn, query)
     assert bound is not None and bound.among == ored("pay-4758", "postgres")
@@ -62,7 +62,7 @@ def test_the_bound_never_changes_a_score(tmp_path: Path, monkeypatch: pytest.Mon
     """Each document scored keeps its BM25 over the whole query: every word counts once,
     a rare word is not counted again for choosing the documents."""
     conn = connect(fill(tmp_path), readonly=True)
-    monkeypatch.setattr(queries, "POSTINGS_BUDGET", 50)
+    monkeypatch.setattr(fulltext, "POSTINGS_BUDGET", 50)
     query = ored("cache", "running", "late", "postgres", "pay-4758")
     whole = unbounded(conn, query)
     hits = fulltext.search_fts(conn, query, project="p", limit=100)
@@ -83,7 +83,7 @@ def test_a_long_query_ranks_by_its_rarest_words_only(
     """Past :data:`MAX_WORDS` the commonest words are left out, so a pasted log costs what
     a prompt does."""
     conn = sqlite3.connect(fill(tmp_path))
-    monkeypatch.setattr(queries, "MAX_WORDS", 3)
+    monkeypatch.setattr(fulltext, "MAX_WORDS", 3)
     bound = fulltext.bound_query(conn, ored("cache", "running", "late", "postgres", "pay-4758"))
     assert bound is not None and bound.match == ored("pay-4758", "postgres", "late")
 
@@ -103,7 +103,7 @@ def test_hits_stay_in_the_project_and_an_empty_project_gets_none(
     """Bounded or not, only the asked project's memories come back."""
     conn = sqlite3.connect(fill(tmp_path, extra=100))
     for budget in (50, 100_000):
-        monkeypatch.setattr(queries, "POSTINGS_BUDGET", budget)
+        monkeypatch.setattr(fulltext, "POSTINGS_BUDGET", budget)
         hits = fulltext.search_fts(conn, ored("cache", "postgres", "refunds"), project="q",
                                   limit=100)
         assert hits and all(i > 200 for i, _ in hits)
