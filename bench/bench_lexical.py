@@ -10,6 +10,10 @@ SQLite projections (FTS5) are built from the corpora's memories, in process, wit
   whole query, every match scored, the project filter).
 - zipf-100k: the 200 labelled queries, recall@10 (``relevant`` are 0-based lines of
   memories.jsonl) and p50/p95 ms.
+- LoCoMo (``--locomo DIR``, the evaluation data of bench/bench_locomo.py, read in place):
+  each turn stored as one memory, one project per conversation; the BM25 candidate lists of
+  the answerable questions, before and after: how many differ, and BM25's recall@5/@10 per
+  split (tuning and test apart). Identical lists leave every figure of bench_locomo as it was.
 
 "before" is the bound of main at 7ec151c, reproduced here (``(rarest words) AND (whole
 query)`` past 12,000 postings); "after" is memlane's code. The methods run interleaved,
@@ -27,6 +31,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +42,12 @@ from bench.corpora import load
 from bench.report import load_average, print_machine
 from memlane.daemon.domain.ranking import CANDIDATES, bm25_strength, fts_query
 from memlane.daemon.service.candidates import lexical_evidence
+from memlane.events.model import Record, Stored
 from memlane.projections import fulltext
+from memlane.projections.catchup import Projections
 from memlane.projections.queries import indexed_count
 
+AT = datetime(2026, 12, 3, tzinfo=UTC)
 Search = Callable[[sqlite3.Connection, str, str], list[tuple[int, float]]]
 BEFORE_BUDGET = 12_000
 
@@ -170,11 +178,55 @@ def zipf(root: Path, methods: dict[str, Search], runs: int) -> None:
            f" {runs} runs each", run_methods(conn, asked, methods, runs))
 
 
+def locomo(root: Path, data: Path) -> None:
+    from bench.locomo_eval import ANSWERABLE, SPLITS, recall_at, turns_of
+
+    projections = Projections(root / "p.sqlite3", root / "v.vectors")
+    records: list[Record] = []
+    owners: dict[int, set[str]] = {}
+    asked = []
+    for split, names in SPLITS.items():
+        for name in names:
+            conversation = json.loads((data / f"{name}.json").read_text())
+            ids: dict[str, int] = {}  # identical turns share one memory, as an import does
+            for dia_id, text in turns_of(conversation):
+                if text not in ids:
+                    ids[text] = len(records) + 1
+                    records.append(Record(seq=ids[text], at=AT, event=Stored(
+                        id=ids[text], text=text, project=name, kind="note",
+                        content_hash=f"{ids[text]:032x}")))
+                owners.setdefault(ids[text], set()).add(dia_id)
+            asked += [(split, name, q) for q in conversation["qa"]
+                      if q["category"] in ANSWERABLE and q.get("evidence")]
+    projections.apply(records)
+    projections.close()
+    conn = sqlite3.connect(root / "p.sqlite3")
+    recalls: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    differ = 0
+    for split, project, q in asked:
+        lists = {name: [i for i, _ in search(conn, q["question"], project)]
+                 for name, search in (("before", before), ("after", after))}
+        differ += lists["before"] != lists["after"]
+        for name, hits in lists.items():
+            recalls.setdefault((split, name), []).append(
+                (recall_at(5, hits, owners, q["evidence"]),
+                 recall_at(10, hits, owners, q["evidence"])))
+    print(f"LoCoMo: {len(records):,} memories, {len(asked)} answerable questions;"
+          f" BM25 candidate lists that differ before/after: {differ}")
+    for (split, name), pairs in sorted(recalls.items(),
+                                       key=lambda kv: (kv[0][0] != "tuning", kv[0])):
+        print(f"    {split:<7} bm25 {name:<7} n={len(pairs)}  recall@5"
+              f" {statistics.mean(p[0] for p in pairs):.4f}  recall@10"
+              f" {statistics.mean(p[1] for p in pairs):.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--prompts", type=int, default=50, help="hooks-20k prompts per group")
     parser.add_argument("--budgets", default="", help="also run these POSTINGS_BUDGET values")
+    parser.add_argument("--locomo", type=Path, default=None,
+                        help="LoCoMo conversations (e.g. ../shared/bench/locomo)")
     args = parser.parse_args()
     print_machine()
     methods: dict[str, Search] = {"unbounded": lambda c, q, p: unbounded(c, q, p),
@@ -187,6 +239,9 @@ def main() -> None:
         (Path(tmp) / "zipf").mkdir()
         hooks(Path(tmp) / "hooks", methods, args.runs, args.prompts)
         zipf(Path(tmp) / "zipf", methods, args.runs)
+        if args.locomo is not None:
+            (Path(tmp) / "locomo").mkdir()
+            locomo(Path(tmp) / "locomo", args.locomo)
     print(f"load average at the end: {load_average()}")
 
 
