@@ -94,7 +94,36 @@ def _ored(words: Sequence[str]) -> str:
     return " OR ".join(f'"{word}"' for word in words)
 
 
+# Per database file: the index version the counts were read at, and word -> documents (None:
+# the word has no token). Bounded: a few databases, CACHED_WORDS words each.
+COUNTS: dict[str, tuple[bytes, dict[str, int | None]]] = {}
+CACHED_WORDS = 50_000
+
+
 def document_counts(conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, int]:
+    """:func:`count_documents`, kept per database until its index changes: FTS5 rewrites its
+    structure record (row 10 of its data table: a cookie and the segments) and its averages
+    (row 1: documents and tokens) at every write to the index. A prompt's words recur, and
+    counting them scans their postings."""
+    where = conn.execute("PRAGMA database_list").fetchone()[2]
+    if not where:  # an in-memory database has no name to keep counts under
+        return count_documents(conn, words)
+    version = b"".join(bytes(row[0]) for row in conn.execute(
+        "SELECT block FROM memories_fts_data WHERE id IN (1, 10) ORDER BY id"))
+    kept_at, known = COUNTS.get(where, (b"", {}))
+    if kept_at != version or len(known) > CACHED_WORDS:
+        if len(COUNTS) >= 8:
+            COUNTS.clear()
+        known = {}
+        COUNTS[where] = (version, known)
+    missing = [word for word in dict.fromkeys(words) if word not in known]
+    if missing:
+        fresh = count_documents(conn, missing)
+        known.update({word: fresh.get(word) for word in missing})
+    return {word: n for word in words if (n := known[word]) is not None}
+
+
+def count_documents(conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, int]:
     """How many documents hold each word (a phrase of several tokens: its rarest token's
     count), through the index's own tokenizer: the words are indexed in a temporary FTS5 table
     and its tokens looked up in the main index's vocabulary."""

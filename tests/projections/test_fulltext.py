@@ -108,3 +108,19 @@ def test_hits_stay_in_the_project_and_an_empty_project_gets_none(
                                   limit=100)
         assert hits and all(i > 200 for i, _ in hits)
     assert fulltext.search_fts(conn, ored("cache"), project="nowhere", limit=5) == []
+
+
+def test_document_counts_follow_every_change_of_the_index(tmp_path: Path) -> None:
+    """Counts kept from one query are not reused once a memory is stored or deleted, also
+    when another connection (the writer) made the change."""
+    path = fill(tmp_path)
+    reader = connect(path, readonly=True)
+    assert fulltext.document_counts(reader, ["zebra", "postgres"]) == {"zebra": 0, "postgres": 20}
+    writer = sqlite3.connect(path)
+    writer.execute("INSERT INTO memories_fts (rowid, text) VALUES (500, 'a zebra crossing')")
+    writer.commit()
+    assert fulltext.document_counts(reader, ["zebra", "postgres"]) == {"zebra": 1, "postgres": 20}
+    writer.execute("DELETE FROM memories_fts WHERE rowid IN (10, 20)")
+    writer.commit()
+    assert fulltext.document_counts(reader, ["postgres", "zebra"]) == {"postgres": 18, "zebra": 1}
+    assert fulltext.document_counts(reader, ["_"]) == fulltext.count_documents(reader, ["_"])
