@@ -44,9 +44,11 @@ def has_live(conn: sqlite3.Connection, project: str) -> bool:
 
 
 # BM25 in FTS5 scores every document a query matches, for every word of the query: the work
-# grows with matches times words. Measured on the hooks-20k and zipf-100k corpora
-# (bench/bench_lexical.py): 6,000 postings keep zipf-100k's recall@10 at the unbounded figure.
-POSTINGS_BUDGET = 6_000  # documents holding a chosen rare word, summed over those words
+# grows with matches times words. Chosen on hooks-20k and zipf-100k (bench/bench_lexical.py,
+# --budgets): 3,000 postings cut a 300-character prompt in the 8,000-memory project by about
+# a third against the 12,000 before, with a top-10 overlap of 0.99 with unbounded BM25 and
+# zipf-100k recall@10 0.964 (unbounded 0.977); 6,000 gives 0.977 at about the old speed.
+POSTINGS_BUDGET = 3_000  # documents holding a chosen rare word, summed over those words
 MAX_WORDS = 128  # words a query ranks by (a 2,000-character prompt has about 100)
 _QUOTED = re.compile(r'"([^"]+)"')
 
