@@ -4,7 +4,7 @@ Run: python -m bench.bench_search [--memories 100000]
 
 Real projections (SQLite + FTS5, the vector projection) are built from the corpus's memories.
 Lexical: the 200 corpus queries' BM25 candidates over all memories, scored on every match
-(unbounded, as before) and bounded to the rarest words (``queries.rarest_terms``): latency
+(unbounded, as before) and bounded to the rarest words (``fulltext.search_fts``): latency
 and recall@10 of the relevant memories. Fused: dense + BM25 over the memories that have a
 real MiniLM vector in bench/.cache (``python -m bench.vectors_cache``; all 100k when filled),
 each query embedded with the same model; p50/p95 excluding and including the query embed.
@@ -31,7 +31,7 @@ from memlane.daemon.domain.models import MINILM
 from memlane.daemon.domain.ranking import CANDIDATES, fts_query
 from memlane.daemon.service.candidates import dense_candidates, lexical_candidates, rank
 from memlane.events.model import Embedded, Record, Stored
-from memlane.projections import queries
+from memlane.projections import fulltext
 from memlane.projections.catchup import Projections
 
 AT = datetime(2026, 11, 27, tzinfo=UTC)
@@ -80,8 +80,8 @@ def lexical(projections: Projections, asked: list[dict[str, Any]]) -> list[Figur
             if match is None:
                 continue
             t0 = time.perf_counter()
-            query = queries.rarest_terms(conn, match) if bound else match
-            hits = _unbounded_fts(conn, query, q["project"])
+            hits = (fulltext.search_fts(conn, match, project=q["project"], limit=CANDIDATES)
+                    if bound else _unbounded_fts(conn, match, q["project"]))
             times.append((time.perf_counter() - t0) * 1000)
             recalls.append(recall_at_10([i for i, _ in hits], q["relevant"]))
         results[name] = (times, recalls)

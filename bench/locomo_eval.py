@@ -16,7 +16,7 @@ import numpy as np
 
 from memlane.cli.client import Client
 from memlane.daemon.domain.ranking import fts_query
-from memlane.projections.queries import search_fts
+from memlane.projections.fulltext import search_fts
 
 # memlane's fusion weight, neighbour share, stopwords and relevance floor were chosen on the
 # tuning split (issue 17).

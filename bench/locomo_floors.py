@@ -23,7 +23,8 @@ from memlane.daemon.domain.calibration import pair_scores
 from memlane.daemon.domain.models import MINILM
 from memlane.daemon.domain.ranking import Floor, fts_query
 from memlane.daemon.service.candidates import lexical_evidence
-from memlane.projections.queries import document_counts, indexed_count
+from memlane.projections.fulltext import document_counts
+from memlane.projections.queries import indexed_count
 
 if TYPE_CHECKING:
     from bench.locomo_variants import Query, Scored

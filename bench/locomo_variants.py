@@ -28,7 +28,7 @@ from bench.locomo_eval import (
     ADVERSARIAL, ANSWERABLE, CANDIDATES, SPLITS, Conversation, dense_exact, header, recall_at,
     reciprocal_rank)
 from memlane.daemon.domain.ranking import fts_query, fuse, with_neighbours
-from memlane.projections.queries import search_fts
+from memlane.projections.fulltext import search_fts
 
 Scored = list[tuple[int, float]]
 # Words added to the query stopwords in the "more stopwords" variant.

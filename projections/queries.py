@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from memlane.events.model import PROTECTED_ORDER
@@ -112,72 +111,6 @@ def texts_of(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
     marks = ",".join("?" * len(ids))
     return dict(conn.execute(
         f"SELECT id, text FROM memories WHERE id IN ({marks}) AND text IS NOT NULL", ids))
-
-
-def search_fts(conn: sqlite3.Connection, query: str, *, project: str | None, limit: int,
-               counts: Mapping[str, int] | None = None) -> list[tuple[int, float]]:
-    """Live memories matching an FTS5 ``query``, best BM25 first, with a positive score
-    (``counts``: the words' :func:`document_counts`, when the caller has them)."""
-    query = rarest_terms(conn, query, counts)
-    sql = ("SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts"
-           " JOIN memories m ON m.id = memories_fts.rowid"
-           " WHERE memories_fts MATCH ? AND m.state IN ('active', 'proven')")
-    params: list[object] = [query]
-    if project is not None:
-        sql += " AND m.project = ?"
-        params.append(project)
-    sql += " ORDER BY bm25(memories_fts) LIMIT ?"
-    params.append(limit)
-    return [(row[0], float(row[1])) for row in conn.execute(sql, params)]
-
-
-POSTINGS_BUDGET = 12_000  # documents FTS5 may score for one query (BM25 scores every match)
-_QUOTED = re.compile(r'"([^"]+)"')
-
-
-def rarest_terms(conn: sqlite3.Connection, query: str,
-                 counts: Mapping[str, int] | None = None) -> str:
-    """``query`` (quoted words ORed) cut down to its rarest words, while the documents they
-    match stay within :data:`POSTINGS_BUDGET`; the rarest word is always kept. Words found in
-    no document are dropped. The common words left out carry little BM25 weight (low IDF)
-    and are what made a long prompt score most of the collection."""
-    words = _QUOTED.findall(query)
-    if len(words) < 2:
-        return query
-    if counts is None:
-        counts = document_counts(conn, words)
-    chosen: list[str] = []
-    total = 0
-    for word in sorted((w for w in words if counts.get(w)), key=lambda w: counts[w]):
-        if chosen and total + counts[word] > POSTINGS_BUDGET:
-            break
-        chosen.append(word)
-        total += counts[word]
-    if not chosen or len(chosen) == len(words):
-        return query
-    rare = " OR ".join(f'"{word}"' for word in chosen)
-    return f"({rare}) AND ({query})"
-
-
-def document_counts(conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, int]:
-    """How many documents hold each word (a phrase of several tokens: its rarest token's
-    count), through the index's own tokenizer: the words are indexed in a temporary FTS5 table
-    and its tokens looked up in the main index's vocabulary."""
-    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.memories_vocab"
-                 " USING fts5vocab(main, memories_fts, row)")
-    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words"
-                 " USING fts5(text, tokenize = 'porter unicode61')")
-    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_tokens"
-                 " USING fts5vocab(temp, query_words, instance)")
-    conn.execute("DELETE FROM temp.query_words")
-    conn.executemany("INSERT INTO temp.query_words (rowid, text) VALUES (?, ?)", enumerate(words))
-    counts: dict[str, int] = {}
-    for position, documents in conn.execute(
-            "SELECT q.doc, coalesce(v.doc, 0) FROM temp.query_tokens q"
-            " LEFT JOIN temp.memories_vocab v ON v.term = q.term"):
-        word = words[position]
-        counts[word] = min(counts.get(word, documents), documents)
-    return counts
 
 
 def export_rows(conn: sqlite3.Connection, *, project: str | None = None,

@@ -14,7 +14,7 @@ import numpy as np
 
 from memlane.daemon.domain.ranking import (
     CANDIDATES, Floor, bm25_strength, fts_query, fuse, with_neighbours)
-from memlane.projections import queries
+from memlane.projections import fulltext, queries
 from memlane.projections import vector_store
 from memlane.projections.vector_store import VectorProjection
 
@@ -84,7 +84,7 @@ def lexical_candidates(conn: sqlite3.Connection, query: str,
                        project: str | None) -> list[tuple[int, float]]:
     """The best live memories of ``project`` by BM25 (none when the query has no words)."""
     match = fts_query(query)
-    return [] if match is None else queries.search_fts(conn, match, project=project,
+    return [] if match is None else fulltext.search_fts(conn, match, project=project,
                                                        limit=CANDIDATES)
 
 
@@ -94,10 +94,10 @@ def lexical_evidence(conn: sqlite3.Connection, query: str,
     idf of its words in the whole index; 0 without a match), the words' document counts
     looked up once for both."""
     match = fts_query(query)
-    if match is None:
-        return [], 0.0
-    counts = queries.document_counts(conn, re.findall(r'"([^"]+)"', match))
-    found = queries.search_fts(conn, match, project=project, limit=CANDIDATES, counts=counts)
+    if match is None or (project is not None and not fulltext.has_live(conn, project)):
+        return [], 0.0  # nothing to match, or a new project: not even the words' counts
+    counts = fulltext.document_counts(conn, re.findall(r'"([^"]+)"', match))
+    found = fulltext.search_fts(conn, match, project=project, limit=CANDIDATES, counts=counts)
     if not found:
         return [], 0.0
     return found, bm25_strength(found[0][1], counts.values(), queries.indexed_count(conn))

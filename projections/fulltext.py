@@ -1,0 +1,146 @@
+"""Full-text (BM25) queries over the SQLite projection's FTS5 index, bounded so that a long
+prompt over a large project costs what a short one does (bench/bench_lexical.py measures it)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+def search_fts(conn: sqlite3.Connection, query: str, *, project: str | None, limit: int,
+               counts: Mapping[str, int] | None = None) -> list[tuple[int, float]]:
+    """Live memories matching an FTS5 ``query``, best BM25 first, with a positive score
+    (``counts``: the words' :func:`document_counts`, when the caller has them), bounded by
+    :func:`bound_query`. A project without live memories gets none without a search."""
+    if project is not None and not has_live(conn, project):
+        return []
+    bound = bound_query(conn, query, counts)
+    if bound is None:
+        return []
+    sql = ("SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts"
+           " JOIN memories m ON m.id = memories_fts.rowid WHERE memories_fts MATCH ?")
+    params: list[object] = [bound.match]
+    if bound.among is not None:
+        # A filter, not a MATCH of the outer table: BM25 still sums each word of the query
+        # once, and SQLite scores only the rows that pass it. The unary + keeps SQLite from
+        # running the whole MATCH again for each rowid of the list.
+        sql += (" AND +memories_fts.rowid IN"
+                " (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?)")
+        params.append(bound.among)
+    sql += " AND m.state IN ('active', 'proven')"
+    if project is not None:
+        sql += " AND m.project = ?"
+        params.append(project)
+    sql += " ORDER BY bm25(memories_fts) LIMIT ?"
+    params.append(limit)
+    return [(row[0], float(row[1])) for row in conn.execute(sql, params)]
+
+
+def has_live(conn: sqlite3.Connection, project: str) -> bool:
+    return conn.execute("SELECT 1 FROM memories WHERE state IN ('active', 'proven')"
+                        " AND project = ? LIMIT 1", (project,)).fetchone() is not None
+
+
+# BM25 in FTS5 scores every document a query matches, for every word of the query: the work
+# grows with matches times words. Chosen on hooks-20k and zipf-100k (bench/bench_lexical.py,
+# --budgets): 3,000 postings cut a 300-character prompt in the 8,000-memory project by about
+# a third against the 12,000 before, with a top-10 overlap of 0.99 with unbounded BM25 and
+# zipf-100k recall@10 0.964 (unbounded 0.977); 6,000 gives 0.977 at about the old speed.
+POSTINGS_BUDGET = 3_000  # documents holding a chosen rare word, summed over those words
+MAX_WORDS = 128  # words a query ranks by (a 2,000-character prompt has about 100)
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Bound:
+    """An FTS5 query as run: ``match`` ranks (BM25 over its words), and when set, only the
+    documents matching ``among`` (the rarest words) are scored."""
+
+    match: str
+    among: str | None = None
+
+
+def bound_query(conn: sqlite3.Connection, query: str,
+                counts: Mapping[str, int] | None = None) -> Bound | None:
+    """``query`` as FTS5 should run it (None when none of its words is in the index).
+
+    A query of ORed quoted words (:func:`~memlane.daemon.domain.ranking.fts_query`) loses
+    the words found in no document (they cannot match, and score nothing) and, past
+    :data:`MAX_WORDS`, its commonest words. When the documents its words hold add up past
+    :data:`POSTINGS_BUDGET`, only those holding one of its rarest words (within the budget;
+    the rarest always) are scored: the common words left out of that choice carry little
+    idf, and are what made a long prompt score most of the collection. Any other query is
+    run as given."""
+    words = _QUOTED.findall(query)
+    if len(words) < 2 or query != _ored(words):
+        return Bound(query)
+    if counts is None:
+        counts = document_counts(conn, words)
+    found = sorted((w for w in words if counts.get(w)), key=lambda w: counts[w])[:MAX_WORDS]
+    if not found:
+        return None
+    chosen: list[str] = []
+    total = 0
+    for word in found:
+        if chosen and total + counts[word] > POSTINGS_BUDGET:
+            break
+        chosen.append(word)
+        total += counts[word]
+    among = None if len(chosen) == len(found) else _ored(chosen)
+    return Bound(_ored(found), among)
+
+
+def _ored(words: Sequence[str]) -> str:
+    return " OR ".join(f'"{word}"' for word in words)
+
+
+# Per database file: the index version the counts were read at, and word -> documents (None:
+# the word has no token). Bounded: a few databases, CACHED_WORDS words each.
+COUNTS: dict[str, tuple[bytes, dict[str, int | None]]] = {}
+CACHED_WORDS = 50_000
+
+
+def document_counts(conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, int]:
+    """:func:`count_documents`, kept per database until its index changes: FTS5 rewrites its
+    structure record (row 10 of its data table: a cookie and the segments) and its averages
+    (row 1: documents and tokens) at every write to the index. A prompt's words recur, and
+    counting them scans their postings."""
+    where = conn.execute("PRAGMA database_list").fetchone()[2]
+    if not where:  # an in-memory database has no name to keep counts under
+        return count_documents(conn, words)
+    version = b"".join(bytes(row[0]) for row in conn.execute(
+        "SELECT block FROM memories_fts_data WHERE id IN (1, 10) ORDER BY id"))
+    kept_at, known = COUNTS.get(where, (b"", {}))
+    if kept_at != version or len(known) > CACHED_WORDS:
+        if len(COUNTS) >= 8:
+            COUNTS.clear()
+        known = {}
+        COUNTS[where] = (version, known)
+    missing = [word for word in dict.fromkeys(words) if word not in known]
+    if missing:
+        fresh = count_documents(conn, missing)
+        known.update({word: fresh.get(word) for word in missing})
+    return {word: n for word in words if (n := known[word]) is not None}
+
+
+def count_documents(conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, int]:
+    """How many documents hold each word (a phrase of several tokens: its rarest token's
+    count), through the index's own tokenizer: the words are indexed in a temporary FTS5 table
+    and its tokens looked up in the main index's vocabulary."""
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.memories_vocab"
+                 " USING fts5vocab(main, memories_fts, row)")
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words"
+                 " USING fts5(text, tokenize = 'porter unicode61')")
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_tokens"
+                 " USING fts5vocab(temp, query_words, instance)")
+    conn.execute("DELETE FROM temp.query_words")
+    conn.executemany("INSERT INTO temp.query_words (rowid, text) VALUES (?, ?)", enumerate(words))
+    counts: dict[str, int] = {}
+    for position, documents in conn.execute(
+            "SELECT q.doc, coalesce(v.doc, 0) FROM temp.query_tokens q"
+            " LEFT JOIN temp.memories_vocab v ON v.term = q.term"):
+        word = words[position]
+        counts[word] = min(counts.get(word, documents), documents)
+    return counts
