@@ -20,6 +20,7 @@ from memlane.daemon.domain.models import ModelSpec, ModelUnavailable, pipeline_i
 
 TOKEN_BUDGET = 8_192  # tokens per forward pass: bounds the activations' memory
 OVERLAP = 32
+MAX_CHARS_PER_TOKEN = 16  # a query is cut to max_tokens * this many characters before tokenising
 InputType = Literal["query", "document"]
 
 
@@ -75,8 +76,10 @@ class Embedder:
             raise ValueError("cannot embed an empty text")
         if not texts:
             return np.zeros((0, dims or self.dims), dtype=np.float32)
-        prepared = [self.spec.query_text(t) if input_type == "query" else t for t in texts]
-        windows, owners, weights = self._windows(prepared)
+        if input_type == "query":  # what the model reads of it: no window past the first
+            vectors = self._run([self._head(self.spec.query_text(t)) for t in texts])
+            return _normalise(vectors[:, : dims or self.dims])
+        windows, owners, weights = self._windows(list(texts))
         # Each window's own unit vector, so a window's weight is its length alone.
         vectors = _normalise(self._run(windows))
         combined = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
@@ -108,6 +111,17 @@ class Embedder:
             begin_char, end_char = whole.offsets[start][0], whole.offsets[end - 1][1]
             pieces.append(self._encode(text[begin_char:end_char]))
         return pieces
+
+    def _head(self, text: str) -> Encoding:
+        """The first window of the text (as :meth:`_split` cuts it), the text cut before
+        tokenising to what the window can hold."""
+        text = text[: self.spec.max_tokens * MAX_CHARS_PER_TOKEN]
+        first = self._encode(text)
+        if not first.overflowing:
+            return first
+        whole = self._untruncated.encode(text, add_special_tokens=False)
+        end = min(self.spec.max_tokens - 8, len(whole.offsets))  # room for special tokens
+        return self._encode(text[: whole.offsets[end - 1][1]])
 
     def _encode(self, text: str) -> Encoding:
         encoding = self.tokenizer.encode(text)

@@ -28,7 +28,10 @@ def dense_candidates(vectors: VectorProjection, conn: sqlite3.Connection, vector
     fifth of the memories needs one scan, not several widening ones.
     """
     total = len(vectors)
-    share = 1.0 if project is None else queries.live_count(conn, project) / max(total, 1)
+    live = None if project is None else queries.live_count(conn, project)
+    if live == 0:
+        return []  # a new project: nothing of another project may come back
+    share = 1.0 if live is None else live / max(total, 1)
     wanted = min(total, max(CANDIDATES * 2, int(CANDIDATES * 1.5 / max(share, 1e-6))))
     if project is not None and total >= vector_store.EXACT_BELOW and wanted > total // 4:
         return _scan_project(vectors, conn, vector, project)

@@ -62,3 +62,15 @@ def test_files_that_differ_from_the_pinned_checksums_are_refused(tmp_path: Path)
 def test_empty_text_is_refused(embedder: Embedder) -> None:
     with pytest.raises(ValueError, match="empty"):
         embedder.embed(["  "])
+
+
+def test_a_query_is_embedded_as_far_as_the_model_reads(embedder: Embedder) -> None:
+    """A query is cut to the model's window (a stored text is chunked): words past the window
+    change nothing, so a 2,000-character prompt costs one forward pass, not three."""
+    words = " ".join(f"retry{i} backoff" for i in range(300))
+    query = embedder.embed([words], input_type="query")
+    longer = embedder.embed([words + " unrelated kubernetes ingress annotations"] * 1,
+                            input_type="query")
+    assert float(query[0] @ longer[0]) > 0.99999
+    document = embedder.embed([words], input_type="document")
+    assert float(document[0] @ query[0]) < 0.9999  # the document's later windows count

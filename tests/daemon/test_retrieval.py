@@ -117,3 +117,19 @@ def test_indexed_count_is_the_full_text_index_row_count(tmp_path: Path, size: in
     assert indexed_count(conn) == size == conn.execute(
         "SELECT count(*) FROM memories_fts").fetchone()[0]
     projections.close()
+
+
+def test_a_project_with_no_memory_scans_no_vector(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prompt from a new project: no candidates, and no scan of the other projects' vectors
+    (it took the whole index plus a lookup of every id before)."""
+    rng = np.random.default_rng(3)
+    projections, vectors = build(tmp_path, [f"p{i % 3}" for i in range(300)], rng)
+
+    def no_scan(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the vector index was scanned for an empty project")
+
+    monkeypatch.setattr(projections.vectors, "search", no_scan)
+    assert dense_candidates(projections.vectors, projections.sqlite.conn, vectors[0],
+                            "a-new-project") == []
+    projections.close()
