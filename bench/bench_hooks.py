@@ -12,8 +12,9 @@ new connection or a fresh process as Claude Code makes them:
   target 15 ms for 300 characters, 60 ms for 2,000;
 - the packaged command hook (``hook.sh``: sh + curl over the Unix socket): end to end 30 ms;
 - ``memlane recall`` (a fresh CLI process): end to end 60 ms;
-- the floors beside them: ``GET /v1/health`` over a new TCP connection, and a fresh ``curl``
-  process asking the socket for it.
+- the floors beside them: ``GET /v1/health`` over a new TCP connection, a fresh ``curl``
+  process asking the socket for it, and the raw query embedding of the same prompts in this
+  process (the daemon's model and thread count: what no hook can go below).
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.bench_embed import Daemon, print_load, running_daemon
+from bench.bench_embed import THREADS, Daemon, print_load, running_daemon
 from bench.corpora import load
 from bench.report import print_machine
 from memlane.cli.client import Client
+from memlane.daemon.adapters.embedder import Embedder
+from memlane.daemon.domain.models import MINILM
 
 CHUNK = 1000
 
@@ -126,6 +129,13 @@ def measure(daemon: Daemon, prompts: list[dict[str, object]], dirs: dict[str, Pa
         for size, target in ((300, 15.0), (2000, 60.0)):
             rows.append((f"http hook, {size:,} chars, {label}", timed(hook(project, size), runs),
                          target))
+    embedder = Embedder.load(MINILM, daemon.paths.models_dir, threads=THREADS)
+    for size in (300, 2000):
+        texts = of(largest, size)
+        embedder.embed(texts[:2], input_type="query")  # warm-up
+        rows.append((f"floor: raw query embed in process, {size:,} chars",
+                     timed(lambda i, t=texts: embedder.embed([t[i % len(t)]],
+                                                             input_type="query"), runs), None))
     rows += [("floor: curl /v1/health (fresh process, socket)", timed(curl_health, runs // 4),
               None),
              ("command hook (sh + curl, socket), 300 chars", timed(command, runs // 4), 30.0),
