@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import shutil
 import signal
 import tempfile
@@ -30,22 +29,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.bench_forget import probe_pipeline, start, summary
 from memlane.cli.client import Client
 from memlane.cli.restoring import restore
 from memlane.daemon.adapters.paths import Paths, resolve_paths
 from memlane.events.sizes import LogSizes
 from memlane.projections.catchup import Projections
+
+from bench.bench_forget import probe_pipeline, start, summary
+from bench.report import print_machine
 from tests.history import generate, open_unsynced
 
 MIB = 1024 * 1024
-
-
-def sha() -> str:
-    import subprocess
-
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, cwd=Path(__file__).parent).stdout.strip()
 
 
 def by_kind(log_dir: Path) -> Counter[str]:
@@ -105,10 +99,8 @@ def main() -> None:
     parser.add_argument("--segment-mib", type=int, default=64, help="segment size (small "
                         "runs: smaller, so that some segments are sealed)")
     args = parser.parse_args()
-    now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    print(f"memlane compaction benchmark, {now}, git {sha()}")
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, python "
-          f"{platform.python_version()}, load {os.getloadavg()[0]:.2f}")
+    print("memlane compaction benchmark")
+    print_machine()
     root = Path(tempfile.mkdtemp(prefix="mlc-", dir="/tmp"))
     paths = resolve_paths({"MEMLANE_HOME": str(root / "home")})
     paths.home.mkdir()

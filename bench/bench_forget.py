@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -25,13 +24,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from bench.bench_embed import wait_ready
 from memlane.cli.client import Client
 from memlane.daemon.adapters.paths import Paths, resolve_paths
 from memlane.daemon.domain.storing import content_hash
 from memlane.events.log import EventLog
 from memlane.events.model import Embedded, Event, Recalled, Stored
+
+from bench.bench_embed import wait_ready
+from bench.report import print_machine
 
 SECRET = "the forgotten bench memory holds walrus-cobalt-5531"
 
@@ -110,19 +110,12 @@ def summary(latencies: list[tuple[float, float]]) -> str:
             f"p99 {ordered[int(len(ordered) * 0.99)]:.1f} ms, worst {ordered[-1]:.1f} ms")
 
 
-def sha() -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, cwd=Path(__file__).parent).stdout.strip()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--memories", type=int, default=100_000)
     args = parser.parse_args()
-    now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    print(f"memlane forget benchmark, {now}, git {sha()}")
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, python "
-          f"{platform.python_version()}, load {os.getloadavg()[0]:.2f}")
+    print("memlane forget benchmark")
+    print_machine()
     home = Path(tempfile.mkdtemp(prefix="mlf-", dir="/tmp"))
     paths = resolve_paths({"MEMLANE_HOME": str(home)})
     env = {**os.environ, "MEMLANE_HOME": str(home), "MEMLANE_PORT": "0"}

@@ -23,7 +23,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -36,14 +35,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from bench.bench_forget import probe_pipeline, sha, start
 from memlane.cli.client import Client
 from memlane.daemon.adapters.paths import Paths, resolve_paths
 from memlane.daemon.adapters.sync_config import SyncConfig, write_sync_config
 from memlane.daemon.domain.storing import content_hash
 from memlane.events.log import EventLog
 from memlane.events.model import Embedded, Event, Stored
+
+from bench.bench_forget import probe_pipeline, start
+from bench.report import print_machine
 
 PROJECT_ID = "cbench"
 # Notes of 7 words drawn from the bench corpus's ~580-word vocabulary: far apart for the model,
@@ -133,10 +133,8 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=100_000)
     parser.add_argument("--stream", type=int, default=5_000)
     args = parser.parse_args()
-    now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    print(f"memlane sync benchmark, {now}, git {sha()}")
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, python "
-          f"{platform.python_version()}, load {os.getloadavg()[0]:.2f}")
+    print("memlane sync benchmark")
+    print_machine()
     root = Path(tempfile.mkdtemp(prefix="mls-", dir="/tmp"))
     server, url = nats_server(root)
     processes: list[subprocess.Popen[bytes]] = []

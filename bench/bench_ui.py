@@ -15,23 +15,22 @@ state directory (and reuses it when its log already holds memories).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from playwright.sync_api import Page
-
 from memlane.events.log import EventLog
 from memlane.events.model import Clustered, Embedded, Event, Linked, Stored
+from playwright.sync_api import Page
+
+from bench.bench_embed import print_load
+from bench.report import print_machine
 from tests.e2e import daemon as daemon_process
 from tests.e2e.daemon import DaemonProcess
 from tests.ui.browser import base_url, launched, log_in
@@ -198,14 +197,6 @@ def memory_page_ms(page: Page, url: str, memory: int) -> float:
     return float(page.evaluate(LOADED))
 
 
-def describe_machine() -> str:
-    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                         text=True, cwd=Path(__file__).parent).stdout.strip()
-    one, five, _ = os.getloadavg()
-    return (f"machine: {platform.platform()}, {os.cpu_count()} CPUs; date "
-            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; sha {sha}; load {one:.2f} / {five:.2f}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--memories", type=int, default=100_000)
@@ -259,7 +250,8 @@ def main() -> None:
               f"median {median(graph['click'])} ms (max {max(graph['click']):.0f})")
         print(f"memory page of the oldest memory (#{oldest}, history scanned from the log's "
               f"start): median {median(pages)} ms, max {max(pages):.0f} ms")
-        print(describe_machine())
+        print_machine()
+        print_load("at the end")
     finally:
         try:
             daemon.stop()
