@@ -65,12 +65,6 @@ def _call(method: str, path: str, body: Any = None, *, timeout: float | None = N
         fail(f"{exc.code}: {exc.message}", code=1)
 
 
-def _progress_of(path: str) -> tuple[int, int] | None:
-    """(done, total) of the daemon's long work behind ``path``, while it runs."""
-    progress = Client(_paths(), timeout=2.0).request("GET", path).get("progress")
-    return None if not progress else (progress[0], progress[1])
-
-
 def _call_or_fallback(method: str, path: str, body: Any, fallback: Callable[[], T],
                       *, allowed: bool) -> T | Any:
     """Ask the daemon; when none answers, run ``fallback`` in this process (if allowed)."""
@@ -306,13 +300,14 @@ def _quote(value: str) -> str:
 @app.command()
 def rebuild(as_json: JsonFlag = False) -> None:
     """Delete the projections and replay them from the log."""
-    from memlane.cli.progress import progress_bar, while_polling
+    from memlane.cli.progress import polled, progress_bar, while_polling
 
     paths = _paths()
     with progress_bar("replaying", enabled=False if wants_json(as_json) else None) as update:
         if daemonctl.is_up(paths) is not None:
             result = while_polling(lambda: _call("POST", "/v1/rebuild", timeout=3600.0),
-                                   lambda: _progress_of("/v1/rebuild"), update)
+                                   lambda: polled(Client(paths, timeout=2.0), "/v1/rebuild"),
+                                   update)
         else:
             from memlane.cli.offline import rebuild_offline
 

@@ -10,7 +10,7 @@ import typer
 
 from memlane.cli import daemonctl
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
-from memlane.cli.progress import progress_bar, while_polling
+from memlane.cli.progress import polled, progress_bar, while_polling
 from memlane.cli.render import emit, fail, wants_json
 from memlane.daemon.domain.errors import ApiError
 from memlane.events.errors import LogLocked
@@ -37,8 +37,9 @@ def register(app: typer.Typer, call: Callable[..., Any], paths: Callable[[], Any
                     answer = backup_offline(paths(), body["dest"], projections=projections,
                                             progress=update)
                 else:
+                    poller = Client(paths(), timeout=2.0)
                     answer = while_polling(lambda: client.request("POST", "/v1/backup", body),
-                                           lambda: _progress(paths), update)
+                                           lambda: polled(poller, "/v1/backup"), update)
             except (DaemonError, ApiError) as exc:
                 fail(f"{exc.code}: {exc.message}")
             except (DaemonUnavailable, LogLocked) as exc:
@@ -81,9 +82,3 @@ def register(app: typer.Typer, call: Callable[..., Any], paths: Callable[[], Any
         emit(answer, as_json=as_json,
              text=f"restored {answer['home']} up to seq {answer['position']}: "
                   f"{answer['memories']}; forgotten again: {answer['forgotten_again'] or 'none'}")
-
-
-def _progress(paths: Callable[[], Any]) -> tuple[int, int] | None:
-    state = Client(paths(), timeout=2.0).request("GET", "/v1/backup")
-    progress = state.get("progress")
-    return None if not progress else (progress[0], progress[1])

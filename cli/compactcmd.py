@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
-from memlane.cli.progress import progress_bar, while_polling
+from memlane.cli.progress import polled, progress_bar, while_polling
 from memlane.cli.render import emit, fail, wants_json
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
@@ -23,18 +23,13 @@ def register(app: typer.Typer, paths: Callable[[], Any]) -> None:
                 as update:
             try:
                 answer = while_polling(lambda: client.request("POST", "/v1/compact", {}),
-                                       lambda: _progress(paths), update)
+                                       lambda: polled(Client(paths(), timeout=2.0), "/v1/status",
+                                                      "compaction"), update)
             except DaemonError as exc:
                 fail(f"{exc.code}: {exc.message}")
             except DaemonUnavailable:
                 answer = _offline(paths(), update)
         emit(answer, as_json=as_json, text=describe(answer))
-
-
-def _progress(paths: Callable[[], Any]) -> tuple[int, int] | None:
-    state = Client(paths(), timeout=2.0).request("GET", "/v1/status").get("compaction") or {}
-    progress = state.get("progress")
-    return None if not progress else (progress[0], progress[1])
 
 
 def _offline(paths: Any, update: Callable[[int, int], None]) -> dict[str, Any]:

@@ -55,3 +55,13 @@ def while_polling(work: Callable[[], T], poll: Callable[[], Any], update: Update
     if error:
         raise error[0]
     return result[0]
+
+
+def polled(client: Any, path: str, *parts: str) -> tuple[int, int] | None:
+    """``(done, total)`` from the ``progress`` of a daemon's long work, found at ``path`` (under
+    ``parts`` of its answer), while it runs; None otherwise."""
+    state = client.request("GET", path)
+    for part in parts:
+        state = state.get(part) or {}
+    progress = state.get("progress")
+    return None if not progress else (progress[0], progress[1])
