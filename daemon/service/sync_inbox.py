@@ -137,16 +137,15 @@ class Inbox:
         """For each tombstone not keeping descendants, what was consolidated here from the
         memories it names: the forgetting device may not have seen those consolidations (made
         by a third device), and a forget takes them unless kept, as a local forget does."""
-        found: dict[GlobalId, tuple[int, ...]] = {}
-        for wire in wires:
-            if isinstance(wire.event, ForgetRequested) and not wire.event.keep_descendants:
-                roots = [s for g in wire.refs.get("memories", ())
-                         if (s := self._ids.local_of((g[0], g[1]))) is not None]
-                if roots:
-                    await self._reader.caught_up()  # lineage of what was applied before
-                    found[wire.global_id] = tuple(await self._reader.read(
-                        lambda c, r=roots: with_descendants(c, r)))
-        return found
+        roots = {wire.global_id: known for wire in wires
+                 if isinstance(wire.event, ForgetRequested) and not wire.event.keep_descendants
+                 and (known := [s for g in wire.refs.get("memories", ())
+                                if (s := self._ids.local_of((g[0], g[1]))) is not None])}
+        if not roots:
+            return {}
+        await self._reader.caught_up()  # the lineage of everything applied before
+        return await self._reader.read(lambda c: {
+            gid: tuple(with_descendants(c, known)) for gid, known in roots.items()})
 
     async def _append(self, accepted: list[tuple[Wire, bytes]], adopted: dict[GlobalId, int],
                       spread: dict[GlobalId, tuple[int, ...]]) -> list[Record]:
