@@ -16,7 +16,7 @@ from memlane.daemon.domain.global_ids import GlobalId
 from memlane.daemon.domain.storing import content_hash
 from memlane.daemon.domain.sync_wire import Wire, msg_id, seal, subject
 from memlane.events.log import read_log
-from memlane.events.model import Consolidated, Event, ForgetRequested, Stored
+from memlane.events.model import Consolidated, Event, ForgetRequested, Forgotten, Stored
 
 from tests.sync.devices import TEAM, Device, live_memories, texts, wait_for
 from tests.sync.servers import NatsServer
@@ -29,6 +29,13 @@ def memory_with(device: Device, text: str) -> int | None:
     ids = [r.seq for r in read_log(device.home / "log")
            if isinstance(r.event, Stored) and r.event.text == text]
     return ids[0] if ids else None
+
+
+def forget_completed(device: Device, memory_id: int) -> bool:
+    """Whether the device's forget of the memory finished (its proof recorded): the request
+    marks the memory forgotten at once, the purge follows."""
+    return any(isinstance(r.event, Forgotten) and r.event.memory == memory_id
+               for r in read_log(device.home / "log"))
 
 
 def state_of(device: Device, memory_id: int) -> str:
@@ -53,6 +60,7 @@ def forget_everywhere(a: Device, b: Device, server: NatsServer, *, b_offline: bo
         b.daemon.start()
     wait_for(lambda: state_of(b, b_id) == "forgotten", timeout=60, what="B forgot the note",
              explain=b.sync_status)
+    wait_for(lambda: forget_completed(b, b_id), timeout=60, what="B completed the forget")
     for device in (a, b):
         proof = device.daemon.client.request("POST", "/v1/forget/verify", {"texts": [SECRET_NOTE]})
         assert proof["matches"] == 0, (device.home.name, proof)
@@ -171,5 +179,8 @@ def test_a_tombstone_takes_what_was_consolidated_from_its_memory_here(
     asyncio.run(publish_as(server.url, a, [tombstone]))
     wait_for(lambda: live_memories(b) == 0, timeout=60, what="B forgot both",
              explain=b.sync_status)
+    # The request marks them forgotten at once; the purge and its proof finish after it.
+    wait_for(lambda: sum(isinstance(r.event, Forgotten) for r in read_log(b.home / "log")) == 2,
+             timeout=60, what="B completed the forget of both (their proofs recorded)")
     proof = b.daemon.client.request("POST", "/v1/forget/verify", {"texts": [SECRET_NOTE, merged]})
     assert proof["matches"] == 0, proof
