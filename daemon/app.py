@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
@@ -31,7 +31,6 @@ from memlane.daemon.adapters.git_project import detect_project
 from memlane.daemon.adapters.heap import heap_trimmer
 from memlane.daemon.adapters.log_output import RECENT_ERRORS
 from memlane.daemon.adapters.identity import ensure_identity, verify
-from memlane.daemon.adapters.nats_link import NatsLink
 from memlane.daemon.adapters.sync_config import OutboxCursor, SyncConfig, read_sync_config
 from memlane.daemon.adapters.model_store import default_model_name
 from memlane.daemon.adapters.paths import Paths, ensure_private_dir
@@ -88,6 +87,9 @@ from memlane.events.log import EventLog, TailCut
 from memlane.events.model import Record
 from memlane.projections.catchup import Projections, committed_seq
 from memlane.projections.damage import is_storage_error
+
+if TYPE_CHECKING:
+    from memlane.daemon.adapters.nats_link import NatsLink
 
 log = structlog.get_logger()
 DRAIN_TIMEOUT = 10.0  # well inside the unit's TimeoutStopSec
@@ -303,6 +305,8 @@ async def _sync(paths: Paths, config: SyncConfig, *, reader: Reader, writer: Wri
                                          writer.log.last_seq)
 
     async def connect() -> NatsLink:
+        from memlane.daemon.adapters.nats_link import NatsLink  # nats only when sync is on
+
         return await NatsLink.connect(config.url, creds=config.creds, team=config.team,
                                       device=identity.device,
                                       projects=sorted(set(config.projects.values())),

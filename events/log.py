@@ -155,7 +155,7 @@ class EventLog:
         last = segments[-1]
         data = last.read_bytes()
         expect = first_seq_of(segments[-2]) if len(segments) > 1 else None
-        scan = scan_segment(last, data, None, floor)
+        scan = scan_segment(last, data, None, floor, decode=False)
         if expect is not None and scan.first_seq <= expect:
             raise LogCorrupted(last, 0, "segment order is wrong")
         if scan.tail is not None:

@@ -27,7 +27,7 @@ def read_log(directory: Path, from_seq: int = 1, *, upto: int | None = None,
         path = segments[index]
         data = path.read_bytes()
         last_read: int | None = None
-        for item in iter_segment(path, data, expect):
+        for item in iter_segment(path, data, expect, skip_below=from_seq):
             if isinstance(item, FrameError):
                 if index != len(segments) - 1 or not tolerate_tail:
                     raise LogCorrupted(path, item.offset, item.reason)

@@ -12,14 +12,15 @@ seqs may skip only inside the range its header accounts for.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
-from memlane.events.codec import decode_frame
 from memlane.events.acked import AckFloor
+from memlane.events.codec import decode_frame, frame_seqs
 from memlane.events.errors import LogCorrupted, LogDamagedBelowAck
 from memlane.events.framing import (
     Frame,
@@ -31,6 +32,8 @@ from memlane.events.framing import (
 )
 from memlane.events.model import Record
 from memlane.events.segments import COMPACTED, SegmentHeader, parse_header
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,40 +49,77 @@ class SegmentScan:
     tail: FrameError | None
 
 
-def iter_segment(path: Path, data: bytes, expect_seq: int | None) -> Iterator[Record | FrameError]:
+def iter_segment(path: Path, data: bytes, expect_seq: int | None, *,
+                 skip_below: int = 0) -> Iterator[Record | FrameError]:
     """Decode the records of one segment, checking checksums and seq contiguity.
 
-    Yields a trailing :class:`FrameError` when the whole frames end before the bytes do; raises
-    :class:`LogCorrupted` for damage that cannot be a torn tail.
+    Frames whose records all lie below ``skip_below`` are checked by their seqs alone and not
+    yielded (a frame reaching it is yielded whole). Yields a trailing :class:`FrameError` when
+    the whole frames end before the bytes do; raises :class:`LogCorrupted` for damage that
+    cannot be a torn tail.
     """
-    for item in _iter_unclassified(path, data, expect_seq):
+    for item in _iter_unclassified(path, data, expect_seq, skip_below):
         if isinstance(item, FrameError):
             yield _classify(path, data, item)
             return
         yield item
 
 
-def _iter_unclassified(path: Path, data: bytes,
-                       expect_seq: int | None) -> Iterator[Record | FrameError]:
+def _iter_unclassified(path: Path, data: bytes, expect_seq: int | None,
+                       skip_below: int = 0) -> Iterator[Record | FrameError]:
     header = _read_header(path, data)
-    first = header.first_seq
-    if expect_seq is not None and first != expect_seq:
-        raise LogCorrupted(path, 0, f"segment starts at seq {first}, expected {expect_seq}")
-    expected = first
+    expected = _first_expected(path, header, expect_seq)
     for item in iter_frames(data, header.size):
         if isinstance(item, FrameError):
-            if header.version == COMPACTED:
-                raise LogCorrupted(path, item.offset, f"compacted segment damaged: {item.reason}")
-            yield item
+            yield _unless_compacted(path, header, item)
             return
+        if expected < skip_below:
+            seqs = _seqs(path, item)
+            if seqs and seqs[-1] < skip_below:
+                for seq in seqs:
+                    expected = _checked(path, header, item, seq, expected)
+                continue
         for record in _decode(path, item):
-            if record.seq != expected and not _skips_within(header, record.seq, expected):
-                raise LogCorrupted(path, item.offset, f"seq {record.seq} where {expected} was due")
-            if header.last_seq is not None and record.seq > header.last_seq:
-                raise LogCorrupted(path, item.offset, f"seq {record.seq} past the compacted "
-                                                      f"range's end {header.last_seq}")
-            expected = record.seq + 1
+            expected = _checked(path, header, item, record.seq, expected)
             yield record
+
+
+def _iter_seqs(path: Path, data: bytes) -> Iterator[int | FrameError]:
+    """The seqs of a segment's records, checked as :func:`iter_segment` checks them, with
+    nothing else decoded; a trailing :class:`FrameError` as there (unclassified)."""
+    header = _read_header(path, data)
+    expected = header.first_seq
+    for item in iter_frames(data, header.size):
+        if isinstance(item, FrameError):
+            yield _unless_compacted(path, header, item)
+            return
+        for seq in _seqs(path, item):
+            expected = _checked(path, header, item, seq, expected)
+            yield seq
+
+
+def _first_expected(path: Path, header: SegmentHeader, expect_seq: int | None) -> int:
+    if expect_seq is not None and header.first_seq != expect_seq:
+        raise LogCorrupted(path, 0, f"segment starts at seq {header.first_seq}, expected "
+                                    f"{expect_seq}")
+    return header.first_seq
+
+
+def _unless_compacted(path: Path, header: SegmentHeader, error: FrameError) -> FrameError:
+    """A failed frame, unless the segment is compacted (written whole: then it is damage)."""
+    if header.version == COMPACTED:
+        raise LogCorrupted(path, error.offset, f"compacted segment damaged: {error.reason}")
+    return error
+
+
+def _checked(path: Path, header: SegmentHeader, item: Frame, seq: int, expected: int) -> int:
+    """The seq due after ``seq``; :class:`LogCorrupted` if ``seq`` may not come here."""
+    if seq != expected and not _skips_within(header, seq, expected):
+        raise LogCorrupted(path, item.offset, f"seq {seq} where {expected} was due")
+    if header.last_seq is not None and seq > header.last_seq:
+        raise LogCorrupted(path, item.offset, f"seq {seq} past the compacted "
+                                              f"range's end {header.last_seq}")
+    return seq + 1
 
 
 def _skips_within(header: SegmentHeader, seq: int, expected: int) -> bool:
@@ -88,18 +128,23 @@ def _skips_within(header: SegmentHeader, seq: int, expected: int) -> bool:
 
 
 def scan_segment(path: Path, data: bytes, expect_seq: int | None,
-                 floor: AckFloor | None = None) -> SegmentScan:
+                 floor: AckFloor | None = None, *, decode: bool = True) -> SegmentScan:
     """Check a whole segment; the result says where its whole frames end.
 
-    Raises :class:`LogDamagedBelowAck` if it ends, or is damaged, at or below ``floor``.
+    Without ``decode`` only the records' seqs are decoded: the checksums and seqs are checked
+    as with it, but a checksummed frame whose records would not decode goes unnoticed (what
+    opening the log needs, at a fraction of the cost). Raises :class:`LogDamagedBelowAck` if
+    it ends, or is damaged, at or below ``floor``.
     """
     header = _read_header(path, data)
     last, tail = header.first_seq - 1, None
-    for item in _iter_unclassified(path, data, expect_seq):
+    _first_expected(path, header, expect_seq)
+    items = _iter_unclassified(path, data, None) if decode else _iter_seqs(path, data)
+    for item in items:
         if isinstance(item, FrameError):
             tail = item
         else:
-            last = item.seq
+            last = item if isinstance(item, int) else item.seq
     end = tail.offset if tail is not None else len(data)
     if header.last_seq is not None:
         last = header.last_seq
@@ -154,8 +199,16 @@ def _proof_of_damage(data: bytes, offset: int) -> int | None:
     return later
 
 
+def _seqs(path: Path, item: Frame) -> list[int]:
+    return _decoded(path, item, frame_seqs)
+
+
 def _decode(path: Path, item: Frame) -> list[Record]:
+    return _decoded(path, item, decode_frame)
+
+
+def _decoded(path: Path, item: Frame, decode: Callable[[bytes], list[T]]) -> list[T]:
     try:
-        return decode_frame(item.payload)
+        return decode(item.payload)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise LogCorrupted(path, item.offset, f"checksummed frame does not decode: {exc}") from exc

@@ -86,6 +86,8 @@ class Projections:
         if self.vectors.applied_seq > last_seq:
             self._reset_vectors()
         first = self.applied_seq
+        if first >= last_seq:
+            return 0
         records = read_log(log_dir, first + 1, upto=last_seq)
         count = 0
         while batch := list(islice(records, CATCH_UP_BATCH)):
