@@ -97,8 +97,9 @@ class Embedder:
         weights = np.array([sum(w.attention_mask) for w in windows], dtype=np.float32)
         return windows, np.array(owners), weights
 
-    def _split(self, text: str) -> list[Encoding]:
-        """The text's encoding, or overlapping windows of it when it is longer than the model's."""
+    def _split(self, text: str, *, first_only: bool = False) -> list[Encoding]:
+        """The text's encoding, or overlapping windows of it when it is longer than the model's
+        (only the first with ``first_only``)."""
         first = self._encode(text)
         if not first.overflowing:
             return [first]
@@ -106,22 +107,16 @@ class Embedder:
         span = self.spec.max_tokens - 8  # room for special tokens
         starts = range(0, max(len(whole.ids) - OVERLAP, 1), span - OVERLAP)
         pieces = []
-        for start in starts:
+        for start in starts[:1] if first_only else starts:
             end = min(start + span, len(whole.offsets))
             begin_char, end_char = whole.offsets[start][0], whole.offsets[end - 1][1]
             pieces.append(self._encode(text[begin_char:end_char]))
         return pieces
 
     def _head(self, text: str) -> Encoding:
-        """The first window of the text (as :meth:`_split` cuts it), the text cut before
-        tokenising to what the window can hold."""
-        text = text[: self.spec.max_tokens * MAX_CHARS_PER_TOKEN]
-        first = self._encode(text)
-        if not first.overflowing:
-            return first
-        whole = self._untruncated.encode(text, add_special_tokens=False)
-        end = min(self.spec.max_tokens - 8, len(whole.offsets))  # room for special tokens
-        return self._encode(text[: whole.offsets[end - 1][1]])
+        """The first window of the text, the text cut before tokenising to what a window can
+        hold (the model reads no more of a query)."""
+        return self._split(text[: self.spec.max_tokens * MAX_CHARS_PER_TOKEN], first_only=True)[0]
 
     def _encode(self, text: str) -> Encoding:
         encoding = self.tokenizer.encode(text)

@@ -6,7 +6,8 @@ refused with a clear 413."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import anyio
 import numpy as np
@@ -38,12 +39,21 @@ class CountingEmbedder:
         return sum(len(t.split()) for t in texts)
 
 
+@asynccontextmanager
+async def running(embedder: CountingEmbedder) -> AsyncIterator[tuple[TaskGroup, EmbedEngine]]:
+    """An engine serving ``embedder`` in a task group, stopped when the block ends."""
+    engine = EmbedEngine(lambda: embedder, max_batch=MAX_BATCH)  # type: ignore[arg-type,return-value]
+    async with anyio.create_task_group() as tg:
+        await tg.start(engine.run)
+        yield tg, engine
+        tg.cancel_scope.cancel()
+
+
 @pytest.mark.anyio
 async def test_small_requests_keep_being_answered_while_a_huge_one_runs() -> None:
     """While one caller embeds BIG texts, another's single texts are answered between its
     slices; the big answer is complete and in order, and no pass exceeds max_batch."""
     embedder = CountingEmbedder()
-    engine = EmbedEngine(lambda: embedder, max_batch=MAX_BATCH)  # type: ignore[arg-type,return-value]
     big_done = anyio.Event()
     small_answers_during_big = 0
 
@@ -54,15 +64,13 @@ async def test_small_requests_keep_being_answered_while_a_huge_one_runs() -> Non
             if not big_done.is_set():
                 small_answers_during_big += 1
 
-    async with anyio.create_task_group() as tg:
-        await tg.start(engine.run)
+    async with running(embedder) as (tg, engine):
         await engine.embed(["warm 0"])
         tg.start_soon(small_caller)
         await anyio.sleep(0)  # let the small caller queue its first text
         vectors = await engine.embed([f"big {i}" for i in range(BIG)])
         big_done.set()
         await anyio.sleep(0)
-        tg.cancel_scope.cancel()
     assert vectors[:, 0].tolist() == list(range(BIG))
     assert max(embedder.passes) <= MAX_BATCH
     # Unsliced, the big request runs as one pass and at most one small answer precedes it.
@@ -73,13 +81,10 @@ async def test_small_requests_keep_being_answered_while_a_huge_one_runs() -> Non
 async def test_a_request_over_the_token_cap_is_a_413() -> None:
     """inputs x tokens beyond the cap: 413 embeddings_too_large, and no pass runs for it."""
     embedder = CountingEmbedder()
-    engine = EmbedEngine(lambda: embedder)  # type: ignore[arg-type,return-value]
     words = " ".join(["w"] * 1024) + " 1"
-    async with anyio.create_task_group() as tg:
-        await tg.start(engine.run)
+    async with running(embedder) as (_, engine):
         with pytest.raises(PayloadTooLarge) as refused:
             await engine.embed([words] * (MAX_REQUEST_TOKENS // 1024 + 1))
-        tg.cancel_scope.cancel()
     assert refused.value.code == "embeddings_too_large" and refused.value.status == 413
     assert embedder.passes == []
 
@@ -115,15 +120,12 @@ async def test_an_interactive_query_goes_before_queued_bulk_work() -> None:
     """Sixteen bulk requests of 3 passes' worth each wait behind a pass; a query sent after
     them is embedded in the next pass, alone, not behind the 48 bulk passes."""
     embedder = GatedEmbedder()
-    engine = EmbedEngine(lambda: embedder, max_batch=MAX_BATCH)  # type: ignore[arg-type,return-value]
-    async with anyio.create_task_group() as tg:
-        await tg.start(engine.run)
+    async with running(embedder) as (tg, engine):
         await engine.embed(["warm 0"])
         await queued_behind_a_pass(tg, engine, embedder, [
             [f"bulk{caller} {i}" for i in range(3 * MAX_BATCH)] for caller in range(16)])
         embedder.gate.set()
         await engine.embed(["the query 1"], input_type="query", lane="interactive")
-        tg.cancel_scope.cancel()
     at = next(i for i, texts in enumerate(embedder.texts) if "the query 1" in texts)
     assert embedder.texts[at] == ["the query 1"]
     assert at <= 2  # the warm pass, at most the bulk pass under way, then the query
@@ -136,9 +138,7 @@ async def test_sheddable_bulk_work_is_refused_busy_past_its_queue(
     internal bulk work still waits its turn and an interactive query is still served."""
     monkeypatch.setattr(engine_module, "BULK_QUEUE_TEXTS", 2 * MAX_BATCH)
     embedder = GatedEmbedder()
-    engine = EmbedEngine(lambda: embedder, max_batch=MAX_BATCH)  # type: ignore[arg-type,return-value]
-    async with anyio.create_task_group() as tg:
-        await tg.start(engine.run)
+    async with running(embedder) as (tg, engine):
         await engine.embed(["warm 0"])
         await queued_behind_a_pass(tg, engine, embedder, [
             [f"bulk{caller} {i}" for i in range(MAX_BATCH)] for caller in range(3)])
@@ -147,7 +147,6 @@ async def test_sheddable_bulk_work_is_refused_busy_past_its_queue(
         embedder.gate.set()
         internal = await engine.embed(["internal 2"])
         query = await engine.embed(["query 3"], lane="interactive", shed=True)
-        tg.cancel_scope.cancel()
     assert (refused.value.status, refused.value.code, refused.value.retry_after_s) == (
         503, "busy", 1)
     assert internal[0, 0] == 2 and query[0, 0] == 3
@@ -158,9 +157,7 @@ async def test_a_request_whose_caller_went_away_costs_no_pass() -> None:
     """A bulk caller cancelled while its request waits (a client that disconnected): its
     texts are never embedded, and the bulk queue no longer counts them."""
     embedder = GatedEmbedder()
-    engine = EmbedEngine(lambda: embedder, max_batch=MAX_BATCH)  # type: ignore[arg-type,return-value]
-    async with anyio.create_task_group() as tg:
-        await tg.start(engine.run)
+    async with running(embedder) as (_, engine):
         await engine.embed(["warm 0"])
         async with anyio.create_task_group() as callers:
             await queued_behind_a_pass(callers, engine, embedder, [
@@ -169,7 +166,6 @@ async def test_a_request_whose_caller_went_away_costs_no_pass() -> None:
         assert engine.bulk_waiting == 0
         embedder.gate.set()
         await engine.embed(["after 1"])
-        tg.cancel_scope.cancel()
     embedded = [text for texts in embedder.texts for text in texts]
     # The pass under way when the callers left finishes; nothing queued behind it runs.
     assert sum(text.startswith("gone") for text in embedded) <= MAX_BATCH
