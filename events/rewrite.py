@@ -10,7 +10,6 @@ the log stays verifiable and a crash leaves either the old or the new segment.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,42 +29,33 @@ def rewrite_segment(path: Path, transform: Transform, replace: Replace) -> bytes
     to ``path``), else None.
 
     Worked a frame at a time, so that no single call holds the GIL for long (a 64 MiB segment
-    holds ~70k records: comparing or freeing them all at once, or joining the whole segment in
-    one call, stalled the event loop for 20-55 ms each): only the re-encoded frames' records
-    are kept, for the check."""
+    holds ~70k records: comparing or freeing them all at once stalled the event loop for
+    20-55 ms each): only the re-encoded frames' records are kept, for the check."""
     data = path.read_bytes()
     scan = scan_segment(path, data, None)  # refuse to touch a damaged segment
     header = parse_header(path, data)
     assert not isinstance(header, str)  # the scan checked it
     kept = data[:header.size] if header.version == COMPACTED else segment_header(scan.first_seq)
-    parts: list[bytes | memoryview] = [kept]
+    parts = [kept]
     changed: dict[int, list[Record]] = {}  # offset in the new bytes -> the records framed there
-    size, view = len(kept), memoryview(data)
+    size = len(kept)
     for item in iter_frames(data, header.size):
         if isinstance(item, FrameError):
             break  # a torn tail, which the rewrite drops
         records = decode_frame(item.payload)
         new = [transform(r) for r in records]
         if new == records:
-            parts.append(view[item.offset:item.end])
+            parts.append(data[item.offset:item.end])
         else:
             changed[size] = new
             parts.append(frame(encode_batch(new)))
         size += len(parts[-1])
     if not changed:
         return None
-    blob = _join(parts)
+    blob = b"".join(parts)  # bytes items: copied without the GIL (see memlane.events.gil)
     _verify(path, blob, scan, changed)
     replace(path, blob)
     return blob
-
-
-def _join(parts: list[bytes | memoryview]) -> bytes:
-    """``b"".join(parts)`` a part per call; BytesIO hands its buffer over without a copy."""
-    out = io.BytesIO()
-    for part in parts:
-        out.write(part)
-    return out.getvalue()
 
 
 def _verify(path: Path, blob: bytes, scan: SegmentScan, changed: dict[int, list[Record]]) -> None:
