@@ -27,7 +27,9 @@ class Projections:
 
     Reads do not take the lock: they borrow a connection from :attr:`reads` (WAL readers,
     see :mod:`memlane.projections.read_pool`) and the vector projection guards itself. What
-    replaces the SQLite file or must empty its WAL holds the readers off meanwhile.
+    replaces the SQLite file or must empty its WAL holds the readers off meanwhile. The vector
+    files change only under :attr:`saving` (one save at a time, taken before :attr:`lock`),
+    which a save holds to its end but the lock only while it starts.
     """
 
     def __init__(self, sqlite_path: Path, vectors_path: Path) -> None:
@@ -36,6 +38,7 @@ class Projections:
             sqlite_store.remove_files(_staging(path))
             vector_store.remove_files(_staging(path))
         self.lock = threading.Lock()
+        self.saving = threading.Lock()
         self.reads = ReadPool(sqlite_path)
         self.rebuilt: list[str] = []
         self.damage = DamageReport()
@@ -104,9 +107,13 @@ class Projections:
             self.vectors.apply([r for r in records if r.seq > self.vectors.applied_seq])
 
     def save_vectors(self) -> None:
-        with self.lock:
-            if self.vectors.dirty:
-                self.vectors.save()
+        """Save the vectors if they changed (applies go on while the file is written)."""
+        with self.saving:
+            with self.lock:
+                if not self.vectors.dirty:
+                    return
+                finish = self.vectors.begin_save()
+            finish()
 
     def scrub_sqlite(self) -> None:
         """Purge forgotten text from the database files (call under :attr:`lock`; idempotent):
@@ -121,9 +128,12 @@ class Projections:
             raise sqlite3.OperationalError("the WAL could not be emptied: a reader holds it")
 
     def scrub_vectors(self) -> None:
-        """Rebuild and save the vector index without removed vectors (under :attr:`lock`)."""
-        self.vectors.compact()
-        self.vectors.save()
+        """Overwrite removed vectors in the index and save it (call without :attr:`lock`)."""
+        with self.saving:
+            with self.lock:
+                self.vectors.compact()
+                finish = self.vectors.begin_save()
+            finish()
 
     def rebuild(self, log_dir: Path, last_seq: int, *, damaged: str | None = None,
                 progress: Progress | None = None) -> int:
@@ -138,7 +148,7 @@ class Projections:
         staging = Projections(_staging(self.sqlite_path), _staging(self.vectors_path))
         staging.sqlite.bulk_mode()
         count = staging.catch_up(log_dir, last_seq, progress)
-        with self.lock:
+        with self.saving, self.lock:
             held = max(self.sqlite.applied_seq, self.vectors.applied_seq, last_seq)
             if held > staging.applied_seq:  # reading from a seq scans its segment from the top
                 count += staging.catch_up(log_dir, held)

@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple, assert_never
 
-import crc32c
 import numpy as np
 
 # usearch's wheel carries its own copy of libstdc++; loaded before onnxruntime, it makes
@@ -28,6 +28,7 @@ import onnxruntime  # type: ignore[import-untyped]  # noqa: F401  isort: skip
 from usearch.index import Index  # isort: skip
 
 from memlane.events.model import Embedded, ForgetRequested, Forgotten, ModelChanged, Record
+from memlane.projections import graph_save
 from memlane.projections.flat_vectors import FlatVectors
 
 EXACT_BELOW = 50_000  # below this many vectors: the flat matrix (an exact scan, and fast)
@@ -78,8 +79,9 @@ class VectorProjection:
     """The vectors of one pipeline (flat or HNSW) and the last seq applied to them.
 
     Searches come from read threads that do not hold the projections' lock, so a change
-    (apply, compact) and a lookup (search, vectors) take :attr:`_guard` in turn; a save only
-    reads, and the projections' lock already keeps it apart from changes.
+    (apply, compact) and a lookup (search, vectors) take :attr:`_guard` in turn. A save only
+    reads: the projections' lock keeps changes off while it starts; a graph's save then goes on
+    in a forked child while changes resume (see :mod:`memlane.projections.graph_save`).
     """
 
     def __init__(self, path: Path) -> None:
@@ -88,7 +90,8 @@ class VectorProjection:
         self.pipeline: str | None = None
         self.applied_seq = 0
         self.index: Vectors | None = None
-        self.dirty = False
+        self._changes = 0  # counts changes; the files hold those up to _saved_changes
+        self._saved_changes = 0
         self._saved_mode: str | None = None  # the layout the files on disk hold
 
     @property
@@ -100,6 +103,11 @@ class VectorProjection:
         return keys_path(self.path)
 
     @property
+    def dirty(self) -> bool:
+        """Whether the vectors changed since the files were last written."""
+        return self._changes != self._saved_changes
+
+    @property
     def mode(self) -> str:
         """``flat`` or ``hnsw`` (``flat`` while empty)."""
         return "hnsw" if isinstance(self.index, Index) else "flat"
@@ -108,10 +116,12 @@ class VectorProjection:
         """Save to ``path`` from now on (the vectors in memory are unchanged)."""
         self.path = path
         self._saved_mode = None
-        self.dirty = True
+        self._changes += 1
 
     def load(self) -> bool:
-        """Load the saved vectors if they match their metadata; False means rebuild from 1."""
+        """Load the saved vectors if they match their metadata; False means rebuild from 1.
+        What a save interrupted by a kill left behind is deleted first."""
+        graph_save.remove_leftovers(self.path)
         try:
             meta = json.loads(self.meta_path.read_text())
             self.index = _load(self.path, meta)
@@ -142,7 +152,7 @@ class VectorProjection:
         self._add(run)
         if records:
             self.applied_seq = records[-1].seq
-            self.dirty = True
+            self._changes += 1
 
     def _apply_op(self, op: RemoveVector | ResetIndex) -> None:
         match op:
@@ -245,32 +255,70 @@ class VectorProjection:
         self.index.add(keys, filler)
         for key in keys:
             self.index.remove(int(key))
-        self.dirty = True
+        self._changes += 1
 
     def __len__(self) -> int:
         return 0 if self.index is None else len(self.index)
 
     def save(self) -> None:
         """Write the vectors, then their metadata (atomically, last)."""
+        self.begin_save()()
+
+    def begin_save(self) -> Callable[[], None]:
+        """Start a save (with the projections' lock held: nothing changes the vectors) and
+        return the call that completes it, which needs no lock: a flat matrix is written
+        before this returns, a graph by a forked child whose snapshot later changes leave
+        alone. A failed child is followed by a save in process (changes held off meanwhile)."""
+        with self._guard:
+            if not isinstance(self.index, Index):
+                self._save_now()
+                return _nothing
+            meta, changes = self._meta(), self._changes
+            pending = graph_save.start(self.index, self.path)
+        return partial(self._finish, meta, changes, pending)
+
+    def _finish(self, meta: dict[str, Any], changes: int, pending: graph_save.GraphSave) -> None:
+        try:
+            meta["size"], meta["crc32c"] = pending.finish()
+        except graph_save.ChildFailed:
+            with self._guard:
+                self._save_now()
+            return
+        self._commit(meta, changes)
+
+    def _save_now(self) -> None:
+        """The whole save in this thread (call under :attr:`_guard`)."""
         if self.index is None:
             remove_files(self.path)
             self._saved_mode = None
             return
-        meta: dict[str, Any] = {"applied_seq": self.applied_seq, "pipeline": self.pipeline,
-                                "count": len(self.index), "mode": self.mode}
+        meta, changes = self._meta(), self._changes
         if isinstance(self.index, FlatVectors):
             self.index.save(self.path, self.keys_path, in_place=self._saved_mode == "flat")
             meta["dims"] = self.index.dims
             meta["crc32c"], meta["keys_crc32c"] = self.index.checksums()
         else:
-            meta["size"], meta["crc32c"] = _save_graph(self.index, self.path)
+            meta["size"], meta["crc32c"] = graph_save.save_here(self.index, self.path).finish()
+        self._commit(meta, changes)
+
+    def _meta(self) -> dict[str, Any]:
+        return {"applied_seq": self.applied_seq, "pipeline": self.pipeline,
+                "count": len(self), "mode": self.mode}
+
+    def _commit(self, meta: dict[str, Any], changes: int) -> None:
+        """Replace the metadata (last: until then the old one describes the old files)."""
+        if meta["mode"] == "hnsw":
             self.keys_path.unlink(missing_ok=True)
         meta_tmp = self.meta_path.with_name(self.meta_path.name + ".tmp")
         meta_tmp.write_text(json.dumps(meta))
-        _fsync_path(meta_tmp)
+        graph_save.fsync_path(meta_tmp)
         os.replace(meta_tmp, self.meta_path)
-        self._saved_mode = self.mode
-        self.dirty = False
+        self._saved_mode = meta["mode"]
+        self._saved_changes = changes
+
+
+def _nothing() -> None:
+    return None
 
 
 def _add_to_graph(index: Index, keys: list[int], rows: np.ndarray) -> None:
@@ -292,32 +340,14 @@ def _load(path: Path, meta: dict[str, Any]) -> Vectors | None:
         return FlatVectors.load(path, keys_path(path), dims=int(meta["dims"]),
                                 count=int(meta["count"]),
                                 checksums=(meta["crc32c"], meta["keys_crc32c"]))
-    data = path.read_bytes()
-    if len(data) != meta["size"] or crc32c.crc32c(data) != meta["crc32c"]:
+    if graph_save.checksum(path) != (meta["size"], meta["crc32c"]):
         return None
     index = Index.restore(str(path))
     return index if index is not None and len(index) == meta["count"] else None
 
 
-def _save_graph(index: Index, path: Path) -> tuple[int, int]:
-    tmp = path.with_name(path.name + ".tmp")
-    index.save(str(tmp))
-    _fsync_path(tmp)
-    data = tmp.read_bytes()
-    os.replace(tmp, path)
-    return len(data), crc32c.crc32c(data)
-
-
 def _new_index(dims: int) -> Index:
     return Index(ndim=dims, metric="cos", dtype="f32")
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def keys_path(path: Path) -> Path:

@@ -70,13 +70,13 @@ class Backups:
 
     def _copy_projections(self, target: Path) -> None:
         """SQLite through a read connection's online backup (a snapshot that does not stop
-        the projector); the vectors as saved, under the projections' lock."""
+        the projector); the vectors as saved, under the projections' save lock."""
         projections = self._reader.projections
         target.mkdir(mode=0o700)
         with projections.reads.connection() as source:  # a forget's scrub waits for it
             copy_sqlite(source, target / projections.sqlite_path.name)
         projections.save_vectors()
-        with projections.lock:
+        with projections.saving:
             copy_vector_files(projections.vectors_path, target)
 
 

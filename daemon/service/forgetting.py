@@ -140,13 +140,9 @@ class Forgetting:
             with projections.lock:
                 projections.scrub_sqlite()
 
-        def vectors_part() -> None:
-            with projections.lock:
-                projections.scrub_vectors()
-
         await anyio.to_thread.run_sync(sqlite_part)
         self._step("sqlite_scrubbed")
-        await anyio.to_thread.run_sync(vectors_part)
+        await anyio.to_thread.run_sync(projections.scrub_vectors)
         self._step("vectors_scrubbed")
 
     def _unroute(self, targets: list[str], ids: list[int], traces: Traces) -> list[dict[str, str]]:
