@@ -26,6 +26,7 @@ import structlog
 from memlane.daemon.domain.errors import BadRequest
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
+from memlane.daemon.service.progress import JobProgress
 from memlane.events.backup import Progress, Snapshot, copy_snapshot
 from memlane.events.disk import OsDisk
 from memlane.events.model import Event
@@ -40,11 +41,10 @@ class Backups:
         self._writer = writer
         self._reader = reader
         self._lock = anyio.Lock()
-        self.progress: tuple[int, int] | None = None  # bytes copied, to copy, while running
+        self.progress = JobProgress()  # bytes copied, to copy
 
     def state(self) -> dict[str, Any]:
-        return {"running": self.progress is not None,
-                "progress": None if self.progress is None else list(self.progress)}
+        return self.progress.state()
 
     async def backup(self, dest: str, *, projections: bool) -> dict[str, Any]:
         target = check_target(dest)
@@ -54,19 +54,15 @@ class Backups:
             await self._writer.submit(_nothing, before=lambda: taken.append(
                 self._writer.log.snapshot()))
             snapshot = taken[0]
-            self.progress = (0, snapshot.size)
             try:
-                manifest = await anyio.to_thread.run_sync(lambda: write_backup(
-                    snapshot, target, started=started, progress=self._note,
-                    projections=self._copy_projections if projections else None))
+                with self.progress.running(snapshot.size):
+                    manifest = await anyio.to_thread.run_sync(lambda: write_backup(
+                        snapshot, target, started=started, progress=self.progress.note,
+                        projections=self._copy_projections if projections else None))
             finally:
                 snapshot.close()
-                self.progress = None
             log.info("backed_up", **manifest)
             return {**manifest, "path": str(target)}
-
-    def _note(self, done: int, total: int) -> None:
-        self.progress = (done, total)
 
     def _copy_projections(self, target: Path) -> None:
         """SQLite through a read connection's online backup (a snapshot that does not stop

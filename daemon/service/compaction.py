@@ -28,6 +28,7 @@ import structlog
 from memlane.daemon.domain.errors import ApiError
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
+from memlane.daemon.service.progress import JobProgress
 from memlane.events.compactor import CompactionRaced
 from memlane.events.log import SEGMENT_BYTES
 from memlane.events.model import Event
@@ -50,7 +51,7 @@ class Compaction:
         self._crash_at = crash_at
         self._steps: dict[str, int] = {}
         self._lock = anyio.Lock()
-        self.progress: tuple[int, int] | None = None  # segments done, to do, while running
+        self.progress = JobProgress()  # segments done, to do
         self.last: dict[str, Any] | None = None
         self.over_budget = False
         self._left_at: int | None = None  # the log's size after the budget's last pass
@@ -69,13 +70,11 @@ class Compaction:
             started = time.monotonic()
             cutoff = datetime.now(UTC) - self._retention
             last_seq, floors = self._writer.log.last_seq, self.floors()
-            self.progress = (0, 0)
             try:
-                prepared = await self._stage_and_switch(last_seq, cutoff, floors)
+                with self.progress.running(0):
+                    prepared = await self._stage_and_switch(last_seq, cutoff, floors)
             except CompactionRaced as exc:  # a forget rewrote a segment meanwhile
                 raise ApiError(str(exc), code=exc.code, status=409) from exc
-            finally:
-                self.progress = None
             self.last = report(prepared, cutoff, time.monotonic() - started)
             log.info("compacted", **{k: v for k, v in self.last.items() if "by_kind" not in k})
             return self.last
@@ -84,7 +83,7 @@ class Compaction:
                                 floors: list[int]) -> Prepared:
         prepared = await anyio.to_thread.run_sync(lambda: prepare(
             self._log_dir, last_seq, cutoff=cutoff, floors=floors, step=self._step,
-            progress=self._note_progress))
+            progress=self.progress.note))
         await self._writer.submit(_nothing, before=lambda: switch(
             self._writer.log, prepared, self._step))
         return prepared
@@ -111,13 +110,8 @@ class Compaction:
         return sum(p.stat().st_size for p in self._log_dir.glob("*.seg"))
 
     def state(self) -> dict[str, Any]:
-        return {"running": self.progress is not None,
-                "progress": None if self.progress is None else list(self.progress),
-                "last": self.last, "budget_bytes": self._budget or None,
+        return {**self.progress.state(), "last": self.last, "budget_bytes": self._budget or None,
                 "over_budget": self.over_budget, "retention_days": self._retention.days}
-
-    def _note_progress(self, done: int, todo: int) -> None:
-        self.progress = (done, todo)
 
     def _step(self, name: str) -> None:
         count = self._steps[name] = self._steps.get(name, 0) + 1

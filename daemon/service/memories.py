@@ -22,6 +22,7 @@ from memlane.daemon.domain.storing import StoreOutcome, StoreRequest, decide_sto
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
 from memlane.daemon.service.forgetting import Forgetting, WriteFile
+from memlane.daemon.service.progress import JobProgress
 from memlane.daemon.service.requests import StoreBody
 from memlane.events.log import read_log
 from memlane.events.model import KINDS, Event, Restored
@@ -38,7 +39,7 @@ class Memories:
         self._log_dir = log_dir
         self._forgetting = Forgetting(writer=writer, reader=reader, home=log_dir.parent,
                                       log_dir=log_dir, write_file=write_file, crash_at=crash_at)
-        self.rebuilding: tuple[int, int] | None = None  # seqs replayed, to replay
+        self.rebuilding = JobProgress()  # seqs replayed, to replay
 
     async def store(self, body: StoreBody) -> dict[str, Any]:
         request = to_store_request(body, key=self._key)
@@ -103,20 +104,13 @@ class Memories:
     async def rebuild(self) -> dict[str, int]:
         await self._reader.caught_up()
         last = self._reader.last_seq
-        self.rebuilding = (0, last)
-        try:
+        with self.rebuilding.running(last):
             count = await anyio.to_thread.run_sync(lambda: self._reader.projections.rebuild(
-                self._log_dir, last, progress=self._note_rebuild))
-        finally:
-            self.rebuilding = None
+                self._log_dir, last, progress=self.rebuilding.note))
         return {"replayed": count, "last_seq": last}
 
-    def _note_rebuild(self, done: int, total: int) -> None:
-        self.rebuilding = (done, total)
-
     def rebuild_state(self) -> dict[str, Any]:
-        return {"running": self.rebuilding is not None,
-                "progress": None if self.rebuilding is None else list(self.rebuilding)}
+        return self.rebuilding.state()
 
 
 def to_store_request(body: StoreBody, *, key: bytes) -> StoreRequest:
