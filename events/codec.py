@@ -29,12 +29,17 @@ class _Tag(msgspec.Struct):
     type: str
 
 
+class _Seq(msgspec.Struct):
+    seq: int
+
+
 _encoder = msgspec.msgpack.Encoder()
 _frame_decoder = msgspec.msgpack.Decoder(list[_RawRecord] | _RawRecord)
 _event_decoder = msgspec.msgpack.Decoder(Event)
 _tag_decoder = msgspec.msgpack.Decoder(_Tag)
 _raw_list_decoder = msgspec.msgpack.Decoder(list[msgspec.Raw])
 _record_decoder = msgspec.msgpack.Decoder(_RawRecord)
+_seq_decoder = msgspec.msgpack.Decoder(_Seq)
 _KNOWN_TAGS = frozenset(t.__struct_config__.tag for t in Event.__args__)
 
 
@@ -64,6 +69,23 @@ def raw_records(payload: bytes) -> list[bytes]:
 def decode_record(raw: bytes) -> Record:
     """One record from its encoded bytes."""
     return _decode_event(_record_decoder.decode(raw))
+
+
+def record_seq(raw: bytes) -> int:
+    """The seq of one encoded record, nothing else decoded."""
+    return _seq_decoder.decode(raw).seq
+
+
+def batch_length(head: bytes) -> int:
+    """How many records a frame payload holds, from its first bytes (at least 5): the length
+    of its msgpack array, or 1 for a version-1 single record (a map)."""
+    if 0x90 <= head[0] <= 0x9F:
+        return head[0] & 0x0F
+    if head[0] == 0xDC:
+        return int.from_bytes(head[1:3], "big")
+    if head[0] == 0xDD:
+        return int.from_bytes(head[1:5], "big")
+    return 1
 
 
 def encode_record(record: Record) -> bytes:
