@@ -17,16 +17,29 @@ function elements(graph) {
   return nodes.concat(edges);
 }
 
-function styles() {
+const LABEL_ZOOM = 0.75;  // from here an 8 px label is drawn at 6 px or more: readable
+
+// Labels only once they are readable: a label in the stylesheet is measured for every node
+// even when it is too small to draw, which cost the first frame about a quarter of its time.
+function styles(labelled) {
+  const node = {"background-color": "#9ca3af", "font-size": 8, "width": 14, "height": 14};
   return [
-    // Labels only once they are readable: 5,000 of them drawn at a glance cost the first
-    // paint about as much as building the graph.
-    {selector: "node", style: {"background-color": "#9ca3af", "label": "data(label)",
-                               "font-size": 8, "width": 14, "height": 14,
-                               "min-zoomed-font-size": 6}},
+    {selector: "node", style: labelled ? {...node, "label": "data(label)"} : node},
     ...PALETTE.map((color, i) => ({selector: `.c${i}`, style: {"background-color": color}})),
     {selector: "edge", style: {"width": 1, "line-color": "#cbd5e1", "curve-style": "haystack"}},
   ];
+}
+
+function labelWhenReadable(cy) {
+  let labelled = false;
+  const update = () => {
+    if ((cy.zoom() >= LABEL_ZOOM) !== labelled) {
+      labelled = !labelled;
+      cy.style(styles(labelled));
+    }
+  };
+  update();
+  cy.on("zoom", update);
 }
 
 async function drawGraph(holder) {
@@ -41,10 +54,11 @@ async function drawGraph(holder) {
   const cy = cytoscape({
     container: holder,
     elements: elements(graph),
-    style: styles(),
+    style: styles(false),
     layout: {name: "preset"},
     maxZoom: 2,
   });
+  labelWhenReadable(cy);
   cy.on("tap", "node", (event) => { location.href = "/ui/memories/" + event.target.id(); });
   window.memlaneGraph = cy;
   // Once the first frame is painted (the frame after the one that draws it): fetched, laid
