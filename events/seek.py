@@ -1,7 +1,7 @@
 """Records by seq without reading the log from its start.
 
-Each segment's frames (offset, first seq) are indexed on first use by walking their headers,
-kept while the file is the same and extended as the active segment grows. A version-1 or -2
+Each segment's frames (offset, first seq) are indexed sparsely on first use by walking their
+headers, kept while the file is the same and extended as the active segment grows. A version-1 or -2
 segment's seqs are contiguous, so a frame's first seq follows from the record counts of the
 frames before it (a batch's array header: nothing decoded); a compacted segment has gaps, so
 the seq of each frame's first record is decoded. Every frame read is checked (checksum and
@@ -16,6 +16,7 @@ import mmap
 import os
 import struct
 import threading
+from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,20 +34,24 @@ from memlane.events.reading import first_seq_of
 from memlane.events.segments import COMPACTED, list_segments, parse_header
 
 _LENGTH = struct.Struct("<I")
+STRIDE = 64  # frames between two checkpoints: a lookup walks at most this many frame headers
 _HEAD = 64  # bytes enough for any segment header
 T = TypeVar("T")
 
 
 @dataclass
 class _Frames:
-    """A segment's frames as far as they were indexed."""
+    """A segment's frames as far as they were indexed: the offset and first seq of every
+    frame of a compacted segment (a few thousand records each), of every ``STRIDE``-th frame
+    of a contiguous one (a group commit can be a frame of one record)."""
 
     inode: int
     compacted: bool
     end: int  # where the indexed frames end
     next_seq: int  # the seq after the indexed records (contiguous segments)
-    starts: list[int] = field(default_factory=list)  # each frame's first seq
-    offsets: list[int] = field(default_factory=list)
+    count: int = 0  # frames indexed
+    starts: array[int] = field(default_factory=lambda: array("q"))
+    offsets: array[int] = field(default_factory=lambda: array("q"))
 
 
 class _Stale(Exception):
@@ -141,20 +146,31 @@ def _segment_of(segments: list[Path], seq: int) -> Path | None:
 def _extend(buf: mmap.mmap, frames: _Frames) -> None:
     """Index the whole frames after ``frames.end`` (a frame still being written waits)."""
     offset = frames.end
-    while offset + HEADER.size < len(buf):
-        (length,) = _LENGTH.unpack_from(buf, offset)
+    while (length := _whole(buf, offset)) is not None:
         end = offset + HEADER.size + length
-        if length == 0 or end > len(buf):
-            break
         if frames.compacted:
-            first = _first_seq(buf[offset + HEADER.size:end], offset)
+            frames.starts.append(_first_seq(buf[offset + HEADER.size:end], offset))
+            frames.offsets.append(offset)
         else:
-            first = frames.next_seq
-            frames.next_seq += batch_length(buf[offset + HEADER.size:offset + HEADER.size + 5])
-        frames.starts.append(first)
-        frames.offsets.append(offset)
+            if frames.count % STRIDE == 0:
+                frames.starts.append(frames.next_seq)
+                frames.offsets.append(offset)
+            frames.next_seq += _records_in(buf, offset)
+        frames.count += 1
         offset = end
     frames.end = offset
+
+
+def _whole(buf: mmap.mmap, offset: int) -> int | None:
+    """The payload length of the frame at ``offset`` if its bytes are all there."""
+    if offset + HEADER.size >= len(buf):
+        return None
+    (length,) = _LENGTH.unpack_from(buf, offset)
+    return length if length and offset + HEADER.size + length <= len(buf) else None
+
+
+def _records_in(buf: mmap.mmap, offset: int) -> int:
+    return batch_length(buf[offset + HEADER.size:offset + HEADER.size + 5])
 
 
 def _first_seq(payload: bytes, offset: int) -> int:
@@ -164,8 +180,26 @@ def _first_seq(payload: bytes, offset: int) -> int:
         raise _Stale(offset, f"frame does not decode: {exc}") from exc
 
 
-def _frame(buf: mmap.mmap, frames: _Frames, index: int) -> Frame:
-    item = read_frame(buf, frames.offsets[index])
+def _located(buf: mmap.mmap, frames: _Frames, seq: int) -> tuple[int, int] | None:
+    """The offset and first seq of the frame that holds ``seq`` if the segment does (in a
+    compacted segment: the last frame starting at or before it, or the first frame)."""
+    if not frames.starts:
+        return None
+    index = max(0, bisect_right(frames.starts, seq) - 1)
+    offset, first = frames.offsets[index], frames.starts[index]
+    if frames.compacted:
+        return offset, first
+    while offset < frames.end:  # at most STRIDE frames from the checkpoint
+        count = _records_in(buf, offset)
+        if seq < first + count:
+            return offset, first
+        first += count
+        offset += HEADER.size + _LENGTH.unpack_from(buf, offset)[0]
+    return None
+
+
+def _frame(buf: mmap.mmap, offset: int) -> Frame:
+    item = read_frame(buf, offset)
     if not isinstance(item, Frame):
         raise _Stale(item.offset, item.reason)
     return item
@@ -173,23 +207,18 @@ def _frame(buf: mmap.mmap, frames: _Frames, index: int) -> Frame:
 
 def _pick(buf: mmap.mmap, frames: _Frames, seqs: list[int]) -> list[Record]:
     """The records at ``seqs`` (sorted) that the segment holds."""
-    by_frame: dict[int, list[int]] = {}
+    by_frame: dict[tuple[int, int], list[int]] = {}
     for seq in seqs:
-        index = bisect_right(frames.starts, seq) - 1
-        if index >= 0:
-            by_frame.setdefault(index, []).append(seq)
+        if (where := _located(buf, frames, seq)) is not None:
+            by_frame.setdefault(where, []).append(seq)
     found = []
-    for index, wanted in by_frame.items():
-        item = _frame(buf, frames, index)
-        raws = raw_records(item.payload)
+    for (offset, first), wanted in by_frame.items():
+        raws = raw_records(_frame(buf, offset).payload)
         if frames.compacted:
             held = {record_seq(raw): raw for raw in raws}
         else:
-            start = frames.starts[index]
-            held = {start + i: raw for i, raw in enumerate(raws)}
-        for seq in wanted:
-            if seq in held:
-                found.append(_decoded(held[seq], seq, item.offset))
+            held = {first + i: raw for i, raw in enumerate(raws)}
+        found += [_decoded(held[seq], seq, offset) for seq in wanted if seq in held]
     return found
 
 
@@ -204,13 +233,16 @@ def _from(buf: mmap.mmap, frames: _Frames, seq: int,
 
 
 def _iter_from(buf: mmap.mmap, frames: _Frames, seq: int) -> Iterator[Record]:
-    for index in range(max(0, bisect_right(frames.starts, seq) - 1), len(frames.starts)):
-        item = _frame(buf, frames, index)
+    where = _located(buf, frames, seq)
+    offset = frames.end if where is None else where[0]
+    while offset < frames.end:
+        item = _frame(buf, offset)
         try:
             records = decode_frame(item.payload)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise _Stale(item.offset, f"checksummed frame does not decode: {exc}") from exc
         yield from (r for r in records if r.seq >= seq)
+        offset = item.end
 
 
 def _decoded(raw: bytes, seq: int, offset: int) -> Record:

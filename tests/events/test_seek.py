@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
+import pytest
 
+from memlane.events import seek
 from memlane.events.log import EventLog, read_log
 from memlane.events.model import Record, Stored
 from memlane.events.seek import Seeker
@@ -27,10 +29,12 @@ def append(log: EventLog, first: int, sizes: list[int]) -> None:
         first += size
 
 
+@pytest.mark.parametrize("stride", [1, 3, seek.STRIDE])
 def test_records_at_any_seqs_are_the_log_s_records_and_the_rest_are_missing(
-        tmp_path: Path) -> None:
-    """Seqs across segments and inside batches come back as the log holds them, in order;
-    a seq past the end is missing."""
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stride: int) -> None:
+    """Seqs across segments and inside batches come back as the log holds them, in order,
+    however sparse the index of frames; a seq past the end is missing."""
+    monkeypatch.setattr(seek, "STRIDE", stride)
     log = EventLog.open(tmp_path, segment_bytes=2048)
     append(log, 1, [1, 3, 7, 1, 12, 2, 5, 9, 1, 4] * 3)
     assert len(list_segments(tmp_path)) > 3
