@@ -18,9 +18,10 @@ SQLite projections (FTS5) are built from the corpora's memories, in process, wit
 "before" is the bound of main at 7ec151c, reproduced here (``(rarest words) AND (whole
 query)`` past 12,000 postings); "after" is memlane's code, every query counting its words
 afresh; "after, counts kept" reuses the counts of words an earlier query looked up (the index
-does not change during the run), as prompts of a session do. The methods run interleaved,
-query by query, so that the machine's load falls on both alike; each figure is printed with
-the load average.
+does not change during the run), as prompts of a session do; "after, not narrowed" is "after"
+without the narrowing to the rarest words together (when even the rarest word is past the
+budget, each document holding it is scored). The methods run interleaved, query by query, so
+that the machine's load falls on both alike; each figure is printed with the load average.
 """
 
 from __future__ import annotations
@@ -102,6 +103,24 @@ def after_warm(conn: sqlite3.Connection, query: str, project: str) -> list[tuple
     """``lexical_evidence`` as a session runs it: the counts of words seen before are kept
     (until the index changes; it does not change here)."""
     return lexical_evidence(conn, query, project)[0]
+
+
+def not_narrowed(conn: sqlite3.Connection, query: str, project: str) -> list[tuple[int, float]]:
+    """``after`` without the narrowing to documents holding the rarest words together: when
+    even the rarest word is past the budget, every document holding it is scored."""
+    bound_query = fulltext.bound_query
+
+    def rarest_alone(*args: Any) -> fulltext.Bound | None:
+        bound = bound_query(*args)
+        if bound is None or bound.wider is None:
+            return bound
+        return fulltext.Bound(bound.match, bound.wider)
+
+    fulltext.bound_query = rarest_alone
+    try:
+        return after(conn, query, project)
+    finally:
+        fulltext.bound_query = bound_query
 
 
 def with_budget(budget: int) -> Search:
@@ -242,7 +261,8 @@ def main() -> None:
     methods: dict[str, Search] = {"unbounded": lambda c, q, p: unbounded(c, q, p),
                                   "before (7ec151c)": before,
                                   f"after ({fulltext.POSTINGS_BUDGET:,})": after,
-                                  "after, counts kept": after_warm}
+                                  "after, counts kept": after_warm,
+                                  "after, not narrowed": not_narrowed}
     for budget in filter(None, args.budgets.split(",")):
         methods[f"after, budget {int(budget):,}"] = with_budget(int(budget))
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:

@@ -158,9 +158,9 @@ FOCUS = """(id) => {
 
 
 def graph_figures(page: Page, url: str, runs: int) -> dict[str, Any]:
-    """The graph page of project ``graph``: draw time (fetch, layout, first model: the page's
-    ``graph`` measure), frame intervals while panning, and a real click on a node until its
-    memory page has loaded."""
+    """The graph page of project ``graph``: draw time (fetch, first model, first frame: the
+    page's ``graph`` measure), frame intervals while panning, and a real click on a node until
+    its memory page has loaded."""
     draws, fetches, clicks, frames = [], [], [], []
     nodes = edges = 0
     for run in range(runs):
@@ -191,8 +191,9 @@ LOADED = """() => { const n = performance.getEntriesByType("navigation")[0];
 
 
 def memory_page_ms(page: Page, url: str, memory: int) -> float:
-    """A memory's page, navigation start → load (its history is a scan of the log from the
-    memory's own record: the oldest memory is the worst case)."""
+    """A memory's page, navigation start → load (its history is read at the seqs the
+    per-memory index holds; it was a scan of the log from the memory's own record, which made
+    the oldest memory the worst case)."""
     page.goto(f"{url}/ui/memories/{memory}", wait_until="load")
     return float(page.evaluate(LOADED))
 
@@ -248,8 +249,8 @@ def main() -> None:
               f"median {graph['frame_median']:.1f} ms, p95 {graph['frame_p95']:.1f} ms, max "
               f"{graph['frame_max']:.1f} ms ({graph['frames']} frames); click -> memory page "
               f"median {median(graph['click'])} ms (max {max(graph['click']):.0f})")
-        print(f"memory page of the oldest memory (#{oldest}, history scanned from the log's "
-              f"start): median {median(pages)} ms, max {max(pages):.0f} ms")
+        print(f"memory page of the oldest memory (#{oldest}, its events read by seq): median "
+              f"{median(pages)} ms, max {max(pages):.0f} ms")
         print_machine()
         print_load("at the end")
     finally:

@@ -39,7 +39,8 @@ _event_decoder = msgspec.msgpack.Decoder(Event)
 _tag_decoder = msgspec.msgpack.Decoder(_Tag)
 _raw_list_decoder = msgspec.msgpack.Decoder(list[msgspec.Raw])
 _record_decoder = msgspec.msgpack.Decoder(_RawRecord)
-_seq_decoder = msgspec.msgpack.Decoder(list[_Seq] | _Seq)
+_seq_decoder = msgspec.msgpack.Decoder(_Seq)
+_frame_seqs_decoder = msgspec.msgpack.Decoder(list[_Seq] | _Seq)
 _KNOWN_TAGS = frozenset(t.__struct_config__.tag for t in Event.__args__)
 
 
@@ -65,7 +66,7 @@ def frame_seqs(payload: bytes) -> list[int]:
 
     Raises ``msgspec.DecodeError`` (or ``ValidationError``) for bytes that are not records.
     """
-    raw = _seq_decoder.decode(payload)
+    raw = _frame_seqs_decoder.decode(payload)
     return [raw.seq] if isinstance(raw, _Seq) else [r.seq for r in raw]
 
 
@@ -79,6 +80,23 @@ def raw_records(payload: bytes) -> list[bytes]:
 def decode_record(raw: bytes) -> Record:
     """One record from its encoded bytes."""
     return _decode_event(_record_decoder.decode(raw))
+
+
+def record_seq(raw: bytes) -> int:
+    """The seq of one encoded record, nothing else decoded."""
+    return _seq_decoder.decode(raw).seq
+
+
+def batch_length(head: bytes) -> int:
+    """How many records a frame payload holds, from its first bytes (at least 5): the length
+    of its msgpack array, or 1 for a version-1 single record (a map)."""
+    if 0x90 <= head[0] <= 0x9F:
+        return head[0] & 0x0F
+    if head[0] == 0xDC:
+        return int.from_bytes(head[1:3], "big")
+    if head[0] == 0xDD:
+        return int.from_bytes(head[1:5], "big")
+    return 1
 
 
 def encode_record(record: Record) -> bytes:

@@ -8,6 +8,7 @@ codec's business.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -40,7 +41,7 @@ def frame(payload: bytes) -> bytes:
     return HEADER.pack(length, checksum) + payload
 
 
-def read_frame(buf: bytes | memoryview, offset: int) -> Frame | FrameError:
+def read_frame(buf: bytes | memoryview | mmap.mmap, offset: int) -> Frame | FrameError:
     """Read the frame at ``offset``, or say why there is none."""
     end_header = offset + HEADER.size
     if end_header > len(buf):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from memlane.events.log import read_log
 from memlane.events.model import Record
-from memlane.projections import sqlite_store, vector_store
+from memlane.projections import memory_events, sqlite_store, vector_store
 from memlane.projections.damage import DamageReport, integrity_problem, set_aside
 from memlane.projections.read_pool import ReadPool
 from memlane.projections.sqlite_store import ProjectionDamaged, SqliteProjection
@@ -83,11 +83,14 @@ class Projections:
 
     def catch_up(self, log_dir: Path, last_seq: int, progress: Progress | None = None) -> int:
         """Apply every record after each projection's position up to ``last_seq``; returns count.
-        ``progress(seqs done, seqs to do)`` after each batch."""
+        ``progress(seqs done, seqs to do)`` after each batch. A database folded before the
+        per-memory index existed is indexed first."""
         if self.sqlite.applied_seq > last_seq:
             self._reset_sqlite()
         if self.vectors.applied_seq > last_seq:
             self._reset_vectors()
+        if through := memory_events.unindexed_through(self.sqlite.conn):
+            memory_events.index_earlier(self.sqlite.conn, read_log(log_dir, 1, upto=through))
         first = self.applied_seq
         if first >= last_seq:
             return 0

@@ -37,6 +37,7 @@ from memlane.events.model import (
     Unknown,
     Used,
 )
+from memlane.projections import memory_events
 
 Op = tuple[str, tuple[object, ...]]
 
@@ -57,7 +58,12 @@ def _iso(at: datetime) -> str:
 
 
 def ops_for(record: Record) -> list[Op]:
-    """The statements that apply one record."""
+    """The statements that apply one record, and its rows in the per-memory index."""
+    return [*_event_ops(record),
+            *[(memory_events.INSERT, row) for row in memory_events.rows_of(record)]]
+
+
+def _event_ops(record: Record) -> list[Op]:
     at = _iso(record.at)
     event = record.event
     match event:

@@ -8,6 +8,8 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from memlane.projections.queries import indexed_count
+
 
 def search_fts(conn: sqlite3.Connection, query: str, *, project: str | None, limit: int,
                counts: Mapping[str, int] | None = None) -> list[tuple[int, float]]:
@@ -19,16 +21,24 @@ def search_fts(conn: sqlite3.Connection, query: str, *, project: str | None, lim
     bound = bound_query(conn, query, counts)
     if bound is None:
         return []
+    found = _search(conn, bound.match, bound.among, project=project, limit=limit)
+    if bound.wider is not None and len(found) < limit:  # too few hold the rare words together
+        found = _search(conn, bound.match, bound.wider, project=project, limit=limit)
+    return found
+
+
+def _search(conn: sqlite3.Connection, match: str, among: str | None, *, project: str | None,
+            limit: int) -> list[tuple[int, float]]:
     sql = ("SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts"
            " JOIN memories m ON m.id = memories_fts.rowid WHERE memories_fts MATCH ?")
-    params: list[object] = [bound.match]
-    if bound.among is not None:
+    params: list[object] = [match]
+    if among is not None:
         # A filter, not a MATCH of the outer table: BM25 still sums each word of the query
         # once, and SQLite scores only the rows that pass it. The unary + keeps SQLite from
         # running the whole MATCH again for each rowid of the list.
         sql += (" AND +memories_fts.rowid IN"
                 " (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?)")
-        params.append(bound.among)
+        params.append(among)
     sql += " AND m.state IN ('active', 'proven')"
     if project is not None:
         sql += " AND m.project = ?"
@@ -56,10 +66,12 @@ _QUOTED = re.compile(r'"([^"]+)"')
 @dataclass(frozen=True)
 class Bound:
     """An FTS5 query as run: ``match`` ranks (BM25 over its words), and when set, only the
-    documents matching ``among`` (the rarest words) are scored."""
+    documents matching ``among`` (the rarest words) are scored; when those are fewer than
+    the search asks for, the documents matching ``wider`` are."""
 
     match: str
     among: str | None = None
+    wider: str | None = None
 
 
 def bound_query(conn: sqlite3.Connection, query: str,
@@ -89,7 +101,24 @@ def bound_query(conn: sqlite3.Connection, query: str,
         chosen.append(word)
         total += counts[word]
     among = None if len(chosen) == len(found) else _ored(chosen)
+    if total > POSTINGS_BUDGET and len(found) > 1:
+        return Bound(_ored(found), _together(found, counts, indexed_count(conn)), among)
     return Bound(_ored(found), among)
+
+
+def _together(words: Sequence[str], counts: Mapping[str, int], documents: int) -> str:
+    """The rarest words ANDed, as many as it takes for the documents expected to hold them
+    all (as if words occurred independently) to fall within the budget. A document holding
+    several of a query's words outscores one holding a single word, so the best ones are
+    among these whenever there are enough of them."""
+    expected = float(counts[words[0]])
+    chosen = [words[0]]
+    for word in words[1:]:
+        if expected <= POSTINGS_BUDGET:
+            break
+        expected *= counts[word] / max(documents, 1)
+        chosen.append(word)
+    return " AND ".join(f'"{word}"' for word in chosen)
 
 
 def _ored(words: Sequence[str]) -> str:

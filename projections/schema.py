@@ -79,6 +79,14 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0006_cluster_members_by_memory", """
         CREATE INDEX cluster_members_by_memory ON cluster_members (memory, cluster);
     """),
+    # The seqs of each memory's events (its history without a scan of the log); a database
+    # folded before it notes how far, to be indexed from the log at start.
+    ("0007_memory_events", """
+        CREATE TABLE memory_events (memory INTEGER, seq INTEGER,
+                                    PRIMARY KEY (memory, seq)) WITHOUT ROWID;
+        INSERT INTO meta (key, value) SELECT 'memory_events_through', value FROM meta
+            WHERE key = 'applied_seq' AND value > 0;
+    """),
 )
 
 

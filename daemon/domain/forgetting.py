@@ -12,65 +12,31 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, assert_never
+from typing import Any
 
 import msgspec
 
 from memlane.daemon.domain.routing import render_entry
 from memlane.daemon.domain.storing import normalise
+from memlane.events.mentions import referenced
 from memlane.events.model import (
     TEXT_FIELDS,
     Clustered,
     Consolidated,
-    ConsolidationRejected,
     Embedded,
     Event,
-    Expired,
     ForgetRequested,
     Forgotten,
-    Linked,
-    ModelChanged,
-    Pinned,
-    Promoted,
     Recalled,
     Record,
-    Reinforced,
-    Reprieved,
-    Restored,
     Routed,
-    Shown,
     Stored,
-    Tallied,
-    ThresholdSet,
     Unknown,
-    Used,
 )
 
 MIN_NEEDLE = 8  # bytes: a shorter text would match by chance, so it is not scanned for
 VECTOR_NEEDLE = 64  # bytes of a vector the proof scan looks for (16 float32s)
 _MARKER = re.compile(r"<!-- memlane:(\d+) -->")
-
-
-def referenced(event: Event | Unknown) -> tuple[int, ...]:
-    """Every memory id an event mentions."""
-    match event:
-        case Stored():
-            return (event.id,)
-        case Consolidated():
-            return (event.id, *event.sources)
-        case Linked():
-            return (event.a, event.b)
-        case Clustered() | ConsolidationRejected():
-            return event.members
-        case ForgetRequested() | Shown() | Tallied():
-            return event.memories
-        case (Embedded() | Routed() | Recalled() | Reprieved() | Promoted() | Expired()
-              | Restored() | Forgotten() | Reinforced() | Used() | Pinned()):
-            return (event.memory,)
-        case ThresholdSet() | ModelChanged() | Unknown():
-            return ()
-        case _:
-            assert_never(event)
 
 
 def owner(event: Event | Unknown) -> int | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from memlane.daemon.domain.forgetting import referenced
+from memlane.events.mentions import referenced
 from memlane.events.model import Embedded, Record, Tallied
 
 

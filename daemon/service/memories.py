@@ -24,9 +24,9 @@ from memlane.daemon.runtime.writer import Writer
 from memlane.daemon.service.forgetting import Forgetting, WriteFile
 from memlane.daemon.service.progress import JobProgress
 from memlane.daemon.service.requests import StoreBody
-from memlane.events.log import read_log
 from memlane.events.model import KINDS, Event, Restored
-from memlane.projections import queries
+from memlane.events.seek import Seeker
+from memlane.projections import memory_events, queries
 
 
 class Memories:
@@ -37,6 +37,7 @@ class Memories:
         self._writer = writer
         self._reader = reader
         self._log_dir = log_dir
+        self._seeker = Seeker(log_dir)
         self._forgetting = Forgetting(writer=writer, reader=reader, home=log_dir.parent,
                                       log_dir=log_dir, write_file=write_file, crash_at=crash_at)
         self.rebuilding = JobProgress()  # seqs replayed, to replay
@@ -82,11 +83,10 @@ class Memories:
         await self._forgetting.resume()
 
     async def history(self, memory_id: int) -> list[dict[str, Any]]:
-        """Every event that touched the memory: a scan of the log from the memory's own
-        record (its id is that record's seq; nothing before it can name it)."""
-        last = self._reader.last_seq
+        """Every event that touched the memory: the records its index of seqs points at."""
+        seqs = await self._reader.read(lambda conn: memory_events.seqs_of(conn, memory_id))
         return await anyio.to_thread.run_sync(
-            lambda: history(read_log(self._log_dir, memory_id, upto=last), memory_id))
+            lambda: history(self._seeker.records_of(memory_id, seqs), memory_id))
 
     async def restore(self, memory_id: int) -> dict[str, Any]:
         """Undo an expiry."""

@@ -17,7 +17,7 @@ from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.projector import Projector
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.storage import ADVICE, free_bytes, state_dir_refusal
-from memlane.daemon.domain.forgetting import referenced
+from memlane.events.mentions import referenced
 from memlane.events.log import EventLog
 from memlane.events.model import Record
 from memlane.events.sizes import LogSizes

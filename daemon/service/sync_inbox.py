@@ -24,7 +24,7 @@ import msgspec
 import structlog
 
 from memlane.daemon.domain.admission import BatchView
-from memlane.daemon.domain.forgetting import referenced
+from memlane.events.mentions import referenced
 from memlane.daemon.domain.global_ids import GlobalId, GlobalIds, parse
 from memlane.daemon.domain.sync_wire import Wire, WireError, from_wire, unseal
 from memlane.daemon.runtime.reader import Reader

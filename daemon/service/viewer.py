@@ -16,6 +16,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from memlane.daemon.domain.errors import BadRequest
+from memlane.daemon.domain.graph_layout import Position, layout
 from memlane.daemon.domain.state_history import Horizon, StateHistory, horizon_in, sample
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
@@ -60,6 +61,7 @@ class Viewer:
         self._states_lock = anyio.Lock()
         self._compacted: tuple[int, Horizon | None] | None = None  # (through, its horizon)
         self._facets: tuple[int, dict[str, list[str]]] | None = None  # (newest id, choices)
+        self._layouts: dict[str, tuple[tuple[tuple[int, int], ...], dict[int, Position]]] = {}
 
     async def timeline(self, filters: dict[str, str], *, before: int | None = None,
                        after: int | None = None) -> dict[str, Any]:
@@ -132,18 +134,35 @@ class Viewer:
         return {"id": memory_id, "pinned": pinned}
 
     async def graph(self, project: str, cap: int = GRAPH_CAP) -> dict[str, Any]:
+        """The project's linked memories, largest components first up to ``cap`` nodes, each
+        with the position it is drawn at (laid out here, kept until the drawn links change)."""
         nodes, edges = await self._reader.read(
             lambda conn: viewer_queries.project_graph(conn, project))
         components = _components(nodes, edges)
-        kept: set[int] = set()
+        kept: list[list[int]] = []
+        count = 0
         for component in components:
-            if len(kept) + len(component) > cap:
+            if count + len(component) > cap:
                 break
-            kept.update(component)
-        return {"project": project, "components": len(components), "shown": len(kept),
+            kept.append(component)
+            count += len(component)
+        drawn = {i for component in kept for i in component}
+        links = [(a, b, s) for a, b, s in edges if a in drawn and b in drawn]
+        positions = await anyio.to_thread.run_sync(self._positions, project, kept, links)
+        return {"project": project, "components": len(components), "shown": count,
                 "total": len(nodes),
-                "nodes": [{"id": i, **nodes[i]} for i in sorted(kept)],
-                "edges": [[a, b, round(s, 4)] for a, b, s in edges if a in kept and b in kept]}
+                "nodes": [{"id": i, **nodes[i], "x": positions[i][0], "y": positions[i][1]}
+                          for component in kept for i in component],
+                "edges": [[a, b, round(s, 4)] for a, b, s in links]}
+
+    def _positions(self, project: str, components: list[list[int]],
+                   links: list[tuple[int, int, float]]) -> dict[int, Position]:
+        """The layout of these components, computed again only when the links drawn change."""
+        key = tuple((a, b) for a, b, _ in links)
+        known = self._layouts.get(project)
+        if known is None or known[0] != key:
+            known = self._layouts[project] = (key, layout(components, links))
+        return known[1]
 
     async def search(self, query: str, project: str | None, k: int = 20) -> list[dict[str, Any]]:
         """The CLI's hybrid search, each hit with the parts of its score."""

@@ -15,8 +15,10 @@ from memlane.events.compactor import compacted_through
 from memlane.daemon.domain.history import history
 from memlane.events import model as m
 from memlane.events.log import EventLog, read_log
+from memlane.events.mentions import referenced
+from memlane.events.seek import Seeker
 from memlane.events.retention import compact
-from memlane.projections import catchup
+from memlane.projections import catchup, memory_events
 from memlane.projections.catchup import Projections
 from tests.history import History, generate
 
@@ -39,11 +41,13 @@ def project(tmp_path: Path, name: str, log: EventLog) -> Projections:
 
 def rows(projections: Projections, horizon: int) -> dict[str, list[tuple[object, ...]]]:
     """Every row of every table, sorted; but the sessions' exposure rows compaction drops
-    (below the horizon) and the applied seq (a compacted log may end on a dropped record)."""
+    and the per-memory index of seqs (it points at dropped records; history follows them to
+    their tallies) below the horizon, and the applied seq (a compacted log may end on a dropped record)."""
     conn = projections.sqlite.conn
     tables = [name for (name,) in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'memories_fts%'")]
-    where = {"shown_in": f"WHERE seq >= {horizon}", "meta": "WHERE key != 'applied_seq'"}
+    where = {"shown_in": f"WHERE seq >= {horizon}", "meta": "WHERE key != 'applied_seq'",
+             "memory_events": f"WHERE seq >= {horizon}"}
     found = {t: sorted(conn.execute(f"SELECT * FROM {t} {where.get(t, '')}").fetchall(), key=repr)
              for t in tables}
     found["memories_fts"] = conn.execute(
@@ -191,6 +195,24 @@ def test_a_memory_s_history_shows_its_own_tally(compacted: dict) -> None:
                                            "last_recalled", "refreshed"}
     kept = sum(1 for r in rows if r["type"] in ("recalled", "used"))
     assert sum(t["recalls"] for t in tallies) + kept == recalls
+
+
+def test_every_history_through_the_index_is_the_history_the_log_holds(compacted: dict) -> None:
+    """Each memory's history, read at the seqs its index holds (filled before compaction, or
+    replayed from the compacted log), equals a scan of the whole log."""
+    log, before, after = compacted["log"], compacted["before"], compacted["after"]
+    seeker = Seeker(log.directory)
+    for projections in (before, after):
+        scanned: dict[int, list[m.Record]] = {}
+        for record in read_log(log.directory, upto=projections.applied_seq):
+            for memory in set(referenced(record.event)):
+                scanned.setdefault(memory, []).append(record)
+        conn = projections.sqlite.conn
+        assert any(r.seq < compacted["prepared"].horizon and isinstance(r.event, m.Tallied)
+                   for records in scanned.values() for r in records)
+        for memory, records in scanned.items():
+            found = seeker.records_of(memory, memory_events.seqs_of(conn, memory))
+            assert history(found, memory) == history(records, memory), memory
 
 
 def test_a_rebuild_reports_its_progress_up_to_the_last_seq(compacted: dict,

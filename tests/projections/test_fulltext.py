@@ -58,6 +58,26 @@ def test_past_the_budget_only_documents_with_a_rare_word_are_scored(
     assert hits[0][0] == 77 and len(hits) == scored
 
 
+def test_when_even_the_rarest_word_is_past_the_budget_its_company_narrows_the_documents(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only documents holding the rarest words together are scored, as many words as bring
+    the expected documents within the budget; when those are fewer than asked for, the
+    documents holding the rarest word are."""
+    conn = connect(fill(tmp_path), readonly=True)
+    monkeypatch.setattr(fulltext, "POSTINGS_BUDGET", 10)
+    query = ored("cache", "late", "postgres")
+    bound = fulltext.bound_query(conn, query)
+    assert bound == fulltext.Bound(match=ored("postgres", "late", "cache"),
+                                   among='"postgres" AND "late"', wider=ored("postgres"))
+    whole = unbounded(conn, query)
+    best = sorted(whole, key=lambda i: -whole[i])
+    narrowed = fulltext.search_fts(conn, query, project="p", limit=2)
+    assert [i for i, _ in narrowed] == best[:2] and {70, 140} == set(best[:2])
+    assert all(score == pytest.approx(whole[i]) for i, score in narrowed)
+    widened = fulltext.search_fts(conn, query, project="p", limit=5)
+    assert [i for i, _ in widened] == [i for i in best if i % 10 == 0][:5]
+
+
 def test_the_bound_never_changes_a_score(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each document scored keeps its BM25 over the whole query: every word counts once,
     a rare word is not counted again for choosing the documents."""

@@ -67,8 +67,9 @@ def test_search_finds_a_known_memory_highlighted_with_its_score_parts(
 
 def test_the_graph_renders_the_known_cluster_and_opens_a_memory(
         lived_page: Page, lived: DaemonProcess) -> None:
-    """The pool memories, clustered, are nodes of one coloured cluster in cytoscape's model;
-    clicking a node opens its page."""
+    """The pool memories, clustered, are nodes of one coloured cluster in cytoscape's model,
+    drawn where the daemon placed them, labelled once zoomed in enough to read; clicking a
+    node opens its page."""
     clustered = lived.client.request("POST", "/v1/jobs/cluster", {})
     assert clustered, clustered
     pool = {h["id"] for h in lived.client.request(
@@ -81,6 +82,15 @@ def test_the_graph_renders_the_known_cluster_and_opens_a_memory(
     assert pool <= {n["id"] for n in nodes}
     clusters = {n["cluster"] for n in nodes if n["id"] in pool}
     assert len(clusters) == 1 and None not in clusters
+    graph = lived_page.evaluate("fetch('/ui/graph.json?project=graphs').then(r => r.json())")
+    drawn = lived_page.evaluate("window.memlaneGraph.nodes().map(n => "
+                                "[Number(n.id()), n.position('x'), n.position('y')])")
+    assert sorted(drawn) == sorted([n["id"], n["x"], n["y"]] for n in graph["nodes"])
+    labels = ("(zoom) => { const cy = window.memlaneGraph; cy.zoom(zoom);"
+              " return cy.nodes().map(n => n.style('label')); }")
+    assert set(lived_page.evaluate(labels, 0.3)) == {""}  # too small to read: not laid out
+    assert set(lived_page.evaluate(labels, 1.5)) == {f"#{n['id']}" for n in graph["nodes"]}
+    lived_page.evaluate("window.memlaneGraph.fit()")
     screenshot(lived_page, "graph")
     node = min(pool)
     at = lived_page.evaluate(f"window.memlaneGraph.getElementById('{node}').renderedPosition()")

@@ -1,0 +1,54 @@
+"""Which memories an event names: what history, forget and the fold's per-memory index of
+events ask of every event kind."""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from memlane.events.model import (
+    Clustered,
+    Consolidated,
+    ConsolidationRejected,
+    Embedded,
+    Event,
+    Expired,
+    ForgetRequested,
+    Forgotten,
+    Linked,
+    ModelChanged,
+    Pinned,
+    Promoted,
+    Recalled,
+    Reinforced,
+    Reprieved,
+    Restored,
+    Routed,
+    Shown,
+    Stored,
+    Tallied,
+    ThresholdSet,
+    Unknown,
+    Used,
+)
+
+
+def referenced(event: Event | Unknown) -> tuple[int, ...]:
+    """Every memory id an event mentions."""
+    match event:
+        case Stored():
+            return (event.id,)
+        case Consolidated():
+            return (event.id, *event.sources)
+        case Linked():
+            return (event.a, event.b)
+        case Clustered() | ConsolidationRejected():
+            return event.members
+        case ForgetRequested() | Shown() | Tallied():
+            return event.memories
+        case (Embedded() | Routed() | Recalled() | Reprieved() | Promoted() | Expired()
+              | Restored() | Forgotten() | Reinforced() | Used() | Pinned()):
+            return (event.memory,)
+        case ThresholdSet() | ModelChanged() | Unknown():
+            return ()
+        case _:
+            assert_never(event)
