@@ -12,7 +12,8 @@ Kinds: assignments (``KEY=v``, ``key: v``, ``"key": "v"``, ``key := v``, ``$key 
 in a secret word; URL passwords and secret query parameters; ``Authorization`` headers; CLI
 flags (``--password v``, ``mysql -pv``, ``sshpass -p v``, ``curl -u user:v``, ``redis-cli -a
 v``, ``htpasswd -b f user v``, ``smbclient -U user%v``); basic-auth calls; ``.netrc`` and
-``.pgpass`` lines; prose ("my password is v", "the api key: v", "creds: admin / v").
+``.pgpass`` lines; prose ("my password for the admin panel is v", "das Passwort ist v", "the
+api key: v", "the shared secret for x is 'v'", "login for x is admin / v").
 """
 
 from __future__ import annotations
@@ -24,15 +25,20 @@ from memlane.daemon.domain.secret_checks import (
     Rule,
     all_of,
     any_match,
+    any_of,
     assigned_literal,
     assigned_value,
     in_secret_manifest,
     key_like,
     password_like,
     random_like,
+    random_under_key_name,
+    real_segments,
     real_value,
     secret_name,
     strong_password,
+    url_password,
+    worded_secret,
 )
 
 
@@ -47,7 +53,11 @@ _PEM_BEGIN = rf"-----BEGIN {_PEM_LABEL}-----"
 _PEM_BODY = r"(?:[^-]|-(?!----)){0,65536}"
 _B64_LINES = r"(?:\s{1,8}[A-Za-z0-9+/=]{16,128}){1,1024}"
 _SECRET_GATE = ("pass", "pw", "secret", "token", "key", "auth")
-_PASSWORD_WORD = r"(?:password|passwd|passphrase|passcode|pwd|pw|pin)"
+# English, then German, French, Spanish, Portuguese and Dutch; and their verbs for "is".
+_PASSWORD_WORD = (r"(?:password|passwd|passphrase|passcode|pwd|pw|pin"
+                  r"|passwort|kennwort|mot de passe|contraseña|senha|wachtwoord)")
+_FOREIGN_GATE = ("kennwort", "contraseña", "senha", "wachtwoord")
+_IS = r"(?:\b(?:is|was|are|were|be|to|of|became|ist|lautet|war|est|es|era|é|è)|:|=|->)"
 # A key name: it holds a secret when it ends in a secret word (checks.secret_name). Found by
 # the assignment after it, so the pattern starts where text rarely matches.
 _KEY = r"(?<![\w.-])(?P<name>[\w.-]{1,64})"
@@ -61,7 +71,9 @@ _QUOTED = r"(?P<quote>[\"'])(?P<secret>(?:(?!(?P=quote))[^\n]){1,512})(?P=quote)
 # (token::Kind) or a comparison, not a value.
 _UNQUOTED = r"(?P<secret>(?![:=])(?:[^\s\"'`,;&()\[\]{}<>]|&(?![\w.-]{1,64}=)){1,256})"
 _FLAG_VALUE = r"[\"']?(?P<secret>[^\s\"'`]{1,256})"
-_WORDS_BETWEEN = r"(?:[ \t][^\s]{1,40}){0,4}?[ \t]{0,2}"
+# "the password for the staging admin panel is", "the token for CI, it has repo scope:"
+_CLAUSE = r"(?:[ \t][^\s]{1,40}){0,6}?[ \t]{0,2}"
+_LONG_CLAUSE = r"(?:[ \t][^\s]{1,40}){0,8}?[ \t]{0,2}"
 _PROSE_VALUE = r"[\"'`]?(?P<secret>[^\s\"'`]{1,128}?)[\"'`]?(?=[.,;:!?)]?(?:\s|$))"
 _UUID = r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}"
 _CLI_START = r"[^\n|;&]{0,200}?[ \t]"  # the rest of one command, up to the flag
@@ -78,15 +90,17 @@ BLOCKS: tuple[Rule, ...] = (
 # URL is named by its shape and a later rule sees a marker and skips it.
 RULES: tuple[Rule, ...] = (
     _rule("slack-webhook", ("hooks.slack",),
-          r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9_/-]{8,255})"),
+          r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9_/-]{8,255})",
+          real_segments),
     _rule("teams-webhook", ("webhookb2",),
           r"webhook\.office\.com/webhookb2/(?P<secret>[\w@/-]{20,300})"),
     _rule("authorization", ("authorization",),
           r"authorization[\"']?[ \t]{0,4}[:=][ \t]{0,4}[\"']?(?:bearer|basic|token)"
           r"[ \t]{1,4}(?P<secret>[A-Za-z0-9._~+/=-]{4,4096})", real_value),
-    # scheme://user:password@host; the password may hold '@' and ':', so it runs to the last '@'.
+    # scheme://user:password@host; the password may hold any of '@:/#?*!' (unencoded), so it
+    # runs to the last '@' before a space.
     _rule("url-password", ("://",),
-          r"://[^\s:/?#@\[\]]{0,128}:(?P<secret>[^\s/?#\[\]]{1,256})@", real_value),
+          r"://[^\s:/?#@\[\]]{0,128}:(?P<secret>[^\s\[\]]{1,256})@", url_password),
     _rule("url-token", ("://",),  # https://<token>@host
           r"://(?P<secret>[A-Za-z0-9_-]{20,256})@", random_like),
     _rule("url-token", ("?", "&"),
@@ -103,7 +117,7 @@ RULES: tuple[Rule, ...] = (
     _rule("secret-assignment", _SECRET_GATE, rf"{_KEY}{_ASSIGNS}{_QUOTED}",
           all_of(secret_name, assigned_value)),
     _rule("secret-assignment", _SECRET_GATE, rf"{_KEY}{_ASSIGNS}{_UNQUOTED}",
-          all_of(secret_name, assigned_literal)),
+          any_of(all_of(secret_name, assigned_literal), random_under_key_name)),
     _rule("secret-assignment", _SECRET_GATE,  # ODBC: Pwd={va;ue}
           rf"{_KEY}[ \t]{{0,4}}=[ \t]{{0,4}}\{{(?P<secret>[^}}\n]{{1,256}})\}}",
           all_of(secret_name, assigned_value)),
@@ -168,8 +182,8 @@ RULES: tuple[Rule, ...] = (
     _rule("pgpass-password", (":",),  # host:port:database:user:password
           r"(?<![\w.:-])[\w.-]{1,128}:\d{2,5}:[\w*.-]{1,128}:[\w*.-]{1,128}:"
           r"(?P<secret>[^\s:]{4,256})", real_value),
-    _rule("password-prose", ("pass", "pw", "pin"),
-          rf"\b{_PASSWORD_WORD}{_WORDS_BETWEEN}(?:is|was|are|were|be|to|of|:|=|->|became)"
+    _rule("password-prose", ("pass", "pw", "pin", *_FOREIGN_GATE),
+          rf"\b{_PASSWORD_WORD}{_CLAUSE}{_IS}"
           rf"[ \t]{{1,4}}(?:now[ \t]|still[ \t])?{_PROSE_VALUE}", password_like),
     _rule("password-prose", ("pass", "pw"),
           rf"\b(?:with|using|use|new)[ \t](?:the[ \t])?{_PASSWORD_WORD}[ \t]{{1,4}}{_PROSE_VALUE}",
@@ -177,13 +191,17 @@ RULES: tuple[Rule, ...] = (
     _rule("password-prose", ("pass", "pw"),  # "wifi password Xy7!...", "password, Xy7!..., "
           rf"\b{_PASSWORD_WORD},?[ \t]{{1,4}}{_PROSE_VALUE}",
           all_of(strong_password, password_like)),
-    _rule("password-prose", ("cred", "login"),  # creds: admin / v
-          r"\b(?:creds?|credentials|login)\b[^\n]{0,40}?[:=][ \t]{0,4}[\w.@+-]{1,64}"
+    _rule("password-prose", ("cred", "login"),  # creds: admin / v, login for x is admin / v
+          r"\b(?:creds?|credentials|login)\b[^\n]{0,40}?(?:[:=]|->|[ \t](?:is|are|was))[ \t]{0,4}"
+          r"[\w.@+-]{1,64}"
           rf"[ \t]{{0,2}}[/:][ \t]{{0,2}}{_PROSE_VALUE}", password_like),
     _rule("key-prose", ("key", "token", "secret"),  # "the master key is v", "API key:\nv"
           r"\b(?:[a-z0-9]{1,20}[ _-])?(?:key|token|secret)s?"
-          rf"{_WORDS_BETWEEN}(?:(?:is|was|=|:)[ \t]{{1,4}}|:?[ \t]{{0,4}}\r?\n[ \t]{{0,8}})[\"'`]?"
+          rf"{_LONG_CLAUSE}(?:(?:is|was|=|:)[ \t]{{1,4}}|:?[ \t]{{0,4}}\r?\n[ \t]{{0,8}})[\"'`]?"
           r"(?P<secret>[\w.+/=~-]{16,512}?)[\"'`]?(?=[.,;:!?)]?(?:\s|$))", key_like),
+    _rule("key-prose", ("key", "token", "secret"),  # "the shared secret for x is 'v'"
+          rf"\b(?:key|token|secret)s?{_CLAUSE}(?:\b(?:is|was|are)|=|:)[ \t]{{1,4}}{_PROSE_VALUE}",
+          worded_secret),
     _rule("high-entropy-secret", (*_SECRET_GATE, "credential", "signature"),
           r"(?:key|secret|token|passw|pwd|credential|auth|signature)[^\n]{0,80}?"
           r"(?<![\w+/=.-])(?P<secret>[A-Za-z0-9+/_-]{20,1024}={0,2})(?![\w+/=.-])", random_like),

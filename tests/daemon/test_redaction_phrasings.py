@@ -71,6 +71,36 @@ SECRETS = [
     ("PASSWORD=1234abcd", "1234abcd"),
     ("PuTTY-User-Key-File-3: ssh-ed25519\nPrivate-Lines: 1\n{s}\nPrivate-MAC: ab",
      "AAAAIBdWq2KQ0l1dX3cRj7N2V5t9p8o7i6u5y4t3r2e1w0q9"),
+    # a key name ending in _KEY with a random base64 value, however the key is called
+    ("ARCHIVE_STORE_KEY={s}", "G5NhQyxLpPr9hnxfSxmhBRve+QZzeOaw1J5/+JOgOGAwCaGmrF0kaW4neY/uprSCz"
+     "IarUfoXGKklmwHULrSazw=="),
+    ("  signerKey: {s}", "lrctrOmiUznxmhhr3NeZ/pYQR3CesASKRxgcjdVJ9a8="),
+    # URL userinfo: the password runs to the last '@' before the host, whatever it holds
+    ("postgresql://reporter:{s}@reports-db.lan/metrics", "Kv8#q!Lz*2"),
+    ("CACHE_URL=rediss://:{s}@queue.lan:6380/1", "t#7Hh?pW9x"),
+    ("  dsn: mysql://etl:{s}@warehouse:3306/etl", "Zp!4#rr*Q1"),
+    ("amqps://svc:{s}@mq.example.net/vhost", "Zr@m#9Kq!z"),
+    # prose: several words between the secret word and the verb; quoted values
+    ("the password for our shared staging db box is {s}", "Pelican.Ridge42"),
+    ("the signing secret for the billing webhook is \"{s}\"", "Orca%Lantern88"),
+    ("the shared key of the VPN tunnel is '{s}'", "Quartz&Heron519"),
+    ("the vault passphrase we agreed on = {s}", "Ember-Kettle-907"),
+    # password words in other languages
+    ("Das WLAN-Passwort ist {s}", "Fjord7!Birke"),
+    ("Le mot de passe du serveur est {s}", "Cerise#81vent"),
+    ("La contraseña del portal es {s}", "Limon$73agua"),
+    ("A senha do roteador é {s}", "Caju!58praia"),
+    ("Het wachtwoord van de server is {s}", "Tulp#64gracht"),
+    ("Das Kennwort lautet: {s}", "Birne#41Wald"),
+    # user / password after a login or credentials word
+    ("login for the jenkins box is deploy / {s} for now", "Q7v!rT2m#x"),
+    ("credentials for the ftp mirror are mirror / {s}", "Ftp*Mirror93"),
+    ("creds for prod db -> admin / {s}", "Xy!9pass"),
+    # a secret word, a short clause, then a colon
+    ("here is the bot token for the release job, it can push tags: {s}",
+     "1026b36d9d2c42af132742fef32ad76d89c3e93a"),
+    ("grab the API key from me, it expires Friday: {s}", "WogN3Nm6jXb8U7FKxZnVCe0169gBrPP9"),
+    ("the shared token for the build agents: {s}", "ba5ae9dd843684422eb4ca24b627562a8105ca7d"),
 ]
 
 NEAR_MISSES = [
@@ -124,6 +154,32 @@ NEAR_MISSES = [
     "token usage: prompt_tokens=1523 completion_tokens=312",
     "public key: age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
     "auth header missing for request req_01HZX3K9Q2W8E5R7T6Y4U1I0OP",
+    # code expressions as values
+    "const pwd = form.elements?.password?.value;",
+    "auth_token = session?.user?.token",
+    "let secret = ctx.request.headers['x-signature']?.trim();",
+    # masks and placeholder segments
+    "export NPM_TOKEN=npm_" + "x" * 36,
+    "AWS_ACCESS_KEY_ID=AKIA" + "X" * 16,
+    "OPENAI_API_KEY=sk-proj-" + "*" * 40,
+    "webhook: https://hooks.slack.com/services/TXXXXXXXX/BXXXXXXXX/XXXXXXXXXXXXXXXXXXXXXXXX",
+    "https://hooks.slack.com/services/AAA/BBB/CCC",
+    # base64 under key names that index or are public
+    "IDEMPOTENCY_KEY=lrctrOmiUznxmhhr3NeZ/pYQR3CesASKRxgcjdVJ9a8=",
+    "RECAPTCHA_SITE_KEY=6LdQx2EqAAAAAK9vWm3Zt7Rb1Yc4Hn8Jp0Lx5Se2",
+    "JWT_VERIFY_KEY=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo",
+    # hex and slugs after cache key, checksum, digest and hash words
+    "cache key: v7-py311-8a66a6e854aa5723333f5d77049b694fb1d07708c25806608469c9aa8dbe2062",
+    "Checksum key: ba5ae9dd843684422eb4ca24b627562a8105ca7d597f9afacbfb156451407706",
+    "the token fix landed, see commit: 1026b36d9d2c42af132742fef32ad76d89c3e93a",
+    # prose around secret words that holds no secret
+    "the secret for the cluster is named 'prod-db-creds'",
+    "the key for this release is v2.0.1-RC3",
+    "Das Passwort ist im Tresor gespeichert",
+    "Le mot de passe est trop court",
+    "login for the wiki is your email / password from the SSO page",
+    "postgres://app@db.lan:5432/app?application_name=etl#notes",
+    "https://example.com:8443/invite?email=ana@example.com",
 ]
 
 
