@@ -32,7 +32,8 @@ from memlane.daemon.domain.redaction import redact
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "redaction" / "corpus.jsonl"
 FRESH = CORPUS.with_name("fresh.jsonl")
-SPLITS = ("tune", "heldout", "fresh")
+UNSEEN = CORPUS.with_name("unseen.jsonl")
+SPLITS = ("tune", "heldout", "fresh", "unseen")
 
 
 @dataclass
@@ -156,7 +157,7 @@ def main() -> None:
     parser.add_argument("--split", choices=SPLITS, help="report one split only (tune while tuning)")
     parser.add_argument("--markdown", action="store_true", help="print the BENCHMARKS.md section")
     args = parser.parse_args()
-    files = [args.corpus, *([args.fresh] if args.fresh.exists() else [])]
+    files = [args.corpus, *(path for path in (args.fresh, UNSEEN) if path.exists())]
     raw = b"\n".join(path.read_bytes() for path in files)
     entries = [json.loads(line) for line in raw.splitlines() if line.strip()]
     header = (f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; git {git_sha()}; machine: "
