@@ -2,15 +2,15 @@
 
 Run: python -m bench.bench_redaction [--corpus PATH] [--fresh PATH] [--split tune] [--markdown]
 
-Per split (tune, heldout, and fresh: a later corpus, fresh.jsonl, written by
-bench/redaction_fresh.py without reading the rules or corpus.jsonl's entries, scored once held
-out, then tuned on once its misses were read): recall is the share of secret entries whose
-every listed secret is gone from the text and from every tag after redaction; alteration is the
-share of near-miss entries whose text or tags changed at all. Tags are redacted one by one with
-``redact`` (the intended store-time behaviour), so a secret split across two tags is out of
-scope. Missed kinds are listed for every split; the ids of missed and altered entries only for
-the tuning splits (``tune``, ``fresh``), so that rules are tuned without looking at held-out
-entries.
+Per split (tune, heldout, and fresh and unseen: later corpora, fresh.jsonl and unseen.jsonl,
+written by bench/redaction_fresh.py and bench/redaction_unseen.py without reading the rules or
+the corpus's entries, each scored once held out, then tuned on once its misses were read):
+recall is the share of secret entries whose every listed secret is gone from the text and from
+every tag after redaction; alteration is the share of near-miss entries whose text or tags
+changed at all. Tags are redacted one by one with ``redact`` (the intended store-time
+behaviour), so a secret split across two tags is out of scope. Missed kinds are listed for every
+split; the ids of missed and altered entries only for the tuning splits (``tune``, ``fresh``,
+``unseen``), so that rules are tuned without looking at held-out entries.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def report(scores: dict[str, Score]) -> None:
         missed = sorted(tally.missed.items(), key=lambda item: (-item[1], item[0]))
         print(f"  missed kinds ({len(missed)}): "
               + (", ".join(f"{kind} {n}/{tally.secrets[kind]}" for kind, n in missed) or "none"))
-        if split in ("tune", "fresh"):
+        if split in ("tune", "fresh", "unseen"):
             print("  missed entries: " + (", ".join(tally.missed_ids) or "none"))
             print("  altered near-misses: " + (", ".join(tally.altered_ids) or "none"))
 
@@ -138,9 +138,9 @@ def markdown(scores: dict[str, Score], *, header: str, speeds: tuple[float, floa
         "`python -m bench.bench_redaction --markdown`. Recall: secret entries whose every secret "
         "is gone from the text and from every tag; alteration: near-misses (commit ids, digests, "
         "integrity hashes, UUIDs, fingerprints, base64 images, placeholders, code) changed at all. "
-        "Rules were written against `tune`; `heldout` is scored, never read; `fresh` "
-        "(fresh.jsonl), a later set written without reading the rules, was scored once held out "
-        "and is now tuned on.", "",
+        "Rules were written against `tune`; `heldout` is scored, never read; `fresh` and `unseen` "
+        "(fresh.jsonl, unseen.jsonl), later sets written without reading the rules, were each "
+        "scored once held out and are now tuned on.", "",
         "| split | recall | near-misses altered | missed kinds |", "|---|---|---|---|", *rows, "",
         f"Speed (CPU time, one core): {speeds[0]:.0f} µs per 1,000 characters for a "
         f"2,000-character prompt without secrets ({speeds[0] * 2 / 1000:.2f} ms a prompt); "

@@ -3,7 +3,8 @@
 ``redact`` replaces each secret in free text (notes holding code, commands, URLs, config) with a
 marker ``[redacted:<kind>]``. Pure: no I/O, standard library only. Secrets are found by shape
 (``secret_shapes``: vendor prefixes and alphabets, gitleaks' rule table) and by context
-(``secret_rules``: PEM blocks, assignments, URLs, headers, CLI flags, prose, keyword + entropy).
+(``secret_rules``: PEM blocks, assignments, URLs, password hashes, headers, CLI flags, tables,
+prose, keyword + entropy).
 
 Invariants:
 

@@ -2,10 +2,12 @@
 
 A context rule finds a value where a secret would be (after ``password=``, ``--token``, "the
 password is"); its check then keeps values that only stand in for a secret (a mask, an elision,
-a reference or template, a stock word), values that are code (``token = settings.TOKEN``), and
-values that are public by design (hashes, digests, UUIDs, paths, publishable keys). Prose and
-keyword rules also want the value to look like a secret: digits or symbols for a password, a
-long random string (letters and digits, high entropy, not a slug of words) for a key.
+a reference or template, a stock word), values that are code (``token = settings.TOKEN``),
+values that are public by design (hashes, digests, UUIDs, paths, publishable keys), and values
+that name a secret rather than hold it (a dependency's version, a field name such as
+``refresh_token``, Helm's ``existingSecret: name``). Prose and keyword rules also want the value
+to look like a secret: digits or symbols for a password, a long random string (letters and
+digits, high entropy, not a slug of words) for a key.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ _PLACEHOLDER_WORDS = frozenset({
 # there on (ghp_xxxx, AKIAXXXX, sk-proj-****), or the start of a reference or template.
 _STAND_IN = re.compile(
     r"(.)\1*$|[*xX•.#_-]+$|[A-Za-z0-9_.-]{0,12}(?:\.\.\.|…)$|\$[{(A-Za-z_]|%[A-Za-z_]+%$|[<{]"
-    r"|[A-Za-z0-9_.-]{0,12}(?:x{4,}|X{4,}|\*{4,}|•{4,})")
+    r"|[A-Za-z0-9_.-]{0,12}(?:x{4,}|X{4,}|\*{4,}|•{4,})"
+    # a vendor stem, then placeholder words (xoxb-your-token, sk_test_replace_me)
+    r"|[A-Za-z0-9]{1,12}[_-](?:[A-Za-z0-9]{1,12}[_-])?"
+    r"(?i:your|replace|insert|enter|example|dummy|fake|placeholder|changeme)")
 # api_key, settings.API_KEY, session?.user?.token (optional chaining): no digits
 _NAME = re.compile(r"[A-Za-z_]+(?:[?!]?\.[A-Za-z_]+)*")
 _CALLEE = re.compile(  # sha256, base64.b64decode, headers.authorization?.split: before ( or [
@@ -78,6 +83,21 @@ _VERSION = re.compile(r"v?\d{1,4}(?:\.\d{1,4}){1,3}(?:[-+][\w.]{1,40})?$", re.IG
 # Ids, times and quantities: ULIDs and prefixed object ids (req_, msg_), dates, numbers.
 _ID_LIKE = re.compile(r"(?:[a-z]{2,8}_)?[0-9A-HJKMNP-TV-Z]{26}$|(?:req|msg|evt|cus|ch|pi|in|sub"
                       r"|usr|user|org|run|job|txn|ord|acct|prod|price)_[A-Za-z0-9]{8,}$")
+# A dependency's version or range, alone or after its name (``^1.2.3``, ``jjwt-api:0.12.6``).
+_DEPENDENCY = re.compile(
+    r"(?:[\w.-]{1,100}[:@])?[\^~<>=]{0,2}v?\d{1,4}(?:\.[\dx*]{1,4}){1,3}(?:[-+][\w.]{1,40})?$")
+# Lower-case words joined by separators: a field name (``refresh_token``), not its value.
+_FIELD_NAME = re.compile(r"[a-z]{2,20}(?:[_.-][a-z]{2,20}){1,4}")
+# A key name that says its value names a secret held elsewhere (Helm's existingSecret).
+_REFERENCE_NAME = re.compile(r"existing", re.IGNORECASE)
+# The start of a setting, ``id=x,src=y``: a name in one case, then '='.
+_SETTING = re.compile(r"(?:[a-z][a-z0-9_.-]{0,30}|[A-Z][A-Z0-9_.-]{0,30})=")
+# A markdown table's rule line, under its header (``|---|:--:|``).
+_TABLE_RULE = re.compile(r"\|?(?:[ \t]*:?-{3,}:?[ \t]*\|)+(?:[ \t]*:?-{3,}:?[ \t]*)?")
+_TABLE_ROWS = 200  # how many rows above a cell its table's header is looked for
+_PASSWORD_COLUMN = re.compile(r"(?:pass(?:word|wd|phrase)?|pwd|pw)s?", re.IGNORECASE)
+_KEY_COLUMN = re.compile(
+    r"(?:(?:api|access|secret|private|client)[ _-]?)?(?:keys?|tokens?|secrets?)", re.IGNORECASE)
 _NOT_LITERAL = re.compile(r"\d{4}-\d\d-\d\d|\d{1,12}(?:\.\d{1,6})?(?:ms|s|m|h|d|[kmg]i?b|%)?$")
 
 
@@ -117,8 +137,10 @@ def any_of(*checks: Callable[[re.Match[str]], bool]) -> Callable[[re.Match[str]]
 
 
 def secret_name(match: re.Match[str]) -> bool:
-    """The key name (group ``name``) ends in a secret word: DB_PASSWORD, apiKey, X-Auth-Token."""
-    return _SECRET_NAME.search(match["name"]) is not None
+    """The key name (group ``name``) ends in a secret word (DB_PASSWORD, apiKey, X-Auth-Token)
+    and does not say the value names a secret held elsewhere (existingSecret)."""
+    name = match["name"]
+    return _SECRET_NAME.search(name) is not None and _REFERENCE_NAME.match(name) is None
 
 
 def random_under_key_name(match: re.Match[str]) -> bool:
@@ -150,8 +172,12 @@ def url_password(match: re.Match[str]) -> bool:
 
 
 def assigned_value(match: re.Match[str]) -> bool:
-    """Quoted assignments: a non-trivial value that is not a placeholder."""
-    return len(match["secret"]) >= MIN_ASSIGNED and real_value(match)
+    """Quoted assignments: a non-trivial value that is not a placeholder, a dependency's version
+    (``"jsonwebtoken": "^9.0.2"``) or a field name (``REFRESH_TOKEN = "refresh_token"``)."""
+    value = match["secret"]
+    return (len(value) >= MIN_ASSIGNED and real_value(match)
+            and _DEPENDENCY.match(value) is None
+            and not (_FIELD_NAME.fullmatch(value) and _SECRET_NAME.search(value)))
 
 
 def assigned_literal(match: re.Match[str]) -> bool:
@@ -166,7 +192,7 @@ def password_like(match: re.Match[str]) -> bool:
     code, a hash, a version, a date or a list of settings (``--secret id=x,src=y``)."""
     value = match["secret"]
     return (assigned_value(match) and not value.isalpha() and not value.isdigit()
-            and "=" not in value.rstrip("=") and not _is_code(match)
+            and _SETTING.match(value) is None and not _is_code(match)
             and _HASH_LIKE.match(value) is None and _VERSION.match(value) is None
             and _NOT_LITERAL.match(value) is None)
 
@@ -217,6 +243,39 @@ def in_secret_manifest(match: re.Match[str]) -> bool:
     sections: list[str] = _TOP_LEVEL_KEY.findall(text, doc_start, start)
     return (_SECRET_KIND.search(document) is not None and bool(sections)
             and sections[-1] in ("data", "stringData") and real_value(match))
+
+
+def in_secret_column(match: re.Match[str]) -> bool:
+    """A cell of a markdown table whose column is headed by a secret word: a password column
+    holds a password (``password_like``), a key, token or secret column a random string."""
+    text, start = match.string, match.start()
+    row_start = text.rfind("\n", 0, start) + 1
+    header = _table_header(text, row_start)
+    column = text.count("|", row_start, start)
+    title = header[column].strip() if header and column < len(header) else ""
+    if _PASSWORD_COLUMN.fullmatch(title):
+        return password_like(match)
+    return _KEY_COLUMN.fullmatch(title) is not None and random_like(match)
+
+
+def _table_header(text: str, row_start: int) -> list[str] | None:
+    """The header cells of the markdown table whose body holds the row at ``row_start``; None
+    when that row is not in a table's body (it is prose, a header or the rule under one)."""
+    lines: list[str] = []  # the row, then each line above it while it is a table row
+    start, end = row_start, text.find("\n", row_start)
+    end = len(text) if end < 0 else end
+    while len(lines) <= _TABLE_ROWS:
+        line = text[start:end].strip()
+        if not line.startswith("|"):
+            break
+        lines.append(line)
+        if start == 0:
+            break
+        end = start - 1
+        start = text.rfind("\n", 0, end) + 1
+    if len(lines) < 3 or _TABLE_RULE.fullmatch(lines[-2]) is None:
+        return None
+    return lines[-1].strip("|").split("|")
 
 
 def _is_slug(value: str) -> bool:
