@@ -33,7 +33,8 @@ from memlane.daemon.domain.redaction import redact
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "redaction" / "corpus.jsonl"
 FRESH = CORPUS.with_name("fresh.jsonl")
 UNSEEN = CORPUS.with_name("unseen.jsonl")
-SPLITS = ("tune", "heldout", "fresh", "unseen")
+UNSEEN3 = CORPUS.with_name("unseen3.jsonl")
+SPLITS = ("tune", "heldout", "fresh", "unseen", "unseen3")
 
 
 @dataclass
@@ -157,7 +158,7 @@ def main() -> None:
     parser.add_argument("--split", choices=SPLITS, help="report one split only (tune while tuning)")
     parser.add_argument("--markdown", action="store_true", help="print the BENCHMARKS.md section")
     args = parser.parse_args()
-    files = [args.corpus, *(path for path in (args.fresh, UNSEEN) if path.exists())]
+    files = [args.corpus, *(path for path in (args.fresh, UNSEEN, UNSEEN3) if path.exists())]
     raw = b"\n".join(path.read_bytes() for path in files)
     entries = [json.loads(line) for line in raw.splitlines() if line.strip()]
     header = (f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; git {git_sha()}; machine: "
