@@ -1,13 +1,16 @@
 """Redaction recall and near-miss alteration on the labelled corpus (tests/data/redaction).
 
-Run: python -m bench.bench_redaction [--corpus PATH] [--split tune] [--markdown]
+Run: python -m bench.bench_redaction [--corpus PATH] [--fresh PATH] [--split tune] [--markdown]
 
-Per split (tune, heldout): recall is the share of secret entries whose every listed secret is
-gone from the text and from every tag after redaction; alteration is the share of near-miss
-entries whose text or tags changed at all. Tags are redacted one by one with ``redact`` (the
-intended store-time behaviour), so a secret split across two tags is out of scope. Missed kinds
-are listed for both splits; the ids of missed and altered entries only for ``tune``, so that
-rules are tuned without looking at held-out entries.
+Per split (tune, heldout, and fresh and unseen: later corpora, fresh.jsonl and unseen.jsonl,
+written by bench/redaction_fresh.py and bench/redaction_unseen.py without reading the rules or
+the corpus's entries, each scored once held out, then tuned on once its misses were read):
+recall is the share of secret entries whose every listed secret is gone from the text and from
+every tag after redaction; alteration is the share of near-miss entries whose text or tags
+changed at all. Tags are redacted one by one with ``redact`` (the intended store-time
+behaviour), so a secret split across two tags is out of scope. Missed kinds are listed for every
+split; the ids of missed and altered entries only for the tuning splits (``tune``, ``fresh``,
+``unseen``), so that rules are tuned without looking at held-out entries.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ from typing import Any
 from memlane.daemon.domain.redaction import redact
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "redaction" / "corpus.jsonl"
-SPLITS = ("tune", "heldout")
+FRESH = CORPUS.with_name("fresh.jsonl")
+UNSEEN = CORPUS.with_name("unseen.jsonl")
+UNSEEN3 = CORPUS.with_name("unseen3.jsonl")
+SPLITS = ("tune", "heldout", "fresh", "unseen", "unseen3")
 
 
 @dataclass
@@ -83,7 +89,7 @@ def report(scores: dict[str, Score]) -> None:
         missed = sorted(tally.missed.items(), key=lambda item: (-item[1], item[0]))
         print(f"  missed kinds ({len(missed)}): "
               + (", ".join(f"{kind} {n}/{tally.secrets[kind]}" for kind, n in missed) or "none"))
-        if split == "tune":
+        if split in ("tune", "fresh", "unseen"):
             print("  missed entries: " + (", ".join(tally.missed_ids) or "none"))
             print("  altered near-misses: " + (", ".join(tally.altered_ids) or "none"))
 
@@ -133,7 +139,9 @@ def markdown(scores: dict[str, Score], *, header: str, speeds: tuple[float, floa
         "`python -m bench.bench_redaction --markdown`. Recall: secret entries whose every secret "
         "is gone from the text and from every tag; alteration: near-misses (commit ids, digests, "
         "integrity hashes, UUIDs, fingerprints, base64 images, placeholders, code) changed at all. "
-        "Rules were written against `tune` only; `heldout` is scored, never read.", "",
+        "Rules were written against `tune`; `heldout` is scored, never read; `fresh` and `unseen` "
+        "(fresh.jsonl, unseen.jsonl), later sets written without reading the rules, were each "
+        "scored once held out and are now tuned on.", "",
         "| split | recall | near-misses altered | missed kinds |", "|---|---|---|---|", *rows, "",
         f"Speed (CPU time, one core): {speeds[0]:.0f} µs per 1,000 characters for a "
         f"2,000-character prompt without secrets ({speeds[0] * 2 / 1000:.2f} ms a prompt); "
@@ -145,14 +153,18 @@ def markdown(scores: dict[str, Score], *, header: str, speeds: tuple[float, floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--fresh", type=Path, default=FRESH,
+                        help="the fresh corpus (split fresh), scored with the corpus")
     parser.add_argument("--split", choices=SPLITS, help="report one split only (tune while tuning)")
     parser.add_argument("--markdown", action="store_true", help="print the BENCHMARKS.md section")
     args = parser.parse_args()
-    raw = args.corpus.read_bytes()
+    files = [args.corpus, *(path for path in (args.fresh, UNSEEN, UNSEEN3) if path.exists())]
+    raw = b"\n".join(path.read_bytes() for path in files)
     entries = [json.loads(line) for line in raw.splitlines() if line.strip()]
     header = (f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; git {git_sha()}; machine: "
               f"{platform.machine()} {platform.system()} {os.cpu_count()} CPUs, "
-              f"python {platform.python_version()}; corpus: {args.corpus.name} sha256 "
+              f"python {platform.python_version()}; corpus: "
+              f"{'+'.join(path.name for path in files)} sha256 "
               f"{hashlib.sha256(raw).hexdigest()[:12]}, {len(entries)} entries")
     scores = {split: tally for split, tally in score(entries).items()
               if args.split in (None, split)}

@@ -3,7 +3,8 @@
 ``redact`` replaces each secret in free text (notes holding code, commands, URLs, config) with a
 marker ``[redacted:<kind>]``. Pure: no I/O, standard library only. Secrets are found by shape
 (``secret_shapes``: vendor prefixes and alphabets, gitleaks' rule table) and by context
-(``secret_rules``: PEM blocks, assignments, URLs, headers, CLI flags, prose, keyword + entropy).
+(``secret_rules``: PEM blocks, assignments, URLs, password hashes, headers, CLI flags, tables,
+prose, keyword + entropy).
 
 Invariants:
 
@@ -15,7 +16,8 @@ Invariants:
   output returns that output with ``count == 0``.
 - Linear time: every repetition is bounded and none nests ambiguous quantifiers; shapes are
   only looked for inside runs of 16 or more token characters, which prose rarely has.
-- Near-misses survive: commit ids, digests, integrity hashes, UUIDs, fingerprints, base64 images.
+- Near-misses survive: commit ids, digests, integrity hashes, UUIDs, fingerprints, base64 images,
+  masks in a secret's shape (``ghp_xxxx…``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from memlane.daemon.domain.secret_checks import Rule
+from memlane.daemon.domain.secret_checks import Rule, is_placeholder
 from memlane.daemon.domain.secret_rules import BLOCKS, RULES
 from memlane.daemon.domain.secret_shapes import SHAPE_KINDS, SHAPES, kind_of
 
@@ -94,10 +96,12 @@ def _matches(rule: Rule, text: str) -> Iterator[tuple[int, int, str]]:
 
 
 def _shapes(text: str) -> Iterator[tuple[int, int, str]]:
-    """The spans of every shape, looked for only inside long runs of token characters."""
+    """The spans of every shape, looked for only inside long runs of token characters; a
+    masked one (``ghp_xxxx…``, ``AKIAXXXX…``) is a placeholder, not a secret."""
     for run in _TOKEN_RUN.finditer(text):
         for match in SHAPES.finditer(text, run.start(), run.end()):
-            yield (*match.span(), kind_of(match))
+            if not is_placeholder(match[0]):
+                yield (*match.span(), kind_of(match))
 
 
 def _replace(text: str, spans: Iterator[tuple[int, int, str]], added: list[str]) -> str:

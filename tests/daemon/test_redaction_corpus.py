@@ -98,14 +98,13 @@ def test_tune_split_is_fully_redacted_and_near_misses_survive(
 
 
 def test_heldout_recall_holds_its_measured_floor(entries: list[dict[str, Any]]) -> None:
-    """Held out: recall stays at least 97.5% and near-miss alteration at most 2% (run 2: 80/82,
-    2/111), so a change that loses ground fails here."""
+    """Held out: recall stays at least 98.7% and near-miss alteration at most 2% (81/82, 2/111
+    once the forms fresh missed were added), so a change that loses ground fails here."""
     recall, alteration = scores(entries, "heldout")
-    assert recall >= 0.975, f"held-out recall {recall:.1%}"
+    assert recall >= 0.987, f"held-out recall {recall:.1%}"
     assert alteration <= 0.02, f"held-out near-miss alteration {alteration:.1%}"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: held-out recall is 97.6% (80/82), under 98%")
 def test_heldout_meets_the_issue_14_thresholds(entries: list[dict[str, Any]]) -> None:
     """Held out: recall at least 98% and near-miss alteration at most 2% (issue 14)."""
     recall, alteration = scores(entries, "heldout")

@@ -9,6 +9,7 @@ pure layer may not; here it checks that the hand-written shapes miss none of its
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -50,8 +51,10 @@ PLUGINS: list[BasePlugin] = [
     artifactory.ArtifactoryDetector(),
 ]
 # Public by design or a stand-in, as the corpus README defines them: a Twilio Account SID
-# (AC + 32 hex; the API key is SK + 32 hex), and the word "password" in a URL template.
+# (AC + 32 hex; the API key is SK + 32 hex), the word "password" in a URL template, and masks
+# (AKIAXXXXXXXXXXXXXXXX: detect-secrets matches the shape alone).
 PUBLIC = ("AC", "password")
+MASK = re.compile(r"([xX*])\1{3,}")
 
 
 def tune_texts() -> list[str]:
@@ -73,5 +76,5 @@ def test_what_detect_secrets_finds_is_redacted(text: str) -> None:
     """Every value a detect-secrets regex plugin reports is gone, unless public by design."""
     redacted = redact(text).text
     leaked = {value for value in found_by_detect_secrets(text)
-              if value in redacted and not value.startswith(PUBLIC)}
+              if value in redacted and not value.startswith(PUBLIC) and not MASK.search(value)}
     assert not leaked

@@ -71,6 +71,68 @@ SECRETS = [
     ("PASSWORD=1234abcd", "1234abcd"),
     ("PuTTY-User-Key-File-3: ssh-ed25519\nPrivate-Lines: 1\n{s}\nPrivate-MAC: ab",
      "AAAAIBdWq2KQ0l1dX3cRj7N2V5t9p8o7i6u5y4t3r2e1w0q9"),
+    # a key name ending in _KEY with a random base64 value, however the key is called
+    ("ARCHIVE_STORE_KEY={s}", "G5NhQyxLpPr9hnxfSxmhBRve+QZzeOaw1J5/+JOgOGAwCaGmrF0kaW4neY/uprSCz"
+     "IarUfoXGKklmwHULrSazw=="),
+    ("  signerKey: {s}", "lrctrOmiUznxmhhr3NeZ/pYQR3CesASKRxgcjdVJ9a8="),
+    # URL userinfo: the password runs to the last '@' before the host, whatever it holds
+    ("postgresql://reporter:{s}@reports-db.lan/metrics", "Kv8#q!Lz*2"),
+    ("CACHE_URL=rediss://:{s}@queue.lan:6380/1", "t#7Hh?pW9x"),
+    ("  dsn: mysql://etl:{s}@warehouse:3306/etl", "Zp!4#rr*Q1"),
+    ("amqps://svc:{s}@mq.example.net/vhost", "Zr@m#9Kq!z"),
+    # prose: several words between the secret word and the verb; quoted values
+    ("the password for our shared staging db box is {s}", "Pelican.Ridge42"),
+    ("the signing secret for the billing webhook is \"{s}\"", "Orca%Lantern88"),
+    ("the shared key of the VPN tunnel is '{s}'", "Quartz&Heron519"),
+    ("the vault passphrase we agreed on = {s}", "Ember-Kettle-907"),
+    # password words in other languages
+    ("Das WLAN-Passwort ist {s}", "Fjord7!Birke"),
+    ("Le mot de passe du serveur est {s}", "Cerise#81vent"),
+    ("La contraseña del portal es {s}", "Limon$73agua"),
+    ("A senha do roteador é {s}", "Caju!58praia"),
+    ("Het wachtwoord van de server is {s}", "Tulp#64gracht"),
+    ("Das Kennwort lautet: {s}", "Birne#41Wald"),
+    # user / password after a login or credentials word
+    ("login for the jenkins box is deploy / {s} for now", "Q7v!rT2m#x"),
+    ("credentials for the ftp mirror are mirror / {s}", "Ftp*Mirror93"),
+    ("creds for prod db -> admin / {s}", "Xy!9pass"),
+    # a secret word, a short clause, then a colon
+    ("here is the bot token for the release job, it can push tags: {s}",
+     "1026b36d9d2c42af132742fef32ad76d89c3e93a"),
+    ("grab the API key from me, it expires Friday: {s}", "WogN3Nm6jXb8U7FKxZnVCe0169gBrPP9"),
+    ("the shared token for the build agents: {s}", "ba5ae9dd843684422eb4ca24b627562a8105ca7d"),
+    # key and secret labels in other languages
+    ("Clé secrète du compte : {s}", "Hq3vN8tR/zW5pL2xK9mB7cY4dF6gJ1sA0eU8iO3r"),
+    ("Geheimer Schlüssel = {s}", "Tk4Ld9Wq2Zx7Mn5Bv8Cp3Rf6Gh1Jy0Ks"),
+    ("chave da API → {s}", "Pz2Wx8Rk5Lm3Nq7Vb4Ct9Yh6Jd1Fg0Ss"),
+    # a webhook URL whose path holds its token
+    ("https://discordapp.com/api/webhooks/112233445566778899/{s}",
+     "Kq8Lz2Xm9Vr4Tn7Pw3Yc6Hb1Jd5Gf0Sa-Qe8Rt2Uy4Io6Pa_Ss8Dd0Ff2Gg4Hh6Jj8Kk0Ll2"),
+    ("notify: https://chat.example.org/hooks/webhooks/{s}", "k8Qz2Lm9Xv4Rt7Np3Wc6Yb1Hd5Fj0Gs"),
+    # crypt(3) password hashes (htpasswd, /etc/shadow, argon2)
+    ("deploy:{s}", "$2b$12$" + "Qm7xR2pLk9Zt4Wv8Nc3Yb6Hd1Fj5Gs0KaE2rT7uI9oP3lM8nB4vC6x"),
+    ("root:{s}:19000:0:99999:7:::", "$6$rounds=5000$Pq8sLt2W$" + "Zx7Lm2Qv9Rt4Np8Wc3Yb6Hd1Fj5" * 3),
+    ("web:{s}", "$apr1$Xk3pQ9zL$Hn4Wq8Zr2Lm6Tv0Pb5Yc7J"),
+    ("hash = {s}", "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$Rd3scUdvJCsgt3ub+b+dWRWJTmaaJObG"),
+    ("htpasswd -nbB ops {s}", "Gr4nite!Fox"),
+    # assignments aligned with many spaces (terraform fmt, gofmt, YAML)
+    ('  client_secret            = "{s}"', "Wv7pQ2zL9xRk"),
+    ("SMTP_PASSWORD:          {s}", "Mail!9Relay"),
+    # prose: a longer clause, names in typographic quotes, '=' inside the value
+    ("the password of the backup user on the nas box is {s}", "Heron%Slate61"),
+    ("Le mot de passe de l'utilisateur « backup » sur le NAS est {s} ; merci", "Givre#42Pin"),
+    ("the wifi password is {s}", "Rq7=mK!x2p"),
+    # password words in Japanese, Chinese, Korean and Russian
+    ("サーバーのパスワードは {s} です", "Tk8%mW2qLz"),
+    ("数据库密码是 {s}", "Hz9#pL4vQx"),
+    ("관리자 비밀번호는 {s} 입니다", "Bn6!rT3wKy"),
+    ("пароль от сервера: {s}", "Vx5$kM8nPq"),
+    # a user then a password, each after its label
+    ("guest wifi: user `guest42`, pass `{s}`", "Lm4#Qz8!Rw2p"),
+    # a markdown table whose column is headed by a secret word
+    ("| env | user | password |\n|---|---|---|\n| prod | admin | {s} |", "Pr0d!Adm1n#9"),
+    ("| name | api key |\n| --- | --- |\n| maps | {s} |\n| mail | none |",
+     "Zq7Lm2Xv9Rt4Np8Wc3Yb6Hd1Fj5Gs0K"),
 ]
 
 NEAR_MISSES = [
@@ -124,6 +186,55 @@ NEAR_MISSES = [
     "token usage: prompt_tokens=1523 completion_tokens=312",
     "public key: age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
     "auth header missing for request req_01HZX3K9Q2W8E5R7T6Y4U1I0OP",
+    # code expressions as values
+    "const pwd = form.elements?.password?.value;",
+    "auth_token = session?.user?.token",
+    "let secret = ctx.request.headers['x-signature']?.trim();",
+    # masks and placeholder segments
+    "export NPM_TOKEN=npm_" + "x" * 36,
+    "AWS_ACCESS_KEY_ID=AKIA" + "X" * 16,
+    "OPENAI_API_KEY=sk-proj-" + "*" * 40,
+    "webhook: https://hooks.slack.com/services/TXXXXXXXX/BXXXXXXXX/XXXXXXXXXXXXXXXXXXXXXXXX",
+    "https://hooks.slack.com/services/AAA/BBB/CCC",
+    # base64 under key names that index or are public
+    "IDEMPOTENCY_KEY=lrctrOmiUznxmhhr3NeZ/pYQR3CesASKRxgcjdVJ9a8=",
+    "RECAPTCHA_SITE_KEY=6LdQx2EqAAAAAK9vWm3Zt7Rb1Yc4Hn8Jp0Lx5Se2",
+    "JWT_VERIFY_KEY=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo",
+    # hex and slugs after cache key, checksum, digest and hash words
+    "cache key: v7-py311-8a66a6e854aa5723333f5d77049b694fb1d07708c25806608469c9aa8dbe2062",
+    "Checksum key: ba5ae9dd843684422eb4ca24b627562a8105ca7d597f9afacbfb156451407706",
+    "the token fix landed, see commit: 1026b36d9d2c42af132742fef32ad76d89c3e93a",
+    # prose around secret words that holds no secret
+    "the secret for the cluster is named 'prod-db-creds'",
+    "the key for this release is v2.0.1-RC3",
+    "Das Passwort ist im Tresor gespeichert",
+    "Le mot de passe est trop court",
+    "login for the wiki is your email / password from the SSO page",
+    "postgres://app@db.lan:5432/app?application_name=etl#notes",
+    "https://example.com:8443/invite?email=ana@example.com",
+    # a value on the line after a secret word, followed by more words (git log --oneline)
+    "fix: rotate the api key\n9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c bump version",
+    # dependencies named like secrets, valued with a version
+    'implementation("io.github.webtoken:webtoken-core:3.1.4")',
+    '"passport-secret": "^1.2.3"',
+    '"jsonwebtoken": "9.0.2"',
+    # names of secrets held elsewhere, and values that spell their own field name
+    "existingSecret: grafana-admin",
+    "existing_secret: minio-creds",
+    'REFRESH_TOKEN = "refresh_token"',
+    '"client_secret": "client_secret",',
+    # placeholder words inside a vendor shape
+    "SLACK_USER_TOKEN=xoxp-replace-with-your-token",
+    "ANTHROPIC_API_KEY=sk-ant-your-anthropic-key-here",
+    # a required-variable message in a parameter expansion
+    "DB_PASSWORD: ${DB_PASSWORD:?DB_PASSWORD must be set}",
+    # tables, webhook paths and users whose values are not secrets
+    "| setting | value |\n|---|---|\n| token ttl | 3600 |",
+    "| key | action |\n|---|---|\n| q | quit |",
+    "POST https://example.com/api/webhooks/incoming-github-push",
+    "user alice, pass the token to the CLI",
+    "helm registry login registry.example.com --user username --password-stdin",
+    "awk '{print $1$2$3}' file",
 ]
 
 
