@@ -9,6 +9,7 @@ start the writer, projector and model, bind both listeners; only then is the dae
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import signal
 import sqlite3
@@ -149,6 +150,10 @@ async def run_daemon(paths: Paths, settings: Settings, *,
                 tg.start_soon(keep_watchdog_fed, interval)
             if (trim := heap_trimmer()) is not None:
                 tg.start_soon(partial(after_each_busy_spell, gate, trim, quiet=RELEASE_AFTER_S))
+            # start-up's ~60k long-lived objects (modules, model, tables) leave the GC's view:
+            # a full pass over them held the GIL ~30 ms whenever work allocated a lot
+            gc.collect()
+            gc.freeze()
             log.info("ready", socket=str(paths.socket), pid=os.getpid())
             notify(f"READY=1\nSTATUS=ready: {event_log.last_seq} events, "
                    f"{len(projections.vectors)} vectors")
