@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -63,7 +64,11 @@ def start(index: Index, path: Path) -> GraphSave:
     the fork fails, write it here, holding the GIL as long as that takes."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{next(_saves)}.tmp")
     try:
-        pid = os.fork()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns that a child forked beside threads may deadlock on a lock
+            # one of them held: this child takes none (see the module's docstring).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
     except OSError as exc:
         log.warning("vector_save_fork_failed", error=str(exc), action="saving in process")
         return save_here(index, path, tmp)
