@@ -21,12 +21,19 @@ EXIT_ACKED_MISSING = LogDamagedBelowAck.exit_code  # 7
 EXIT_STATE_UNWRITABLE = StartRefused.exit_code  # 8: the state directory is full or read-only
 PERMANENT = (EXIT_LOG_CORRUPTED, EXIT_BAD_CONFIG, EXIT_ACKED_MISSING, EXIT_STATE_UNWRITABLE)
 
+# How long a thread runs Python before it hands the GIL to one that waits (CPython: 5 ms). The
+# event loop gives the GIL up at every socket call and waits that long to get it back while a
+# worker thread runs Python (a forget's log scan, compaction), so a request that takes it
+# back ten times waited ~50 ms; at 1 ms it waits a fifth of that (bench/bench_forget.py).
+GIL_SWITCH_INTERVAL_S = 0.001
+
 
 def main() -> int:
     """Run until signalled; the exit code says why it stopped (0: stopped or already running)."""
     import anyio
 
     configure_logging()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     os.umask(0o077)  # every file the daemon creates is private to its user
     _raise_open_files_limit()
     paths = resolve_paths()
