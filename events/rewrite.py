@@ -61,8 +61,9 @@ def rewrite_segment(path: Path, transform: Transform, replace: Replace) -> bytes
 def _verify(path: Path, blob: bytes, scan: SegmentScan, changed: dict[int, list[Record]]) -> None:
     """Read the new bytes back: whole frames with every seq in order, from and to the same
     seqs as before, and each re-encoded frame holding the transformed records (the other
-    frames are byte copies of frames whose records the transform left as they were)."""
-    again = scan_segment(path, blob, None)
+    frames are byte copies of frames whose records the transform left as they were, decoded
+    above: their checksums and seqs are checked here, their records are not decoded again)."""
+    again = scan_segment(path, blob, None, decode=False)
     same = again.tail is None and (again.first_seq, again.last_seq) == (scan.first_seq,
                                                                         scan.last_seq)
     if not same or any(_records_at(blob, offset) != records

@@ -19,6 +19,7 @@ from memlane.events.errors import LogCorrupted, LogLocked, LogStopped, LogWriteF
 from memlane.events.framing import frame
 from memlane.events.log import EventLog, read_log
 from memlane.events.model import Linked, Record, Stored
+from memlane.events import rewrite as rewrite_module
 from memlane.events.rewrite import Transform
 from memlane.events.segments import (
     MAGIC,
@@ -306,6 +307,30 @@ def test_a_rewrite_re_encodes_only_the_frame_it_changes(tmp_path: Path) -> None:
     assert segment.read_bytes() == (segment_header(1) + batch_frame(1, 2) + changed
                                     + batch_frame(5) + batch_frame(6))
     assert list(read_log(tmp_path, tolerate_tail=False)) == expected
+
+
+@pytest.mark.parametrize(("wrong", "refusal"), [("untransformed records", "did not read back"),
+                                                 ("shifted seqs", "seq 13 where 3 was due")])
+def test_a_rewrite_that_does_not_read_back_leaves_the_original(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wrong: str, refusal: str) -> None:
+    """The rewritten bytes are read back before they replace the segment: a re-encoded frame
+    holding other records than the transformed ones, or seqs out of order, is refused."""
+    log = EventLog.open(tmp_path)
+    for batch in ([1, 2], [3, 4], [5]):
+        log.append([stored(n) for n in batch], at=AT)
+    segment = list_segments(tmp_path)[0]
+    before = digest(segment)
+
+    def encode_wrongly(batch: list[Record]) -> bytes:
+        seqs = [r.seq for r in batch]
+        return encode_batch(records(*seqs) if wrong == "untransformed records"
+                            else records(*[n + 10 for n in seqs]))
+
+    monkeypatch.setattr(rewrite_module, "encode_batch", encode_wrongly)
+    with pytest.raises(LogCorrupted, match=refusal):
+        log.rewrite(blank_text(3))
+    log.close()
+    assert digest(segment) == before
 
 
 def test_a_rewrite_that_changes_nothing_leaves_the_files(tmp_path: Path) -> None:
