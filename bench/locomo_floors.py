@@ -8,6 +8,7 @@ recall@10. The test split is only reported.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import sqlite3
@@ -21,9 +22,9 @@ from bench.bench_locomo import K
 from bench.locomo_eval import SPLITS, recall_at
 from memlane.daemon.domain.calibration import pair_scores
 from memlane.daemon.domain.models import MINILM
-from memlane.daemon.domain.ranking import Floor, fts_query
+from memlane.daemon.domain.ranking import FOREIGN_MIN, Floor, foreign_evidence, fts_query
 from memlane.daemon.service.candidates import lexical_evidence
-from memlane.projections.fulltext import document_counts
+from memlane.projections.fulltext import document_counts, foreign_count
 from memlane.projections.queries import indexed_count
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class Signals:
     kth: float  # the 10th closest
     strength: float  # BM25 strength, as the daemon computes it
     coverage: float  # share of the query words' idf found in the project at all
+    foreign: int  # documents elsewhere holding its commonest word the project never holds
     spread: tuple[float, float]  # mean, std of the query's cosine to the project's memories
 
     def passes(self, hit: int) -> bool:
@@ -63,8 +65,14 @@ def signals(queries: Iterable[Query], ranking: Callable[[Query], Scored],
         out.append(Signals(q, hits, {i: q.cosine(i) for i in hits},
                            frozenset(i for i, _ in lexical), q.dense[0][1], q.dense[K - 1][1],
                            lexical_evidence(conn, q.question, q.target.project)[1],
-                           _coverage(conn, q, total), (float(every.mean()), float(every.std()))))
+                           _coverage(conn, q, total), _foreign(conn, q),
+                           (float(every.mean()), float(every.std()))))
     return out
+
+
+def _foreign(conn: sqlite3.Connection, q: Query) -> int:
+    words = [w for w in (fts_query(q.question) or "").replace('"', "").split(" OR ") if w]
+    return foreign_count(conn, words, q.target.project, document_counts(conn, words))
 
 
 def _coverage(conn: sqlite3.Connection, q: Query, total: int) -> float:
@@ -102,7 +110,8 @@ def previous(relevance: float, lexical: float, *, any_hit: bool = False) -> Desi
 
 def shipped(floor: Floor) -> Design:
     """The daemon's floor, as :class:`Floor` decides."""
-    return lambda s: [h for h in s.hits if floor.answers(s.closest, strength=s.strength)
+    return lambda s: [h for h in s.hits
+                      if floor.answers(s.closest, strength=s.strength, foreign=s.foreign)
                       and floor.passes(s.cosine[h], lexical=h in s.lexical)]
 
 
@@ -136,10 +145,12 @@ FEATURES: dict[str, Callable[[Signals], float]] = {
     "bm25 strength": lambda s: s.strength,
     "top hit": lambda s: s.cosine[s.hits[0]] if s.hits else 0.0,
     "coverage": lambda s: s.coverage,
+    "foreign": lambda s: foreign_evidence(s.foreign),
 }
 LOGISTIC = [("closest", "bm25 strength"), ("closest", "margin", "bm25 strength", "top hit"),
             ("closest", "margin", "bm25 strength", "top hit", "coverage"),
-            ("closest", "coverage"), ("closest", "coverage", "bm25 strength")]
+            ("closest", "coverage"), ("closest", "coverage", "bm25 strength"),
+            ("closest", "bm25 strength", "foreign")]
 
 
 def logistic(names: Sequence[str], tuning: Sequence[Signals]) -> tuple[np.ndarray, Callable]:
@@ -246,8 +257,10 @@ def report(queries: Sequence[Query], ranking: Callable[[Query], Scored],
     rows = [(family, *best(grid, split["tuning"]), len(grid))
             for family, grid in families(split["tuning"]).items()]
     t = MINILM.thresholds
-    floor = Floor(relevance=t["relevance"], bm25_weight=t["relevance_bm25"], context=t["context"])
+    floor = Floor(relevance=t["relevance"], bm25_weight=t["relevance_bm25"], context=t["context"],
+                  foreign_weight=t.get("relevance_foreign", 0.0))
     rows.append(("memlane's floor as shipped (models.MINILM)", str(floor), shipped(floor), 1))
+    print("\nForeign evidence on the line above: " + report_foreign(split))
     for family, name, design, points in rows:
         print(f"  {family}\n    chosen {name} ({points} points)")
         for s in SPLITS:
@@ -255,3 +268,45 @@ def report(queries: Sequence[Query], ranking: Callable[[Query], Scored],
             print(f"    {s:<7} {o['off']:.4f} -> {o['on']:.4f} ({o['on'] - o['off']:+.4f}),"
                   f" empty {o['clean negative']:6.1%} / {o['adversarial']:6.1%}"
                   f" / {o['positive']:5.1%}")
+
+
+def report_foreign(split: dict[str, list[Signals]]) -> str:
+    """Foreign evidence (:func:`foreign_evidence`) subtracted from the two-feature line as
+    chosen above, so that a project alone (no foreign evidence) keeps that line's floor. Its
+    weight: the middle of the tuning plateau (the weights answering the most tuning clean
+    negatives with nothing at the best tuning recall within the cost), printed with its ends;
+    the count a word needs elsewhere (20, 50, 100) and its plateau are printed too."""
+    w, _ = logistic(LOGISTIC[0], split["tuning"])
+    weight = round(float(w[2] / w[1]), 3)
+    steps = [round(v, 3) for v in np.arange(0.5, 0.65 + 1e-9, 0.001)]
+    line = {t: Floor(relevance=t, bm25_weight=weight, context=CONTEXT) for t in steps}
+    _, base = best({str(t): shipped(f) for t, f in line.items()}, split["tuning"])
+    relevance = next(t for t, f in line.items() if outcome(shipped(f), split["tuning"])
+                     == outcome(base, split["tuning"]))
+    out = [f"line T {relevance}, BM25 weight {weight}"]
+    for least in (FOREIGN_MIN, 50, 100):
+        counted = {name: [dataclasses.replace(s, foreign=s.foreign if s.foreign >= least else 0)
+                          for s in chosen] for name, chosen in split.items()}
+        weights = [round(v, 4) for v in np.arange(0.0025, 0.1 + 1e-9, 0.0025)]
+        floors = {fw: Floor(relevance=relevance, bm25_weight=weight, context=CONTEXT,
+                            foreign_weight=fw) for fw in weights}
+        tuned = {fw: outcome(shipped(f), counted["tuning"]) for fw, f in floors.items()}
+        within = [fw for fw in weights if tuned[fw]["off"] - tuned[fw]["on"] <= MAX_COST + 1e-9]
+        top = max((tuned[fw]["clean negative"], tuned[fw]["on"]) for fw in within)
+        plateau = [fw for fw in within if (tuned[fw]["clean negative"], tuned[fw]["on"]) == top]
+        middle = plateau[len(plateau) // 2]
+        out.append(f"\n  a word held by >= {least} memories elsewhere: tuning plateau weight"
+                   f" {plateau[0]}-{plateau[-1]} ({len(plateau)} of {len(weights)} points up to"
+                   f" 0.1), its middle {middle}")
+        for label, fw in (("low end", plateau[0]), ("middle", middle), ("high end", plateau[-1])):
+            for name in SPLITS:
+                o = outcome(shipped(floors[fw]), counted[name])
+                out.append(f"\n    {label:<8} {fw:<7} {name:<7} {o['off']:.4f} -> {o['on']:.4f}"
+                           f" ({o['on'] - o['off']:+.4f}), empty {o['clean negative']:6.1%} /"
+                           f" {o['adversarial']:6.1%} / {o['positive']:5.1%}")
+    for name in SPLITS:
+        alone = outcome(base, [dataclasses.replace(s, foreign=0) for s in split[name]])
+        out.append(f"\n  without foreign evidence (a project alone) {name:<7}"
+                   f" empty {alone['clean negative']:6.1%} / {alone['adversarial']:6.1%}"
+                   f" / {alone['positive']:5.1%}")
+    return "".join(out)

@@ -53,6 +53,24 @@ def has_live(conn: sqlite3.Connection, project: str) -> bool:
                         " AND project = ? LIMIT 1", (project,)).fetchone() is not None
 
 
+
+def foreign_count(conn: sqlite3.Connection, words: Sequence[str], project: str,
+                  counts: Mapping[str, int], *, least: int = 1) -> int:
+    """How many documents hold the commonest of ``words`` that no live memory of ``project``
+    holds (0 when each word held by at least ``least`` documents is found here): a query
+    naming what other projects often speak of and this one never does is asked in the wrong
+    place. ``counts``: the words' :func:`document_counts`. Words are tried commonest first, up
+    to the first one missing here; a word the project holds is found at its first posting of
+    the project."""
+    for word in sorted((w for w in words if counts.get(w, 0) >= least),
+                       key=lambda w: -counts[w]):
+        if conn.execute(
+                "SELECT 1 FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid"
+                " WHERE memories_fts MATCH ? AND m.state IN ('active', 'proven')"
+                " AND m.project = ? LIMIT 1", (f'"{word}"', project)).fetchone() is None:
+            return counts[word]
+    return 0
+
 # BM25 in FTS5 scores every document a query matches, for every word of the query: the work
 # grows with matches times words. Chosen on hooks-20k and zipf-100k (bench/bench_lexical.py,
 # --budgets): 3,000 postings cut a 300-character prompt in the 8,000-memory project by about

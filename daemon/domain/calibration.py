@@ -6,11 +6,11 @@ mostly unrelated, and a link should be far above that noise floor. Nearest-neigh
 show how much of the collection would connect, and pairs above the duplicate threshold are
 reported as suspected duplicates.
 
-The relevance floor (``relevance``, ``relevance_bm25``, ``context``) is not derived from
-memory pairs: it judges a query against memories, and memories that share a format (a date,
-a speaker) are far closer to each other than a question is to them (LoCoMo's turns: chance
-0.54 ± 0.12 with MiniLM, while a question's closest turn is often below 0.5). It is chosen per
-model on labelled queries (bench/locomo_variants.py) and only explained here.
+The relevance floor (``relevance``, ``relevance_bm25``, ``relevance_foreign``, ``context``)
+is not derived from memory pairs: it judges a query against memories, and memories that share
+a format (a date, a speaker) are far closer to each other than a question is to them (LoCoMo's
+turns: chance 0.54 ± 0.12 with MiniLM, while a question's closest turn is often below 0.5).
+It is chosen per model on labelled queries (bench/locomo_variants.py) and only explained here.
 """
 
 from __future__ import annotations
@@ -66,9 +66,13 @@ def explain(pairs: np.ndarray, suggested: Mapping[str, float], source: str) -> d
     floor = f"kept ({source or 'the model spec'}): needs labelled queries, not memory pairs"
     why = {"link": link, "cluster": cluster, "recall": recall,
            "relevance": "a query gets hits only if its closest memory's cosine plus"
-                        f" relevance_bm25 x its BM25 strength reaches this, else nothing; {floor}",
+                        " relevance_bm25 x its BM25 strength minus relevance_foreign x its"
+                        f" foreign evidence reaches this, else nothing; {floor}",
            "relevance_bm25": "how much the query's BM25 strength (best BM25 score over its"
                              f" words' summed idf) counts towards relevance; {floor}",
+           "relevance_foreign": "how much a query loses per unit of foreign evidence (log of"
+                                " 1 + the memories of other projects holding its commonest"
+                                f" word this project never holds); {floor}",
            "context": f"hits of an answered query need this cosine or shared words; {floor}",
            "duplicate": "fixed: near-identical texts, reported, never merged automatically"}
     return {name: why[name] for name in suggested if name in why}

@@ -3,8 +3,8 @@
 Two built-ins: ``minilm-l6-int8`` (offline default; its files ship in PyPI packages) and
 ``qwen3-embedding-0.6b-int8`` (production default wherever its files have been pulled).
 Thresholds are cosines, per model; ``memlane calibrate --apply`` records the user's own.
-``relevance``, ``relevance_bm25`` and ``context`` make the relevance floor of search and of
-the prompt hook (:class:`memlane.daemon.domain.ranking.Floor`);
+``relevance``, ``relevance_bm25``, ``relevance_foreign`` and ``context`` make the relevance
+floor of search and of the prompt hook (:class:`memlane.daemon.domain.ranking.Floor`);
 ``thresholds_source`` says where a model's shipped values come from.
 """
 
@@ -55,12 +55,12 @@ MINILM = ModelSpec(
         "model.onnx": "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
         "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
     },
-    thresholds={"link": 0.6, "cluster": 0.6, "recall": 0.35, "relevance": 0.58,
-                "relevance_bm25": 0.283, "context": 0.2,
+    thresholds={"link": 0.6, "cluster": 0.6, "recall": 0.35, "relevance": 0.545,
+                "relevance_bm25": 0.242, "relevance_foreign": 0.025, "context": 0.2,
                 "duplicate": 0.95},
-    thresholds_source="relevance, relevance_bm25, context: chosen on LoCoMo's tuning split"
-                      " (conversations 26, 30; bench/locomo_variants.py), reported on its test"
-                      " split (bench/bench_locomo.py)",
+    thresholds_source="relevance, relevance_bm25, relevance_foreign, context: chosen on LoCoMo's"
+                      " tuning split (conversations 26, 30; bench/locomo_variants.py), reported"
+                      " on its test split (bench/bench_locomo.py)",
     packaged=True,
 )
 
@@ -76,7 +76,7 @@ QWEN3 = ModelSpec(
     matryoshka=True,
     eos_token="<|endoftext|>",
     thresholds={"link": 0.7, "cluster": 0.7, "recall": 0.45, "relevance": 0.66,
-                "relevance_bm25": 0.283, "context": 0.3,
+                "relevance_bm25": 0.283, "relevance_foreign": 0.025, "context": 0.3,
                 "duplicate": 0.95},
     # Provisional: the real model cannot be downloaded where these were set; the floor's
     # plumbing was tested on the Qwen3-shaped test model (tests/tiny_qwen.py), its values not.

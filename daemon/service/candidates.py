@@ -8,12 +8,12 @@ import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from memlane.daemon.domain.ranking import (
-    CANDIDATES, Floor, bm25_strength, fts_query, fuse, with_neighbours)
+    CANDIDATES, FOREIGN_MIN, Floor, bm25_strength, fts_query, fuse, with_neighbours)
 from memlane.projections import fulltext, queries
 from memlane.projections import vector_store
 from memlane.projections.vector_store import VectorProjection
@@ -65,6 +65,7 @@ class Ranking:
     similarity: dict[int, float]  # cosine to the query of each dense candidate and each hit
     lexical: frozenset[int]  # candidates the full-text index matched
     strength: float = 0.0  # the query's BM25 strength (:func:`lexical_evidence`)
+    foreign: int = 0  # documents elsewhere behind its foreign word (:func:`lexical_evidence`)
 
     def floored(self, floor: Floor, *, keep_below: bool = False) -> Ranking:
         """The hits that pass the relevance floor (none when the query is not answered);
@@ -72,7 +73,8 @@ class Ranking:
         (no model) nothing can be judged and every hit stays."""
         if not self.similarity or not self.hits:
             return self
-        answered = floor.answers(max(self.similarity.values()), strength=self.strength)
+        answered = floor.answers(max(self.similarity.values()), strength=self.strength,
+                                 foreign=self.foreign)
         hits = []
         for hit in self.hits:
             cosine = self.similarity.get(hit["id"], 0.0)
@@ -91,19 +93,31 @@ def lexical_candidates(conn: sqlite3.Connection, query: str,
                                                        limit=CANDIDATES)
 
 
+class LexicalEvidence(NamedTuple):
+    """What the full-text index says about a query in a project."""
+
+    found: list[tuple[int, float]]  # :func:`lexical_candidates`
+    strength: float  # :func:`~memlane.daemon.domain.ranking.bm25_strength` of the best
+    foreign: int  # :func:`~memlane.projections.fulltext.foreign_count` (0 without a project)
+
+
 def lexical_evidence(conn: sqlite3.Connection, query: str,
-                     project: str | None) -> tuple[list[tuple[int, float]], float]:
-    """:func:`lexical_candidates` and the query's BM25 strength (the best score over the summed
-    idf of its words in the whole index; 0 without a match), the words' document counts
-    looked up once for both."""
+                     project: str | None) -> LexicalEvidence:
+    """:func:`lexical_candidates`, the query's BM25 strength (the best score over the summed
+    idf of its words in the whole index; 0 without a match) and how strongly its words point
+    to other projects, the words' document counts looked up once for all three."""
     match = fts_query(query)
     if match is None or (project is not None and not fulltext.has_live(conn, project)):
-        return [], 0.0  # nothing to match, or a new project: not even the words' counts
-    counts = fulltext.document_counts(conn, re.findall(r'"([^"]+)"', match))
+        return LexicalEvidence([], 0.0, 0)  # nothing to match, or a new project
+    words = re.findall(r'"([^"]+)"', match)
+    counts = fulltext.document_counts(conn, words)
+    foreign = 0 if project is None else fulltext.foreign_count(conn, words, project, counts,
+                                                              least=FOREIGN_MIN)
     found = fulltext.search_fts(conn, match, project=project, limit=CANDIDATES, counts=counts)
     if not found:
-        return [], 0.0
-    return found, bm25_strength(found[0][1], counts.values(), queries.indexed_count(conn))
+        return LexicalEvidence([], 0.0, foreign)
+    return LexicalEvidence(found, bm25_strength(found[0][1], counts.values(),
+                                                queries.indexed_count(conn)), foreign)
 
 
 CosineOf = Callable[[Sequence[int]], dict[int, float]]
@@ -111,10 +125,11 @@ CosineOf = Callable[[Sequence[int]], dict[int, float]]
 
 def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]],
          lexical: list[tuple[int, float]], k: int, *,
-         cosine_of: CosineOf | None = None, strength: float = 0.0) -> Ranking:
+         cosine_of: CosineOf | None = None, strength: float = 0.0,
+         foreign: int = 0) -> Ranking:
     """The top ``k`` memories by fused dense and BM25 score; ``cosine_of`` gives the cosine
     of hits the dense list did not reach (BM25-only hits), so the floor can judge them;
-    ``strength`` is the query's BM25 strength, for the floor."""
+    ``strength`` and ``foreign`` are the query's :func:`lexical_evidence`, for the floor."""
     fused = fuse(dense, lexical)
     fused = with_neighbours(fused, {i: p for i, (p, _) in
                                     queries.placement(conn, [i for i, _ in fused]).items()})[:k]
@@ -124,7 +139,7 @@ def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]],
     if cosine_of is not None and missing:
         similarity.update(cosine_of(missing))
     return Ranking([_hit(rows[i], score) for i, score in fused if i in rows], similarity,
-                   frozenset(i for i, _ in lexical), strength)
+                   frozenset(i for i, _ in lexical), strength, foreign)
 
 
 def cosines(vectors: VectorProjection, vector: np.ndarray) -> CosineOf:

@@ -17,7 +17,7 @@ from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.thresholds import Thresholds
 from memlane.daemon.runtime.writer import Writer
 from memlane.daemon.service.candidates import (
-    Ranking, cosines, dense_candidates, lexical_evidence, rank)
+    LexicalEvidence, Ranking, cosines, dense_candidates, lexical_evidence, rank)
 from memlane.daemon.service.requests import SearchBody
 from memlane.projections import queries
 
@@ -51,8 +51,7 @@ class Search:
         if not body.query.strip():
             raise BadRequest("the query is blank; give it some words", code="blank_input")
         vector: np.ndarray | None = None
-        lexical: list[tuple[int, float]] = []
-        strength = 0.0
+        evidence = LexicalEvidence([], 0.0, 0)
 
         async def embed_query() -> None:
             nonlocal vector
@@ -64,8 +63,8 @@ class Search:
                                                     lane="interactive"))[0]
 
         async def search_text() -> None:
-            nonlocal lexical, strength
-            lexical, strength = await self._reader.read(
+            nonlocal evidence
+            evidence = await self._reader.read(
                 lambda conn: lexical_evidence(conn, body.query, body.project))
 
         try:
@@ -81,10 +80,10 @@ class Search:
 
         def run(conn: Any) -> Ranking:
             if vector is None:
-                return rank(conn, [], lexical, body.k)
+                return rank(conn, [], evidence.found, body.k)
             dense = dense_candidates(vectors, conn, vector, body.project)
-            return rank(conn, dense, lexical, body.k, cosine_of=cosines(vectors, vector),
-                        strength=strength)
+            return rank(conn, dense, evidence.found, body.k, cosine_of=cosines(vectors, vector),
+                        strength=evidence.strength, foreign=evidence.foreign)
 
         return await self._reader.read(run)
 
@@ -103,7 +102,8 @@ class Search:
         spec = embedder.spec
         return Floor(relevance=await self._thresholds.of(spec, "relevance"),
                      bm25_weight=await self._thresholds.of(spec, "relevance_bm25"),
-                     context=await self._thresholds.of(spec, "context"))
+                     context=await self._thresholds.of(spec, "context"),
+                     foreign_weight=await self._thresholds.of(spec, "relevance_foreign"))
 
     async def record_recalls(self, query: str, hits: list[dict[str, Any]],
                              similarity: dict[int, float]) -> None:

@@ -18,15 +18,17 @@ def test_every_shipped_threshold_is_explained_and_the_floor_is_kept() -> None:
         suggested = suggest(pairs, spec.thresholds)
         why = explain(pairs, suggested, spec.thresholds_source)
         assert set(why) == set(spec.thresholds) and all(why.values())
-        for name in ("relevance", "relevance_bm25", "context"):
+        for name in ("relevance", "relevance_bm25", "relevance_foreign", "context"):
             assert suggested[name] == spec.thresholds[name]
             assert spec.thresholds_source in why[name]
 
 
 def test_the_floor_is_ordered_and_qwen3_says_it_is_provisional() -> None:
-    """context <= relevance, a BM25 weight >= 0; Qwen3's values are marked unmeasured."""
+    """context <= relevance, BM25 and foreign weights >= 0; Qwen3's values are marked
+    unmeasured."""
     for spec in BUILT_IN.values():
         t = spec.thresholds
         assert t["context"] <= t["relevance"] and t["relevance_bm25"] >= 0
+        assert t["relevance_foreign"] >= 0
         assert spec.thresholds_source
     assert BUILT_IN["qwen3-embedding-0.6b-int8"].thresholds_source.startswith("provisional")

@@ -20,15 +20,16 @@ DIMS = 32
 AT = datetime(2026, 11, 27, tzinfo=UTC)
 
 
-def build(tmp_path: Path, projects: list[str], rng: np.random.Generator
-          ) -> tuple[Projections, np.ndarray]:
+def build(tmp_path: Path, projects: list[str], rng: np.random.Generator,
+          texts: list[str] | None = None) -> tuple[Projections, np.ndarray]:
     vectors = rng.normal(size=(len(projects), DIMS)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     records, seq = [], 0
     for i, project in enumerate(projects, start=1):
         seq += 1
         records.append(Record(seq=seq, at=AT, event=Stored(
-            id=i, text=f"memory number {i}", project=project, kind="note",
+            id=i, text=texts[i - 1] if texts else f"memory number {i}", project=project,
+            kind="note",
             content_hash=f"{i:032x}")))
     for i in range(1, len(projects) + 1):
         seq += 1
@@ -99,13 +100,29 @@ def test_bm25_strength_is_high_when_one_memory_holds_the_rare_words(tmp_path: Pa
     conn = projections.sqlite.conn
 
     def strength(query: str) -> float:
-        found, strength = lexical_evidence(conn, query, "p")
+        found, strength, _ = lexical_evidence(conn, query, "p")
         assert found == lexical_candidates(conn, query, "p")
         return strength
 
     assert strength("memory number 17") > 0.8
     assert strength("memory number zebra") < 0.2 * strength("memory number 17")
     assert strength("zebra") == 0.0
+    projections.close()
+
+
+def test_a_word_other_projects_hold_and_this_one_never_does_is_foreign(tmp_path: Path) -> None:
+    """A query naming someone only another project speaks of carries that project's count of
+    memories naming them; a word this project holds, or no project holds, is not foreign."""
+    texts = [f"Caroline painted picture {i}" for i in range(30)] + [
+        f"Jon danced routine {i}" for i in range(20)] + ["Jon once painted a fence"]
+    projects = ["a"] * 30 + ["b"] * 21
+    projections, _ = build(tmp_path, projects, np.random.default_rng(6), texts)
+    conn = projections.sqlite.conn
+    assert lexical_evidence(conn, "What did Caroline paint?", "b").foreign == 30
+    assert lexical_evidence(conn, "What did Caroline paint?", "a").foreign == 0
+    assert lexical_evidence(conn, "When did Jon dance?", "a").foreign == 21
+    assert lexical_evidence(conn, "Did Jon paint zebras?", "b").foreign == 0
+    assert lexical_evidence(conn, "What did Caroline paint?", None).foreign == 0
     projections.close()
 
 

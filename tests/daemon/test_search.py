@@ -72,6 +72,22 @@ def test_floor_answers_when_cosine_and_bm25_strength_together_are_enough() -> No
     assert FLOOR.passes(0.0, lexical=True)
 
 
+def test_a_query_pointing_to_other_projects_needs_a_closer_memory() -> None:
+    """Foreign evidence (log of 1 + the memories elsewhere holding the query's commonest word
+    this project never holds, from 20 of them) counts against the floor: a name another
+    project speaks of a hundred times outweighs a near miss; without the weight it changes
+    nothing."""
+    floor = Floor(relevance=0.5, bm25_weight=0.25, context=0.25, foreign_weight=0.05)
+    assert floor.answers(0.5, strength=0.0, foreign=0)
+    assert not floor.answers(0.6, strength=0.0, foreign=100)
+    assert floor.answers(0.5 + 0.05 * math.log(101), strength=0.0, foreign=100)
+    assert floor.answers(0.5, strength=0.0, foreign=19)  # held by too few memories elsewhere
+    assert FLOOR.answers(0.5, strength=0.0, foreign=100)
+    ranking = Ranking([{"id": 1, "score": 1.0}], similarity={1: 0.6}, lexical=frozenset(),
+                      foreign=100)
+    assert ranking.floored(floor).hits == [] and ranking.floored(FLOOR).hits == ranking.hits
+
+
 def test_bm25_strength_is_the_best_score_over_the_words_idf() -> None:
     """FTS5's idf summed over the query's words; a word in most memories weighs almost nothing,
     and without any match the strength is 0."""
