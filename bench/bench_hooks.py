@@ -92,14 +92,21 @@ def memlane_executable() -> str:
     return shutil.which("memlane") or str(Path(sys.executable).with_name("memlane"))
 
 
+def interpreter_of(executable: str) -> str:
+    """The Python a console script runs under (its ``#!`` line)."""
+    with open(executable, "rb") as script:
+        return script.readline().decode().removeprefix("#!").strip()
+
+
 def measure(daemon: Daemon, prompts: list[dict[str, object]], dirs: dict[str, Path],
-            runs: int, largest: str, new: str) -> list[tuple[str, list[float], float | None]]:
+            runs: int, largest: str, new: str,
+            memlane: str) -> list[tuple[str, list[float], float | None]]:
     """(row name, samples in ms, p50 target or None for a floor)."""
     def of(project: str, size: int) -> list[str]:
         return [str(p["prompt"]) for p in prompts if p["project"] == project and p["size"] == size]
 
     script = Path(__import__("memlane.cli", fromlist=["x"]).__path__[0]) / "hook.sh"
-    socket, memlane = str(daemon.paths.socket), memlane_executable()
+    socket = str(daemon.paths.socket)
     cli_env = {"PATH": "/usr/bin:/bin", "MEMLANE_HOME": str(daemon.paths.home)}
     short = of(largest, 300)
 
@@ -116,6 +123,10 @@ def measure(daemon: Daemon, prompts: list[dict[str, object]], dirs: dict[str, Pa
     def recall(i: int) -> None:
         subprocess.run([memlane, "recall", short[i % len(short)], "-p", str(dirs[largest])],
                        env=cli_env, capture_output=True, check=True, timeout=30)
+
+    def python_start(_i: int) -> None:
+        subprocess.run([interpreter_of(memlane), "-c", "pass"], env=cli_env, capture_output=True,
+                       check=True, timeout=30)
 
     def curl_health(_i: int) -> None:
         subprocess.run(["curl", "-sf", "--unix-socket", socket, "http://localhost/v1/health"],
@@ -139,6 +150,8 @@ def measure(daemon: Daemon, prompts: list[dict[str, object]], dirs: dict[str, Pa
     rows += [("floor: curl /v1/health (fresh process, socket)", timed(curl_health, runs // 4),
               None),
              ("command hook (sh + curl, socket), 300 chars", timed(command, runs // 4), 30.0),
+             ("floor: the CLI's Python, started empty (-c pass)", timed(python_start, runs // 4),
+              None),
              ("memlane recall (fresh CLI process)", timed(recall, runs // 4), 60.0)]
     return rows
 
@@ -158,8 +171,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100, help="http hook runs per row")
     parser.add_argument("--memories", type=int, default=20_000,
                         help="the corpus's first N memories (a smaller run is not the bench)")
+    parser.add_argument("--memlane", default=memlane_executable(),
+                        help="the memlane the CLI rows run (default: this environment's; users"
+                             " run a `pip install .` one: compiled, no editable-install finder)")
     args = parser.parse_args()
     print_machine()
+    print(f"memlane for the CLI rows: {args.memlane}")
     corpus = load("hooks-20k")
     memories = [json.loads(line) for line in (corpus / "memories.jsonl").open()][:args.memories]
     prompts = [json.loads(line) for line in (corpus / "prompts.jsonl").open()]
@@ -176,7 +193,7 @@ def main() -> None:
             print(f"hooks-20k: {len(memories):,} memories in {len(dirs) - 1} projects, embedded "
                   f"in {time.perf_counter() - started:.1f} s")
             print_load("before the runs")
-            report(measure(daemon, prompts, dirs, args.runs, largest, new))
+            report(measure(daemon, prompts, dirs, args.runs, largest, new, args.memlane))
             print_load("after the runs")
             print(f"daemon RSS after the runs: {daemon.rss_mib():.0f} MiB")
     finally:
