@@ -81,10 +81,10 @@ class Search:
 
         def run(conn: Any) -> Ranking:
             if vector is None:
-                return rank(conn, [], lexical, body.k)
+                return rank(conn, [], lexical, body.k, project=body.project)
             dense = dense_candidates(vectors, conn, vector, body.project)
             return rank(conn, dense, lexical, body.k, cosine_of=cosines(vectors, vector),
-                        strength=strength)
+                        strength=strength, project=body.project)
 
         return await self._reader.read(run)
 
