@@ -11,6 +11,9 @@ are embedded once, before timing; each round asks every query once.
 
 from __future__ import annotations
 
+# As the daemon runs (daemon/__main__.py): one BLAS thread, asked for before numpy loads.
+import memlane.daemon.adapters.blas_threads  # noqa: F401  isort: skip
+
 import argparse
 import json
 import statistics
