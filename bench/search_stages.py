@@ -1,12 +1,13 @@
 """Where a fused search's time goes, stage by stage, over the zipf-100k corpus.
 
-Run: python -m bench.search_stages [--memories 100000] [--rounds 3]
+Run: python -m bench.search_stages [--memories 100000 | --hooks 300] [--rounds 3] [--keep DIR]
 
 The stages of ``Search.ranked`` (daemon/service/search.py) with the query already embedded,
 each timed apart: the lexical evidence (FTS5 word counts, the BM25 search, the strength),
 the dense candidates (project count, vector search, placement of the hits), and the ranking
 (fusion, the neighbours' placement, the hits' rows, the cosines of BM25-only hits). Queries
-are embedded once, before timing; each round asks every query once.
+are embedded once, before timing; each round asks every query once. ``--hooks 300``: the
+UserPromptSubmit hook's search instead (hooks-20k, its largest project's prompts).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import json
 import statistics
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+import numpy as np
 
 from bench import vectors_cache
 from bench.bench_search import build, percentile
@@ -31,6 +34,7 @@ from bench.report import load_average, print_machine
 from memlane.daemon.adapters.embedder import Embedder
 from memlane.daemon.domain.models import MINILM
 from memlane.daemon.service import candidates
+from memlane.daemon.service.hooks import PROMPT_QUERY_CHARS
 from memlane.projections import fulltext, queries
 from memlane.projections.catchup import Projections
 
@@ -67,9 +71,10 @@ def instrument(stages: Stages) -> None:
     stages.wrap(fulltext, "_search", "  lexical: fts5 query")
     stages.wrap(fulltext, "has_live", "  lexical: has_live")
     stages.wrap(queries, "live_count", "  dense: live_count")
-    stages.wrap(queries, "placement", "  placement (dense filter + neighbours)")
+    stages.wrap(queries, "placement", "  rank: placement (no project)")
     stages.wrap(queries, "get_memories", "  rank: get_memories")
     stages.wrap(queries, "live_ids", "  dense: live_ids")
+    stages.wrap(queries, "live_among", "  dense: live_among")
 
 
 def run(projections: Any, asked: list[dict[str, Any]], vectors: list[Any], rounds: int,
@@ -89,7 +94,8 @@ def ask(conn: Any, store: Any, q: dict[str, Any], vector: Any, stages: Stages) -
     dense = stages.time("dense_candidates", lambda: (
         candidates.dense_candidates(store, conn, vector, q["project"])))
     stages.time("rank", lambda: candidates.rank(
-        conn, dense, lexical, 10, cosine_of=candidates.cosines(store, vector), strength=strength))
+        conn, dense, lexical, 10, cosine_of=candidates.cosines(store, vector), strength=strength,
+        project=q["project"]))
 
 
 def report(stages: Stages) -> None:
@@ -119,19 +125,42 @@ def opened(root: Path, corpus: list[dict[str, Any]], rows: Any) -> Projections:
     return projections
 
 
+def zipf(memories: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray]:
+    """The first ``memories`` of zipf-100k, its 200 queries, their cached MiniLM vectors."""
+    root = load("zipf-100k")
+    with open(root / "memories.jsonl") as lines:
+        corpus = [json.loads(line) for _, line in zip(range(memories), lines)]
+    with open(root / "queries.jsonl") as lines:
+        asked = [json.loads(line) for line in lines]  # every query, whatever the size
+    return corpus, asked, vectors_cache.vectors("zipf-100k")[:len(corpus)]
+
+
+def hooks(size: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray]:
+    """hooks-20k, its prompts of ``size`` characters from the largest project (as the hook
+    asks them), and random unit vectors for its memories (none are cached): the dense stages'
+    cost, not their answers."""
+    root = load("hooks-20k")
+    with open(root / "memories.jsonl") as lines:
+        corpus = [json.loads(line) for line in lines]
+    largest = Counter(m["project"] for m in corpus).most_common(1)[0][0]
+    with open(root / "prompts.jsonl") as lines:
+        asked = [{"query": p["prompt"][:PROMPT_QUERY_CHARS], "project": largest}
+                 for p in map(json.loads, lines)
+                 if p["project"] == largest and p["size"] == size]
+    rows = np.random.default_rng(16).standard_normal((len(corpus), 384)).astype(np.float32)
+    return corpus, asked, rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--memories", type=int, default=100_000)
+    parser.add_argument("--memories", type=int, default=100_000, help="zipf-100k's first N")
+    parser.add_argument("--hooks", type=int, metavar="CHARS",
+                        help="hooks-20k's prompts of this size (300 or 2000) instead")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="build the projections here once, reuse them")
     args = parser.parse_args()
     print_machine()
-    root = load("zipf-100k")
-    with open(root / "memories.jsonl") as lines:
-        corpus = [json.loads(line) for _, line in zip(range(args.memories), lines)]
-    with open(root / "queries.jsonl") as lines:
-        asked = [json.loads(line) for line in lines]  # every query, whatever the size
-    rows = vectors_cache.vectors("zipf-100k")[:len(corpus)]
+    corpus, asked, rows = hooks(args.hooks) if args.hooks else zipf(args.memories)
     embedder = Embedder.load(MINILM, vectors_cache.CACHE / "models", threads=2)
     embedded = [embedder.embed([q["query"]], input_type="query")[0] for q in asked]
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
@@ -143,7 +172,6 @@ def main() -> None:
         run(projections, asked, embedded, args.rounds, stages)
         report(stages)
         projections.close()
-
 
 if __name__ == "__main__":
     main()
