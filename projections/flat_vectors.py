@@ -110,7 +110,7 @@ class FlatVectors:
             scores /= scale
         best = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
         best = best[np.argsort(-scores[best], kind="stable")]
-        return [(int(self._keys[i]), float(scores[i])) for i in best]
+        return list(zip(self._keys[best].tolist(), scores[best].tolist(), strict=True))
 
     def get(self, keys: Sequence[int]) -> tuple[list[int], np.ndarray]:
         """The keys among ``keys`` that have a vector, and their rows (copies, in that order)."""

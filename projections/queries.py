@@ -43,6 +43,20 @@ def placement(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, tuple[s
         f"SELECT id, project, state FROM memories WHERE id IN ({marks})", ids)}
 
 
+def live_among(conn: sqlite3.Connection, ids: Sequence[int], project: str | None) -> set[int]:
+    """The live memories among ``ids`` (of ``project`` when given). SQLite filters, so a
+    search's hundreds of candidates come back as the few ids that pass, not as rows."""
+    if not ids:
+        return set()
+    sql = (f"SELECT id FROM memories WHERE id IN ({','.join('?' * len(ids))})"
+           " AND state IN ('active', 'proven')")
+    params: list[object] = list(ids)
+    if project is not None:
+        sql += " AND project = ?"
+        params.append(project)
+    return {row[0] for row in conn.execute(sql, params)}
+
+
 def live_count(conn: sqlite3.Connection, project: str) -> int:
     return int(conn.execute("SELECT count(*) FROM memories WHERE state IN ('active', 'proven')"
                             " AND project = ?", (project,)).fetchone()[0])

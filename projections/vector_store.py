@@ -213,7 +213,8 @@ class VectorProjection:
         if isinstance(index, FlatVectors):
             return index.search(vector, k)
         matches = index.search(vector, min(k, len(index)), exact=bool(exact))
-        return [(int(key), 1.0 - float(dist)) for key, dist in zip(matches.keys, matches.distances)]
+        similarity = 1.0 - np.asarray(matches.distances, dtype=np.float64)  # as float(dist) did
+        return list(zip(np.asarray(matches.keys).tolist(), similarity.tolist(), strict=True))
 
     def vector(self, key: int) -> np.ndarray | None:
         keys, rows = self.vectors([key])

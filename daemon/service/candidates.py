@@ -37,10 +37,8 @@ def dense_candidates(vectors: VectorProjection, conn: sqlite3.Connection, vector
         return _scan_project(vectors, conn, vector, project)
     while True:
         hits = vectors.search(vector, wanted, exact=total < vector_store.EXACT_BELOW)
-        where = queries.placement(conn, [i for i, _ in hits])
-        kept = [(i, score) for i, score in hits
-                if i in where and where[i][1] in queries.LIVE_STATES
-                and (project is None or where[i][0] == project)]
+        live = queries.live_among(conn, [i for i, _ in hits], project)
+        kept = [hit for hit in hits if hit[0] in live]
         if len(kept) >= CANDIDATES or wanted >= total:
             return kept[:CANDIDATES]
         wanted = min(total, wanted * 4)
@@ -124,15 +122,15 @@ CosineOf = Callable[[Sequence[int]], dict[int, float]]
 
 
 def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]],
-         lexical: list[tuple[int, float]], k: int, *,
-         cosine_of: CosineOf | None = None, strength: float = 0.0,
-         foreign: int = 0) -> Ranking:
+         lexical: list[tuple[int, float]], k: int, *, cosine_of: CosineOf | None = None,
+         strength: float = 0.0, foreign: int = 0, project: str | None = None) -> Ranking:
     """The top ``k`` memories by fused dense and BM25 score; ``cosine_of`` gives the cosine
     of hits the dense list did not reach (BM25-only hits), so the floor can judge them;
-    ``strength`` and ``foreign`` are the query's :func:`lexical_evidence`, for the floor."""
+    ``strength`` and ``foreign`` are the query's :func:`lexical_evidence`, for the floor;
+    ``project``, when given, is the one both lists were searched in (their projects need no
+    look-up)."""
     fused = fuse(dense, lexical)
-    fused = with_neighbours(fused, {i: p for i, (p, _) in
-                                    queries.placement(conn, [i for i, _ in fused]).items()})[:k]
+    fused = with_neighbours(fused, _projects(conn, [i for i, _ in fused], project))[:k]
     rows = queries.get_memories(conn, [i for i, _ in fused])
     similarity = dict(dense)
     missing = [i for i, _ in fused if i not in similarity]
@@ -140,6 +138,12 @@ def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]],
         similarity.update(cosine_of(missing))
     return Ranking([_hit(rows[i], score) for i, score in fused if i in rows], similarity,
                    frozenset(i for i, _ in lexical), strength, foreign)
+
+
+def _projects(conn: sqlite3.Connection, ids: list[int], project: str | None) -> dict[int, str]:
+    if project is not None:
+        return dict.fromkeys(ids, project)
+    return {i: p for i, (p, _) in queries.placement(conn, ids).items()}
 
 
 def cosines(vectors: VectorProjection, vector: np.ndarray) -> CosineOf:
@@ -153,7 +157,7 @@ def cosines(vectors: VectorProjection, vector: np.ndarray) -> CosineOf:
 def hybrid_hits(conn: sqlite3.Connection, dense: list[tuple[int, float]], query: str,
                 project: str | None, k: int) -> list[dict[str, Any]]:
     """The top ``k`` memories by fused dense and BM25 score, as search hits."""
-    return rank(conn, dense, lexical_candidates(conn, query, project), k).hits
+    return rank(conn, dense, lexical_candidates(conn, query, project), k, project=project).hits
 
 
 def _hit(row: dict[str, Any], score: float) -> dict[str, Any]:

@@ -80,10 +80,11 @@ class Search:
 
         def run(conn: Any) -> Ranking:
             if vector is None:
-                return rank(conn, [], evidence.found, body.k)
+                return rank(conn, [], evidence.found, body.k, project=body.project)
             dense = dense_candidates(vectors, conn, vector, body.project)
             return rank(conn, dense, evidence.found, body.k, cosine_of=cosines(vectors, vector),
-                        strength=evidence.strength, foreign=evidence.foreign)
+                        strength=evidence.strength, foreign=evidence.foreign,
+                        project=body.project)
 
         return await self._reader.read(run)
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from memlane.projections import vector_store
-from memlane.projections.queries import indexed_count
+from memlane.projections.queries import indexed_count, live_among
 from memlane.daemon.service.candidates import (
-    dense_candidates, hybrid_hits, lexical_candidates, lexical_evidence)
-from memlane.daemon.domain.ranking import CANDIDATES
+    dense_candidates, hybrid_hits, lexical_candidates, lexical_evidence, rank)
+from memlane.daemon.domain.ranking import CANDIDATES, fuse, with_neighbours
 from memlane.events.model import Embedded, Expired, Record, Stored
 from memlane.projections.catchup import Projections
 
@@ -149,4 +149,48 @@ def test_a_project_with_no_memory_scans_no_vector(tmp_path: Path,
     monkeypatch.setattr(projections.vectors, "search", no_scan)
     assert dense_candidates(projections.vectors, projections.sqlite.conn, vectors[0],
                             "a-new-project") == []
+    projections.close()
+
+
+def test_candidates_are_plain_ints_and_floats(tmp_path: Path, strategy: str) -> None:
+    """Ids and cosines come back as Python ints and floats from either layout (they are
+    encoded as JSON and compared by key)."""
+    projections, vectors = build(tmp_path, [f"p{i % 3}" for i in range(300)],
+                                 np.random.default_rng(6))
+    for project in (None, "p2"):
+        got = dense_candidates(projections.vectors, projections.sqlite.conn, vectors[4], project)
+        assert got and all(type(i) is int and type(s) is float for i, s in got)
+    projections.close()
+
+
+def test_live_among_keeps_the_live_memories_of_the_project(tmp_path: Path) -> None:
+    """Expired memories, other projects' memories and unknown ids are left out."""
+    projections, _ = build(tmp_path, ["a", "b", "a", "a"], np.random.default_rng(7))
+    projections.apply([Record(seq=9, at=AT, event=Expired(memory=3, reason="aged"))])
+    conn = projections.sqlite.conn
+    assert live_among(conn, [1, 2, 3, 4, 99], "a") == {1, 4}
+    assert live_among(conn, [1, 2, 3, 4, 99], None) == {1, 2, 4}
+    assert live_among(conn, [], "a") == set()
+    projections.close()
+
+
+def test_ranking_in_a_known_project_equals_ranking_with_projects_looked_up(
+        tmp_path: Path) -> None:
+    """Given the project both lists were searched in, the neighbour lift sees the same
+    projects as when it looks each candidate up: same hits, same scores."""
+    rng = np.random.default_rng(8)
+    projects = [f"p{(i // 4) % 2}" for i in range(200)]
+    projections, vectors = build(tmp_path, projects, rng)
+    conn = projections.sqlite.conn
+    for query in ("memory number 12", "number 7 memory 41", "memory"):
+        dense = dense_candidates(projections.vectors, conn, vectors[10], "p1")
+        lexical = lexical_candidates(conn, query, "p1")
+        known = rank(conn, dense, lexical, 10, project="p1")
+        looked_up = rank(conn, dense, lexical, 10)
+        assert known.hits == looked_up.hits and len(known.hits) == 10
+    dense = dense_candidates(projections.vectors, conn, vectors[10], None)
+    lexical = lexical_candidates(conn, "memory number 12", None)
+    truth = with_neighbours(fuse(dense, lexical), dict(enumerate(projects, start=1)))[:10]
+    assert [(h["id"], h["score"]) for h in rank(conn, dense, lexical, 10).hits] == [
+        (i, round(score, 6)) for i, score in truth]
     projections.close()
