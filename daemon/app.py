@@ -31,7 +31,6 @@ from memlane.daemon.adapters.files import write_atomic
 from memlane.daemon.adapters.git_project import detect_project
 from memlane.daemon.adapters.heap import heap_trimmer
 from memlane.daemon.adapters.log_output import RECENT_ERRORS
-from memlane.daemon.adapters.identity import ensure_identity, verify
 from memlane.daemon.adapters.sync_config import OutboxCursor, SyncConfig, read_sync_config
 from memlane.daemon.adapters.model_store import default_model_name
 from memlane.daemon.adapters.paths import Paths, ensure_private_dir
@@ -305,6 +304,9 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
 async def _sync(paths: Paths, config: SyncConfig, *, reader: Reader, writer: Writer,
                 api: Api) -> Sync:
     """The sync service over NATS, with this device's identity and its global id map."""
+    # PyNaCl only when sync is on (most daemons never sign an event): a start does not load it
+    from memlane.daemon.adapters.identity import ensure_identity, verify
+
     identity = ensure_identity(paths.home / "identity.json")
     ids = await anyio.to_thread.run_sync(load_global_ids, identity.device, paths.log_dir,
                                          writer.log.last_seq)
