@@ -4,6 +4,8 @@ where they are used (issue 16: a daemon with 100k memories is ready within a sec
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 import sys
 
@@ -14,12 +16,12 @@ import pytest
 NOT_AT_START = ("jinja2", "google.genai", "nacl", "nats", "mcp", "typer")
 
 
-def modules_after(code: str) -> set[str]:
-    """The modules a fresh interpreter holds after running ``code`` (stderr is not a terminal,
-    as under a supervisor)."""
+def modules_after(code: str, *, stderr: int = subprocess.PIPE) -> set[str]:
+    """The modules a fresh interpreter holds after running ``code`` (stderr a pipe unless
+    given: not a terminal, as under a supervisor)."""
     script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=120, check=True)
+    result = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=stderr, text=True, timeout=120, check=True)
     return set(json.loads(result.stdout.splitlines()[-1]))
 
 
@@ -34,6 +36,24 @@ def test_the_daemon_entry_imports_no_library_a_start_does_not_use(entry: str) ->
     modules = modules_after(f"import {entry}")
     assert entry in modules
     assert [p for p in NOT_AT_START if loaded(modules, p)] == []
+
+
+def test_structlog_comes_without_rich_off_a_terminal() -> None:
+    """The daemon's entry imports structlog without rich (its console tracebacks), which
+    stays importable afterwards; on a terminal, or with rich already loaded, nothing changes."""
+    modules = modules_after("import memlane.daemon.__main__")
+    assert "structlog" in modules
+    assert not loaded(modules, "rich") and not loaded(modules, "pygments")
+    assert loaded(modules_after("import memlane.daemon.__main__, rich.console"), "rich")
+    assert loaded(modules_after("import rich, memlane.daemon.__main__, structlog.dev\n"
+                                "assert structlog.dev.rich is not None"), "rich.traceback")
+    primary, terminal = pty.openpty()
+    try:
+        assert loaded(modules_after("import memlane.daemon.__main__", stderr=terminal),
+                      "rich.traceback")
+    finally:
+        os.close(primary)
+        os.close(terminal)
 
 
 def test_the_check_sees_a_library_that_is_imported() -> None:
