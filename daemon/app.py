@@ -26,7 +26,7 @@ import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from memlane.daemon.adapters.consolidator import consolidator_from
 from memlane.daemon.adapters.embedder import Embedder
-from memlane.daemon.adapters.engine import EmbedEngine
+from memlane.daemon.adapters.engine import EmbedEngine, start_loading
 from memlane.daemon.adapters.files import write_atomic
 from memlane.daemon.adapters.git_project import detect_project
 from memlane.daemon.adapters.heap import heap_trimmer
@@ -128,6 +128,7 @@ async def run_daemon(paths: Paths, settings: Settings, *,
         ensure_private_dir(paths.runtime)
         event_log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
             paths.sqlite, paths.vectors))
+    load_model = start_loading(model_loader(paths, settings))  # while the projections open
     projections: Projections | None = None
     try:
         with refused_by_disk(paths.home):
@@ -141,7 +142,8 @@ async def run_daemon(paths: Paths, settings: Settings, *,
         if event_log.tail_cut is not None and event_log.tail_cut.possibly_acknowledged:
             log.warning("tail_cut_possibly_acknowledged", **_describe(event_log.tail_cut))
         async with anyio.create_task_group() as tg:
-            api = await _start_parts(tg, paths, settings, event_log, projections, started)
+            api = await _start_parts(tg, paths, settings, event_log, projections, started,
+                                     load_model)
             gate = Gate()
             accepting = await _start_listeners(tg, paths, settings, api, gate)
             tg.start_soon(api.status.check_sealed_segments)
@@ -203,10 +205,11 @@ def refused_by_disk(home: Path) -> Iterator[None]:
 
 
 async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_log: EventLog,
-                       projections: Projections, started: float) -> Api:
+                       projections: Projections, started: float,
+                       load_model: Callable[[], Embedder]) -> Api:
     """Build the runtime and the services over the real adapters, and start their tasks."""
     projector = Projector(projections, log_dir=paths.log_dir)
-    engine = EmbedEngine(model_loader(paths, settings), window=settings.batch_window_ms / 1000,
+    engine = EmbedEngine(load_model, window=settings.batch_window_ms / 1000,
                          max_batch=settings.max_batch)
     indexer: Indexer | None = None
     outbox: Outbox | None = None
