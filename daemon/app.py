@@ -221,7 +221,7 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
         if outbox is not None:
             outbox.push(records)
 
-    writer = Writer(event_log, seed_admission(projections), on_commit=on_commit)
+    writer = Writer(event_log, partial(seed_admission, projections), on_commit=on_commit)
     reader = Reader(projections, projector, event_log)
     linker = Linker(projections, projector, writer)
     indexer = Indexer(engine, writer, linker)
