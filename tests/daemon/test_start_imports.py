@@ -8,6 +8,7 @@ import os
 import pty
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,28 @@ def test_the_check_sees_a_library_that_is_imported() -> None:
     """The check can fail: a module that imports one of them is caught."""
     modules = modules_after("import memlane.daemon.app, jinja2, nacl.signing")
     assert loaded(modules, "jinja2") and loaded(modules, "nacl")
+
+
+def test_memlane_daemon_run_goes_straight_to_the_daemon() -> None:
+    """``memlane daemon run`` (what the service units start) runs the daemon's entry without
+    loading the CLI's toolkit."""
+    code = ("import sys\n"
+            "import memlane.daemon.__main__ as entry\n"
+            "entry.main = lambda: 0\n"
+            "sys.argv = ['memlane', 'daemon', 'run']\n"
+            "from memlane.cli.main import main\n"
+            "try:\n"
+            "    main()\n"
+            "except SystemExit as stop:\n"
+            "    assert stop.code == 0, stop.code\n")
+    modules = modules_after(code)
+    assert [p for p in ("typer", "click", "rich", "memlane.cli.app") if loaded(modules, p)] == []
+
+
+def test_memlane_daemon_run_exits_as_the_daemon_does(tmp_path: Path) -> None:
+    """Its exit status and message are the daemon's own (here: a bad config, 6)."""
+    (tmp_path / "config.toml").write_text("port = 'not a number'\n")
+    memlane = Path(sys.executable).with_name("memlane")
+    result = subprocess.run([str(memlane), "daemon", "run"], capture_output=True, text=True,
+                            env={**os.environ, "MEMLANE_HOME": str(tmp_path)}, timeout=60)
+    assert result.returncode == 6 and "memlane:" in result.stderr, result.stderr
