@@ -126,9 +126,10 @@ async def run_daemon(paths: Paths, settings: Settings, *,
     with refused_by_disk(paths.home):
         ensure_private_dir(paths.home)  # a real directory of ours, 0700, never through a link
         ensure_private_dir(paths.runtime)
+        load_model = start_loading(model_loader(paths, settings))  # while the log recovers and
+        # the projections open (a start that finds the log locked loaded it in vain: rare)
         event_log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
             paths.sqlite, paths.vectors))
-    load_model = start_loading(model_loader(paths, settings))  # while the projections open
     projections: Projections | None = None
     try:
         with refused_by_disk(paths.home):
