@@ -26,12 +26,11 @@ import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from memlane.daemon.adapters.consolidator import consolidator_from
 from memlane.daemon.adapters.embedder import Embedder
-from memlane.daemon.adapters.engine import EmbedEngine
+from memlane.daemon.adapters.engine import EmbedEngine, start_loading
 from memlane.daemon.adapters.files import write_atomic
 from memlane.daemon.adapters.git_project import detect_project
 from memlane.daemon.adapters.heap import heap_trimmer
 from memlane.daemon.adapters.log_output import RECENT_ERRORS
-from memlane.daemon.adapters.identity import ensure_identity, verify
 from memlane.daemon.adapters.sync_config import OutboxCursor, SyncConfig, read_sync_config
 from memlane.daemon.adapters.model_store import default_model_name
 from memlane.daemon.adapters.paths import Paths, ensure_private_dir
@@ -127,6 +126,8 @@ async def run_daemon(paths: Paths, settings: Settings, *,
     with refused_by_disk(paths.home):
         ensure_private_dir(paths.home)  # a real directory of ours, 0700, never through a link
         ensure_private_dir(paths.runtime)
+        load_model = start_loading(model_loader(paths, settings))  # while the log recovers and
+        # the projections open (a start that finds the log locked loaded it in vain: rare)
         event_log = EventLog.open(paths.log_dir, acknowledged_at_least=committed_seq(
             paths.sqlite, paths.vectors))
     projections: Projections | None = None
@@ -142,7 +143,8 @@ async def run_daemon(paths: Paths, settings: Settings, *,
         if event_log.tail_cut is not None and event_log.tail_cut.possibly_acknowledged:
             log.warning("tail_cut_possibly_acknowledged", **_describe(event_log.tail_cut))
         async with anyio.create_task_group() as tg:
-            api = await _start_parts(tg, paths, settings, event_log, projections, started)
+            api = await _start_parts(tg, paths, settings, event_log, projections, started,
+                                     load_model)
             gate = Gate()
             accepting = await _start_listeners(tg, paths, settings, api, gate)
             tg.start_soon(api.status.check_sealed_segments)
@@ -204,10 +206,11 @@ def refused_by_disk(home: Path) -> Iterator[None]:
 
 
 async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_log: EventLog,
-                       projections: Projections, started: float) -> Api:
+                       projections: Projections, started: float,
+                       load_model: Callable[[], Embedder]) -> Api:
     """Build the runtime and the services over the real adapters, and start their tasks."""
     projector = Projector(projections, log_dir=paths.log_dir)
-    engine = EmbedEngine(model_loader(paths, settings), window=settings.batch_window_ms / 1000,
+    engine = EmbedEngine(load_model, window=settings.batch_window_ms / 1000,
                          max_batch=settings.max_batch)
     indexer: Indexer | None = None
     outbox: Outbox | None = None
@@ -219,7 +222,7 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
         if outbox is not None:
             outbox.push(records)
 
-    writer = Writer(event_log, seed_admission(projections), on_commit=on_commit)
+    writer = Writer(event_log, partial(seed_admission, projections), on_commit=on_commit)
     reader = Reader(projections, projector, event_log)
     linker = Linker(projections, projector, writer)
     indexer = Indexer(engine, writer, linker)
@@ -305,6 +308,9 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
 async def _sync(paths: Paths, config: SyncConfig, *, reader: Reader, writer: Writer,
                 api: Api) -> Sync:
     """The sync service over NATS, with this device's identity and its global id map."""
+    # PyNaCl only when sync is on (most daemons never sign an event): a start does not load it
+    from memlane.daemon.adapters.identity import ensure_identity, verify
+
     identity = ensure_identity(paths.home / "identity.json")
     ids = await anyio.to_thread.run_sync(load_global_ids, identity.device, paths.log_dir,
                                          writer.log.last_seq)

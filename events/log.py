@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,13 +156,16 @@ class EventLog:
         last = segments[-1]
         data = last.read_bytes()
         expect = first_seq_of(segments[-2]) if len(segments) > 1 else None
-        scan = scan_segment(last, data, None, floor, decode=False)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memlane-log-digest") as pool:
+            whole = pool.submit(hashlib.sha256, data)  # lets the GIL go: beside the scan
+            scan = scan_segment(last, data, None, floor, decode=False)
         if expect is not None and scan.first_seq <= expect:
             raise LogCorrupted(last, 0, "segment order is wrong")
         if scan.tail is not None:
             self._cut_tail(last, data, scan)
         self.last_seq, self._path = scan.last_seq, last
-        self._hash = hashlib.sha256(data[: scan.end])
+        self._hash = (whole.result() if scan.end == len(data)
+                      else hashlib.sha256(data[: scan.end]))  # a torn tail is not hashed
         if scan.version != VERSION:  # older frames may not hold batches; compacted: sealed
             self._start_segment(self.last_seq + 1)
             return

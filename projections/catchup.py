@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 
@@ -42,35 +43,34 @@ class Projections:
         self.reads = ReadPool(sqlite_path)
         self.rebuilt: list[str] = []
         self.damage = DamageReport()
-        self.sqlite = self._open_sqlite()
-        self.vectors = self._open_vectors()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memlane-sqlite-check") as pool:
+            # SQLite's check lets the GIL go and the vectors' load does not: side by side, the
+            # check takes a start no time when a second core is free
+            checked = pool.submit(_open_checked, sqlite_path)
+            vectors = VectorProjection(vectors_path)
+            try:
+                loaded: bool | str = vectors.load()
+            except (TypeError, AttributeError) as exc:  # a sidecar that is JSON but not the object
+                loaded = f"{vectors.meta_path}: {exc}"
+            self.sqlite = self._keep_sqlite(checked.result())
+        self.vectors = self._keep_vectors(vectors, loaded)
 
-    def _open_sqlite(self) -> SqliteProjection:
-        """Open the SQLite projection; one that fails to open or its integrity check is set
-        aside and started afresh (the catch-up replays it)."""
-        try:
-            projection = SqliteProjection(self.sqlite_path)
-        except ProjectionDamaged as exc:
-            reason = str(exc)
-        else:
-            if (problem := integrity_problem(projection.conn)) is None:
-                return projection
-            projection.close()
-            reason = f"{self.sqlite_path}: {problem}"
+    def _keep_sqlite(self, opened: SqliteProjection | str) -> SqliteProjection:
+        """The opened SQLite projection; one that failed to open or its integrity check (the
+        reason given instead) is set aside and started afresh (the catch-up replays it)."""
+        if isinstance(opened, SqliteProjection):
+            return opened
         self.rebuilt.append("sqlite")
-        set_aside(_sqlite_files(self.sqlite_path), self.damage, reason)
+        set_aside(_sqlite_files(self.sqlite_path), self.damage, opened)
         return SqliteProjection(self.sqlite_path)
 
-    def _open_vectors(self) -> VectorProjection:
-        """Load the saved index; a missing, stale or damaged one (index or sidecar of any
-        shape) starts empty and is replayed."""
-        vectors = VectorProjection(self.vectors_path)
-        try:
-            if vectors.load():
-                return vectors
-        except (TypeError, AttributeError) as exc:  # a sidecar that is JSON but not the object
-            set_aside(_vector_files(self.vectors_path), self.damage,
-                      f"{vectors.meta_path}: {exc}")
+    def _keep_vectors(self, vectors: VectorProjection, loaded: bool | str) -> VectorProjection:
+        """The loaded index; a missing, stale or damaged one (index or sidecar of any shape,
+        the reason given instead) starts empty and is replayed."""
+        if loaded is True:
+            return vectors
+        if isinstance(loaded, str):
+            set_aside(_vector_files(self.vectors_path), self.damage, loaded)
             self.rebuilt.append("vectors")
         if any(path.exists() for path in _vector_files(self.vectors_path)):
             self.rebuilt.append("vectors")
@@ -188,6 +188,18 @@ class Projections:
         self.reads.close()
         self.sqlite.close()
 
+
+
+def _open_checked(path: Path) -> SqliteProjection | str:
+    """The SQLite projection if it opens and passes its integrity check, else what is wrong."""
+    try:
+        projection = SqliteProjection(path)
+    except ProjectionDamaged as exc:
+        return str(exc)
+    if (problem := integrity_problem(projection.conn)) is None:
+        return projection
+    projection.close()
+    return f"{path}: {problem}"
 
 
 def _sqlite_files(path: Path) -> list[Path]:

@@ -15,7 +15,9 @@ already uses the cores it is given.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -61,6 +63,23 @@ class _Job:
     def fail(self, error: BaseException) -> None:
         self.error = error
         self.done.set()
+
+
+def start_loading(load: Callable[[], Embedder]) -> Callable[[], Embedder]:
+    """Start ``load`` in a thread of its own now; the returned call waits for the model (or
+    raises what the load raised). The start does its other work meanwhile: ONNX Runtime
+    builds a session without holding the GIL, so a second core loads the model while the
+    projections open and catch up (issue 16: ready within a second)."""
+    future: Future[Embedder] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(load())
+        except BaseException as exc:  # handed to whoever waits for the model
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="memlane-model-load").start()
+    return future.result
 
 
 class EmbedEngine:

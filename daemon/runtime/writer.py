@@ -44,13 +44,19 @@ class _Slot(Generic[T]):
 
 
 class Writer:
-    """Owns the :class:`EventLog`; ``submit`` is safe to call from any task."""
+    """Owns the :class:`EventLog`; ``submit`` is safe to call from any task.
 
-    def __init__(self, log: EventLog, admission: AdmissionIndex, *,
-                 on_commit: Callable[[list[Record]], Awaitable[None]],
+    ``admission`` is the index it decides against, or the call that builds it: then the
+    writer builds it in its thread when it starts, and commands submitted meanwhile wait for
+    it (a start serves without waiting for the index of 100k memories; only a first write does).
+    """
+
+    def __init__(self, log: EventLog, admission: AdmissionIndex | Callable[[], AdmissionIndex],
+                 *, on_commit: Callable[[list[Record]], Awaitable[None]],
                  max_batch: int = 4096) -> None:
         self.log = log
-        self.admission = admission
+        self.admission = admission if isinstance(admission, AdmissionIndex) else AdmissionIndex()
+        self._seed = None if isinstance(admission, AdmissionIndex) else admission
         self._on_commit = on_commit
         self._max_batch = max_batch
         self._send, self._receive = anyio.create_memory_object_stream[_Slot[Any]](QUEUE)
@@ -85,6 +91,8 @@ class Writer:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         with self._send, self._receive:
+            if self._seed is not None:  # nothing is decided before the index is whole
+                self.admission = await anyio.to_thread.run_sync(self._seed, limiter=self._limiter)
             async for first in self._receive:
                 for batch in self._batches(first):
                     with anyio.CancelScope(shield=True):
@@ -170,9 +178,11 @@ def _fail(batch: list[_Slot[Any]], exc: BaseException) -> None:
 
 
 def seed_admission(projections: Projections) -> AdmissionIndex:
-    """The writer's dedup/idempotency index, built from the caught-up projection."""
+    """The writer's dedup/idempotency index, built from the caught-up projection (through a
+    read connection: a rebuild that swaps the file waits for it)."""
     index = AdmissionIndex()
-    for memory_id, project, digest, state, key in queries.admission_rows(projections.sqlite.conn):
-        index.load_row(memory_id, project, digest, live=state in queries.LIVE_STATES, key=key,
-                       forgotten=state == "forgotten")
+    with projections.reads.connection() as conn:
+        for memory_id, project, digest, state, key in queries.admission_rows(conn):
+            index.load_row(memory_id, project, digest, live=state in queries.LIVE_STATES,
+                           key=key, forgotten=state == "forgotten")
     return index

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import stat
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from memlane.events import log as log_module
 from memlane.events.errors import LogCorrupted
 from memlane.events.framing import Frame, iter_frames
 from memlane.events.log import EventLog, read_log
@@ -99,3 +102,53 @@ def test_a_rewrite_keeps_sealed_digests_true(tmp_path: Path) -> None:
     log.close()
     assert digest_path(segments[0]).read_text() != before
     assert verify_sealed(tmp_path).problems == []
+
+
+@pytest.mark.parametrize("torn", [False, True])
+def test_a_segment_reopened_is_sealed_with_its_whole_digest(tmp_path: Path, torn: bool) -> None:
+    """The digest a reopened log carries on covers the segment as recovered (a torn tail
+    cut off): sealed later, the segment's digest is that of its bytes."""
+    log = EventLog.open(tmp_path, segment_bytes=4000)
+    for n in range(1, 4):
+        log.append([stored(n)], at=AT)
+    log.close()
+    current = list_segments(tmp_path)[-1]
+    if torn:
+        with open(current, "ab") as f:
+            f.write(b"\x30\x00\x00\x00torn")
+    log = EventLog.open(tmp_path, segment_bytes=4000)
+    assert log.last_seq == 3 and (log.tail_cut is not None) == torn
+    while len(list_segments(tmp_path)) == 1:
+        log.append([stored(log.last_seq + 1)], at=AT)
+    log.close()
+    report = verify_sealed(tmp_path)
+    assert (report.checked, report.problems) == (1, [])
+
+
+def test_the_last_segment_is_hashed_beside_its_scan(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening hashes the last segment in another thread while it scans its frames (hashing
+    lets the GIL go): each sees the other under way."""
+    sealed_log(tmp_path)
+    hashing, scanning = threading.Event(), threading.Event()
+    real_scan = log_module.scan_segment
+
+    class Hashing:
+        @staticmethod
+        def sha256(data: bytes = b"") -> Any:
+            if len(data) > SEGMENT_HEADER.size:  # the last segment's content, not a new one
+                hashing.set()
+                assert scanning.wait(30), "the scan did not run while hashing"
+            return hashlib.sha256(data)
+
+    def scan(*args: Any, **kwargs: Any) -> Any:
+        scanning.set()
+        assert hashing.wait(30), "the hash was not taken while scanning"
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(log_module, "hashlib", Hashing)
+    monkeypatch.setattr(log_module, "scan_segment", scan)
+    log = EventLog.open(tmp_path, segment_bytes=SEGMENT_BYTES)
+    log.append([stored(log.last_seq + 1)], at=AT)
+    log.close()
+    assert hashing.is_set() and scanning.is_set()

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import sqlite3
 import struct
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memlane.events import model as m
 from memlane.events.log import EventLog
+from memlane.projections import catchup
 from memlane.projections.catchup import Projections
 from memlane.projections.sqlite_store import SqliteProjection
+from memlane.projections.vector_store import VectorProjection
 
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -167,6 +172,54 @@ def test_damaged_vector_index_is_detected_and_rebuilt(tmp_path: Path) -> None:
         again.catch_up(tmp_path / "log", log.last_seq)
         assert again.vectors.search(query, 5, exact=True) == expected
         again.close()
+    log.close()
+
+
+def test_both_damaged_are_set_aside_sqlite_first(tmp_path: Path) -> None:
+    """With both files damaged, each is set aside and rebuilt, the SQLite file first (the
+    last damage reported is the vectors')."""
+    log = _log_with_vectors(tmp_path / "log")
+    first = Projections(tmp_path / "p.sqlite3", tmp_path / "v.usearch")
+    first.catch_up(tmp_path / "log", log.last_seq)
+    first.close()
+    (tmp_path / "p.sqlite3").write_bytes(b"this is not a database" * 100)
+    (tmp_path / "v.usearch.json").write_text("[]")  # JSON, but not the sidecar's object
+    again = Projections(tmp_path / "p.sqlite3", tmp_path / "v.usearch")
+    assert again.rebuilt == ["sqlite", "vectors"]
+    assert again.damage.rebuilt_after_damage == 2
+    assert again.damage.last_damage is not None and "v.usearch.json" in again.damage.last_damage
+    again.catch_up(tmp_path / "log", log.last_seq)
+    assert again.applied_seq == log.last_seq
+    again.close()
+    log.close()
+
+
+def test_the_sqlite_check_runs_beside_the_vectors_load(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening checks the SQLite file in another thread while the vectors load (the check
+    lets the GIL go, the load does not): each sees the other under way."""
+    log = _log_with_vectors(tmp_path / "log")
+    first = Projections(tmp_path / "p.sqlite3", tmp_path / "v.usearch")
+    first.catch_up(tmp_path / "log", log.last_seq)
+    first.close()
+    checking, loading = threading.Event(), threading.Event()
+    real_check, real_load = catchup.integrity_problem, VectorProjection.load
+
+    def check(conn: sqlite3.Connection) -> str | None:
+        checking.set()
+        assert loading.wait(30), "the vectors did not load during the check"
+        return real_check(conn)
+
+    def load(self: VectorProjection) -> bool:
+        loading.set()
+        assert checking.wait(30), "the check did not run during the vectors' load"
+        return real_load(self)
+
+    monkeypatch.setattr(catchup, "integrity_problem", check)
+    monkeypatch.setattr(VectorProjection, "load", load)
+    again = Projections(tmp_path / "p.sqlite3", tmp_path / "v.usearch")
+    assert again.rebuilt == [] and again.applied_seq == log.last_seq
+    again.close()
     log.close()
 
 

@@ -11,14 +11,16 @@ import hashlib
 import re
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 from markupsafe import Markup, escape
 
 from memlane.daemon.api.server import Response
 from memlane.daemon.api.ui.chart import state_chart
 from memlane.daemon.api.ui.words import describe
+
+if TYPE_CHECKING:
+    import jinja2
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -66,15 +68,22 @@ def highlight(text: str | None, query: str) -> Markup:
                            for i, part in enumerate(parts))
 
 
-_env = jinja2.Environment(
-    loader=jinja2.PackageLoader("memlane.daemon.api.ui", "templates"),
-    autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-_env.globals.update(static=static_url, describe=describe, state_chart=state_chart)
-_env.filters["highlight"] = highlight
+@cache
+def _environment() -> jinja2.Environment:
+    """The templates' environment, built at the first page: jinja2 is not imported by a start
+    (most daemons never serve the viewer)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("memlane.daemon.api.ui", "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(static=static_url, describe=describe, state_chart=state_chart)
+    env.filters["highlight"] = highlight
+    return env
 
 
 def page(template: str, status: int = 200, **context: Any) -> Response:
-    body = _env.get_template(template).render(**context).encode()
+    body = _environment().get_template(template).render(**context).encode()
     return Response(status, body, "text/html; charset=utf-8",
                     [*SECURITY_HEADERS, ("cache-control", "no-store")])
 
