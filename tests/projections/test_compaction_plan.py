@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -78,3 +79,30 @@ def test_a_kept_event_after_a_dropped_recall_keeps_the_last_word(tmp_path_factor
         replays.append(rows(projections, horizon))
         projections.close()
     assert replays[0]["memories"] == replays[1]["memories"]
+
+
+def test_planning_many_recalls_sets_off_no_garbage_collection() -> None:
+    """What a segment's recalls and showings are tallied in is invisible to the cycle
+    collector: planning 20k of them makes no collection (each would walk the segment's
+    record lists with the GIL held)."""
+    events: list[m.Event] = [m.Recalled(memory=n, query="q", rank=0, score=0.5)
+                             for n in range(1, 10_001)]
+    events.append(m.Shown(memories=tuple(range(10_001, 20_001)), session="s", hook="h"))
+    history = [m.Record(seq=i, at=T0 + timedelta(seconds=i), event=e)
+               for i, e in enumerate(events, start=1)]
+    found = survey(history)
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.collect()
+    gc.callbacks.append(count)
+    try:
+        plan = plan_segment(history, found)
+    finally:
+        gc.callbacks.remove(count)
+    assert sum(len(r.event.memories) for r in plan.tallies  # type: ignore[attr-defined]
+               ) == 20_000
+    assert len(collections) <= 1  # none from the plan (one may come from elsewhere)
