@@ -53,7 +53,6 @@ def has_live(conn: sqlite3.Connection, project: str) -> bool:
                         " AND project = ? LIMIT 1", (project,)).fetchone() is not None
 
 
-
 def foreign_count(conn: sqlite3.Connection, words: Sequence[str], project: str,
                   counts: Mapping[str, int], *, least: int = 1) -> int:
     """How many documents hold the commonest of ``words`` that no live memory of ``project``
@@ -70,6 +69,7 @@ def foreign_count(conn: sqlite3.Connection, words: Sequence[str], project: str,
                 " AND m.project = ? LIMIT 1", (f'"{word}"', project)).fetchone() is None:
             return counts[word]
     return 0
+
 
 # BM25 in FTS5 scores every document a query matches, for every word of the query: the work
 # grows with matches times words. Chosen on hooks-20k and zipf-100k (bench/bench_lexical.py,

@@ -119,10 +119,12 @@ class Floor:
     cosine, plus ``bm25_weight`` times its BM25 strength, minus ``foreign_weight`` times
     :func:`foreign_evidence`, reaches ``relevance``; the hits shown are then those at least
     ``context`` close or sharing words with it. Chosen on LoCoMo's tuning split
-    (bench/locomo_variants.py): the weights are a logistic fit of positives against clean
+    (bench/locomo_variants.py): ``bm25_weight`` is a logistic fit of positives against clean
     negatives, ``relevance`` the line answering most clean negatives with nothing at a
-    recall@10 cost of at most 0.01. A floor per hit did worse (questions asked in the wrong
-    conversation still share words with many memories)."""
+    recall@10 cost of at most 0.01, ``foreign_weight`` the middle of the weights that then
+    tie on that split (it saturates; bench/locomo_floors.report_foreign prints the range). A
+    floor per hit did worse (questions asked in the wrong conversation still share words with
+    many memories)."""
 
     relevance: float
     bm25_weight: float
