@@ -127,8 +127,8 @@ def ranked(projections: Projections, q: dict[str, Any], vector: np.ndarray) -> R
     conn, vectors = projections.sqlite.conn, projections.vectors
     evidence = lexical_evidence(conn, q["query"], q["project"])
     dense = dense_candidates(vectors, conn, vector, q["project"])
-    return rank(conn, dense, evidence.found, 10, cosine_of=cosines(vectors, vector),
-                strength=evidence.strength, foreign=evidence.foreign, project=q["project"])
+    return rank(conn, dense, evidence, 10, cosine_of=cosines(vectors, vector),
+                project=q["project"])
 
 
 def fused(projections: Projections, asked: list[dict[str, Any]], size: int) -> list[Figure]:

@@ -24,7 +24,7 @@ from memlane.daemon.domain.calibration import pair_scores
 from memlane.daemon.domain.models import MINILM
 from memlane.daemon.domain.ranking import FOREIGN_MIN, Floor, foreign_evidence, fts_query
 from memlane.daemon.service.candidates import lexical_evidence
-from memlane.projections.fulltext import document_counts, foreign_count
+from memlane.projections.fulltext import document_counts
 from memlane.projections.queries import indexed_count
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class Signals:
     kth: float  # the 10th closest
     strength: float  # BM25 strength, as the daemon computes it
     coverage: float  # share of the query words' idf found in the project at all
-    foreign: int  # documents elsewhere holding its commonest word the project never holds
+    foreign: int  # as the daemon computes it: memories elsewhere behind its foreign word
     spread: tuple[float, float]  # mean, std of the query's cosine to the project's memories
 
     def passes(self, hit: int) -> bool:
@@ -62,17 +62,12 @@ def signals(queries: Iterable[Query], ranking: Callable[[Query], Scored],
         hits = [i for i, _ in ranking(q)[:K]]
         lexical = q.lexical()
         every = q.target.matrix @ q.vector
+        evidence = lexical_evidence(conn, q.question, q.target.project)
         out.append(Signals(q, hits, {i: q.cosine(i) for i in hits},
                            frozenset(i for i, _ in lexical), q.dense[0][1], q.dense[K - 1][1],
-                           lexical_evidence(conn, q.question, q.target.project)[1],
-                           _coverage(conn, q, total), _foreign(conn, q),
+                           evidence.strength, _coverage(conn, q, total), evidence.foreign,
                            (float(every.mean()), float(every.std()))))
     return out
-
-
-def _foreign(conn: sqlite3.Connection, q: Query) -> int:
-    words = [w for w in (fts_query(q.question) or "").replace('"', "").split(" OR ") if w]
-    return foreign_count(conn, words, q.target.project, document_counts(conn, words))
 
 
 def _coverage(conn: sqlite3.Connection, q: Query, total: int) -> float:

@@ -94,8 +94,8 @@ def ask(conn: Any, store: Any, q: dict[str, Any], vector: Any, stages: Stages) -
     dense = stages.time("dense_candidates", lambda: (
         candidates.dense_candidates(store, conn, vector, q["project"])))
     stages.time("rank", lambda: candidates.rank(
-        conn, dense, evidence.found, 10, cosine_of=candidates.cosines(store, vector),
-        strength=evidence.strength, foreign=evidence.foreign, project=q["project"]))
+        conn, dense, evidence, 10, cosine_of=candidates.cosines(store, vector),
+        project=q["project"]))
 
 
 def report(stages: Stages) -> None:

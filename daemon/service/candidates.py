@@ -121,15 +121,14 @@ def lexical_evidence(conn: sqlite3.Connection, query: str,
 CosineOf = Callable[[Sequence[int]], dict[int, float]]
 
 
-def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]],
-         lexical: list[tuple[int, float]], k: int, *, cosine_of: CosineOf | None = None,
-         strength: float = 0.0, foreign: int = 0, project: str | None = None) -> Ranking:
-    """The top ``k`` memories by fused dense and BM25 score; ``cosine_of`` gives the cosine
-    of hits the dense list did not reach (BM25-only hits), so the floor can judge them;
-    ``strength`` and ``foreign`` are the query's :func:`lexical_evidence`, for the floor;
-    ``project``, when given, is the one both lists were searched in (their projects need no
-    look-up)."""
-    fused = fuse(dense, lexical)
+def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]], lexical: LexicalEvidence,
+         k: int, *, cosine_of: CosineOf | None = None, project: str | None = None) -> Ranking:
+    """The top ``k`` memories by fused dense and BM25 score (``lexical``: the query's
+    :func:`lexical_evidence`, its strength and foreign evidence kept for the floor);
+    ``cosine_of`` gives the cosine of hits the dense list did not reach (BM25-only hits), so
+    the floor can judge them; ``project``, when given, is the one both lists were searched in
+    (their projects need no look-up)."""
+    fused = fuse(dense, lexical.found)
     fused = with_neighbours(fused, _projects(conn, [i for i, _ in fused], project))[:k]
     rows = queries.get_memories(conn, [i for i, _ in fused])
     similarity = dict(dense)
@@ -137,7 +136,7 @@ def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]],
     if cosine_of is not None and missing:
         similarity.update(cosine_of(missing))
     return Ranking([_hit(rows[i], score) for i, score in fused if i in rows], similarity,
-                   frozenset(i for i, _ in lexical), strength, foreign)
+                   frozenset(i for i, _ in lexical.found), lexical.strength, lexical.foreign)
 
 
 def _projects(conn: sqlite3.Connection, ids: list[int], project: str | None) -> dict[int, str]:
@@ -157,7 +156,8 @@ def cosines(vectors: VectorProjection, vector: np.ndarray) -> CosineOf:
 def hybrid_hits(conn: sqlite3.Connection, dense: list[tuple[int, float]], query: str,
                 project: str | None, k: int) -> list[dict[str, Any]]:
     """The top ``k`` memories by fused dense and BM25 score, as search hits."""
-    return rank(conn, dense, lexical_candidates(conn, query, project), k, project=project).hits
+    lexical = LexicalEvidence(lexical_candidates(conn, query, project), 0.0, 0)
+    return rank(conn, dense, lexical, k, project=project).hits
 
 
 def _hit(row: dict[str, Any], score: float) -> dict[str, Any]:

@@ -80,10 +80,9 @@ class Search:
 
         def run(conn: Any) -> Ranking:
             if vector is None:
-                return rank(conn, [], evidence.found, body.k, project=body.project)
+                return rank(conn, [], evidence, body.k, project=body.project)
             dense = dense_candidates(vectors, conn, vector, body.project)
-            return rank(conn, dense, evidence.found, body.k, cosine_of=cosines(vectors, vector),
-                        strength=evidence.strength, foreign=evidence.foreign,
+            return rank(conn, dense, evidence, body.k, cosine_of=cosines(vectors, vector),
                         project=body.project)
 
         return await self._reader.read(run)

@@ -11,7 +11,7 @@ import pytest
 from memlane.projections import vector_store
 from memlane.projections.queries import indexed_count, live_among
 from memlane.daemon.service.candidates import (
-    dense_candidates, hybrid_hits, lexical_candidates, lexical_evidence, rank)
+    LexicalEvidence, dense_candidates, hybrid_hits, lexical_candidates, lexical_evidence, rank)
 from memlane.daemon.domain.ranking import CANDIDATES, fuse, with_neighbours
 from memlane.events.model import Embedded, Expired, Record, Stored
 from memlane.projections.catchup import Projections
@@ -184,13 +184,13 @@ def test_ranking_in_a_known_project_equals_ranking_with_projects_looked_up(
     conn = projections.sqlite.conn
     for query in ("memory number 12", "number 7 memory 41", "memory"):
         dense = dense_candidates(projections.vectors, conn, vectors[10], "p1")
-        lexical = lexical_candidates(conn, query, "p1")
+        lexical = LexicalEvidence(lexical_candidates(conn, query, "p1"), 0.0, 0)
         known = rank(conn, dense, lexical, 10, project="p1")
         looked_up = rank(conn, dense, lexical, 10)
         assert known.hits == looked_up.hits and len(known.hits) == 10
     dense = dense_candidates(projections.vectors, conn, vectors[10], None)
-    lexical = lexical_candidates(conn, "memory number 12", None)
-    truth = with_neighbours(fuse(dense, lexical), dict(enumerate(projects, start=1)))[:10]
+    lexical = LexicalEvidence(lexical_candidates(conn, "memory number 12", None), 0.0, 0)
+    truth = with_neighbours(fuse(dense, lexical.found), dict(enumerate(projects, start=1)))[:10]
     assert [(h["id"], h["score"]) for h in rank(conn, dense, lexical, 10).hits] == [
         (i, round(score, 6)) for i, score in truth]
     projections.close()
