@@ -3,11 +3,12 @@
 Run: python -m bench.search_stages [--memories 100000 | --hooks 300] [--rounds 3] [--keep DIR]
 
 The stages of ``Search.ranked`` (daemon/service/search.py) with the query already embedded,
-each timed apart: the lexical evidence (FTS5 word counts, the BM25 search, the strength),
-the dense candidates (project count, vector search, placement of the hits), and the ranking
-(fusion, the neighbours' placement, the hits' rows, the cosines of BM25-only hits). Queries
-are embedded once, before timing; each round asks every query once. ``--hooks 300``: the
-UserPromptSubmit hook's search instead (hooks-20k, its largest project's prompts).
+each timed apart: the lexical evidence (FTS5 word counts, the foreign words, the BM25
+search, the strength), the dense candidates (project count, vector search, placement of the
+hits), and the ranking (fusion, the neighbours' placement, the hits' rows, the cosines of
+BM25-only hits). Queries are embedded once, before timing; each round asks every query
+once. ``--hooks 300``: the UserPromptSubmit hook's search instead (hooks-20k, its largest
+project's prompts).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def instrument(stages: Stages) -> None:
     stages.wrap(fulltext, "document_counts", "  lexical: document_counts")
     stages.wrap(fulltext, "_search", "  lexical: fts5 query")
     stages.wrap(fulltext, "has_live", "  lexical: has_live")
+    stages.wrap(fulltext, "foreign_count", "  lexical: foreign_count")
     stages.wrap(queries, "live_count", "  dense: live_count")
     stages.wrap(queries, "placement", "  rank: placement (no project)")
     stages.wrap(queries, "get_memories", "  rank: get_memories")
