@@ -113,6 +113,9 @@ def foreign_evidence(documents: int) -> float:
     return math.log1p(documents) if documents >= FOREIGN_MIN else 0.0
 
 
+FLOOR_THRESHOLDS = ("relevance", "relevance_bm25", "relevance_foreign", "context")
+
+
 @dataclass(frozen=True)
 class Floor:
     """The relevance floor of a model. A query is answered only when its closest memory's
@@ -131,11 +134,22 @@ class Floor:
     context: float
     foreign_weight: float = 0.0
 
-    def answers(self, closest: float, *, strength: float, foreign: int = 0) -> bool:
-        """Whether a query gets any hit, from its closest memory's cosine, its BM25 strength
-        and its foreign word's count elsewhere (:func:`foreign_evidence`)."""
+    @classmethod
+    def of(cls, thresholds: Mapping[str, float]) -> Floor:
+        """The floor a model's thresholds make (the names in :data:`FLOOR_THRESHOLDS`)."""
+        return cls(relevance=thresholds["relevance"], bm25_weight=thresholds["relevance_bm25"],
+                   context=thresholds["context"], foreign_weight=thresholds["relevance_foreign"])
+
+    def evidence(self, closest: float, *, strength: float, foreign: int = 0) -> float:
+        """How well a query is answered, from its closest memory's cosine, its BM25 strength
+        and its foreign word's count elsewhere (:func:`foreign_evidence`): what
+        :meth:`answers` compares with ``relevance``."""
         return (closest + self.bm25_weight * strength
-                - self.foreign_weight * foreign_evidence(foreign)) >= self.relevance
+                - self.foreign_weight * foreign_evidence(foreign))
+
+    def answers(self, closest: float, *, strength: float, foreign: int = 0) -> bool:
+        """Whether a query gets any hit (its :meth:`evidence` reaches ``relevance``)."""
+        return self.evidence(closest, strength=strength, foreign=foreign) >= self.relevance
 
     def passes(self, cosine: float, *, lexical: bool) -> bool:
         """Whether a hit of an answered query is shown."""

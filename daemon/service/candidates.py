@@ -65,14 +65,22 @@ class Ranking:
     strength: float = 0.0  # the query's BM25 strength (:func:`lexical_evidence`)
     foreign: int = 0  # documents elsewhere behind its foreign word (:func:`lexical_evidence`)
 
+    def evidence(self, floor: Floor) -> float | None:
+        """The query's :meth:`~memlane.daemon.domain.ranking.Floor.evidence`, from its closest
+        candidate; None without a hit or a cosine (no model): nothing to judge by."""
+        if not self.similarity or not self.hits:
+            return None
+        return floor.evidence(max(self.similarity.values()), strength=self.strength,
+                              foreign=self.foreign)
+
     def floored(self, floor: Floor, *, keep_below: bool = False) -> Ranking:
         """The hits that pass the relevance floor (none when the query is not answered);
         with ``keep_below`` every hit, those below marked ``below_floor``. Without any cosine
         (no model) nothing can be judged and every hit stays."""
-        if not self.similarity or not self.hits:
+        evidence = self.evidence(floor)
+        if evidence is None:
             return self
-        answered = floor.answers(max(self.similarity.values()), strength=self.strength,
-                                 foreign=self.foreign)
+        answered = evidence >= floor.relevance
         hits = []
         for hit in self.hits:
             cosine = self.similarity.get(hit["id"], 0.0)
@@ -137,6 +145,14 @@ def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]], lexical: Lexi
         similarity.update(cosine_of(missing))
     return Ranking([_hit(rows[i], score) for i, score in fused if i in rows], similarity,
                    frozenset(i for i, _ in lexical.found), lexical.strength, lexical.foreign)
+
+
+def rank_embedded(vectors: VectorProjection, conn: sqlite3.Connection, vector: np.ndarray,
+                  lexical: LexicalEvidence, k: int, *, project: str | None) -> Ranking:
+    """:func:`rank` of the query embedded as ``vector``: its dense candidates in ``project``
+    and its ``lexical`` evidence there, every hit with its cosine."""
+    dense = dense_candidates(vectors, conn, vector, project)
+    return rank(conn, dense, lexical, k, cosine_of=cosines(vectors, vector), project=project)
 
 
 def _projects(conn: sqlite3.Connection, ids: list[int], project: str | None) -> dict[int, str]:

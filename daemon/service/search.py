@@ -8,7 +8,7 @@ import anyio
 import numpy as np
 
 from memlane.daemon.domain.errors import ApiError, BadRequest
-from memlane.daemon.domain.ranking import Floor
+from memlane.daemon.domain.ranking import FLOOR_THRESHOLDS, Floor
 from memlane.daemon.domain.recall import RecallHit, decide_recalls
 from memlane.daemon.domain.redaction import redact
 from memlane.daemon.runtime.indexer import Indexer
@@ -17,7 +17,7 @@ from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.thresholds import Thresholds
 from memlane.daemon.runtime.writer import Writer
 from memlane.daemon.service.candidates import (
-    LexicalEvidence, Ranking, cosines, dense_candidates, lexical_evidence, rank)
+    LexicalEvidence, Ranking, lexical_evidence, rank, rank_embedded)
 from memlane.daemon.service.requests import SearchBody
 from memlane.projections import queries
 
@@ -81,9 +81,7 @@ class Search:
         def run(conn: Any) -> Ranking:
             if vector is None:
                 return rank(conn, [], evidence, body.k, project=body.project)
-            dense = dense_candidates(vectors, conn, vector, body.project)
-            return rank(conn, dense, evidence, body.k, cosine_of=cosines(vectors, vector),
-                        project=body.project)
+            return rank_embedded(vectors, conn, vector, evidence, body.k, project=body.project)
 
         return await self._reader.read(run)
 
@@ -100,10 +98,8 @@ class Search:
         if embedder is None:
             return None
         spec = embedder.spec
-        return Floor(relevance=await self._thresholds.of(spec, "relevance"),
-                     bm25_weight=await self._thresholds.of(spec, "relevance_bm25"),
-                     context=await self._thresholds.of(spec, "context"),
-                     foreign_weight=await self._thresholds.of(spec, "relevance_foreign"))
+        return Floor.of({name: await self._thresholds.of(spec, name)
+                         for name in FLOOR_THRESHOLDS})
 
     async def record_recalls(self, query: str, hits: list[dict[str, Any]],
                              similarity: dict[int, float]) -> None:

@@ -88,6 +88,20 @@ def test_a_query_pointing_to_other_projects_needs_a_closer_memory() -> None:
     assert ranking.floored(floor).hits == [] and ranking.floored(FLOOR).hits == ranking.hits
 
 
+def test_the_floor_compares_one_evidence_figure_with_relevance() -> None:
+    """A query's evidence is its closest cosine plus the weighted BM25 strength minus the
+    weighted foreign evidence; it is answered when that reaches relevance. A ranking's evidence
+    is that of its closest candidate (none without a cosine to judge by)."""
+    floor = Floor(relevance=0.5, bm25_weight=0.25, context=0.25, foreign_weight=0.05)
+    evidence = floor.evidence(0.45, strength=0.4, foreign=100)
+    assert evidence == pytest.approx(0.45 + 0.25 * 0.4 - 0.05 * math.log(101))
+    assert floor.answers(0.45, strength=0.4, foreign=100) == (evidence >= 0.5)
+    ranking = Ranking([{"id": 1, "score": 1.0}], similarity={1: 0.3, 2: 0.45},
+                      lexical=frozenset({1}), strength=0.4, foreign=100)
+    assert ranking.evidence(floor) == evidence
+    assert Ranking([], similarity={}, lexical=frozenset()).evidence(floor) is None
+
+
 def test_bm25_strength_is_the_best_score_over_the_words_idf() -> None:
     """FTS5's idf summed over the query's words; a word in most memories weighs almost nothing,
     and without any match the strength is 0."""
