@@ -167,7 +167,7 @@ def register(app: typer.Typer, call: Call, paths: Callable[[], Any],
             as_json: JsonFlag = False) -> None:
         """Similarity distribution of your memories and suggested thresholds for the model."""
         answer = call("POST", "/v1/calibrate", {"apply": apply})
-        emit(answer, as_json=as_json)
+        emit(answer, as_json=as_json, text=calibration_text(answer))
 
     @app.command()
     def remember(text: str, project: Annotated[Optional[str], typer.Option("--project", "-p")]
@@ -190,3 +190,23 @@ def register(app: typer.Typer, call: Call, paths: Callable[[], Any],
 def _outcome(consolidated_into: int | None) -> str:
     """What became of a cluster (0: the user rejected its merge in the viewer's review)."""
     return {None: "waiting", 0: "rejected"}.get(consolidated_into, str(consolidated_into))
+
+
+def calibration_text(answer: dict[str, Any]) -> str:
+    """The calibration readably: the relevance probes, then each threshold with its why."""
+    probes = answer["relevance_probes"]
+    lines = [(f"{answer['model']}: {answer['memories']} memories,"
+              f" {answer['suspected_duplicates']} suspected duplicates"),
+             (f"relevance probes: {probes['own']} recorded queries, {probes['negative']} asked"
+              f" in other projects ({probes['projects']} projects with enough memories)")]
+    for label in ("current", "suggested"):
+        at = probes[label]
+        if at["negatives_empty"] is not None:
+            lines.append(f"  {label} {at['value']}: {at['negatives_empty']:.1%} of those get"
+                         f" nothing, {at['own_held_back']:.1%} of your queries held back")
+    for name, value in answer["suggested"].items():
+        was = answer["current"].get(name)
+        change = f"{value}" if value == was else f"{was} → {value}"
+        lines.append(f"{name} {change}: {answer['why'].get(name, '')}")
+    lines.append("applied" if answer["applied"] else "not applied (--apply records them)")
+    return "\n".join(lines)

@@ -292,7 +292,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
     return Api(memories=memories, search=search,
                briefings=Briefings(reader=reader, search=search),
                calibration=Calibration(reader=reader, writer=writer, engine=engine,
-                                       thresholds=thresholds),
+                                       thresholds=thresholds, log_dir=paths.log_dir),
                hooks=hooks, lifecycle=lifecycle, status=status, engine=engine, reader=reader,
                compaction=compaction, backups=Backups(writer=writer, reader=reader),
                capture=Capture(sessions=hooks.sessions, memories=memories, reader=reader),

@@ -29,6 +29,13 @@ def seqs_of(conn: sqlite3.Connection, memory: int) -> list[int]:
         "SELECT seq FROM memory_events WHERE memory = ? ORDER BY seq", (memory,))]
 
 
+def newest_seqs_of(conn: sqlite3.Connection, memory: int, limit: int) -> list[int]:
+    """The seqs of the newest ``limit`` events that named ``memory``, newest first."""
+    return [seq for (seq,) in conn.execute(
+        "SELECT seq FROM memory_events WHERE memory = ? ORDER BY seq DESC LIMIT ?",
+        (memory, limit))]
+
+
 def unindexed_through(conn: sqlite3.Connection) -> int:
     """The last seq folded before the index existed (0: nothing to index)."""
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (PENDING,)).fetchone()

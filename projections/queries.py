@@ -285,6 +285,14 @@ def pending_work(conn: sqlite3.Connection) -> dict[str, int]:
             "routes_proposed": int(routes.fetchone()[0])}
 
 
+def recently_recalled(conn: sqlite3.Connection, limit: int,
+                      offset: int = 0) -> list[tuple[int, str]]:
+    """(id, project) of memories recalled or used, the most recently first."""
+    return list(conn.execute(
+        "SELECT id, project FROM memories WHERE recalls > 0 AND last_recalled_at IS NOT NULL"
+        " ORDER BY last_recalled_at DESC, id DESC LIMIT ? OFFSET ?", (limit, offset)))
+
+
 def live_ids_by_project(conn: sqlite3.Connection) -> dict[str, list[int]]:
     """Ids of live memories in each project, ascending."""
     return _ids_by_project(conn, "state IN ('active', 'proven')")

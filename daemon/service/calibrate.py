@@ -1,20 +1,24 @@
-"""``memlane calibrate``: the similarity distribution of live memories, suggested thresholds
-with why each has its value (the relevance floor's included), recorded as ``ThresholdSet``
-events when applied."""
+"""``memlane calibrate``: the similarity distribution of live memories, the relevance floor
+judged on the user's own recorded queries (:mod:`probes`), suggested thresholds with why each
+has its value, recorded as ``ThresholdSet`` events when applied."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
 import numpy as np
 
-from memlane.daemon.domain.calibration import distribution, explain, pair_scores, suggest
+from memlane.daemon.domain.calibration import (
+    choose_relevance, distribution, explain, pair_scores, probe_report, suggest)
 from memlane.daemon.domain.errors import Unavailable
+from memlane.daemon.domain.ranking import Floor
 from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.thresholds import Thresholds, threshold_for
 from memlane.daemon.runtime.writer import Writer
+from memlane.daemon.service.probes import Prober
 from memlane.events.model import ThresholdSet
 from memlane.projections import queries
 
@@ -23,11 +27,12 @@ SAMPLE = 3000  # memories per project: pairs grow with the square
 
 class Calibration:
     def __init__(self, *, reader: Reader, writer: Writer, engine: Embeds,
-                 thresholds: Thresholds) -> None:
+                 thresholds: Thresholds, log_dir: Path) -> None:
         self._reader = reader
         self._writer = writer
         self._engine = engine
         self._thresholds = thresholds
+        self._prober = Prober(reader=reader.bulk(), engine=engine, log_dir=log_dir)
 
     async def calibrate(self, *, apply: bool) -> dict[str, Any]:
         embedder = self._engine.embedder
@@ -41,7 +46,10 @@ class Calibration:
         pairs = np.concatenate([p for _, p in scores]) if scores else np.zeros(0)
         current = await self._reader.read(lambda conn: {name: threshold_for(conn, spec, name)
                                                         for name in spec.thresholds})
-        suggested = suggest(pairs, current)
+        probes = await self._prober.probes(Floor.of(current),
+                                           {p: len(ids) for p, ids in by_project.items()})
+        relevance = choose_relevance(probes, current["relevance"])
+        suggested = {**suggest(pairs, current), "relevance": relevance.value}
         if apply:
             await self._writer.append([ThresholdSet(model=spec.name, name=name, value=value)
                                        for name, value in suggested.items()
@@ -51,8 +59,11 @@ class Calibration:
                 "nearest_neighbour": distribution(nearest.tolist()),
                 "pairs": distribution(pairs.tolist()),
                 "suspected_duplicates": int((nearest >= current["duplicate"]).sum()),
+                "relevance_probes": probe_report(probes, current=current["relevance"],
+                                                 suggested=relevance.value),
                 "current": current, "suggested": suggested,
-                "why": explain(pairs, suggested, spec.thresholds_source),
+                "why": explain(pairs, suggested, spec.thresholds_source,
+                               relevance=relevance.why),
                 "applied": apply}
 
     def _sample(self, projects: list[list[int]]) -> list[np.ndarray]:
