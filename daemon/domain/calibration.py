@@ -96,9 +96,11 @@ def explain(pairs: np.ndarray, suggested: Mapping[str, float], source: str, *,
 
 
 def probe_queries(recalls: Iterable[tuple[int, str, str]], limit: int) -> list[tuple[str, str]]:
-    """Distinct (query, project) of recorded recalls (seq, query, project), newest first."""
+    """Distinct (query, project) of recorded recalls (seq, query, project), newest first;
+    a query a forget blanked is left out."""
     newest = sorted(recalls, key=lambda recall: -recall[0])
-    return list(dict.fromkeys((query, project) for _, query, project in newest))[:limit]
+    return list(dict.fromkeys((query, project) for _, query, project in newest
+                              if query.strip()))[:limit]
 
 
 def wrong_projects(query: str, own: str, sizes: Mapping[str, int]) -> list[str]:

@@ -93,8 +93,10 @@ def test_too_few_probes_keep_the_floor_and_say_why() -> None:
 
 def test_probe_queries_are_distinct_per_project_newest_first_and_capped() -> None:
     """Recalls of one search (one query, many memories) make one probe; the same question in
-    another project is another probe; the newest come first."""
-    recalls = [(5, "q1", "a"), (6, "q1", "a"), (7, "q2", "a"), (9, "q1", "b"), (8, "q3", "a")]
+    another project is another probe; the newest come first; a forgotten (blanked) query is
+    none."""
+    recalls = [(5, "q1", "a"), (6, "q1", "a"), (7, "q2", "a"), (9, "q1", "b"), (8, "q3", "a"),
+               (10, "", "a")]
     assert probe_queries(recalls, 10) == [("q1", "b"), ("q3", "a"), ("q2", "a"), ("q1", "a")]
     assert probe_queries(recalls, 2) == [("q1", "b"), ("q3", "a")]
 
