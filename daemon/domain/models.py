@@ -5,7 +5,9 @@ Two built-ins: ``minilm-l6-int8`` (offline default; its files ship in PyPI packa
 Thresholds are cosines, per model; ``memlane calibrate --apply`` records the user's own.
 ``relevance``, ``relevance_bm25``, ``relevance_foreign`` and ``context`` make the relevance
 floor of search and of the prompt hook (:class:`memlane.daemon.domain.ranking.Floor`);
-``thresholds_source`` says where a model's shipped values come from.
+calibration moves only ``relevance``, on the user's recorded queries
+(:mod:`memlane.daemon.domain.calibration`). ``thresholds_source`` says where a model's shipped
+values come from.
 """
 
 from __future__ import annotations
