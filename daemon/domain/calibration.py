@@ -142,16 +142,16 @@ def choose_relevance(probes: Probes, current: float) -> RelevanceChoice:
     held = _below(own, grid)
     affordable = held <= _below(own, np.array([current]))[0] + OWN_COST + 1e-9
     reached = _below(negative, grid) >= NEGATIVES_EMPTY
-    target = int(np.argmax(reached))  # the top of the grid is above every probe
-    if affordable[target]:
+    index = int(np.argmax(reached))  # the top of the grid is above every probe
+    if affordable[index]:
+        value = float(grid[index])
         why = f"the lowest value answering {NEGATIVES_EMPTY:.0%} of the probes with nothing"
-        return RelevanceChoice(float(grid[target]), _with_figures(why, probes, current,
-                                                                  float(grid[target])))
-    capped = float(grid[affordable][-1])
-    why = (f"answering {NEGATIVES_EMPTY:.0%} of the probes with nothing is not reachable within"
-           f" {OWN_COST * 100:g} more point(s) of your queries held back, so the highest value"
-           " within that")
-    return RelevanceChoice(capped, _with_figures(why, probes, current, capped))
+    else:
+        value = float(grid[affordable][-1])
+        why = (f"answering {NEGATIVES_EMPTY:.0%} of the probes with nothing is not reachable"
+               f" within {OWN_COST * 100:g} more point(s) of your queries held back, so the"
+               " highest value within that")
+    return RelevanceChoice(value, _with_figures(why, probes, current, value))
 
 
 def probe_report(probes: Probes, *, current: float, suggested: float) -> dict[str, Any]:

@@ -36,6 +36,8 @@ K = 10  # hits ranked per probe, as a search's default k: BM25-only hits add the
 
 
 class Prober:
+    """Gathers the user's recorded queries and judges them as search would."""
+
     def __init__(self, *, reader: Reader, engine: Embeds, log_dir: Path) -> None:
         self._reader = reader
         self._engine = engine
