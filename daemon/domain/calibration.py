@@ -12,9 +12,11 @@ The relevance floor judges a query against memories, not memories against each o
 project), judged by the floor's evidence (:meth:`~memlane.daemon.domain.ranking.Floor.evidence`)
 in their own project and, as clean negatives, in other projects where they were not asked.
 It becomes the lowest value answering 90% of the negatives with nothing, unless that holds
-back more than one point more of the own queries than the current value does. The floor's
-weights (``relevance_bm25``, ``relevance_foreign``) and ``context`` need labelled queries:
-they are chosen per model (bench/locomo_variants.py) and only explained here.
+back more than one point more of the own queries than the current value does; it is never
+lowered (a query the floor held back was never recorded, so none shows what lowering would
+gain). The floor's weights (``relevance_bm25``, ``relevance_foreign``) and ``context`` need
+labelled queries: they are chosen per model (bench/locomo_variants.py) and only explained
+here.
 """
 
 from __future__ import annotations
@@ -132,8 +134,9 @@ class RelevanceChoice(NamedTuple):
 def choose_relevance(probes: Probes, current: float) -> RelevanceChoice:
     """The lowest value (3 decimals) answering :data:`NEGATIVES_EMPTY` of the negatives with
     nothing, unless it holds back more than :data:`OWN_COST` more of the own queries than
-    ``current`` does: then the highest value within that cost. ``current`` with too few
-    probes."""
+    ``current`` does: then the highest value within that cost. Never below ``current``: own
+    queries were recorded only when they passed it, so they cannot show what a lower value
+    would gain. ``current`` with too few probes."""
     kept = _too_few(probes)
     if kept is not None:
         return RelevanceChoice(current, kept)
@@ -143,7 +146,12 @@ def choose_relevance(probes: Probes, current: float) -> RelevanceChoice:
     affordable = held <= _below(own, np.array([current]))[0] + OWN_COST + 1e-9
     reached = _below(negative, grid) >= NEGATIVES_EMPTY
     index = int(np.argmax(reached))  # the top of the grid is above every probe
-    if affordable[index]:
+    if grid[index] <= current:
+        value = current
+        why = (f"kept: it already answers {NEGATIVES_EMPTY:.0%} or more of the probes with"
+               " nothing, and your queries cannot show what a lower value would gain (a query"
+               " the floor held back was never recorded)")
+    elif affordable[index]:
         value = float(grid[index])
         why = f"the lowest value answering {NEGATIVES_EMPTY:.0%} of the probes with nothing"
     else:

@@ -7,13 +7,15 @@ import itertools
 from typing import Any
 
 from memlane.cli.lifecyclecmd import calibration_text
-from memlane.events.log import read_log
+from memlane.daemon.domain.models import MINILM
+from memlane.events.log import EventLog, read_log
 from memlane.events.model import ThresholdSet
 
 from tests.e2e.daemon import DaemonProcess
 from tests.e2e.test_cli import run_json
 
 PER_PROJECT = 40
+LOW = 0.2  # a floor that lets most questions asked in the wrong project through
 
 COOKING = [(f"{dish}: {verb} the {food} for {minutes} minutes before serving",
             f"how long should I {verb} the {food} for the {dish}?")
@@ -53,9 +55,15 @@ def search(daemon: DaemonProcess, query: str, project: str, *,
 
 def test_calibrate_sets_the_relevance_floor_from_recorded_searches(
         daemon: DaemonProcess) -> None:
-    """Searches recorded in three unrelated projects are the probes: calibrate suggests a
-    relevance that answers at least 90% of them asked in the wrong project with nothing (or
-    says why not); applied, it is a ``threshold_set`` event and the next search uses it."""
+    """A user whose floor is too low (0.2, recorded as a calibration would) searches in three
+    unrelated projects: those searches are the probes, calibrate suggests a higher relevance
+    that answers at least 90% of them asked in the wrong project with nothing (or says why
+    not); applied, it is a ``threshold_set`` event and the next search uses it."""
+    daemon.stop()
+    log = EventLog.open(daemon.paths.log_dir)
+    log.append([ThresholdSet(model=MINILM.name, name="relevance", value=LOW)])
+    log.close()
+    daemon.start()
     daemon.client.request("POST", "/v1/import", {"memories": [
         {"text": text, "project": project}
         for project, pairs in PROJECTS.items() for text, _ in pairs]})
@@ -68,7 +76,9 @@ def test_calibrate_sets_the_relevance_floor_from_recorded_searches(
     assert answered >= probes["own"] >= 90 and probes["projects"] == 3
     assert probes["negative"] == 2 * probes["own"]  # each asked in both other projects
     suggested = answer["suggested"]["relevance"]
-    assert suggested == probes["suggested"]["value"] != answer["current"]["relevance"]
+    assert answer["current"]["relevance"] == LOW
+    assert suggested == probes["suggested"]["value"] > LOW
+    assert probes["current"]["negatives_empty"] < 0.9
     assert probes["suggested"]["negatives_empty"] >= 0.9 or "not reachable" in why
     assert probes["suggested"]["own_held_back"] <= probes["current"]["own_held_back"] + 0.01
     assert f"at {suggested}" in why
