@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
+from memlane.daemon.adapters import byte_scan
 from memlane.daemon.adapters.consolidator import consolidator_from
 from memlane.daemon.adapters.embedder import Embedder
 from memlane.daemon.adapters.engine import EmbedEngine, start_loading
@@ -274,7 +275,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
     tg.start_soon(scheduler.run)
     memories = Memories(writer=writer, reader=reader, log_dir=paths.log_dir,
                         identifier_key=identifier_key(ensure_token(paths.token)),
-                        write_file=_write_project_file,
+                        write_file=_write_project_file, scan_files=byte_scan.scan_in_child,
                         crash_at=os.environ.get("MEMLANE_TEST_CRASH_AT"))  # tests only
     search = Search(reader=reader, writer=writer, engine=engine, indexer=indexer,
                     thresholds=thresholds)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,18 +43,22 @@ from memlane.events.model import Event, ForgetRequested, Forgotten, Record
 log = structlog.get_logger()
 CRASH_STEPS = ("requested", "gathered", "unrouted", "shredded", "rewriting", "rewritten",
                "sqlite_scrubbed", "vectors_scrubbed", "verified", "completed")
-CHUNK = 256 * 1024
 SKIP_SCAN = ("models",)  # downloaded model files under the state directory: never user text
+# (patterns, paths) -> the paths holding any pattern: the byte search, outside the event
+# loop's interpreter (the composition root hands in a child process's).
+ScanFiles = Callable[[list[bytes], list[str]], Awaitable[list[str]]]
 
 
 class Forgetting:
     def __init__(self, *, writer: Writer, reader: Reader, home: Path, log_dir: Path,
-                 write_file: WriteFile, crash_at: str | None = None) -> None:
+                 write_file: WriteFile, scan_files: ScanFiles,
+                 crash_at: str | None = None) -> None:
         self._writer = writer
         self._reader = reader
         self._home = home
         self._log_dir = log_dir
         self._write_file = write_file
+        self._scan_files = scan_files
         self._crash_at = crash_at
 
     async def forget(self, memory_id: int, *, keep_descendants: bool = False) -> dict[str, Any]:
@@ -84,7 +88,7 @@ class Forgetting:
             raise BadRequest("nothing to look for: give a text of 8 bytes or more",
                              code="verify_text_too_short")
         targets = await self._reader.read(lambda c: _targets(c, None))
-        return await anyio.to_thread.run_sync(self._scan, patterns, targets)
+        return await self._scan(patterns, targets)
 
     async def _complete(self, request: int, ids: list[int]) -> dict[str, Any]:
         last = self._reader.last_seq
@@ -95,12 +99,12 @@ class Forgetting:
         targets = await self._reader.read(lambda c: _targets(c, ids))
         diffs = await anyio.to_thread.run_sync(self._unroute, targets, ids, traces)
         self._step("unrouted")
-        await anyio.to_thread.run_sync(self._shred_copies, patterns)
+        await self._shred_copies(patterns)
         self._step("shredded")
         segments = await self._rewrite_log(ids, traces)
         self._step("rewritten")
         await self._scrub()
-        scan = await anyio.to_thread.run_sync(self._scan, patterns, targets)
+        scan = await self._scan(patterns, targets)
         self._step("verified")
         hashes = await self._reader.read(lambda c: dict(c.execute(
             f"SELECT id, content_hash FROM memories WHERE id IN ({','.join('?' * len(ids))})",
@@ -151,27 +155,26 @@ class Forgetting:
         found = (unroute(Path(target), texts, self._write_file) for target in targets)
         return [diff for diff in found if diff is not None]
 
-    def _shred_copies(self, patterns: list[bytes]) -> None:
+    async def _shred_copies(self, patterns: list[bytes]) -> None:
         """Overwrite and delete the set-aside copies (torn log tails, damaged projection
         files) that hold a forgotten text."""
-        copies = [*(self._log_dir / "torn").glob("*"),
-                  *(self._home / "projections").glob("damaged-*/*")]
-        for path in sorted(copies):
-            if path.is_file() and _matches(path, patterns):
-                with open(path, "r+b") as handle:
-                    handle.write(b"\0" * path.stat().st_size)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                path.unlink()
+        copies = await anyio.to_thread.run_sync(lambda: sorted(
+            str(p) for p in [*(self._log_dir / "torn").glob("*"),
+                             *(self._home / "projections").glob("damaged-*/*")]
+            if p.is_file()))
+        await anyio.to_thread.run_sync(_shred, await self._scan_files(patterns, copies))
 
-    def _scan(self, patterns: list[bytes], targets: list[str]) -> dict[str, Any]:
+    async def _scan(self, patterns: list[bytes], targets: list[str]) -> dict[str, Any]:
         """Byte-scan every file under the state directory and the routed files."""
-        files = [p for p in self._home.rglob("*") if p.is_file() and not p.is_symlink()
-                 and not _skipped(p.relative_to(self._home))]
-        files += [Path(t) for t in targets if Path(t).is_file()]
-        found = [str(p) for p in files if _matches(p, patterns)]
+        files = await anyio.to_thread.run_sync(self._scanned_files, targets)
+        found = await self._scan_files(patterns, files)
         return {"files_scanned": len(files), "needles": len(patterns), "matches": len(found),
                 "files_with_matches": found}
+
+    def _scanned_files(self, targets: list[str]) -> list[str]:
+        files = [p for p in self._home.rglob("*") if p.is_file() and not p.is_symlink()
+                 and not _skipped(p.relative_to(self._home))]
+        return [str(p) for p in files] + [t for t in targets if Path(t).is_file()]
 
     def _step(self, name: str) -> None:
         log.info("forget_step", step=name)
@@ -183,21 +186,13 @@ def _skipped(relative: Path) -> bool:
     return bool(relative.parts) and relative.parts[0] in SKIP_SCAN
 
 
-def _matches(path: Path, patterns: list[bytes]) -> bool:
-    """Whether the file holds any pattern. Read in chunks (overlapping by the longest pattern)
-    so that no single search holds the GIL long enough to stall the event loop."""
-    overlap = max(map(len, patterns), default=1) - 1
-    try:
-        with open(path, "rb") as handle:
-            tail = b""
-            while chunk := handle.read(CHUNK):
-                window = tail + chunk
-                if any(p in window for p in patterns):
-                    return True
-                tail = window[-overlap:] if overlap else b""
-    except OSError:
-        return False  # vanished between listing and reading (a rotated temp file)
-    return False
+def _shred(paths: list[str]) -> None:
+    for path in paths:
+        with open(path, "r+b") as handle:
+            handle.write(b"\0" * os.fstat(handle.fileno()).st_size)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.unlink(path)
 
 
 def with_descendants(conn: sqlite3.Connection, roots: Sequence[int]) -> list[int]:

@@ -21,7 +21,7 @@ from memlane.daemon.domain.redaction import redact
 from memlane.daemon.domain.storing import StoreOutcome, StoreRequest, decide_store
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
-from memlane.daemon.service.forgetting import Forgetting, WriteFile
+from memlane.daemon.service.forgetting import Forgetting, ScanFiles, WriteFile
 from memlane.daemon.service.progress import JobProgress
 from memlane.daemon.service.requests import StoreBody
 from memlane.events.model import KINDS, Event, Restored
@@ -31,7 +31,7 @@ from memlane.projections import memory_events, queries
 
 class Memories:
     def __init__(self, *, writer: Writer, reader: Reader, log_dir: Path,
-                 identifier_key: bytes, write_file: WriteFile,
+                 identifier_key: bytes, write_file: WriteFile, scan_files: ScanFiles,
                  crash_at: str | None = None) -> None:
         self._key = identifier_key
         self._writer = writer
@@ -39,7 +39,8 @@ class Memories:
         self._log_dir = log_dir
         self._seeker = Seeker(log_dir)
         self._forgetting = Forgetting(writer=writer, reader=reader, home=log_dir.parent,
-                                      log_dir=log_dir, write_file=write_file, crash_at=crash_at)
+                                      log_dir=log_dir, write_file=write_file,
+                                      scan_files=scan_files, crash_at=crash_at)
         self.rebuilding = JobProgress()  # seqs replayed, to replay
 
     async def store(self, body: StoreBody) -> dict[str, Any]:

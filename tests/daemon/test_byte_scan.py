@@ -1,0 +1,51 @@
+"""The proof scan's byte search runs in a child process and finds every form it is given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memlane.daemon.adapters import byte_scan
+from memlane.daemon.adapters.byte_scan import CHUNK, ScanFailed, files_holding, scan_in_child
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def write(path: Path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+async def test_the_search_runs_outside_the_daemons_interpreter() -> None:
+    """/proc/self/cmdline names the process that reads it: the child's names this module, the
+    caller's (pytest) does not."""
+    own = byte_scan.__name__.encode()
+    assert files_holding([own], ["/proc/self/cmdline"]) == []
+    assert await scan_in_child([own], ["/proc/self/cmdline"]) == ["/proc/self/cmdline"]
+
+
+async def test_a_pattern_across_a_chunk_boundary_is_found(tmp_path: Path) -> None:
+    """The chunks overlap by the longest pattern: a text split by a boundary still counts; a
+    vanished file and a file without the text hold nothing."""
+    secret = "walrus-cobalt-5531".encode("utf-16-le")
+    split = write(tmp_path / "split", b"x" * (CHUNK - 7) + secret + b"y" * 100)
+    clean = write(tmp_path / "clean", b"x" * (2 * CHUNK))
+    gone = str(tmp_path / "gone")
+    paths = [split, clean, gone]
+    assert files_holding([b"unrelated", secret], paths) == [split]
+    assert await scan_in_child([b"unrelated", secret], paths) == [split]
+
+
+async def test_a_child_that_fails_is_an_error_not_a_clean_scan(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child that exits without an answer never passes for "no file holds the text"."""
+    path = write(tmp_path / "file", b"the text")
+    monkeypatch.setattr(byte_scan.sys, "executable", "/bin/false")
+    with pytest.raises(ScanFailed, match="exited"):
+        await scan_in_child([b"the text"], [path])
