@@ -144,6 +144,12 @@ async def run_daemon(paths: Paths, settings: Settings, *,
         if event_log.tail_cut is not None and event_log.tail_cut.possibly_acknowledged:
             log.warning("tail_cut_possibly_acknowledged", **_describe(event_log.tail_cut))
         async with anyio.create_task_group() as tg:
+            # start-up's long-lived objects (modules, tables, the log) leave the GC's view
+            # before anything serves or allocates in bulk: a full pass over them held the GIL
+            # 30-35 ms, on the loop when it ran after the listeners opened, and 22-25 ms in
+            # the writer's seed, whose allocations set one off (a GC callback placed both)
+            gc.collect()
+            gc.freeze()
             api = await _start_parts(tg, paths, settings, event_log, projections, started,
                                      load_model)
             gate = Gate()
@@ -153,10 +159,7 @@ async def run_daemon(paths: Paths, settings: Settings, *,
                 tg.start_soon(keep_watchdog_fed, interval)
             if (trim := heap_trimmer()) is not None:
                 tg.start_soon(partial(after_each_busy_spell, gate, trim, quiet=RELEASE_AFTER_S))
-            # start-up's ~60k long-lived objects (modules, model, tables) leave the GC's view:
-            # a full pass over them held the GIL ~30 ms whenever work allocated a lot
-            gc.collect()
-            gc.freeze()
+            gc.freeze()  # the parts' own (young: no second full pass to clear them first)
             log.info("ready", socket=str(paths.socket), pid=os.getpid())
             notify(f"READY=1\nSTATUS=ready: {event_log.last_seq} events, "
                    f"{len(projections.vectors)} vectors")
