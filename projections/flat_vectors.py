@@ -102,12 +102,26 @@ class FlatVectors:
         if k <= 0:
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        scores = self._rows[:n] @ query
-        # Unit vectors (what the embedder gives) are scored by the dot product alone, so the
-        # order equals a plain exact scan's; others are divided by their norms (cosine).
+        return self._best(self._rows[:n] @ query, query, k)
+
+    def search_many(self, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        """:meth:`search` for each row of ``vectors``, scored in one matrix product (a batch
+        of new memories looks for its neighbours at once)."""
+        n = self.count
+        if min(k, n) <= 0 or not len(vectors):
+            return [[] for _ in range(len(vectors))]
+        queries = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+        scores = queries @ self._rows[:n].T
+        return [self._best(row, query, min(k, n)) for row, query in zip(scores, queries)]
+
+    def _best(self, scores: np.ndarray, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best of one query's dot products with the first rows, as cosines.
+        Unit vectors (what the embedder gives) are scored by the dot product alone, so the
+        order equals a plain exact scan's; others are divided by their norms (cosine)."""
+        n = len(scores)
         scale = _unless_unit(self._norms[:n] * np.float32(np.linalg.norm(query)))
         if scale is not None:
-            scores /= scale
+            scores = scores / scale
         best = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
         best = best[np.argsort(-scores[best], kind="stable")]
         return list(zip(self._keys[best].tolist(), scores[best].tolist(), strict=True))

@@ -73,26 +73,29 @@ class Linker:
         with self._projections.lock:
             conn = self._projections.sqlite.conn
             threshold = threshold_for(conn, spec, "link")
+            vectors = self._projections.vectors
+            live = [(event, me) for event in embedded
+                    if (me := queries.get_memory(conn, event.memory)) is not None
+                    and me["state"] in queries.LIVE_STATES and event.pipeline == vectors.pipeline]
+            if not live:
+                return []
+            # the batch's neighbours in one search (a flat matrix scores them in one product)
+            found = vectors.search_many(
+                np.stack([np.frombuffer(event.vector, dtype="<f4") for event, _ in live]),
+                MAX_LINKS * 4)
             events: list[Event] = []
             seen: set[tuple[int, int]] = set()
-            for event in embedded:
-                for link in self._links_for(conn, event, threshold):
+            for (event, me), hits in zip(live, found, strict=True):
+                for link in self._links_for(conn, event.memory, me["project"], hits, threshold):
                     if (link.a, link.b) not in seen:
                         seen.add((link.a, link.b))
                         events.append(link)
             return events
 
-    def _links_for(self, conn: sqlite3.Connection, event: Embedded,
-                   threshold: float) -> list[Linked]:
-        vectors = self._projections.vectors
-        me = queries.get_memory(conn, event.memory)
-        if me is None or me["state"] not in queries.LIVE_STATES or event.pipeline != vectors.pipeline:
-            return []
-        vector = np.frombuffer(event.vector, dtype="<f4")
-        hits = vectors.search(vector, MAX_LINKS * 4)
+    def _links_for(self, conn: sqlite3.Connection, memory: int, project: str,
+                   hits: list[tuple[int, float]], threshold: float) -> list[Linked]:
         rows = queries.get_memories(conn, [i for i, _ in hits])
         neighbours = [Neighbour(i, rows[i]["project"], score) for i, score in hits
                       if i in rows and rows[i]["state"] in queries.LIVE_STATES]
-        linked = {other for other, _ in queries.links_of(conn, event.memory)}
-        return decide_links(event.memory, me["project"], neighbours, threshold=threshold,
-                            linked=linked)
+        linked = {other for other, _ in queries.links_of(conn, memory)}
+        return decide_links(memory, project, neighbours, threshold=threshold, linked=linked)

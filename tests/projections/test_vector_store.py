@@ -84,3 +84,22 @@ def test_the_layout_switches_with_size_and_answers_alike(tmp_path: Path,
     reloaded.apply(forget)
     assert reloaded.mode == "flat" and len(reloaded) == 150
     assert [key for key, _ in reloaded.search(rows[3], 10)] == [key for key, _ in flat_answer]
+
+
+@pytest.mark.parametrize("count", [150, 250])  # flat, and a graph past the threshold
+def test_a_batch_of_queries_gets_what_each_would_get_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    """``search_many`` answers each query as ``search`` does, for unit vectors (the embedder's:
+    scored by the dot product) and others (divided by their norms)."""
+    monkeypatch.setattr(vector_store, "EXACT_BELOW", 200)
+    rows = vectors(count, seed=3)
+    projection = VectorProjection(tmp_path / "v.usearch")
+    projection.apply([embedded(i + 1, i + 1, rows[i]) for i in range(count)])
+    queries = vectors(7, seed=4)
+    for batch in (queries, queries / np.linalg.norm(queries, axis=1, keepdims=True)):
+        together = projection.search_many(batch, 12)
+        alone = [projection.search(query, 12) for query in batch]
+        assert [[k for k, _ in hits] for hits in together] == [[k for k, _ in h] for h in alone]
+        assert np.allclose([s for hits in together for _, s in hits],
+                           [s for hits in alone for _, s in hits], atol=1e-5)
+    assert projection.search_many(queries[:0], 12) == []
