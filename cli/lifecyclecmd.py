@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from memlane.cli.render import emit, emit_lines, fail
+from memlane.cli.render import emit, emit_lines, fail, wants_json
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (default when piped).")]
 Call = Callable[..., Any]
@@ -167,7 +167,8 @@ def register(app: typer.Typer, call: Call, paths: Callable[[], Any],
             as_json: JsonFlag = False) -> None:
         """Similarity distribution of your memories and suggested thresholds for the model."""
         answer = call("POST", "/v1/calibrate", {"apply": apply})
-        emit(answer, as_json=as_json, text=calibration_text(answer))
+        text = None if wants_json(as_json) else calibration_text(answer)
+        emit(answer, as_json=as_json, text=text)
 
     @app.command()
     def remember(text: str, project: Annotated[Optional[str], typer.Option("--project", "-p")]

@@ -159,7 +159,8 @@ async def run_daemon(paths: Paths, settings: Settings, *,
                 tg.start_soon(keep_watchdog_fed, interval)
             if (trim := heap_trimmer()) is not None:
                 tg.start_soon(partial(after_each_busy_spell, gate, trim, quiet=RELEASE_AFTER_S))
-            gc.freeze()  # the parts' own (young: no second full pass to clear them first)
+            gc.collect(1)  # the parts' own long-lived objects too: the young generations
+            gc.freeze()  # cleared first (cheap), so no cyclic garbage is kept for good
             log.info("ready", socket=str(paths.socket), pid=os.getpid())
             notify(f"READY=1\nSTATUS=ready: {event_log.last_seq} events, "
                    f"{len(projections.vectors)} vectors")

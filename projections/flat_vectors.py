@@ -106,7 +106,8 @@ class FlatVectors:
 
     def search_many(self, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         """:meth:`search` for each row of ``vectors``, scored in one matrix product (a batch
-        of new memories looks for its neighbours at once)."""
+        of new memories looks for its neighbours at once). A matrix product rounds otherwise
+        than a matrix-vector one: scores may differ from :meth:`search`'s by ~1e-7."""
         n = self.count
         if min(k, n) <= 0 or not len(vectors):
             return [[] for _ in range(len(vectors))]

@@ -207,11 +207,12 @@ class VectorProjection:
 
     def search_many(self, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         """:meth:`search` for each row of ``vectors`` (a flat matrix scores them in one
-        product; a graph answers each in turn)."""
+        product, whose scores may differ from :meth:`search`'s in the last bit; a graph
+        answers each in turn, letting other searches in between)."""
         with self._guard:
             if isinstance(self.index, FlatVectors):
                 return self.index.search_many(vectors, k)
-            return [self._search(vector, k, exact=None) for vector in vectors]
+        return [self.search(vector, k) for vector in vectors]
 
     def _search(self, vector: np.ndarray, k: int, *,
                 exact: bool | None) -> list[tuple[int, float]]:

@@ -31,7 +31,8 @@ class ScanFailed(Exception):
 
 
 def files_holding(patterns: Sequence[bytes], paths: Sequence[str]) -> list[str]:
-    """The paths whose bytes hold any of ``patterns`` (a file that vanished holds none)."""
+    """The paths whose bytes hold any of ``patterns`` (a file that vanished holds none; one
+    that cannot be read fails the scan: it is never passed as clean)."""
     return [path for path in paths if _holds(path, patterns)]
 
 
@@ -46,7 +47,7 @@ def _holds(path: str, patterns: Sequence[bytes]) -> bool:
                 if any(p in window for p in patterns):
                     return True
                 tail = window[-overlap:] if overlap else b""
-    except OSError:
+    except FileNotFoundError:
         return False  # vanished between listing and reading (a rotated temp file)
     return False
 
@@ -57,7 +58,8 @@ async def scan_in_child(patterns: list[bytes], paths: list[str]) -> list[str]:
         return []
     request = msgspec.msgpack.encode(ScanRequest(patterns, paths))
     try:
-        done = await anyio.run_process([sys.executable, "-m", __name__], input=request,
+        # -P: nothing from the daemon's working directory is imported
+        done = await anyio.run_process([sys.executable, "-P", "-m", __name__], input=request,
                                        check=False)
     except BaseExceptionGroup as group:
         if group.subgroup(anyio.BrokenResourceError) is None:
@@ -66,7 +68,10 @@ async def scan_in_child(patterns: list[bytes], paths: list[str]) -> list[str]:
     if done.returncode != 0:
         reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
         raise ScanFailed(f"the byte scan exited with status {done.returncode}: {reason[0]}")
-    return msgspec.msgpack.decode(done.stdout, type=list[str])
+    try:
+        return msgspec.msgpack.decode(done.stdout, type=list[str])
+    except msgspec.DecodeError as exc:
+        raise ScanFailed(f"the byte scan answered something unreadable: {exc}") from None
 
 
 def main() -> None:

@@ -155,7 +155,7 @@ def choose_relevance(probes: Probes, current: float) -> RelevanceChoice:
         value = float(grid[index])
         why = f"the lowest value answering {NEGATIVES_EMPTY:.0%} of the probes with nothing"
     else:
-        value = float(grid[affordable][-1])
+        value = max(current, float(grid[affordable][-1]))
         why = (f"answering {NEGATIVES_EMPTY:.0%} of the probes with nothing is not reachable"
                f" within {OWN_COST * 100:g} more point(s) of your queries held back, so the"
                " highest value within that")

@@ -49,3 +49,12 @@ async def test_a_child_that_fails_is_an_error_not_a_clean_scan(
     monkeypatch.setattr(byte_scan.sys, "executable", "/bin/false")
     with pytest.raises(ScanFailed, match="exited"):
         await scan_in_child([b"the text"], [path])
+
+
+async def test_a_file_that_cannot_be_read_fails_the_scan(tmp_path: Path) -> None:
+    """Only a file that vanished holds nothing; one that cannot be read (here a directory in
+    place of a file) is never passed as clean."""
+    with pytest.raises(IsADirectoryError):
+        files_holding([b"the text"], [str(tmp_path)])
+    with pytest.raises(ScanFailed, match="exited with status 1"):
+        await scan_in_child([b"the text"], [str(tmp_path)])

@@ -122,3 +122,11 @@ def test_wrong_projects_are_other_big_enough_projects_chosen_the_same_each_time(
         assert wrong_projects(query, "own", sizes) == projects
     assert len({tuple(p) for p in picked.values()}) > 1
     assert wrong_projects("q", "own", {"own": 50, "other": 30}) == ["other"]
+
+
+def test_a_current_value_off_the_grid_is_not_lowered_by_the_cost_cap() -> None:
+    """With a current value finer than the 3-decimal grid, the cost cap's highest affordable
+    grid value may sit below it: the current value is kept."""
+    probes = Probes(own=np.r_[np.full(50, 0.5407), np.full(50, 0.9)],
+                    negative=np.full(100, 0.8), projects=2)
+    assert choose_relevance(probes, 0.5405).value >= 0.5405

@@ -101,5 +101,5 @@ def test_a_batch_of_queries_gets_what_each_would_get_alone(
         alone = [projection.search(query, 12) for query in batch]
         assert [[k for k, _ in hits] for hits in together] == [[k for k, _ in h] for h in alone]
         assert np.allclose([s for hits in together for _, s in hits],
-                           [s for hits in alone for _, s in hits], atol=1e-5)
+                           [s for hits in alone for _, s in hits], atol=1e-6)
     assert projection.search_many(queries[:0], 12) == []
