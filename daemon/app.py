@@ -238,7 +238,10 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
     await tg.start(indexer.run, backlog.missing)
     api = _services(paths, settings, reader=reader, writer=writer, projector=projector,
                     engine=engine, indexer=indexer, started=started, tg=tg)
-    await api.memories.resume_forgets()  # an interrupted forget finishes before we serve
+    try:
+        await api.memories.resume_forgets()  # an interrupted forget finishes before we serve
+    except byte_scan.ScanFailed as exc:  # scrubbed, not yet proven: retried at the next start
+        log.warning("forget_proof_deferred", reason=str(exc))
     if (sync_config := read_sync_config(paths.home)) is not None:
         sync = await _sync(paths, sync_config, reader=reader.bulk(), writer=writer, api=api)
         api, outbox = dataclasses.replace(api, sync=sync), sync.outbox
