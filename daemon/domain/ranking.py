@@ -149,7 +149,11 @@ class Floor:
 
     def answers(self, closest: float, *, strength: float, foreign: int = 0) -> bool:
         """Whether a query gets any hit (its :meth:`evidence` reaches ``relevance``)."""
-        return self.evidence(closest, strength=strength, foreign=foreign) >= self.relevance
+        return self.reached(self.evidence(closest, strength=strength, foreign=foreign))
+
+    def reached(self, evidence: float) -> bool:
+        """Whether a query with this :meth:`evidence` gets any hit."""
+        return evidence >= self.relevance
 
     def passes(self, cosine: float, *, lexical: bool) -> bool:
         """Whether a hit of an answered query is shown."""

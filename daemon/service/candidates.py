@@ -80,7 +80,7 @@ class Ranking:
         evidence = self.evidence(floor)
         if evidence is None:
             return self
-        answered = evidence >= floor.relevance
+        answered = floor.reached(evidence)
         hits = []
         for hit in self.hits:
             cosine = self.similarity.get(hit["id"], 0.0)
