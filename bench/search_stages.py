@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bench import vectors_cache
-from bench.bench_search import build, percentile
+from bench.bench_search import build, held_postings, percentile
 from bench.corpora import load
 from bench.report import load_average, print_machine
 from memlane.daemon.adapters.embedder import Embedder
@@ -38,6 +38,7 @@ from memlane.daemon.service import candidates
 from memlane.daemon.service.hooks import PROMPT_QUERY_CHARS
 from memlane.projections import fulltext, queries
 from memlane.projections.catchup import Projections
+from memlane.projections.postings import PostingsCache
 
 T = TypeVar("T")
 
@@ -69,7 +70,7 @@ class Stages:
 def instrument(stages: Stages) -> None:
     """Time the functions the search path calls (each where the caller looks it up)."""
     stages.wrap(fulltext, "document_counts", "  lexical: document_counts")
-    stages.wrap(fulltext, "_search", "  lexical: fts5 query")
+    stages.wrap(fulltext, "_search", "  lexical: bm25 (fts5 finds, postings score)")
     stages.wrap(fulltext, "has_live", "  lexical: has_live")
     stages.wrap(fulltext, "foreign_count", "  lexical: foreign_count")
     stages.wrap(queries, "live_count", "  dense: live_count")
@@ -83,18 +84,21 @@ def run(projections: Any, asked: list[dict[str, Any]], vectors: list[Any], round
         stages: Stages) -> None:
     conn = projections.sqlite.conn
     store = projections.vectors
+    postings = held_postings(projections)
     stages.wrap(store, "search", "  dense: vector search")
     stages.wrap(store, "vectors", "  vectors by key (scan / cosines)")
     for _ in range(rounds):
         for q, vector in zip(asked, vectors, strict=True):
-            stages.time("total", lambda q=q, v=vector: ask(conn, store, q, v, stages))
+            stages.time("total", lambda q=q, v=vector: ask(conn, store, q, v, stages,
+                                                           postings=postings))
 
 
-def ask(conn: Any, store: Any, q: dict[str, Any], vector: Any, stages: Stages) -> None:
+def ask(conn: Any, store: Any, q: dict[str, Any], vector: Any, stages: Stages, *,
+        postings: PostingsCache) -> None:
     evidence = stages.time("lexical_evidence", lambda: (
-        candidates.lexical_evidence(conn, q["query"], q["project"])))
+        candidates.lexical_evidence(conn, q["query"], q["project"], postings=postings)))
     dense = stages.time("dense_candidates", lambda: (
-        candidates.dense_candidates(store, conn, vector, q["project"])))
+        candidates.dense_candidates(store, conn, vector, q["project"], postings=postings)))
     stages.time("rank", lambda: candidates.rank(
         conn, dense, evidence, 10, cosine_of=candidates.cosines(store, vector),
         project=q["project"]))

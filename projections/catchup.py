@@ -12,9 +12,10 @@ from itertools import islice
 from pathlib import Path
 
 from memlane.events.log import read_log
-from memlane.events.model import Record
+from memlane.events.model import ForgetRequested, Forgotten, Record
 from memlane.projections import memory_events, sqlite_store, vector_store
 from memlane.projections.damage import DamageReport, integrity_problem, set_aside
+from memlane.projections.postings import PostingsCache
 from memlane.projections.read_pool import ReadPool
 from memlane.projections.sqlite_store import ProjectionDamaged, SqliteProjection
 from memlane.projections.vector_store import VectorProjection
@@ -41,6 +42,7 @@ class Projections:
         self.lock = threading.Lock()
         self.saving = threading.Lock()
         self.reads = ReadPool(sqlite_path)
+        self.postings = PostingsCache(self.reads)
         self.rebuilt: list[str] = []
         self.damage = DamageReport()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memlane-sqlite-check") as pool:
@@ -108,6 +110,8 @@ class Projections:
         with self.lock:
             self.sqlite.apply([r for r in records if r.seq > self.sqlite.applied_seq])
             self.vectors.apply([r for r in records if r.seq > self.vectors.applied_seq])
+        if any(isinstance(r.event, ForgetRequested | Forgotten) for r in records):
+            self.postings.drop()  # a forgotten memory's words leave memory too
 
     def save_vectors(self) -> None:
         """Save the vectors if they changed (applies go on while the file is written)."""
@@ -164,6 +168,7 @@ class Projections:
                     set_aside(_sqlite_files(self.sqlite_path), self.damage, damaged)
                 os.replace(staging.sqlite_path, self.sqlite_path)
                 self.sqlite = SqliteProjection(self.sqlite_path)
+                self.postings.drop()
             self.vectors = staging.vectors
             self.vectors.move_to(self.vectors_path)
             self.vectors.save()
@@ -178,6 +183,7 @@ class Projections:
             self.sqlite.close()
             sqlite_store.remove_files(self.sqlite_path)
             self.sqlite = SqliteProjection(self.sqlite_path)
+            self.postings.drop()
 
     def _reset_vectors(self) -> None:
         vector_store.remove_files(self.vectors_path)

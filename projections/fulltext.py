@@ -3,35 +3,95 @@ prompt over a large project costs what a short one does (bench/bench_lexical.py 
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from memlane.projections.queries import indexed_count
+import numpy as np
+from memlane.projections.postings import Postings, PostingsCache
+from memlane.projections.queries import index_totals, indexed_count, live_among
 
 
 def search_fts(conn: sqlite3.Connection, query: str, *, project: str | None, limit: int,
-               counts: Mapping[str, int] | None = None) -> list[tuple[int, float]]:
+               counts: Mapping[str, int] | None = None,
+               postings: PostingsCache | None = None) -> list[tuple[int, float]]:
     """Live memories matching an FTS5 ``query``, best BM25 first, with a positive score
     (``counts``: the words' :func:`document_counts`, when the caller has them), bounded by
-    :func:`bound_query`. A project without live memories gets none without a search."""
+    :func:`bound_query`. A project without live memories gets none without a search. With
+    ``postings`` holding a copy of the index, FTS5 only finds the documents and numpy scores
+    them (:mod:`memlane.projections.postings`: the same scores)."""
     if project is not None and not has_live(conn, project):
         return []
     bound = bound_query(conn, query, counts)
     if bound is None:
         return []
-    found = _search(conn, bound.match, bound.among, project=project, limit=limit)
+    copy = None if postings is None else postings.current(conn)
+    found = _search(conn, bound.match, bound.among, project=project, limit=limit, copy=copy)
     if bound.wider is not None and len(found) < limit:  # too few hold the rare words together
-        found = _search(conn, bound.match, bound.wider, project=project, limit=limit)
+        found = _search(conn, bound.match, bound.wider, project=project, limit=limit, copy=copy)
     return found
 
 
 def _search(conn: sqlite3.Connection, match: str, among: str | None, *, project: str | None,
-            limit: int) -> list[tuple[int, float]]:
+            limit: int, copy: Postings | None) -> list[tuple[int, float]]:
+    if copy is not None and (found := _scored(conn, copy, match, among, project=project,
+                                              limit=limit)) is not None:
+        return found
+    return _search_fts(conn, match, among, project=project, limit=limit)
+
+
+def _scored(conn: sqlite3.Connection, copy: Postings, match: str, among: str | None, *,
+            project: str | None, limit: int) -> list[tuple[int, float]] | None:
+    """:func:`_search_fts`'s answer, the documents and scores taken from ``copy`` (those newer
+    than the copy from FTS5); None when a word is a phrase of several tokens (FTS5 counts a
+    phrase where its tokens stand together, which postings cannot tell)."""
+    words = _QUOTED.findall(match)
+    chosen = _QUOTED.findall(among) if among is not None else words
+    terms = word_terms(conn, [*words, *chosen])
+    if not words or match != _ored(words) or any(len(terms[w]) != 1 for w in terms):
+        return None
+    documents, tokens = index_totals(conn)
+    counts = document_counts(conn, words)
+    idf = [max(math.log((documents - n + 0.5) / (n + 0.5)), 1e-6)
+           for n in (counts.get(w, 0) for w in words)]
+    every = among is not None and among == " AND ".join(f'"{w}"' for w in chosen)
+    candidates = copy.holding([terms[w][0] for w in chosen], every=every)
+    ids, scores = copy.score(candidates, [terms[w][0] for w in words], idf,
+                             average_length=tokens / max(documents, 1), project=project)
+    found = _live_best(conn, ids, scores, project=project, limit=limit)
+    if conn.execute("SELECT 1 FROM memories_fts_docsize WHERE id > ? LIMIT 1",
+                    (copy.upto,)).fetchone():
+        found += _search_fts(conn, match, among, project=project, limit=limit, after=copy.upto)
+    return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:limit]
+
+
+def _live_best(conn: sqlite3.Connection, ids: np.ndarray, scores: np.ndarray, *,
+               project: str | None, limit: int) -> list[tuple[int, float]]:
+    """The ``limit`` best-scored live memories among ``ids``, asked of SQLite a slice at a time
+    (most are live: the first slice usually suffices)."""
+    order = np.lexsort((ids, -scores))
+    found: list[tuple[int, float]] = []
+    start, step = 0, limit + 16
+    while start < len(order) and len(found) < limit:
+        chosen = order[start:start + step]
+        live = live_among(conn, ids[chosen].tolist(), project)
+        found += [hit for hit in zip(ids[chosen].tolist(), scores[chosen].tolist(), strict=True)
+                  if hit[0] in live]
+        start, step = start + step, 2 * step
+    return found[:limit]
+
+
+def _search_fts(conn: sqlite3.Connection, match: str, among: str | None, *,
+                project: str | None, limit: int, after: int | None = None
+                ) -> list[tuple[int, float]]:
     sql = ("SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts"
            " JOIN memories m ON m.id = memories_fts.rowid WHERE memories_fts MATCH ?")
     params: list[object] = [match]
+    if after is not None:
+        sql += " AND memories_fts.rowid > ?"
+        params.append(after)
     if among is not None:
         # A filter, not a MATCH of the outer table: BM25 still sums each word of the query
         # once, and SQLite scores only the rows that pass it. The unary + keeps SQLite from
@@ -172,18 +232,42 @@ def document_counts(conn: sqlite3.Connection, words: Sequence[str]) -> dict[str,
     return {word: n for word in words if (n := known[word]) is not None}
 
 
-def count_documents(conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, int]:
-    """How many documents hold each word (a phrase of several tokens: its rarest token's
-    count), through the index's own tokenizer: the words are indexed in a temporary FTS5 table
-    and its tokens looked up in the main index's vocabulary."""
-    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.memories_vocab"
-                 " USING fts5vocab(main, memories_fts, row)")
+# word -> its tokens as the index's tokenizer makes them (they depend on no document).
+TERMS: dict[str, tuple[str, ...]] = {}
+
+
+def word_terms(conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Each word's tokens, through the index's own tokenizer (kept for CACHED_WORDS words)."""
+    missing = [word for word in dict.fromkeys(words) if word not in TERMS]
+    if missing:
+        if len(TERMS) + len(missing) > CACHED_WORDS:
+            TERMS.clear()
+        _tokenize(conn, missing)
+        tokens: dict[str, list[str]] = {word: [] for word in missing}
+        for position, term in conn.execute(
+                "SELECT doc, term FROM temp.query_tokens ORDER BY doc, offset"):
+            tokens[missing[position]].append(term)
+        TERMS.update({word: tuple(found) for word, found in tokens.items()})
+    return {word: TERMS[word] for word in words}
+
+
+def _tokenize(conn: sqlite3.Connection, words: Sequence[str]) -> None:
+    """Index ``words`` (rowid: position) in a temporary table read by ``temp.query_tokens``."""
     conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words"
                  " USING fts5(text, tokenize = 'porter unicode61')")
     conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_tokens"
                  " USING fts5vocab(temp, query_words, instance)")
     conn.execute("DELETE FROM temp.query_words")
     conn.executemany("INSERT INTO temp.query_words (rowid, text) VALUES (?, ?)", enumerate(words))
+
+
+def count_documents(conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, int]:
+    """How many documents hold each word (a phrase of several tokens: its rarest token's
+    count), through the index's own tokenizer: the words are indexed in a temporary FTS5 table
+    and its tokens looked up in the main index's vocabulary."""
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.memories_vocab"
+                 " USING fts5vocab(main, memories_fts, row)")
+    _tokenize(conn, words)
     counts: dict[str, int] = {}
     for position, documents in conn.execute(
             "SELECT q.doc, coalesce(v.doc, 0) FROM temp.query_tokens q"

@@ -66,19 +66,29 @@ def indexed_count(conn: sqlite3.Connection) -> int:
     """Documents in the full-text index (the ``N`` of FTS5's idf), read in constant time from
     FTS5's averages record (row 1 of its data table: a varint row count first)."""
     row = conn.execute("SELECT block FROM memories_fts_data WHERE id = 1").fetchone()
-    return _varint(row[0]) if row and row[0] else 0
+    return _varint_at(row[0], 0)[0] if row and row[0] else 0
 
 
-def _varint(data: bytes) -> int:
-    """SQLite's varint: 7 bits a byte, high bit set when more follow; a 9th byte holds 8."""
+def index_totals(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(documents, tokens) in the full-text index, FTS5's averages record: a varint row count,
+    then a varint token count per column (one column here)."""
+    row = conn.execute("SELECT block FROM memories_fts_data WHERE id = 1").fetchone()
+    if not row or not row[0]:
+        return 0, 0
+    documents, width = _varint_at(row[0], 0)
+    return documents, _varint_at(row[0], width)[0]
+
+
+def _varint_at(data: bytes, start: int) -> tuple[int, int]:
+    """The varint at ``start`` and how many bytes it took."""
     value = 0
-    for position, byte in enumerate(data[:9]):
+    for position, byte in enumerate(data[start:start + 9]):
         if position == 8:
-            return (value << 8) | byte
+            return (value << 8) | byte, 9
         value = (value << 7) | (byte & 0x7F)
         if byte < 0x80:
-            break
-    return value
+            return value, position + 1
+    return value, len(data) - start
 
 
 def live_ids(conn: sqlite3.Connection, project: str) -> list[int]:

@@ -16,19 +16,24 @@ from memlane.daemon.domain.ranking import (
     CANDIDATES, FOREIGN_MIN, Floor, bm25_strength, fts_query, fuse, with_neighbours)
 from memlane.projections import fulltext, queries
 from memlane.projections import vector_store
+from memlane.projections.postings import Postings, PostingsCache
 from memlane.projections.vector_store import VectorProjection
 
 
 def dense_candidates(vectors: VectorProjection, conn: sqlite3.Connection, vector: np.ndarray,
-                     project: str | None) -> list[tuple[int, float]]:
+                     project: str | None, *,
+                     postings: PostingsCache | None = None) -> list[tuple[int, float]]:
     """The best live memories of ``project`` by cosine, widening the scan until enough pass
     the filter or the whole index was seen (exact below ``vector_store.EXACT_BELOW`` vectors).
 
     The first scan is sized by the project's share of the index, so that a project holding a
-    fifth of the memories needs one scan, not several widening ones.
+    fifth of the memories needs one scan, not several widening ones. With ``postings``
+    holding a copy of the full-text index, the share is its count of the project's documents
+    and the hits it places in another project are dropped before SQLite is asked.
     """
     total = len(vectors)
-    live = None if project is None else queries.live_count(conn, project)
+    copy = None if postings is None or project is None else postings.current(conn)
+    live = None if project is None else _live_estimate(conn, project, copy)
     if live == 0:
         return []  # a new project: nothing of another project may come back
     share = 1.0 if live is None else live / max(total, 1)
@@ -37,11 +42,22 @@ def dense_candidates(vectors: VectorProjection, conn: sqlite3.Connection, vector
         return _scan_project(vectors, conn, vector, project)
     while True:
         hits = vectors.search(vector, wanted, exact=total < vector_store.EXACT_BELOW)
-        live = queries.live_among(conn, [i for i, _ in hits], project)
+        ids = [i for i, _ in hits]
+        if copy is not None and project is not None:
+            ids = copy.placed_in(ids, project)
+        live = queries.live_among(conn, ids, project)
         kept = [hit for hit in hits if hit[0] in live]
         if len(kept) >= CANDIDATES or wanted >= total:
             return kept[:CANDIDATES]
         wanted = min(total, wanted * 4)
+
+
+def _live_estimate(conn: sqlite3.Connection, project: str, copy: Postings | None) -> int:
+    """The project's live memories: counted, or the copy's documents of it (0 only when it
+    has no live memory)."""
+    if copy is None:
+        return queries.live_count(conn, project)
+    return copy.documents_of(project) or int(fulltext.has_live(conn, project))
 
 
 def _scan_project(vectors: VectorProjection, conn: sqlite3.Connection, vector: np.ndarray,
@@ -107,11 +123,12 @@ class LexicalEvidence(NamedTuple):
     foreign: int  # :func:`~memlane.projections.fulltext.foreign_count` (0 without a project)
 
 
-def lexical_evidence(conn: sqlite3.Connection, query: str,
-                     project: str | None) -> LexicalEvidence:
+def lexical_evidence(conn: sqlite3.Connection, query: str, project: str | None, *,
+                     postings: PostingsCache | None = None) -> LexicalEvidence:
     """:func:`lexical_candidates`, the query's BM25 strength (the best score over the summed
     idf of its words in the whole index; 0 without a match) and how strongly its words point
-    to other projects, the words' document counts looked up once for all three."""
+    to other projects, the words' document counts looked up once for all three (``postings``:
+    see :func:`~memlane.projections.fulltext.search_fts`)."""
     match = fts_query(query)
     if match is None or (project is not None and not fulltext.has_live(conn, project)):
         return LexicalEvidence([], 0.0, 0)  # nothing to match, or a new project
@@ -119,7 +136,8 @@ def lexical_evidence(conn: sqlite3.Connection, query: str,
     counts = fulltext.document_counts(conn, words)
     foreign = 0 if project is None else fulltext.foreign_count(conn, words, project, counts,
                                                               least=FOREIGN_MIN)
-    found = fulltext.search_fts(conn, match, project=project, limit=CANDIDATES, counts=counts)
+    found = fulltext.search_fts(conn, match, project=project, limit=CANDIDATES, counts=counts,
+                                postings=postings)
     if not found:
         return LexicalEvidence([], 0.0, foreign)
     return LexicalEvidence(found, bm25_strength(found[0][1], counts.values(),
@@ -148,10 +166,11 @@ def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]], lexical: Lexi
 
 
 def rank_embedded(vectors: VectorProjection, conn: sqlite3.Connection, vector: np.ndarray,
-                  lexical: LexicalEvidence, k: int, *, project: str | None) -> Ranking:
+                  lexical: LexicalEvidence, k: int, *, project: str | None,
+                  postings: PostingsCache | None = None) -> Ranking:
     """:func:`rank` of the query embedded as ``vector``: its dense candidates in ``project``
     and its ``lexical`` evidence there, every hit with its cosine."""
-    dense = dense_candidates(vectors, conn, vector, project)
+    dense = dense_candidates(vectors, conn, vector, project, postings=postings)
     return rank(conn, dense, lexical, k, cosine_of=cosines(vectors, vector), project=project)
 
 

@@ -52,6 +52,7 @@ class Search:
             raise BadRequest("the query is blank; give it some words", code="blank_input")
         vector: np.ndarray | None = None
         evidence = LexicalEvidence([], 0.0, 0)
+        postings = self._reader.projections.postings
 
         async def embed_query() -> None:
             nonlocal vector
@@ -65,7 +66,7 @@ class Search:
         async def search_text() -> None:
             nonlocal evidence
             evidence = await self._reader.read(
-                lambda conn: lexical_evidence(conn, body.query, body.project))
+                lambda conn: lexical_evidence(conn, body.query, body.project, postings=postings))
 
         try:
             async with anyio.create_task_group() as tg:
@@ -81,7 +82,8 @@ class Search:
         def run(conn: Any) -> Ranking:
             if vector is None:
                 return rank(conn, [], evidence, body.k, project=body.project)
-            return rank_embedded(vectors, conn, vector, evidence, body.k, project=body.project)
+            return rank_embedded(vectors, conn, vector, evidence, body.k, project=body.project,
+                                 postings=postings)
 
         return await self._reader.read(run)
 
