@@ -41,7 +41,7 @@ class Postings:
     terms: dict[str, int]  # term -> slot
     offsets: np.ndarray  # slot -> its first posting; one past the last at the end
     docs: np.ndarray  # int64 rowids
-    counts: np.ndarray  # float64 occurrences of the term in the document
+    counts: np.ndarray  # float32 occurrences of the term in the document (exact below 2**24)
     rowids: np.ndarray  # int64, every document's, ascending
     lengths: np.ndarray  # float64 tokens per document
     projects: np.ndarray  # int32 code per document (-1: its memory row is gone)
@@ -66,7 +66,7 @@ class Postings:
         first = np.ones(len(instances), dtype=bool)
         first[1:] = (instances[1:] != instances[:-1]) | (slots[1:] != slots[:-1])
         starts = np.flatnonzero(first)
-        counts = np.diff(np.append(starts, len(instances))).astype(np.float64)
+        counts = np.diff(np.append(starts, len(instances))).astype(np.float32)
         rowids, lengths = np.unique(instances, return_counts=True)
         codes, projects = _projects(conn, rowids)
         return cls(upto=int(top[0]) if top else 0, documents=len(rowids), terms=terms,
