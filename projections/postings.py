@@ -122,7 +122,7 @@ class Postings:
             low, high = int(self.offsets[slot]), int(self.offsets[slot + 1])
             docs = self.docs[low:high]
             found = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
-            freq = np.where(docs[found] == candidates, self.counts[low + found], 0.0)
+            freq = np.where(docs[found] == candidates, self.counts[low + found], 0).astype(float)
             total += weight * (freq * (K1 + 1)) / (freq + norm)
         return candidates, total
 
