@@ -77,7 +77,7 @@ def instrument(stages: Stages) -> None:
     stages.wrap(queries, "placement", "  rank: placement (no project)")
     stages.wrap(queries, "get_memories", "  rank: get_memories")
     stages.wrap(queries, "live_ids", "  dense: live_ids")
-    stages.wrap(queries, "live_among", "  dense: live_among")
+    stages.wrap(queries, "live_among", "  live_among (dense, then bm25)")
 
 
 def run(projections: Any, asked: list[dict[str, Any]], vectors: list[Any], rounds: int,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from memlane.projections.postings import Postings, PostingsCache
-from memlane.projections.queries import index_totals, indexed_count, live_among
+from memlane.projections.queries import first_live, index_totals, indexed_count
 
 
 def search_fts(conn: sqlite3.Connection, query: str, *, project: str | None, limit: int,
@@ -69,18 +69,11 @@ def _scored(conn: sqlite3.Connection, copy: Postings, match: str, among: str | N
 
 def _live_best(conn: sqlite3.Connection, ids: np.ndarray, scores: np.ndarray, *,
                project: str | None, limit: int) -> list[tuple[int, float]]:
-    """The ``limit`` best-scored live memories among ``ids``, asked of SQLite a slice at a time
-    (most are live: the first slice usually suffices)."""
+    """The ``limit`` best-scored live memories among ``ids`` (ties by id)."""
     order = np.lexsort((ids, -scores))
-    found: list[tuple[int, float]] = []
-    start, step = 0, limit + 16
-    while start < len(order) and len(found) < limit:
-        chosen = order[start:start + step]
-        live = live_among(conn, ids[chosen].tolist(), project)
-        found += [hit for hit in zip(ids[chosen].tolist(), scores[chosen].tolist(), strict=True)
-                  if hit[0] in live]
-        start, step = start + step, 2 * step
-    return found[:limit]
+    score_of = dict(zip(ids.tolist(), scores.tolist(), strict=True))
+    return [(memory, score_of[memory])
+            for memory in first_live(conn, ids[order].tolist(), project, limit)]
 
 
 def _search_fts(conn: sqlite3.Connection, match: str, among: str | None, *,

@@ -57,6 +57,21 @@ def live_among(conn: sqlite3.Connection, ids: Sequence[int], project: str | None
     return {row[0] for row in conn.execute(sql, params)}
 
 
+def first_live(conn: sqlite3.Connection, ids: Sequence[int], project: str | None,
+               wanted: int) -> list[int]:
+    """The first ``wanted`` live memories of ``ids`` (of ``project`` when given), in their
+    order, asked of SQLite a slice at a time: most are live, so the first slice usually
+    suffices."""
+    found: list[int] = []
+    start, step = 0, wanted + 16
+    while start < len(ids) and len(found) < wanted:
+        chosen = ids[start:start + step]
+        live = live_among(conn, chosen, project)
+        found += [memory for memory in chosen if memory in live]
+        start, step = start + step, 2 * step
+    return found[:wanted]
+
+
 def live_count(conn: sqlite3.Connection, project: str) -> int:
     return int(conn.execute("SELECT count(*) FROM memories WHERE state IN ('active', 'proven')"
                             " AND project = ?", (project,)).fetchone()[0])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from memlane.projections import vector_store
-from memlane.projections.queries import indexed_count, live_among
+from memlane.projections.queries import first_live, indexed_count, live_among
 from memlane.daemon.service.candidates import (
     LexicalEvidence, dense_candidates, hybrid_hits, lexical_candidates, lexical_evidence, rank)
 from memlane.daemon.domain.ranking import CANDIDATES, fuse, with_neighbours
@@ -171,6 +171,23 @@ def test_live_among_keeps_the_live_memories_of_the_project(tmp_path: Path) -> No
     assert live_among(conn, [1, 2, 3, 4, 99], "a") == {1, 4}
     assert live_among(conn, [1, 2, 3, 4, 99], None) == {1, 2, 4}
     assert live_among(conn, [], "a") == set()
+    projections.close()
+
+
+def test_first_live_keeps_the_order_and_stops_at_the_count(tmp_path: Path) -> None:
+    """The first live memories of the project in the order given, past any number of dead or
+    foreign ones, and no more than asked for."""
+    projections, _ = build(tmp_path, ["a", "b"] * 60, np.random.default_rng(8))
+    projections.apply([Record(seq=1000 + m, at=AT, event=Expired(memory=m, reason="aged"))
+                       for m in range(1, 41)])
+    conn = projections.sqlite.conn
+    order = list(range(120, 0, -1))
+    a_live = [m for m in order if m % 2 == 1 and m > 40]
+    assert first_live(conn, order, "a", 5) == a_live[:5]
+    assert first_live(conn, order, "a", 100) == a_live
+    assert first_live(conn, [*range(1, 41), 99, 97], "a", 1) == [99]
+    assert first_live(conn, order, None, 3) == [120, 119, 118]
+    assert first_live(conn, [], "a", 3) == []
     projections.close()
 
 
