@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -87,6 +87,7 @@ class Ranking:
     lexical: frozenset[int]  # candidates the full-text index matched
     strength: float = 0.0  # the query's BM25 strength (:func:`lexical_evidence`)
     foreign: int = 0  # documents elsewhere behind its foreign word (:func:`lexical_evidence`)
+    sources: dict[int, str] = field(default_factory=dict)  # where each hit came from
 
     def evidence(self, floor: Floor) -> float | None:
         """The query's :meth:`~memlane.daemon.domain.ranking.Floor.evidence`, from its closest
@@ -169,7 +170,8 @@ def rank(conn: sqlite3.Connection, dense: list[tuple[int, float]], lexical: Lexi
     if cosine_of is not None and missing:
         similarity.update(cosine_of(missing))
     return Ranking([_hit(rows[i], score) for i, score in fused if i in rows], similarity,
-                   frozenset(i for i, _ in lexical.found), lexical.strength, lexical.foreign)
+                   frozenset(i for i, _ in lexical.found), lexical.strength, lexical.foreign,
+                   {i: rows[i]["source"] for i, _ in fused if i in rows})
 
 
 def rank_embedded(vectors: VectorProjection, conn: sqlite3.Connection, vector: np.ndarray,

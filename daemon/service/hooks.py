@@ -36,7 +36,6 @@ from memlane.daemon.service.search import Search
 from memlane.daemon.service.sessions import Sessions
 from memlane.daemon.service.spooled import Spool, SpoolReplay
 from memlane.daemon.service.usage import Usage
-from memlane.projections import queries
 
 log = structlog.get_logger()
 PROMPT_HITS = 3
@@ -127,8 +126,9 @@ class Hooks:
         if floor is None:  # without a model nothing says a hit is relevant: add nothing
             return {}
         ranking = (await self._search.ranked(body, fresh=False)).floored(floor)
-        fresh = [h for h in ranking.hits if h["id"] not in shown]
-        fresh = _one_save(await self._trusted(fresh))[:PROMPT_HITS]
+        fresh = [h for h in ranking.hits if h["id"] not in shown
+                 and not is_quarantined(h["text"], ranking.sources.get(h["id"], ""))]
+        fresh = _one_save(fresh)[:PROMPT_HITS]
         if not fresh:
             return {}
         shown.update(h["id"] for h in fresh)
@@ -159,14 +159,6 @@ class Hooks:
         answer = await self._memories.store(StoreBody(text=text, project=project, kind=kind,
                                                       source="marker:UserPromptSubmit"))
         return int(answer["id"])
-
-    async def _trusted(self, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The hits without quarantined ones (instruction-like text the user did not type)."""
-        if not hits:
-            return hits
-        ids = [h["id"] for h in hits]
-        sources = await self._reader.read(lambda conn: queries.sources_of(conn, ids))
-        return [h for h in hits if not is_quarantined(h["text"], sources.get(h["id"], ""))]
 
     async def save(self, event: str, hook: HookInput) -> dict[str, Any]:
         off = self.sessions.off_the_record(hook.session_id)
