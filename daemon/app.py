@@ -282,7 +282,9 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
     tg.start_soon(scheduler.run)
     memories = Memories(writer=writer, reader=reader, log_dir=paths.log_dir,
                         identifier_key=identifier_key(ensure_token(paths.token)),
-                        write_file=_write_project_file, scan_files=byte_scan.scan_in_child,
+                        write_file=_write_project_file,
+                        scan_files=partial(byte_scan.scan_in_child,
+                                           timeout=settings.forget_scan_timeout_s),
                         crash_at=os.environ.get("MEMLANE_TEST_CRASH_AT"))  # tests only
     search = Search(reader=reader, writer=writer, engine=engine, indexer=indexer,
                     thresholds=thresholds)

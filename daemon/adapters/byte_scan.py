@@ -52,15 +52,20 @@ def _holds(path: str, patterns: Sequence[bytes]) -> bool:
     return False
 
 
-async def scan_in_child(patterns: list[bytes], paths: list[str]) -> list[str]:
-    """:func:`files_holding`, run by a child process; :class:`ScanFailed` if it fails."""
+async def scan_in_child(patterns: list[bytes], paths: list[str], *,
+                        timeout: float = 600.0) -> list[str]:
+    """:func:`files_holding`, run by a child process; :class:`ScanFailed` if it fails or has
+    not answered within ``timeout`` seconds (it is killed)."""
     if not paths or not patterns:
         return []
     request = msgspec.msgpack.encode(ScanRequest(patterns, paths))
     try:
-        # -P: nothing from the daemon's working directory is imported
-        done = await anyio.run_process([sys.executable, "-P", "-m", __name__], input=request,
-                                       check=False)
+        with anyio.fail_after(timeout):
+            # -P: nothing from the daemon's working directory is imported
+            done = await anyio.run_process([sys.executable, "-P", "-m", __name__],
+                                           input=request, check=False)
+    except TimeoutError:
+        raise ScanFailed(f"the byte scan did not answer within {timeout:g} s") from None
     except BaseExceptionGroup as group:
         if group.subgroup(anyio.BrokenResourceError) is None:
             raise

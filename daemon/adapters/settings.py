@@ -53,6 +53,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # past ``disk_budget_mb`` of log (0: no budget) the scheduled round compacts.
     retention_days: Annotated[int, msgspec.Meta(ge=0)] = 30
     disk_budget_mb: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # A forget's proof reads every byte of the state directory in a child process; one that
+    # has not answered by then is killed and the forget stays pending (retried at the next
+    # start). The scan of a 100k-memory home takes a few seconds.
+    forget_scan_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 600.0
 
     @classmethod
     def load(cls, config: Path | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -78,6 +82,7 @@ ENV_VARS = {
     "MEMLANE_LLM_BASE_URL": "llm_base_url",
     "MEMLANE_LLM_DAILY_BUDGET": "llm_daily_budget",
     "MEMLANE_REVIEW": "review",
+    "MEMLANE_FORGET_SCAN_TIMEOUT_S": "forget_scan_timeout_s",
     "MEMLANE_RETENTION_DAYS": "retention_days",
     "MEMLANE_DISK_BUDGET_MB": "disk_budget_mb",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,19 @@ async def test_a_file_that_cannot_be_read_fails_the_scan(tmp_path: Path) -> None
         files_holding([b"the text"], [str(tmp_path)])
     with pytest.raises(ScanFailed, match="exited with status 1"):
         await scan_in_child([b"the text"], [str(tmp_path)])
+
+
+async def test_a_child_that_does_not_answer_in_time_is_killed_and_fails_the_scan(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its deadline the child is killed and the scan fails: never a hang, never clean."""
+    path = write(tmp_path / "file", b"the text")
+    stuck = tmp_path / "stuck"
+    stuck.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'pid'}\nexec sleep 60\n")
+    stuck.chmod(0o755)
+    monkeypatch.setattr(byte_scan.sys, "executable", str(stuck))
+    started = time.monotonic()
+    with pytest.raises(ScanFailed, match="did not answer within 0.5 s"):
+        await scan_in_child([b"the text"], [path], timeout=0.5)
+    assert time.monotonic() - started < 10
+    pid = int((tmp_path / "pid").read_text())
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]

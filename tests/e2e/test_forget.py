@@ -115,6 +115,38 @@ def test_a_forget_killed_at_any_step_finishes_at_restart(short_tmp: Path, step: 
     assert traces(home, texts=(secret, query)) == []
 
 
+def test_a_forget_whose_proof_cannot_run_at_start_waits_for_the_next_start(
+        short_tmp: Path) -> None:
+    """A forget killed before its proof, restarted with a proof scan that cannot answer in
+    time (its child is killed): the daemon serves, says why the forget waits, and keeps it
+    pending; the next start proves it and nothing is left."""
+    home = short_tmp / "home"
+    home.mkdir()
+    crashing = DaemonProcess(home, MEMLANE_TEST_CRASH_AT="shredded").start()
+    secret = f"{SECRET} deferred"
+    memory = post(crashing, "/v1/memories", {"text": f"{POOL[1]}; {secret}"})["id"]
+    crashing.wait_idle()
+    with pytest.raises((DaemonUnavailable, DaemonError)):
+        post(crashing, f"/v1/memories/{memory}/forget")
+    assert crashing.process is not None and crashing.process.wait(timeout=60) == 137
+    stalled = DaemonProcess(home, MEMLANE_FORGET_SCAN_TIMEOUT_S="0.001").start()
+    try:
+        assert stalled.client.request("GET", "/v1/health")["status"] == "ready"
+        history = stalled.client.request("GET", f"/v1/memories/{memory}/history")["events"]
+        assert history[-1]["type"] == "forget_requested"
+        assert "forget_proof_deferred" in stalled.stderr()
+        assert "did not answer within 0.001 s" in stalled.stderr()
+    finally:
+        assert stalled.stop() == 0
+    restarted = DaemonProcess(home).start()
+    try:
+        history = restarted.client.request("GET", f"/v1/memories/{memory}/history")["events"]
+        assert history[-1]["type"] == "forgotten"
+    finally:
+        restarted.stop()
+    assert traces(home, texts=(secret,)) == []
+
+
 def test_embeds_racing_a_forget_do_not_bring_the_vector_back(daemon: DaemonProcess) -> None:
     """Forgets right after stores (embeds in flight): no vector, no Embedded after the request."""
     ids = [post(daemon, "/v1/memories", {"text": f"{SECRET} race {i}"})["id"] for i in range(8)]
