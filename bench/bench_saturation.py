@@ -176,7 +176,8 @@ class Result:
 
 def run(args: argparse.Namespace) -> Result:
     result = Result()
-    with tempfile.TemporaryDirectory(prefix="mlsat-") as root, running_daemon() as daemon:
+    env = {} if args.max_batch is None else {"MEMLANE_MAX_BATCH": str(args.max_batch)}
+    with tempfile.TemporaryDirectory(prefix="mlsat-") as root, running_daemon(**env) as daemon:
         projects = [Path(root) / f"project{p}" for p in range(args.projects)]
         for project in projects:
             (project / ".git").mkdir(parents=True)
@@ -262,6 +263,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hooks", type=int, default=100, help="owner's hooks beside them")
     parser.add_argument("--idle", type=float, default=12,
                         help="seconds idle before the warmed-up RSS")
+    parser.add_argument("--max-batch", type=int, help="the daemon's max_batch (default: its own)")
     parser.add_argument("--settle", type=float, default=60,
                         help="seconds after the load before the second RSS")
     return parser.parse_args(argv)

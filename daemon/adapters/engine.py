@@ -9,13 +9,16 @@ engine from others for more than one slice. A request over ``MAX_REQUEST_TOKENS`
 before every bulk one and shares its pass only with other interactive requests, so it waits
 for at most the pass under way; a bulk request that may be shed (``POST /v1/embeddings``) is
 refused with 503 ``busy`` while ``BULK_QUEUE_TEXTS`` bulk texts already wait. Requests wait in a bounded memory object stream owned by the
-engine's task. Inference runs in a worker thread behind a limiter of one: ONNX Runtime
-already uses the cores it is given.
+engine's task. Within ``INTERACTIVE_QUIET_S`` of an interactive request, bulk passes take a
+quarter of ``max_batch``: a query then waits for a short pass, while a bulk import with nobody
+searching keeps full passes. Inference runs in a worker thread behind a limiter of one: ONNX
+Runtime already uses the cores it is given.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -33,6 +36,7 @@ log = structlog.get_logger()
 QUEUE = 4096  # embedding requests waiting for a pass; more make callers wait
 MAX_REQUEST_TOKENS = 256 * 1024  # inputs x tokens of one request (about 1 MB of text)
 BULK_QUEUE_TEXTS = 4096  # bulk texts waiting beyond which a sheddable request gets 503 busy
+INTERACTIVE_QUIET_S = 2.0  # bulk passes stay short this long after an interactive request
 Lane = Literal["interactive", "bulk"]
 
 
@@ -97,6 +101,7 @@ class EmbedEngine:
         self.load_error: str | None = None
         self.passes = 0
         self.bulk_waiting = 0  # texts of bulk requests not yet embedded
+        self._interactive_at = -INTERACTIVE_QUIET_S  # when the last interactive request came
 
     @property
     def ready(self) -> bool:
@@ -117,6 +122,8 @@ class EmbedEngine:
         if shed and lane == "bulk" and self.bulk_waiting >= BULK_QUEUE_TEXTS:
             raise Busy(f"{self.bulk_waiting} texts already wait to be embedded; retry shortly")
         job = _Job(texts, input_type, dims, lane)
+        if lane == "interactive":
+            self._interactive_at = time.monotonic()
         bulk = len(texts) if lane == "bulk" else 0
         self.bulk_waiting += bulk
         try:
@@ -174,7 +181,7 @@ class EmbedEngine:
             waiting = [job for job in waiting if not job.abandoned]
             if not waiting:
                 continue
-            batch, waiting = take_batch(waiting, self._max_batch)
+            batch, waiting = take_batch(waiting, self._pass_size())
             await self._run_pass(batch)
             waiting = [job for job in waiting if not job.done.is_set()]  # failed mid-way
 
@@ -185,6 +192,13 @@ class EmbedEngine:
                 jobs.append(self._receive.receive_nowait())
             except anyio.WouldBlock:
                 return jobs
+
+    def _pass_size(self) -> int:
+        """``max_batch``, or a quarter of it while someone is searching or prompting: then a
+        query waits for a short bulk pass, not a full one."""
+        if time.monotonic() - self._interactive_at < INTERACTIVE_QUIET_S:
+            return max(1, self._max_batch // 4)
+        return self._max_batch
 
     async def _run_pass(self, batch: list[Slice]) -> None:
         texts = [t for job, start, stop in batch for t in job.texts[start:stop]]

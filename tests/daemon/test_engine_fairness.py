@@ -170,3 +170,25 @@ async def test_a_request_whose_caller_went_away_costs_no_pass() -> None:
     # The pass under way when the callers left finishes; nothing queued behind it runs.
     assert sum(text.startswith("gone") for text in embedded) <= MAX_BATCH
     assert embedded[-1] == "after 1"
+
+
+@pytest.mark.anyio
+async def test_bulk_passes_are_short_while_someone_searches(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within the quiet window after an interactive request, bulk passes take a quarter of
+    max_batch (a query waits for a short pass); with nobody searching, full passes."""
+    embedder = CountingEmbedder()
+    bulk = [f"bulk {i}" for i in range(2 * MAX_BATCH)]
+    async with running(embedder) as (_tg, engine):
+        await engine.embed(bulk)
+        full = list(embedder.passes)
+        await engine.embed(["the query 1"], input_type="query", lane="interactive")
+        embedder.passes.clear()
+        await engine.embed(bulk)
+        short = list(embedder.passes)
+        monkeypatch.setattr(engine_module, "INTERACTIVE_QUIET_S", 0.0)
+        embedder.passes.clear()
+        await engine.embed(bulk)
+        again = list(embedder.passes)
+    assert full == [MAX_BATCH, MAX_BATCH] and again == full
+    assert short == [MAX_BATCH // 4] * 8
