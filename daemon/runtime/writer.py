@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import anyio
-import structlog
 from anyio.abc import TaskStatus
 
 from memlane.daemon.domain.admission import AdmissionIndex, BatchView
@@ -31,25 +30,17 @@ Decide = Callable[[BatchView, int], tuple[list[Event], T]]
 Stamp = Callable[[Record], Record]
 QUEUE = 8192  # commands waiting for the writer; more make submitters wait
 
-log = structlog.get_logger()
-
 
 class _Slot(Generic[T]):
     def __init__(self, decide: Decide[T], before: Callable[[], object] | None,
-                 stamp: Stamp | None = None, *, posted: bool = False) -> None:
+                 stamp: Stamp | None = None) -> None:
         self.decide = decide
         self.before = before
         self.stamp = stamp
-        self.posted = posted  # nobody waits: a failure is logged
         self.done = anyio.Event()
         self.records: list[Record] = []
         self.answer: T | None = None
         self.error: BaseException | None = None
-
-    def finish(self) -> None:
-        if self.posted and self.error is not None:
-            log.error("posted_events_not_appended", error=str(self.error))
-        self.done.set()
 
 
 class Writer:
@@ -96,23 +87,6 @@ class Writer:
         """Append events that need no decision."""
         records, _ = await self.submit(lambda _view, _seq: (events, None))
         return records
-
-    async def flush(self) -> None:
-        """Return once everything submitted or posted before is in the log."""
-        await self.submit(lambda _view, _seq: ([], None))
-
-    def post(self, events: list[Event]) -> bool:
-        """Queue events that need no decision for the next batch without waiting for them
-        (what no caller is told about, like a hook's exposure record): appended in order
-        with what is submitted after; a failure is logged. False when the queue is full or
-        the writer stopped: :meth:`append` them instead."""
-        if self.stopped:
-            return False
-        try:
-            self._send.send_nowait(_Slot(lambda _view, _seq: (events, None), None, posted=True))
-        except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            return False
-        return True
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -164,7 +138,7 @@ class Writer:
             self.admission.observe(r.event for r in records)
             await self._on_commit(records)
         for slot in batch:
-            slot.finish()
+            slot.done.set()
 
     def _drain(self) -> list[_Slot[Any]]:
         waiting = []
@@ -200,7 +174,7 @@ def _fail(batch: list[_Slot[Any]], exc: BaseException) -> None:
         if slot.error is None:
             slot.error = exc
         slot.records = []
-        slot.finish()
+        slot.done.set()
 
 
 def seed_admission(projections: Projections) -> AdmissionIndex:

@@ -24,18 +24,12 @@ class Usage:
 
     async def shown(self, session: str, ids: Sequence[int], *, hook: str,
                     prompt_hash: str = "") -> None:
-        """Record that ``session`` was shown ``ids``. The hook does not wait for the record:
-        nobody is told about it, and it is in the log before any later hook of the session
-        reads it (the writer appends in order)."""
         if ids:
-            events: list[Event] = [Shown(memories=tuple(ids), session=session, hook=hook,
-                                         prompt_hash=prompt_hash)]
-            if not self._writer.post(events):
-                await self._writer.append(events)
+            await self._writer.append([Shown(memories=tuple(ids), session=session, hook=hook,
+                                             prompt_hash=prompt_hash)])
 
     async def detect(self, session: str, turns: Sequence[tuple[str, str]]) -> list[Event]:
         """Record the uses the transcript's ``turns`` show of what ``session`` was shown."""
-        await self._writer.flush()  # what hooks posted is in the log, so the read sees it
         rows = await self._reader.read(lambda conn: queries.shown_unused(conn, session))
         found: list[UseEvidence] = []
         for memory, text, _state, hashed in rows:

@@ -11,10 +11,12 @@ import pytest
 from memlane.projections import vector_store
 from memlane.projections.queries import first_live, indexed_count, live_among
 from memlane.daemon.service.candidates import (
-    LexicalEvidence, dense_candidates, hybrid_hits, lexical_candidates, lexical_evidence, rank)
+    LexicalEvidence, dense_candidates, hybrid_hits, lexical_candidates, lexical_evidence, rank,
+    rank_embedded)
 from memlane.daemon.domain.ranking import CANDIDATES, fuse, with_neighbours
 from memlane.events.model import Embedded, Expired, Record, Stored
 from memlane.projections.catchup import Projections
+from memlane.projections.postings import PostingsCache
 
 DIMS = 32
 AT = datetime(2026, 11, 27, tzinfo=UTC)
@@ -210,4 +212,43 @@ def test_ranking_in_a_known_project_equals_ranking_with_projects_looked_up(
     truth = with_neighbours(fuse(dense, lexical.found), dict(enumerate(projects, start=1)))[:10]
     assert [(h["id"], h["score"]) for h in rank(conn, dense, lexical, 10).hits] == [
         (i, round(score, 6)) for i, score in truth]
+    projections.close()
+
+
+def test_the_postings_copy_changes_no_ranking(tmp_path: Path) -> None:
+    """Ranked with the in-memory postings (BM25 and the dense scan's project filter) or
+    without, every query gets the same hits, scores and evidence, per project and over all,
+    with expired memories and a project the copy has not seen yet."""
+    rng = np.random.default_rng(12)
+    words = "cache build deploy retry ledger queue worker timeout refunds postgres".split()
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(2, 9)))) for _ in range(600)]
+    projects = [f"p{i % 4}" for i in range(600)]
+    projections, vectors = build(tmp_path, projects, rng, texts)
+    projections.apply([Record(seq=5000 + m, at=AT, event=Expired(memory=m, reason="aged"))
+                       for m in range(1, 600, 9)])
+    copy = PostingsCache(projections.reads, least=0)
+    conn = projections.sqlite.conn
+    copy.current(conn)
+    assert copy.wait_built(30)
+    newcomer = rng.normal(size=DIMS).astype(np.float32)
+    newcomer /= np.linalg.norm(newcomer)
+    projections.apply([
+        Record(seq=6000, at=AT, event=Stored(id=601, text="cache ledger newcomer", project="p9",
+                                             kind="note", content_hash=f"{601:032x}")),
+        Record(seq=6001, at=AT, event=Embedded(memory=601, vector=newcomer.astype("<f4").tobytes(),
+                                               dims=DIMS, model="m", pipeline="m/mean/32/p1"))])
+    for i in range(40):
+        query = " ".join(rng.choice(words, size=3))
+        vector = vectors[int(rng.integers(0, 600))]
+        for project in ("p1", "p9", None):
+            plain = rank_embedded(projections.vectors, conn, vector,
+                                  lexical_evidence(conn, query, project), 10, project=project)
+            held = rank_embedded(projections.vectors, conn, vector,
+                                 lexical_evidence(conn, query, project, postings=copy), 10,
+                                 project=project, postings=copy)
+            assert [h["id"] for h in held.hits] == [h["id"] for h in plain.hits], (i, project)
+            assert [h["score"] for h in held.hits] == pytest.approx(
+                [h["score"] for h in plain.hits], abs=1e-9)
+            assert held.strength == pytest.approx(plain.strength, rel=1e-12)
+            assert held.foreign == plain.foreign
     projections.close()
