@@ -9,8 +9,8 @@ engine from others for more than one slice. A request over ``MAX_REQUEST_TOKENS`
 before every bulk one and shares its pass only with other interactive requests, so it waits
 for at most the pass under way; a bulk request that may be shed (``POST /v1/embeddings``) is
 refused with 503 ``busy`` while ``BULK_QUEUE_TEXTS`` bulk texts already wait. Requests wait in a bounded memory object stream owned by the
-engine's task. Within ``INTERACTIVE_QUIET_S`` of an interactive request, bulk passes take a
-quarter of ``max_batch``: a query then waits for a short pass, while a bulk import with nobody
+engine's task. Within ``INTERACTIVE_QUIET_S`` of an interactive request, bulk passes take half
+of ``max_batch``: a query then waits for a short pass, while a bulk import with nobody
 searching keeps full passes. Inference runs in a worker thread behind a limiter of one: ONNX
 Runtime already uses the cores it is given.
 """
@@ -194,10 +194,10 @@ class EmbedEngine:
                 return jobs
 
     def _pass_size(self) -> int:
-        """``max_batch``, or a quarter of it while someone is searching or prompting: then a
-        query waits for a short bulk pass, not a full one."""
+        """``max_batch``, or half of it while someone is searching or prompting: then a query
+        waits for a short bulk pass, not a full one."""
         if time.monotonic() - self._interactive_at < INTERACTIVE_QUIET_S:
-            return max(1, self._max_batch // 4)
+            return max(1, self._max_batch // 2)
         return self._max_batch
 
     async def _run_pass(self, batch: list[Slice]) -> None:

@@ -175,7 +175,7 @@ async def test_a_request_whose_caller_went_away_costs_no_pass() -> None:
 @pytest.mark.anyio
 async def test_bulk_passes_are_short_while_someone_searches(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Within the quiet window after an interactive request, bulk passes take a quarter of
+    """Within the quiet window after an interactive request, bulk passes take half of
     max_batch (a query waits for a short pass); with nobody searching, full passes."""
     embedder = CountingEmbedder()
     bulk = [f"bulk {i}" for i in range(2 * MAX_BATCH)]
@@ -191,4 +191,4 @@ async def test_bulk_passes_are_short_while_someone_searches(
         await engine.embed(bulk)
         again = list(embedder.passes)
     assert full == [MAX_BATCH, MAX_BATCH] and again == full
-    assert short == [MAX_BATCH // 4] * 8
+    assert short == [MAX_BATCH // 2] * 4
