@@ -10,20 +10,15 @@ Kept free of heavy imports so a hook or a CLI call starts in milliseconds.
 
 from __future__ import annotations
 
-import hmac
 import http.client
 import json
 import os
-import secrets
 import socket
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from memlane.daemon.adapters.paths import DEFAULT_PORT, Paths
-from memlane.daemon.adapters.token_file import read_token
-from memlane.daemon.api.proof import CHALLENGE_PATH, authorization, server_proof
 
 PROC_NET_TCP = Path("/proc/net/tcp")
 _LISTEN = "0A"
@@ -57,13 +52,12 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-@dataclass
 class Client:
-    """Sends one request per call; raises :class:`DaemonUnavailable` or :class:`DaemonError`."""
+    """Sends one request per call; raises :class:`DaemonUnavailable` or :class:`DaemonError`.
+    ``tcp_only`` skips the socket (doctor checks the TCP listener)."""
 
-    paths: Paths
-    timeout: float = 30.0
-    tcp_only: bool = False  # skip the socket (doctor checks the TCP listener)
+    def __init__(self, paths: Paths, timeout: float = 30.0, tcp_only: bool = False) -> None:
+        self.paths, self.timeout, self.tcp_only = paths, timeout, tcp_only
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         payload = None if body is None else json.dumps(body).encode()
@@ -89,6 +83,10 @@ class Client:
 
     def _send_tcp(self, method: str, path: str, payload: bytes | None,
                   headers: dict[str, str]) -> tuple[int, bytes]:
+        # Here, not at the top: a request over the socket (every hook) needs none of them.
+        from memlane.daemon.adapters.token_file import read_token
+        from memlane.daemon.api.proof import authorization
+
         try:
             token = read_token(self.paths.token)
         except OSError:
@@ -116,6 +114,11 @@ class Client:
 
 def _challenge(conn: http.client.HTTPConnection, token: str, port: int) -> str:
     """Make the server prove it holds the token; its one-time nonce for the next request."""
+    import hmac
+    import secrets
+
+    from memlane.daemon.api.proof import CHALLENGE_PATH, server_proof
+
     mine = secrets.token_hex(16)
     try:
         conn.request("POST", CHALLENGE_PATH, body=json.dumps({"nonce": mine}).encode(),

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 DEFAULT_PORT = 52525
 EXIT_UNSAFE_STATE = 8  # the daemon's exit code when its state directory is not its own
@@ -22,9 +22,9 @@ class UnsafeStateDir(Exception):
     exit_code = EXIT_UNSAFE_STATE
 
 
-@dataclass(frozen=True)
-class Paths:
-    """Every path the daemon and its clients agree on."""
+class Paths(NamedTuple):
+    """Every path the daemon and its clients agree on (a named tuple: the CLI's quick path
+    does not pay for importing dataclasses)."""
 
     home: Path
     runtime: Path

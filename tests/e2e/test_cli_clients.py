@@ -92,3 +92,18 @@ def test_cli_request_path_imports_no_heavy_library(daemon: DaemonProcess) -> Non
     assert json.loads(lines[0])["model"] == "minilm-l6-int8"  # the request really went through
     assert lines[-1] == "[]", f"imported: {lines[-1]}"
 
+
+
+def test_a_quick_command_over_the_socket_imports_only_what_it_uses(daemon: DaemonProcess) -> None:
+    """`memlane recall` over the socket pays for neither dataclasses nor the TCP proof's
+    secrets and hmac, nor the token file's tempfile (each ~10-20 ms of a fresh process)."""
+    code = ("import sys\n"
+            "from memlane.cli import quick\n"
+            "quick.recall('what cache', None, 3)\n"
+            "print(sorted(m for m in ('dataclasses', 'secrets', 'hmac', 'tempfile', 'typer')"
+            " if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-P", "-c", code], env=daemon.env,
+                            capture_output=True, text=True, timeout=60, check=True)
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "no memories match"  # the request went through the socket
+    assert lines[-1] == "[]", f"imported: {lines[-1]}"
