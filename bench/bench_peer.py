@@ -367,7 +367,7 @@ def store_both(clients: dict[str, Http], sides: dict[str, Side],
 
 
 def run(*, peer_python: Path, memories: int, queries: int, peer_batch: int,
-        stores: int) -> dict[str, Side]:
+        stores: int, max_batch: int | None = None) -> dict[str, Side]:
     kept, asked, extra = read_corpus(memories, queries, stores)
     ours, theirs = Side("memlane"), Side(PEER)
     root = Path(tempfile.mkdtemp(prefix="mlpeer-", dir="/tmp"))
@@ -378,7 +378,8 @@ def run(*, peer_python: Path, memories: int, queries: int, peer_batch: int,
               f" {len(asked)} queries; peer {PEER} {version} at {peer_python},"
               f" store_batch of {peer_batch}")
         peer.place_model()
-        with running_daemon() as daemon:
+        env = {} if max_batch is None else {"MEMLANE_MAX_BATCH": str(max_batch)}
+        with running_daemon(**env) as daemon:
             print(f"  load average {load_average()} before memlane's load")
             ours.load_s = memlane_load(daemon, kept)
             ours.rss_after_load = daemon.rss_mib()
@@ -487,6 +488,7 @@ def main() -> None:
     parser.add_argument("--peer-python", type=Path, default=DEFAULT_PEER_PYTHON,
                         help="python of the peer's own venv (see this module's docstring)")
     parser.add_argument("--memories", type=int, default=5000)
+    parser.add_argument("--max-batch", type=int, help="memlane's max_batch (default: its own)")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--peer-batch", type=int, default=16,
                         help="memories per store_batch call (memlane's pass size)")
@@ -499,7 +501,7 @@ def main() -> None:
                          "(see `python -m bench.bench_peer --help` or this module's docstring)")
     try:
         sides = run(peer_python=args.peer_python, memories=args.memories, queries=args.queries,
-                    peer_batch=args.peer_batch, stores=args.stores)
+                    peer_batch=args.peer_batch, stores=args.stores, max_batch=args.max_batch)
     except PeerUnavailable as exc:
         raise SystemExit(f"the peer could not run: {exc}") from None
     report(sides, args.memories)
