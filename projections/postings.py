@@ -142,6 +142,7 @@ def _lengths(instances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _projects(conn: sqlite3.Connection, rowids: np.ndarray) -> tuple[dict[str, int], np.ndarray]:
+    """A code per project, and each of ``rowids``' project code (-1 without a memory row)."""
     codes: dict[str, int] = {}
     ids: list[int] = []
     projects: list[int] = []
@@ -165,6 +166,7 @@ class PostingsCache:
         self._reads = reads
         self._least = least
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when a build ends
         self._postings: Postings | None = None
         self._generation = 0
         self._building = False
@@ -189,11 +191,11 @@ class PostingsCache:
             self._postings = None
 
     def wait_built(self, timeout: float) -> bool:
-        """Wait until no build runs; True when a copy is held (for tests and benchmarks)."""
-        deadline = time.monotonic() + timeout
-        while self._building and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self._postings is not None
+        """Wait until no build runs; True when a copy is held (benchmarks build it before they
+        measure)."""
+        with self._idle:
+            self._idle.wait_for(lambda: not self._building, timeout)
+            return self._postings is not None
 
     def _build_soon(self) -> None:
         with self._lock:
@@ -205,16 +207,19 @@ class PostingsCache:
                          daemon=True).start()
 
     def _build(self, generation: int) -> None:
+        """Read a copy and keep it unless a forget came meanwhile; a failure (logged, or raised
+        to the thread's hook) is tried again after RETRY_AFTER, FTS5 scoring meanwhile."""
+        postings = None
         try:
             with self._reads.connection() as conn:
                 postings = Postings.read(conn)
         except sqlite3.Error:
-            log.exception("postings_build_failed")  # FTS5 goes on scoring meanwhile
-            with self._lock:
-                self._failed_at = time.monotonic()
+            log.exception("postings_build_failed")
+        finally:
+            with self._idle:
+                if postings is None:
+                    self._failed_at = time.monotonic()
+                elif generation == self._generation:
+                    self._postings = postings
                 self._building = False
-            return
-        with self._lock:
-            if generation == self._generation:
-                self._postings = postings
-            self._building = False
+                self._idle.notify_all()

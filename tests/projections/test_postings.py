@@ -14,6 +14,7 @@ from memlane.events.model import Forgotten, Record
 from memlane.projections import fulltext
 from memlane.projections.catchup import Projections
 from memlane.projections.fold import _forget_ops
+from memlane.projections import postings
 from memlane.projections.postings import PostingsCache
 from memlane.projections.read_pool import ReadPool
 from memlane.projections.sqlite_store import connect
@@ -178,4 +179,27 @@ def test_a_copy_of_an_empty_index_holds_nothing(tmp_path: Path) -> None:
     ids, scores = copy.score(np.array([1], dtype=np.int64), ["cache"], [1.0],
                              average_length=1.0, project="p")
     assert len(ids) == len(scores) == 0
+    projections.close()
+
+
+def test_a_failed_build_leaves_fts5_scoring_and_is_tried_again_later(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build that fails holds no copy and blocks nothing; the next ask within RETRY_AFTER
+    starts none, the next one after it does."""
+    rng = random.Random(13)
+    path = tmp_path / "p.sqlite3"
+    projections = Projections(path, tmp_path / "v.vectors")
+    insert(projections.sqlite.conn, 1, 30, rng)
+    cache = PostingsCache(projections.reads, least=0)
+    reader = connect(path, readonly=True)
+    def unreadable(cls: type, conn: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    failing = pytest.MonkeyPatch()
+    failing.setattr(postings.Postings, "read", classmethod(unreadable))
+    assert cache.current(reader) is None and cache.wait_built(30) is False
+    failing.undo()
+    assert cache.current(reader) is None and cache.wait_built(30) is False  # not yet retried
+    monkeypatch.setattr(postings, "RETRY_AFTER", 0.0)
+    assert cache.current(reader) is None and cache.wait_built(30) is True
     projections.close()
