@@ -230,18 +230,22 @@ TERMS: dict[str, tuple[str, ...]] = {}
 
 
 def word_terms(conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """Each word's tokens, through the index's own tokenizer (kept for CACHED_WORDS words)."""
-    missing = [word for word in dict.fromkeys(words) if word not in TERMS]
+    """Each word's tokens, through the index's own tokenizer (kept for CACHED_WORDS words;
+    read threads share the cache, so this call answers from its own copy of what it found)."""
+    known = {word: TERMS.get(word) for word in words}
+    missing = [word for word, terms in known.items() if terms is None]
     if missing:
-        if len(TERMS) + len(missing) > CACHED_WORDS:
-            TERMS.clear()
         _tokenize(conn, missing)
         tokens: dict[str, list[str]] = {word: [] for word in missing}
         for position, term in conn.execute(
                 "SELECT doc, term FROM temp.query_tokens ORDER BY doc, offset"):
             tokens[missing[position]].append(term)
-        TERMS.update({word: tuple(found) for word, found in tokens.items()})
-    return {word: TERMS[word] for word in words}
+        fresh = {word: tuple(found) for word, found in tokens.items()}
+        if len(TERMS) + len(fresh) > CACHED_WORDS:
+            TERMS.clear()
+        TERMS.update(fresh)
+        known.update(fresh)
+    return {word: terms for word, terms in known.items() if terms is not None}
 
 
 def _tokenize(conn: sqlite3.Connection, words: Sequence[str]) -> None:

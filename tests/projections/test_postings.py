@@ -203,3 +203,18 @@ def test_a_failed_build_leaves_fts5_scoring_and_is_tried_again_later(
     monkeypatch.setattr(postings, "RETRY_AFTER", 0.0)
     assert cache.current(reader) is None and cache.wait_built(30) is True
     projections.close()
+
+
+def test_word_terms_answers_every_word_when_the_cache_overflows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past CACHED_WORDS the shared cache is emptied, yet the call answers every word (from
+    what it found itself), as the index's tokenizer splits and stems them."""
+    path = tmp_path / "p.sqlite3"
+    projections = Projections(path, tmp_path / "v.vectors")
+    monkeypatch.setattr(fulltext, "CACHED_WORDS", 2)
+    fulltext.TERMS.clear()
+    reader = connect(path, readonly=True)
+    assert fulltext.word_terms(reader, ["running", "max_tokens", "café", "x1", "running"]) == {
+        "running": ("run",), "max_tokens": ("max", "token"), "café": ("cafe",), "x1": ("x1",)}
+    assert len(fulltext.TERMS) <= 4
+    projections.close()
