@@ -184,6 +184,14 @@ class PostingsCache:
             self._build_soon()
         return postings
 
+    def describe(self) -> dict[str, object]:
+        """For status: who scores BM25 now (the copy, or FTS5 while there is none), how many
+        documents the copy holds, and whether a build runs."""
+        postings = self._postings
+        return {"scored_by": "fts5" if postings is None else "postings",
+                "documents": 0 if postings is None else postings.documents,
+                "building": self._building}
+
     def drop(self) -> None:
         """Forget the copy (and any build under way): a memory's terms leave memory with it."""
         with self._lock:

@@ -88,6 +88,7 @@ class Status:
             "embed_passes": self._engine.passes,
             "vectors": len(projections.vectors),
             "vector_layout": projections.vectors.mode,  # flat (exact scan) or hnsw
+            "bm25": projections.postings.describe(),
             "unknown_events": counts[2],
             **counts[3],
             "llm": self._llm(),

@@ -39,6 +39,8 @@ def test_store_get_status_print_the_documented_json(daemon: DaemonProcess) -> No
     status = run_json(daemon, "status")
     assert status["last_seq"] >= 1 and status["memories"] == {"active": 1}
     assert status["model"] == "minilm-l6-int8"
+    # a memory, not 2,000: FTS5 scores BM25 itself and no copy of its postings is built
+    assert status["bm25"] == {"scored_by": "fts5", "documents": 0, "building": False}
 
 
 def test_same_normalised_text_is_a_duplicate_counted_as_a_repeat(daemon: DaemonProcess) -> None:

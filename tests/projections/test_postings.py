@@ -119,6 +119,7 @@ def test_the_copy_is_rebuilt_when_the_index_outgrows_it(tmp_path: Path) -> None:
     reader = connect(path, readonly=True)
     first = cache.current(reader)
     assert first is not None and first.documents == 100 and first.upto == 100
+    assert cache.describe() == {"scored_by": "postings", "documents": 100, "building": False}
     insert(projections.sqlite.conn, 101, PostingsCache.LAG, rng)
     assert cache.current(reader) is first and cache.wait_built(30)  # within the lag: kept
     assert cache.current(reader) is first
@@ -147,6 +148,7 @@ def test_a_forget_drops_the_copy(tmp_path: Path) -> None:
     projections.apply([Record(seq=1, at=datetime.now(UTC), event=forgotten)])
     assert projections.postings.current(reader) is None
     assert projections.postings.wait_built(30)
+    assert projections.postings.describe()["documents"] == 49
     rebuilt = projections.postings.current(reader)
     assert rebuilt is not None and 7 not in rebuilt.rowids and rebuilt.documents == 49
     projections.close()
