@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from memlane.daemon.service.requests import MAX_IMPORT, MAX_TEXT
@@ -241,6 +241,10 @@ def test_a_blank_query_gets_a_400(target: Target, route: str, body: object) -> N
 
 @FUZZ
 @given(request=raw_requests())
+# Found by the fuzzer: a bodiless request expecting 100-continue gets the interim 100, then its
+# answer (a client skips the 100; the reply parser once took it for the answer).
+@example(request=("GET", b"GET /v1/memories HTTP/1.1\r\nHost: localhost\r\n"
+                         b"Expect: 100-continue\r\n\r\nnull"))
 def test_arbitrary_requests_never_get_a_5xx(target: Target, request: tuple[str, bytes]) -> None:
     """Arbitrary methods, targets, versions, headers and framings: 4xx or close, never 5xx."""
     method, raw = request

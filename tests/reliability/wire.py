@@ -127,6 +127,8 @@ def _pretend_request(conn: h11.Connection, *, head: bool) -> None:
 
 def _next_reply(conn: h11.Connection, *, head: bool) -> Reply:
     event = conn.next_event()
+    while isinstance(event, h11.InformationalResponse):  # e.g. 100 Continue: a client skips it
+        event = conn.next_event()
     assert isinstance(event, h11.Response), f"expected an answer, got {event!r}"
     body = bytearray()
     while not isinstance(part := conn.next_event(), h11.EndOfMessage):
