@@ -20,6 +20,7 @@ from memlane.daemon.service.candidates import (
     LexicalEvidence, Ranking, lexical_evidence, rank, rank_embedded)
 from memlane.daemon.service.requests import SearchBody
 from memlane.projections import queries
+from memlane.projections.fulltext import has_live
 
 FRESHNESS_TIMEOUT = 5.0
 
@@ -50,6 +51,10 @@ class Search:
         its vector. The query is embedded while the full-text index is searched."""
         if not body.query.strip():
             raise BadRequest("the query is blank; give it some words", code="blank_input")
+        project = body.project
+        if project is not None and not await self._reader.read(
+                lambda conn: has_live(conn, project)):
+            return Ranking([], {}, frozenset())  # a new project: no embedding can find anything
         vector: np.ndarray | None = None
         evidence = LexicalEvidence([], 0.0, 0)
         postings = self._reader.projections.postings

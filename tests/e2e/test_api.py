@@ -164,3 +164,21 @@ def test_twenty_concurrent_requests_share_forward_passes(live: DaemonProcess) ->
     assert passes < 10, f"20 concurrent requests took {passes} forward passes"
     alone = live.client.request("POST", "/v1/embeddings", {"input": "hook number 7 fired"})
     assert np.allclose(alone["data"][0]["embedding"], results[7], atol=1e-5)
+
+
+def test_a_search_in_a_project_without_memories_embeds_nothing(daemon: DaemonProcess) -> None:
+    """Nothing of another project may come back, so a search (and a prompt hook) in a project
+    with no live memory answers nothing without an embedding pass; in a project with
+    memories the query is embedded."""
+    daemon.client.request("POST", "/v1/memories", {"text": "the build cache needs clearing",
+                                                   "project": "/work/a"})
+    daemon.wait_idle()
+    before = daemon.client.request("GET", "/v1/status")["embed_passes"]
+    empty = daemon.client.request("POST", "/v1/search", {"query": "build cache",
+                                                         "project": "/work/new"})
+    assert empty["hits"] == []
+    assert daemon.client.request("GET", "/v1/status")["embed_passes"] == before
+    found = daemon.client.request("POST", "/v1/search", {"query": "build cache",
+                                                         "project": "/work/a"})
+    assert [h["text"] for h in found["hits"]] == ["the build cache needs clearing"]
+    assert daemon.client.request("GET", "/v1/status")["embed_passes"] == before + 1
