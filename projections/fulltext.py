@@ -28,22 +28,26 @@ def search_fts(conn: sqlite3.Connection, query: str, *, project: str | None, lim
     if bound is None:
         return []
     copy = None if postings is None else postings.current(conn)
-    found = _search(conn, bound.match, bound.among, project=project, limit=limit, copy=copy)
+    found = _search(conn, bound.match, bound.among, project=project, limit=limit, copy=copy,
+                    counts=counts)
     if bound.wider is not None and len(found) < limit:  # too few hold the rare words together
-        found = _search(conn, bound.match, bound.wider, project=project, limit=limit, copy=copy)
+        found = _search(conn, bound.match, bound.wider, project=project, limit=limit, copy=copy,
+                        counts=counts)
     return found
 
 
 def _search(conn: sqlite3.Connection, match: str, among: str | None, *, project: str | None,
-            limit: int, copy: Postings | None) -> list[tuple[int, float]]:
+            limit: int, copy: Postings | None,
+            counts: Mapping[str, int] | None) -> list[tuple[int, float]]:
     if copy is not None and (found := _scored(conn, copy, match, among, project=project,
-                                              limit=limit)) is not None:
+                                              limit=limit, counts=counts)) is not None:
         return found
     return _search_fts(conn, match, among, project=project, limit=limit)
 
 
 def _scored(conn: sqlite3.Connection, copy: Postings, match: str, among: str | None, *,
-            project: str | None, limit: int) -> list[tuple[int, float]] | None:
+            project: str | None, limit: int,
+            counts: Mapping[str, int] | None = None) -> list[tuple[int, float]] | None:
     """:func:`_search_fts`'s answer, the documents and scores taken from ``copy`` (those newer
     than the copy from FTS5); None when a word is a phrase of several tokens (FTS5 counts a
     phrase where its tokens stand together, which postings cannot tell)."""
@@ -53,7 +57,8 @@ def _scored(conn: sqlite3.Connection, copy: Postings, match: str, among: str | N
     if not words or match != _ored(words) or any(len(terms[w]) != 1 for w in terms):
         return None
     documents, tokens = index_totals(conn)
-    counts = document_counts(conn, words)
+    if counts is None:
+        counts = document_counts(conn, words)
     idf = [max(math.log((documents - n + 0.5) / (n + 0.5)), 1e-6)
            for n in (counts.get(w, 0) for w in words)]
     every = among is not None and among == " AND ".join(f'"{w}"' for w in chosen)

@@ -80,8 +80,7 @@ def live_count(conn: sqlite3.Connection, project: str) -> int:
 def indexed_count(conn: sqlite3.Connection) -> int:
     """Documents in the full-text index (the ``N`` of FTS5's idf), read in constant time from
     FTS5's averages record (row 1 of its data table: a varint row count first)."""
-    row = conn.execute("SELECT block FROM memories_fts_data WHERE id = 1").fetchone()
-    return _varint_at(row[0], 0)[0] if row and row[0] else 0
+    return index_totals(conn)[0]
 
 
 def index_totals(conn: sqlite3.Connection) -> tuple[int, int]:

@@ -54,6 +54,14 @@ def assert_same_ranking(found: list[tuple[int, float]],
         assert got.get(memory, wanted.get(memory)) == pytest.approx(cut, rel=1e-12)
 
 
+def filled(tmp_path: Path, count: int, rng: random.Random) -> tuple[Projections, Path]:
+    """Projections in ``tmp_path`` holding ``count`` memories (ids from 1); their SQLite file."""
+    path = tmp_path / "p.sqlite3"
+    projections = Projections(path, tmp_path / "v.vectors")
+    insert(projections.sqlite.conn, 1, count, rng)
+    return projections, path
+
+
 def copy_of(path: Path) -> PostingsCache:
     cache = PostingsCache(ReadPool(path), least=0)
     with connect(path, readonly=True) as conn:
@@ -95,9 +103,7 @@ def test_a_phrase_word_is_left_to_fts5(tmp_path: Path) -> None:
     """A word the tokenizer splits (max_tokens: two tokens) is scored by FTS5, which counts
     where they stand together; single-token words are scored from the copy."""
     rng = random.Random(3)
-    path = tmp_path / "p.sqlite3"
-    projections = Projections(path, tmp_path / "v.vectors")
-    insert(projections.sqlite.conn, 1, 300, rng)
+    projections, path = filled(tmp_path, 300, rng)
     cache = copy_of(path)
     reader = connect(path, readonly=True)
     copy = cache.current(reader)
@@ -112,9 +118,7 @@ def test_a_phrase_word_is_left_to_fts5(tmp_path: Path) -> None:
 def test_the_copy_is_rebuilt_when_the_index_outgrows_it(tmp_path: Path) -> None:
     """Past an eighth more documents (and LAG), the next ask builds a new copy."""
     rng = random.Random(5)
-    path = tmp_path / "p.sqlite3"
-    projections = Projections(path, tmp_path / "v.vectors")
-    insert(projections.sqlite.conn, 1, 100, rng)
+    projections, path = filled(tmp_path, 100, rng)
     cache = copy_of(path)
     reader = connect(path, readonly=True)
     first = cache.current(reader)
@@ -135,10 +139,8 @@ def test_a_forget_drops_the_copy(tmp_path: Path) -> None:
     """Applying a Forgotten drops the copy, so no forgotten word stays in memory; the next
     search builds it again without the memory."""
     rng = random.Random(9)
-    path = tmp_path / "p.sqlite3"
-    projections = Projections(path, tmp_path / "v.vectors")
+    projections, path = filled(tmp_path, 50, rng)
     projections.postings = PostingsCache(projections.reads, least=0)
-    insert(projections.sqlite.conn, 1, 50, rng)
     reader = connect(path, readonly=True)
     projections.postings.current(reader)
     assert projections.postings.wait_built(30)
@@ -158,9 +160,7 @@ def test_the_copy_places_memories_in_their_projects(tmp_path: Path) -> None:
     """Per project document counts; ids it places elsewhere are dropped, those it does not
     know (newer, or without a word) kept."""
     rng = random.Random(11)
-    path = tmp_path / "p.sqlite3"
-    projections = Projections(path, tmp_path / "v.vectors")
-    insert(projections.sqlite.conn, 1, 90, rng)
+    projections, path = filled(tmp_path, 90, rng)
     copy = copy_of(path).current(connect(path, readonly=True))
     assert copy is not None
     assert copy.documents_of("q") == 30 and copy.documents_of("p") == 60
@@ -189,9 +189,7 @@ def test_a_failed_build_leaves_fts5_scoring_and_is_tried_again_later(
     """A build that fails holds no copy and blocks nothing; the next ask within RETRY_AFTER
     starts none, the next one after it does."""
     rng = random.Random(13)
-    path = tmp_path / "p.sqlite3"
-    projections = Projections(path, tmp_path / "v.vectors")
-    insert(projections.sqlite.conn, 1, 30, rng)
+    projections, path = filled(tmp_path, 30, rng)
     cache = PostingsCache(projections.reads, least=0)
     reader = connect(path, readonly=True)
     def unreadable(cls: type, conn: sqlite3.Connection) -> None:
