@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
-from memlane.daemon.adapters import byte_scan
+from memlane.daemon.adapters import byte_scan, compaction_child
 from memlane.daemon.adapters.consolidator import consolidator_from
 from memlane.daemon.adapters.embedder import Embedder
 from memlane.daemon.adapters.engine import EmbedEngine, start_loading
@@ -42,13 +42,8 @@ from memlane.daemon.api.access import Guard
 from memlane.daemon.adapters.spool import SpoolFile
 from memlane.daemon.adapters.transcript_file import read_transcript
 from memlane.daemon.api.drain import Gate, after_each_busy_spell
-from memlane.daemon.api.listeners import (
-    open_tcp_listener,
-    open_unix_listener,
-    serve_listener,
-    tcp_handler,
-    unix_handler,
-)
+from memlane.daemon.api.listeners import (open_tcp_listener, open_unix_listener,
+                                          serve_listener, tcp_handler, unix_handler)
 from memlane.daemon.api.routes import Api, make_handler
 from memlane.daemon.api.ui.pages import Ui
 from memlane.daemon.api.ui.sessions import Sessions
@@ -272,6 +267,7 @@ def _services(paths: Paths, settings: Settings, *, reader: Reader, writer: Write
     compaction = Compaction(writer=writer, reader=reader.bulk(), log_dir=paths.log_dir,
                             retention_days=settings.retention_days,
                             budget_bytes=settings.disk_budget_mb * 1024 * 1024,
+                            prepare=compaction_child.prepare_in_child,
                             crash_at=os.environ.get("MEMLANE_TEST_COMPACT_CRASH_AT"))  # tests
 
     async def scheduled_round() -> None:

@@ -91,10 +91,8 @@ class Plan:
 
 
 class _Usage(msgspec.Struct, gc=False):
-    """One memory's dropped recalls and showings in a segment. Not seen by the cycle
-    collector (it holds scalars only): a segment allocates one per Recalled and per shown
-    memory, and as dataclasses they set off collections that, after ``gc.freeze()``, were
-    full ones walking the segment's record lists with the GIL held (~26 ms at 135k records)."""
+    """One memory's dropped recalls and showings in a segment (not tracked by the cycle
+    collector: it holds scalars only, and a segment allocates one per memory it mentions)."""
 
     recalls: int = 0
     shown: int = 0
@@ -163,7 +161,6 @@ def _tallies(usage: dict[int, _Usage], times: dict[int, datetime]) -> list[Recor
     """The ``Tallied`` records, each at the seq of the last dropped record of its memories
     (so after everything its memories' dropped records followed), chunked by that seq."""
     # by memory, then stably by seq: (seq, memory) order without a key tuple per memory
-    # (20k live tuples set off ~28 collections, each walking the segment's record lists)
     order = sorted(usage)
     order.sort(key=lambda m: usage[m].last_dropped)
     tallies: list[Record] = []

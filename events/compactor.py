@@ -5,8 +5,9 @@ they keep); each keeps its name and the range of seqs it accounts for, in a vers
 The switch is crash-safe: kill -9 at any instant leaves the old segments or the new ones,
 never a mix.
 
-1. Stage (any thread, beside appends): each compacted segment is written, synced and read back
-   under ``compact-staging/``, with its digest; nothing the log reads changes.
+1. Stage (any thread or process, beside appends; the daemon runs it in a child process): each
+   compacted segment is written, synced and read back under ``compact-staging/``, with its
+   digest; nothing the log reads changes.
 2. Commit (in the writer's thread): check no original changed meanwhile (a forget rewrites
    segments), write the list of segments, rename the directory to ``compact-commit/`` and sync
    the log directory: from here the switch is decided.
@@ -23,7 +24,6 @@ import hashlib
 import os
 import shutil
 import threading
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +33,6 @@ from memlane.events.compaction import Survey, plan_segment
 from memlane.events.disk import OsDisk
 from memlane.events.errors import LogCorrupted, LogError
 from memlane.events.framing import MAX_PAYLOAD, Frame, FrameError, frame, iter_frames
-from memlane.events.gil import free_in_slices
 from memlane.events.model import Record
 from memlane.events.scan import iter_segment, scan_segment
 from memlane.events.seal import digest_path, remove_digest, write_digest
@@ -69,8 +68,8 @@ class Staged:
 
     segments: list[StagedSegment] = field(default_factory=list)
     examined: int = 0
-    before_by_kind: Counter[str] = field(default_factory=Counter)
-    after_by_kind: Counter[str] = field(default_factory=Counter)
+    before_by_kind: dict[str, int] = field(default_factory=dict)
+    after_by_kind: dict[str, int] = field(default_factory=dict)
 
     @property
     def before(self) -> int:
@@ -125,37 +124,24 @@ def _stage_segment(disk: OsDisk, path: Path, staging: Path, found: Survey,
     assert not isinstance(header, str)
     raws = [raw for item in iter_frames(data, header.size) if isinstance(item, Frame)
             for raw in raw_records(item.payload)]
-    before = len(data)
-    del data  # freed now, not with the new bytes on return (each is ~7 ms of unmapping)
     records = [decode_record(raw) for raw in raws]
-    kept: list[Record] = []
-    kept_raws: list[bytes] = []
-    read_back: list[Record | FrameError] = []
-    try:
-        plan = plan_segment(records, found)
-        if not plan.changes(len(records)):
-            return None
-        # parallel lists, not (record, raw) tuples: ~100k tuples the GC would traverse
-        kept = [records[i] for i in plan.keep] + plan.tallies
-        kept_raws = [raws[i] for i in plan.keep] + [encode_record(r) for r in plan.tallies]
-        order = sorted(range(len(kept)), key=lambda i: kept[i].seq)
-        kept, kept_raws = [kept[i] for i in order], [kept_raws[i] for i in order]
-        # one join of bytes items copies without the GIL; header + frames held it throughout
-        blob = b"".join([compacted_header(scan.first_seq, scan.last_seq), *_frames(kept_raws)])
-        read_back = list(iter_segment(path, blob, None))
-        # compared record by record: one C-level list compare would hold the GIL throughout
-        if len(read_back) != len(kept) or not all(a == b for a, b in zip(read_back, kept)):
-            raise LogCorrupted(path, 0, "a compacted segment did not read back as written; "
-                                        "nothing was switched")
-        disk.create(staging / path.name, blob)
-        write_digest(disk, staging / path.name, hashlib.sha256(blob).hexdigest())
-        staged.before_by_kind.update(_sizes(records, raws))
-        staged.after_by_kind.update(_sizes(kept, kept_raws))
-        return StagedSegment(path.name, (info.st_ino, info.st_size, info.st_mtime_ns),
-                             before, len(blob))
-    finally:  # a segment's worth of records: freed gradually, not in one call on return
-        for held in (read_back, kept, kept_raws, records, raws):
-            free_in_slices(held)
+    plan = plan_segment(records, found)
+    if not plan.changes(len(records)):
+        return None
+    kept = [records[i] for i in plan.keep] + plan.tallies
+    kept_raws = [raws[i] for i in plan.keep] + [encode_record(r) for r in plan.tallies]
+    order = sorted(range(len(kept)), key=lambda i: kept[i].seq)
+    kept, kept_raws = [kept[i] for i in order], [kept_raws[i] for i in order]
+    blob = b"".join([compacted_header(scan.first_seq, scan.last_seq), *_frames(kept_raws)])
+    if list(iter_segment(path, blob, None)) != kept:
+        raise LogCorrupted(path, 0, "a compacted segment did not read back as written; "
+                                    "nothing was switched")
+    disk.create(staging / path.name, blob)
+    write_digest(disk, staging / path.name, hashlib.sha256(blob).hexdigest())
+    _add_sizes(staged.before_by_kind, records, raws)
+    _add_sizes(staged.after_by_kind, kept, kept_raws)
+    return StagedSegment(path.name, (info.st_ino, info.st_size, info.st_mtime_ns),
+                         len(data), len(blob))
 
 
 def _frames(raws: list[bytes]) -> list[bytes]:
@@ -175,11 +161,10 @@ def _frames(raws: list[bytes]) -> list[bytes]:
     return parts
 
 
-def _sizes(records: list[Record], raws: list[bytes]) -> Counter[str]:
-    sizes: Counter[str] = Counter()
+def _add_sizes(sizes: dict[str, int], records: list[Record], raws: list[bytes]) -> None:
     for record, raw in zip(records, raws, strict=True):
-        sizes[kind_of(record)] += len(raw)
-    return sizes
+        kind = kind_of(record)
+        sizes[kind] = sizes.get(kind, 0) + len(raw)
 
 
 def commit(directory: Path, staged: Staged, *, seal_lock: threading.Lock,

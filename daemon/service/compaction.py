@@ -1,7 +1,8 @@
 """Compaction in the running daemon, and the disk budget that starts it.
 
-The survey and the staging run in a worker thread while appends go on; only the switch runs in
-the writer's thread, between two batches (see :mod:`memlane.events.compactor`). One compaction
+The survey and the staging run beside the daemon while appends go on (the composition root
+hands in where: a child process, so the event loop never shares a GIL with them); only the
+switch runs in the writer's thread, between two batches (see :mod:`memlane.events.compactor`). One compaction
 runs at a time. The horizon is the lowest of the retention window's start, the SQLite
 projection's applied seq, the acknowledged watermark and every hold the composition root
 registers (e.g. a sync outbox's cursor: nothing unpublished is compacted).
@@ -17,10 +18,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import structlog
@@ -29,20 +30,30 @@ from memlane.daemon.domain.errors import ApiError
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.writer import Writer
 from memlane.daemon.service.progress import JobProgress
-from memlane.events.compactor import CompactionRaced
+from memlane.events.compactor import CompactionRaced, Progress, Step
 from memlane.events.log import SEGMENT_BYTES
 from memlane.events.model import Event
-from memlane.events.retention import Prepared, prepare, switch
+from memlane.events.retention import Prepared, switch
 
 log = structlog.get_logger()
 Hold = Callable[[], int]  # a seq below which compaction may go (nothing at or above it)
 
 
+class Prepare(Protocol):
+    """Survey the log up to a seq and stage its compacted segments, as
+    :func:`memlane.events.retention.prepare` does."""
+
+    def __call__(self, directory: Path, last_seq: int, *, cutoff: datetime,
+                 floors: Sequence[int], step: Step, progress: Progress) -> Awaitable[Prepared]:
+        ...
+
+
 class Compaction:
     def __init__(self, *, writer: Writer, reader: Reader, log_dir: Path, retention_days: int,
-                 budget_bytes: int = 0, holds: Sequence[Hold] = (),
+                 prepare: Prepare, budget_bytes: int = 0, holds: Sequence[Hold] = (),
                  crash_at: str | None = None) -> None:
         self._writer = writer
+        self._prepare = prepare
         self._reader = reader
         self._log_dir = log_dir
         self._retention = timedelta(days=retention_days)
@@ -81,9 +92,8 @@ class Compaction:
 
     async def _stage_and_switch(self, last_seq: int, cutoff: datetime,
                                 floors: list[int]) -> Prepared:
-        prepared = await anyio.to_thread.run_sync(lambda: prepare(
-            self._log_dir, last_seq, cutoff=cutoff, floors=floors, step=self._step,
-            progress=self.progress.note))
+        prepared = await self._prepare(self._log_dir, last_seq, cutoff=cutoff, floors=floors,
+                                       step=self._step, progress=self.progress.note)
         await self._writer.submit(_nothing, before=lambda: switch(
             self._writer.log, prepared, self._step))
         return prepared

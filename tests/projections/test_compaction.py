@@ -102,7 +102,7 @@ def test_the_compacted_log_is_smaller_and_verifies(compacted: dict) -> None:
     log = compacted["log"]
     staged = compacted["prepared"].staged
     assert log_bytes(log.directory) < compacted["size_before"] * 0.7
-    assert staged.after_by_kind["recalled"] == 0 and staged.after_by_kind["shown"] == 0
+    assert "recalled" not in staged.after_by_kind and "shown" not in staged.after_by_kind
     assert staged.after_by_kind["tallied"] > 0
     assert staged.after_by_kind["embedded"] < staged.before_by_kind["embedded"]
     report = verify(log.directory)

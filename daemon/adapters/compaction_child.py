@@ -1,0 +1,137 @@
+"""Compaction's survey and staging, in a child process of its own.
+
+Both read the whole log and build a segment's records at a time (800k records, hundreds of MB
+at 100k memories). In the daemon's interpreter they took turns with the event loop for the GIL
+and set off its cycle collector, and requests waited up to 82 ms (``bench/bench_compact.py``);
+a child has an interpreter of its own. The daemon relays the child's steps and reads what it
+staged; the switch stays in the daemon, between two batches of appends
+(:mod:`memlane.daemon.service.compaction`).
+
+``python -m memlane.daemon.adapters.compaction_child`` reads a request (one JSON line) on
+stdin, writes a JSON line per step and per segment examined, then one with what it staged. It
+dies with the daemon: once its stdin closes, it exits at once (a staging directory it leaves is
+dropped by the next compaction or start).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from subprocess import PIPE
+
+import anyio
+import msgspec
+from anyio.abc import Process
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from memlane.daemon.domain.errors import ApiError
+from memlane.events.compactor import Progress, Step
+from memlane.events.retention import Prepared, prepare
+
+MAX_LINE = 1024 * 1024
+
+
+class PrepareRequest(msgspec.Struct, frozen=True):
+    directory: str
+    last_seq: int
+    cutoff: datetime
+    floors: list[int]
+
+
+class Message(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One line from the child: a step, a segment examined, or what it staged."""
+
+    step: str | None = None
+    progress: tuple[int, int] | None = None
+    prepared: Prepared | None = None
+
+
+class CompactionFailed(ApiError):
+    status, code = 500, "compaction_failed"
+
+
+async def prepare_in_child(directory: Path, last_seq: int, *, cutoff: datetime,
+                           floors: Sequence[int], step: Step, progress: Progress) -> Prepared:
+    """:func:`memlane.events.retention.prepare`, run by a child process; ``step`` and
+    ``progress`` are called here as the child reaches them. :class:`CompactionFailed` if the
+    child fails (a damaged segment, say: nothing is switched)."""
+    request = msgspec.json.encode(PrepareRequest(str(directory), last_seq, cutoff, list(floors)))
+    # -P: nothing from the daemon's working directory is imported
+    process = await anyio.open_process([sys.executable, "-P", "-m", __name__],
+                                       stdin=PIPE, stdout=PIPE, stderr=PIPE)
+    try:
+        assert process.stdin is not None
+        await process.stdin.send(request + b"\n")
+        prepared = await _relay(process, step, progress)
+        status = await process.wait()
+        if prepared is None or status != 0:
+            raise CompactionFailed(f"compaction's child exited with status {status}: "
+                                   f"{await _last_line(process)}")
+        return prepared
+    finally:
+        if process.returncode is None:  # cancelled or failed: the child goes too
+            process.kill()
+            with anyio.CancelScope(shield=True):
+                await process.wait()
+        await process.aclose()
+
+
+async def _relay(process: Process, step: Step, progress: Progress) -> Prepared | None:
+    assert process.stdout is not None
+    lines = BufferedByteReceiveStream(process.stdout)
+    decoder = msgspec.json.Decoder(Message)
+    prepared = None
+    while True:
+        try:
+            line = await lines.receive_until(b"\n", MAX_LINE)
+        except (anyio.EndOfStream, anyio.IncompleteRead):
+            return prepared
+        try:
+            message = decoder.decode(line)
+        except msgspec.DecodeError as exc:
+            raise CompactionFailed(f"compaction's child wrote something unreadable: {exc}") \
+                from None
+        if message.step is not None:
+            step(message.step)
+        if message.progress is not None:
+            progress(*message.progress)
+        if message.prepared is not None:
+            prepared = message.prepared
+
+
+async def _last_line(process: Process) -> str:
+    assert process.stderr is not None
+    error = b""
+    async for chunk in process.stderr:
+        error = (error + chunk)[-MAX_LINE:]
+    lines = error.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "no message"
+
+
+def _exit_with_parent() -> None:
+    while os.read(0, 4096):  # b"" once the daemon closes the pipe or dies
+        pass
+    os._exit(1)
+
+
+def main() -> None:
+    request = msgspec.json.decode(sys.stdin.buffer.readline(), type=PrepareRequest)
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    encoder = msgspec.json.Encoder()
+
+    def send(message: Message) -> None:
+        sys.stdout.buffer.write(encoder.encode(message) + b"\n")
+        sys.stdout.buffer.flush()
+
+    prepared = prepare(Path(request.directory), request.last_seq, cutoff=request.cutoff,
+                       floors=request.floors, step=lambda name: send(Message(step=name)),
+                       progress=lambda done, todo: send(Message(progress=(done, todo))))
+    send(Message(prepared=prepared))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Compaction's survey and staging in a child process: the same result as in the daemon's own
+interpreter, a clear error when the child fails, and a child that never outlives its daemon."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import msgspec
+import pytest
+
+from memlane.daemon.adapters.compaction_child import (CompactionFailed, PrepareRequest,
+                                                      prepare_in_child)
+from memlane.events.compactor import STAGING
+from memlane.events.retention import Prepared, prepare
+from memlane.events.segments import list_segments
+from tests.history import generate, open_unsynced
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """A month of history in small sealed segments, and its last seq."""
+    directory = tmp_path_factory.mktemp("history") / "log"
+    log = open_unsynced(directory, 24 * 1024)
+    generate(log, days=30, stores=4, prompts=15, switch_at=15, forgets=1, dims=(384, 384))
+    last = log.last_seq
+    log.close()
+    return directory, last
+
+
+def _in_child(directory: Path, last: int, steps: list[str],
+              progress: list[tuple[int, int]]) -> Prepared:
+    async def run() -> Prepared:
+        return await prepare_in_child(directory, last, cutoff=datetime.now(UTC), floors=[last],
+                                      step=steps.append,
+                                      progress=lambda done, todo: progress.append((done, todo)))
+    return anyio.run(run)
+
+
+def test_the_child_stages_what_the_daemon_would(tmp_path: Path,
+                                                history: tuple[Path, int]) -> None:
+    """Same horizon, segments, sizes and staged bytes; every step and segment relayed (each
+    copy of the log has inodes of its own, hence each its own identities)."""
+    source, last = history
+    here, there = tmp_path / "here", tmp_path / "there"
+    shutil.copytree(source, here)
+    shutil.copytree(source, there)
+    expected = prepare(here, last, cutoff=datetime.now(UTC), floors=[last])
+    steps: list[str] = []
+    progress: list[tuple[int, int]] = []
+    got = _in_child(there, last, steps, progress)
+    assert got.horizon == expected.horizon
+    assert dataclasses.replace(got.staged, segments=[]) == \
+        dataclasses.replace(expected.staged, segments=[])
+    assert [(s.name, s.before, s.after) for s in got.staged.segments] == \
+        [(s.name, s.before, s.after) for s in expected.staged.segments]
+    assert [s.identity[0] for s in got.staged.segments] == \
+        [(there / s.name).stat().st_ino for s in got.staged.segments]
+    assert len(got.staged.segments) >= 5
+    assert steps == ["surveyed"] + ["segment_staged"] * len(got.staged.segments)
+    todo = len(list_segments(source)) - 1
+    assert progress == [(done, todo) for done in range(1, todo + 1)]
+    for one in got.staged.segments:
+        assert (there / STAGING / one.name).read_bytes() == \
+            (here / STAGING / one.name).read_bytes()
+
+
+def test_a_damaged_segment_fails_with_the_childs_reason(tmp_path: Path,
+                                                        history: tuple[Path, int]) -> None:
+    source, last = history
+    directory = tmp_path / "log"
+    shutil.copytree(source, directory)
+    sealed = list_segments(directory)[1]
+    data = bytearray(sealed.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    sealed.write_bytes(bytes(data))
+    with pytest.raises(CompactionFailed) as failed:
+        _in_child(directory, last, [], [])
+    assert failed.value.status == 500 and failed.value.code == "compaction_failed"
+    assert "LogCorrupted" in failed.value.message and sealed.name in failed.value.message
+
+
+def test_the_child_exits_once_its_daemon_is_gone(history: tuple[Path, int],
+                                                 tmp_path: Path) -> None:
+    """Its stdin closes (the daemon died or gave up): it stops at once, answering nothing."""
+    source, last = history
+    directory = tmp_path / "log"
+    shutil.copytree(source, directory)
+    request = msgspec.json.encode(PrepareRequest(str(directory), last, datetime.now(UTC),
+                                                 [last]))
+    with subprocess.Popen([sys.executable, "-m", "memlane.daemon.adapters.compaction_child"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE) as child:
+        answer, _ = child.communicate(request + b"\n", timeout=30)  # then stdin closes
+    assert child.returncode == 1
+    assert b'"prepared"' not in answer
