@@ -2,21 +2,23 @@
 
 Requests that arrive while a forward pass runs (or within an optional ``window``) share the
 next pass (up to ``max_batch`` texts), so twenty hooks firing at once cost about one
-pass. A request larger than that is served in slices of at most ``max_batch`` texts, and
-after each slice it goes behind the requests that waited: a big request never holds the
-engine from others for more than one slice. A request over ``MAX_REQUEST_TOKENS`` is refused
+pass. A bulk pass also stops at ``PASS_BUDGET_S`` of compute, as the passes before predict it
+(:mod:`memlane.daemon.domain.pass_cost`: the cap holds for any model and machine). A request larger than a pass is
+served in slices, and after each slice it goes behind the requests that waited: a big request
+never holds the engine from others for more than one slice. A request over ``MAX_REQUEST_TOKENS`` is refused
 (413 ``embeddings_too_large``). Two lanes: an interactive request (a search or hook query) goes
 before every bulk one and shares its pass only with other interactive requests, so it waits
 for at most the pass under way; a bulk request that may be shed (``POST /v1/embeddings``) is
 refused with 503 ``busy`` while ``BULK_QUEUE_TEXTS`` bulk texts already wait. Requests wait in a bounded memory object stream owned by the
-engine's task. Within ``INTERACTIVE_QUIET_S`` of an interactive request, bulk passes take half
-of ``max_batch``: a query then waits for a short pass, while a bulk import with nobody
-searching keeps full passes. Inference runs in a worker thread behind a limiter of one: ONNX
+engine's task. Within ``INTERACTIVE_QUIET_S`` of an interactive request, bulk passes take
+``QUIET_PASS_BUDGET_S``: a query then waits for a short pass, while a bulk import with nobody
+searching keeps full ones. Inference runs in a worker thread behind a limiter of one: ONNX
 Runtime already uses the cores it is given.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,12 +33,15 @@ from anyio.abc import TaskStatus
 
 from memlane.daemon.adapters.embedder import Embedder
 from memlane.daemon.domain.errors import BadRequest, Busy, PayloadTooLarge, Unavailable
+from memlane.daemon.domain.pass_cost import PassCost, text_cost
 
 log = structlog.get_logger()
 QUEUE = 4096  # embedding requests waiting for a pass; more make callers wait
 MAX_REQUEST_TOKENS = 256 * 1024  # inputs x tokens of one request (about 1 MB of text)
 BULK_QUEUE_TEXTS = 4096  # bulk texts waiting beyond which a sheddable request gets 503 busy
 INTERACTIVE_QUIET_S = 2.0  # bulk passes stay short this long after an interactive request
+PASS_BUDGET_S = 0.050  # compute of one bulk pass: what an interactive request may wait behind
+QUIET_PASS_BUDGET_S = 0.020  # the same within INTERACTIVE_QUIET_S of an interactive request
 Lane = Literal["interactive", "bulk"]
 
 
@@ -102,6 +107,7 @@ class EmbedEngine:
         self.passes = 0
         self.bulk_waiting = 0  # texts of bulk requests not yet embedded
         self._interactive_at = -INTERACTIVE_QUIET_S  # when the last interactive request came
+        self.cost = PassCost()
 
     @property
     def ready(self) -> bool:
@@ -181,7 +187,7 @@ class EmbedEngine:
             waiting = [job for job in waiting if not job.abandoned]
             if not waiting:
                 continue
-            batch, waiting = take_batch(waiting, self._pass_size())
+            batch, waiting = take_batch(waiting, self._max_batch, self._bulk_budget())
             await self._run_pass(batch)
             waiting = [job for job in waiting if not job.done.is_set()]  # failed mid-way
 
@@ -193,18 +199,18 @@ class EmbedEngine:
             except anyio.WouldBlock:
                 return jobs
 
-    def _pass_size(self) -> int:
-        """``max_batch``, or half of it while someone is searching or prompting: then a query
-        waits for a short bulk pass, not a full one."""
-        if time.monotonic() - self._interactive_at < INTERACTIVE_QUIET_S:
-            return max(1, self._max_batch // 2)
-        return self._max_batch
+    def _bulk_budget(self) -> float:
+        """The cost units of a bulk pass: shorter while someone is searching or prompting, so
+        that a query waits for a short pass, not a full one."""
+        quiet = time.monotonic() - self._interactive_at < INTERACTIVE_QUIET_S
+        return self.cost.units_within(QUIET_PASS_BUDGET_S if quiet else PASS_BUDGET_S)
 
     async def _run_pass(self, batch: list[Slice]) -> None:
         texts = [t for job, start, stop in batch for t in job.texts[start:stop]]
         embedder = self.embedder
         assert embedder is not None
         first = batch[0][0]
+        started = time.perf_counter()
         try:
             with anyio.CancelScope(shield=True):
                 vectors = await anyio.to_thread.run_sync(
@@ -216,6 +222,7 @@ class EmbedEngine:
                 job.fail(exc)
             return
         self.passes += 1
+        self.cost.observe(sum(map(text_cost, texts)), time.perf_counter() - started)
         offset = 0
         for job, start, stop in batch:
             job.finish(vectors[offset:offset + stop - start])
@@ -225,23 +232,31 @@ class EmbedEngine:
 Slice = tuple[_Job, int, int]  # a job and the range of its texts one pass embeds
 
 
-def take_batch(jobs: list[_Job], max_batch: int) -> tuple[list[Slice], list[_Job]]:
+def take_batch(jobs: list[_Job], max_batch: int,
+               bulk_budget: float = math.inf) -> tuple[list[Slice], list[_Job]]:
     """Slices for one pass: the kind of the oldest interactive job, else of the oldest job, in
-    queue order, up to ``max_batch`` texts; then the jobs to wait, those not served first and
-    those only partly served behind them."""
+    queue order, up to ``max_batch`` texts and, for a bulk pass, ``bulk_budget`` cost units
+    (one text at least); then the jobs to wait, those not served first and those only partly
+    served behind them."""
     kind = next((job for job in jobs if job.lane == "interactive"), jobs[0]).kind
+    left = bulk_budget if kind[2] == "bulk" else math.inf
     batch: list[Slice] = []
     untouched: list[_Job] = []
     partial: list[_Job] = []
     room = max_batch
     for job in jobs:
-        if job.kind != kind or room <= 0:
+        start = stop = job.taken
+        while job.kind == kind and stop < len(job.texts) and room > 0:
+            cost = text_cost(job.texts[stop])
+            if cost > left and (batch or stop > start):
+                room = 0  # the pass is full
+                break
+            left, room, stop = left - cost, room - 1, stop + 1
+        if stop == start:
             untouched.append(job)
             continue
-        start = job.taken
-        job.taken = min(len(job.texts), start + room)
-        batch.append((job, start, job.taken))
-        room -= job.taken - start
-        if job.taken < len(job.texts):
+        job.taken = stop
+        batch.append((job, start, stop))
+        if stop < len(job.texts):
             partial.append(job)
     return batch, untouched + partial

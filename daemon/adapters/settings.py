@@ -34,7 +34,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Requests that arrive while a forward pass runs share the next one; an extra window only
     # delays lone requests (asyncio rounds sleeps up to 1 ms), so none by default.
     batch_window_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 0.0
-    max_batch: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 16
+    max_batch: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
     snapshot_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     jobs_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 600.0
     age_limit: Annotated[int, msgspec.Meta(ge=1)] = 40

@@ -1,11 +1,13 @@
 """The embedding engine is fair: a huge request is served in slices with other callers'
-requests between them, an interactive query goes before queued bulk work, bulk work that may
+requests between them, a bulk pass keeps to a compute budget (shorter while someone searches),
+an interactive query goes before queued bulk work, bulk work that may
 be shed is refused with 503 busy past its queue limit, and a request over the token cap is
 refused with a clear 413."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -15,7 +17,9 @@ import pytest
 from anyio.abc import TaskGroup
 
 from memlane.daemon.adapters import engine as engine_module
-from memlane.daemon.adapters.engine import MAX_REQUEST_TOKENS, EmbedEngine
+from memlane.daemon.adapters.engine import (MAX_REQUEST_TOKENS, PASS_BUDGET_S,
+                                            QUIET_PASS_BUDGET_S, EmbedEngine, _Job, take_batch)
+from memlane.daemon.domain.pass_cost import PassCost, text_cost
 from memlane.daemon.domain.errors import Busy, PayloadTooLarge
 
 MAX_BATCH = 8
@@ -40,9 +44,10 @@ class CountingEmbedder:
 
 
 @asynccontextmanager
-async def running(embedder: CountingEmbedder) -> AsyncIterator[tuple[TaskGroup, EmbedEngine]]:
+async def running(embedder: CountingEmbedder, max_batch: int = MAX_BATCH,
+                  ) -> AsyncIterator[tuple[TaskGroup, EmbedEngine]]:
     """An engine serving ``embedder`` in a task group, stopped when the block ends."""
-    engine = EmbedEngine(lambda: embedder, max_batch=MAX_BATCH)  # type: ignore[arg-type,return-value]
+    engine = EmbedEngine(lambda: embedder, max_batch=max_batch)  # type: ignore[arg-type,return-value]
     async with anyio.create_task_group() as tg:
         await tg.start(engine.run)
         yield tg, engine
@@ -172,23 +177,78 @@ async def test_a_request_whose_caller_went_away_costs_no_pass() -> None:
     assert embedded[-1] == "after 1"
 
 
+class TimedEmbedder(CountingEmbedder):
+    """A pass takes ``FIXED_S`` plus ``PER_UNIT_S`` per cost unit of its texts (sleeping)."""
+
+    FIXED_S, PER_UNIT_S = 0.002, 0.0002
+
+    def embed(self, texts: Sequence[str], *, input_type: str = "document",
+              dims: int | None = None) -> np.ndarray:
+        time.sleep(self.FIXED_S + self.PER_UNIT_S * sum(map(text_cost, texts)))
+        return super().embed(texts, input_type=input_type, dims=dims)
+
+
+def within(budget_s: float) -> int:
+    """Texts like ``bulk 12`` a TimedEmbedder pass holds within ``budget_s``."""
+    return int((budget_s - TimedEmbedder.FIXED_S) / TimedEmbedder.PER_UNIT_S
+               // text_cost("bulk 12"))
+
+
 @pytest.mark.anyio
-async def test_bulk_passes_are_short_while_someone_searches(
+async def test_bulk_passes_keep_to_a_compute_budget_shorter_while_someone_searches(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Within the quiet window after an interactive request, bulk passes take half of
-    max_batch (a query waits for a short pass); with nobody searching, full passes."""
-    embedder = CountingEmbedder()
-    bulk = [f"bulk {i}" for i in range(2 * MAX_BATCH)]
-    async with running(embedder) as (_tg, engine):
-        await engine.embed(bulk)
-        full = list(embedder.passes)
-        await engine.embed(["the query 1"], input_type="query", lane="interactive")
+    """Learnt from the passes before, a bulk pass stays within PASS_BUDGET_S of compute, and
+    within QUIET_PASS_BUDGET_S after an interactive request; an interactive pass is not cut.
+    (Sleeps only overrun, which makes passes smaller: only the upper bounds are exact.)"""
+    monkeypatch.setattr(engine_module, "INTERACTIVE_QUIET_S", 0.0)
+    embedder = TimedEmbedder()
+    bulk = [f"bulk {i}" for i in range(10, 70)]
+    full, quiet = within(PASS_BUDGET_S), within(QUIET_PASS_BUDGET_S)
+    assert 2 <= quiet < full < MAX_BATCH * 4
+    async with running(embedder, max_batch=MAX_BATCH * 4) as (_tg, engine):
+        await engine.embed(bulk[:1])  # what one text costs
+        await engine.embed(bulk[:12])  # and what more texts add
         embedder.passes.clear()
         await engine.embed(bulk)
-        short = list(embedder.passes)
-        monkeypatch.setattr(engine_module, "INTERACTIVE_QUIET_S", 0.0)
+        full_passes = list(embedder.passes)
+        monkeypatch.setattr(engine_module, "INTERACTIVE_QUIET_S", 60.0)
+        await engine.embed([f"the query {i}" for i in range(10, 40)], input_type="query",
+                           lane="interactive")
+        assert embedder.passes[-1] == 30
         embedder.passes.clear()
         await engine.embed(bulk)
-        again = list(embedder.passes)
-    assert full == [MAX_BATCH, MAX_BATCH] and again == full
-    assert short == [MAX_BATCH // 2] * 4
+        quiet_passes = list(embedder.passes)
+    assert sum(full_passes) == sum(quiet_passes) == len(bulk)
+    assert max(full_passes) <= full and max(full_passes) > quiet
+    assert max(quiet_passes) <= quiet and len(quiet_passes) > len(full_passes)
+
+
+def test_a_pass_takes_texts_up_to_its_budget_and_always_one() -> None:
+    def job(texts: list[str], lane: str = "bulk") -> _Job:
+        return _Job(texts, "document", None, lane)  # type: ignore[arg-type]
+
+    one = text_cost("aaaa")
+    a, b = job(["aaaa"] * 5), job(["aaaa"] * 5)
+    batch, waiting = take_batch([a, b], 64, one * 7)
+    assert [(start, stop) for _, start, stop in batch] == [(0, 5), (0, 2)]
+    assert waiting == [b]
+    huge = job(["x" * 10_000, "aaaa"])
+    batch, waiting = take_batch([huge], 64, one)
+    assert [(start, stop) for _, start, stop in batch] == [(0, 1)] and waiting == [huge]
+    query = job(["aaaa"] * 20, lane="interactive")
+    batch, _ = take_batch([job(["aaaa"]), query], 64, one)
+    assert [(j.lane, start, stop) for j, start, stop in batch] == [("interactive", 0, 20)]
+
+
+def test_the_pass_cost_recovers_a_fixed_and_a_per_unit_part() -> None:
+    cost = PassCost()
+    assert cost.fit() is None and cost.units_within(0.05) == float("inf")
+    cost.observe(100, 0.003 + 100 * 2e-5)
+    fixed, per_unit = cost.fit() or (0, 0)
+    assert fixed == 0 and per_unit == pytest.approx(5e-5)  # one size: all taken per unit
+    for units in (500, 2000, 100, 1200):
+        cost.observe(units, 0.003 + units * 2e-5)
+    fixed, per_unit = cost.fit() or (0, 0)
+    assert fixed == pytest.approx(0.003) and per_unit == pytest.approx(2e-5)
+    assert cost.units_within(0.05) == pytest.approx(2350)
+    assert cost.units_within(0.001) == 0
