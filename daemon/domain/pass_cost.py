@@ -6,8 +6,6 @@ budget whatever the model and machine.
 
 from __future__ import annotations
 
-import math
-
 TEXT_OVERHEAD = 32  # a text's cost beyond its characters (special tokens, per-row work)
 FORGET = 0.95  # weight a pass keeps per later pass: the fit follows a machine that gets busy
 
@@ -45,10 +43,10 @@ class PassCost:
         return 0.0, self._y / self._x
 
     def units_within(self, seconds: float) -> float:
-        """How many cost units a pass may hold to take about ``seconds`` (any number before
-        the first pass; at least one text's worth is always taken by the caller)."""
+        """How many cost units a pass may hold to take about ``seconds`` (none before the first
+        pass: the caller takes one text, and learns from it what more would cost)."""
         fit = self.fit()
         if fit is None:
-            return math.inf
+            return 0.0
         fixed, per_unit = fit
         return max(seconds - fixed, 0.0) / per_unit
