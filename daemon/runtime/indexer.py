@@ -22,7 +22,7 @@ from memlane.daemon.runtime.writer import Writer
 from memlane.events.errors import LogWriteFailed
 from memlane.events.model import Consolidated, Embedded, Event, Record, Stored
 
-BATCH = 32
+BATCH = 128  # memories per embed-and-link round (the engine sorts them by length)
 RETRY_AFTER = 5.0  # seconds before memories whose events the disk refused are tried again
 QUEUE = 50_000  # memories waiting for a vector; beyond it the backlog sweep catches up
 log = structlog.get_logger()

@@ -223,6 +223,17 @@ async def test_bulk_passes_keep_to_a_compute_budget_shorter_while_someone_search
     assert max(quiet_passes) <= quiet and len(quiet_passes) > len(full_passes)
 
 
+@pytest.mark.anyio
+async def test_passes_hold_texts_of_like_lengths_answered_in_the_requests_order() -> None:
+    embedder = CountingEmbedder()
+    texts = [("word " * (1 + 20 * (i % 2))) + str(i) for i in range(2 * MAX_BATCH)]
+    async with running(embedder) as (_tg, engine):
+        await engine.embed(["warm 0"])
+        vectors = await engine.embed(texts)
+    assert vectors[:, 0].tolist() == list(range(2 * MAX_BATCH))
+    assert [{len(t) > 50 for t in texts} for texts in embedder.texts[1:]] == [{False}, {True}]
+
+
 def test_a_pass_takes_texts_up_to_its_budget_and_always_one() -> None:
     def job(texts: list[str], lane: str = "bulk") -> _Job:
         return _Job(texts, "document", None, lane)  # type: ignore[arg-type]
