@@ -94,8 +94,9 @@ def recovered_line(daemon: DaemonProcess) -> dict[str, Any]:
 
 
 def test_projections_open_as_they_are(upgraded: DaemonProcess, expected: dict[str, Any]) -> None:
-    """The daemon replays no event and embeds nothing at start; its status carries over."""
-    status = upgraded.client.request("GET", "/v1/status")
+    """The daemon replays no event and embeds nothing at start (once its start-up work is
+    done: the model loaded, the backlog checked); its status carries over."""
+    status = upgraded.wait_idle()
     assert status["embedding_backlog"] == 0 and status["embed_passes"] == 0
     assert status["applied_seq"] == status["last_seq"] == expected["status"]["last_seq"]
     recovered = recovered_line(upgraded)
