@@ -1,9 +1,7 @@
 """Embeds new memories in the background and records each vector as an ``Embedded`` event.
 
 A store is acknowledged once its ``Stored`` event is durable; its vector follows shortly after,
-then its links. Rounds overlap: the next round's texts are embedded while the last round's
-vectors are logged and linked (its links still land before the next round's vectors), so the
-model does not wait for the link pass and the log's fsyncs. New memories wait in a bounded memory object stream; the writer never waits on
+then its links. New memories wait in a bounded memory object stream; the writer never waits on
 it: when it is full, the overflow is picked up by the next backlog sweep (live memories
 without a vector from the current pipeline), which is also what runs after a restart, so a
 crash between the two events loses nothing.
@@ -16,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 import anyio
 import numpy as np
 import structlog
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskStatus
 
 from memlane.daemon.runtime.linker import Linker
 from memlane.daemon.runtime.ports import Embeds
@@ -49,7 +47,7 @@ class Indexer:
         self._overflowed = False
         self._retry_delay = 0.0
         self._unlinked: list[Record] = []  # embedded, their link pass refused by the disk
-        self._busy = 0  # rounds being embedded, logged or linked
+        self._busy = False
         self._idle = anyio.Event()
         self._idle.set()
         self.pipeline_recorded = anyio.Event()
@@ -61,7 +59,8 @@ class Indexer:
         until the start's own work is done (the model loaded, the pipeline on record, a link
         pass a crash cut finished)."""
         starting = 0 if self.pipeline_recorded.is_set() else 1
-        return self._receive.statistics().current_buffer_used + self._busy + starting
+        return self._receive.statistics().current_buffer_used + (1 if self._busy else 0) + \
+            starting
 
     def push(self, records: list[Record]) -> None:
         """Queue the texts of new memories among committed records (never waits)."""
@@ -128,39 +127,15 @@ class Indexer:
         task_status.started()
         with self._send, self._receive:
             await self.pipeline_recorded.wait()
-            async with anyio.create_task_group() as tasks:
-                linked = anyio.Event()
-                linked.set()
+            async with anyio.create_task_group() as sweeps:
                 async for first in self._receive:
-                    batch = self._batch_from(first)
-                    self._busy += 1
-                    vectors = await self._engine.embed([text for _, text in batch])
-                    await linked.wait()  # the last round's links go before these vectors
-                    linked = anyio.Event()
-                    tasks.start_soon(self._record, batch, vectors, linked, sweep, tasks)
-
-    async def _record(self, batch: list[tuple[int, str]], vectors: np.ndarray,
-                      linked: anyio.Event, sweep: Sweep, tasks: TaskGroup) -> None:
-        """Log a round's vectors and link them, while the next round is embedded."""
-        try:
-            await self._record_and_link(batch, vectors)
-            self._settle([memory_id for memory_id, _ in batch])
-        except LogWriteFailed as exc:  # the disk refused: the next sweep tries them again
-            log.warning("indexing_deferred", memories=len(batch), error=str(exc),
-                        retry_after_s=RETRY_AFTER)
-            self._seen.difference_update(memory_id for memory_id, _ in batch)
-            self._overflowed, self._retry_delay = True, RETRY_AFTER
-        self._pending.difference_update(memory_id for memory_id, _ in batch)
-        self._busy -= 1
-        self._progress.set()
-        self._progress = anyio.Event()
-        linked.set()
-        if self._overflowed and not self.backlog:
-            self._overflowed = False  # a task of its own: it waits on this queue
-            tasks.start_soon(self._sweep_after, sweep, self._retry_delay)
-            self._retry_delay = 0.0
-        if not self.backlog:
-            self._idle.set()
+                    await self._embed(self._batch_from(first))
+                    if self._overflowed and not self.backlog:
+                        self._overflowed = False  # a task of its own: it waits on this queue
+                        sweeps.start_soon(self._sweep_after, sweep, self._retry_delay)
+                        self._retry_delay = 0.0
+                    if not self.backlog:
+                        self._idle.set()
 
     def _batch_from(self, first: tuple[int, str]) -> list[tuple[int, str]]:
         batch = [first]
@@ -175,7 +150,23 @@ class Indexer:
         await anyio.sleep(delay)
         await self.enqueue(sweep())
 
-    async def _record_and_link(self, batch: list[tuple[int, str]], vectors: np.ndarray) -> None:
+    async def _embed(self, batch: list[tuple[int, str]]) -> None:
+        self._busy = True
+        try:
+            await self._embed_and_link(batch)
+            self._settle([memory_id for memory_id, _ in batch])
+        except LogWriteFailed as exc:  # the disk refused: the next sweep tries them again
+            log.warning("indexing_deferred", memories=len(batch), error=str(exc),
+                        retry_after_s=RETRY_AFTER)
+            self._seen.difference_update(memory_id for memory_id, _ in batch)
+            self._overflowed, self._retry_delay = True, RETRY_AFTER
+        self._pending.difference_update(memory_id for memory_id, _ in batch)
+        self._busy = False
+        self._progress.set()
+        self._progress = anyio.Event()
+
+    async def _embed_and_link(self, batch: list[tuple[int, str]]) -> None:
+        vectors = await self._engine.embed([text for _, text in batch])
         embedder = self._engine.embedder
         assert embedder is not None
         events: list[Event] = [
