@@ -1,7 +1,7 @@
 """Hook latency idle and under bulk load, on the offline model.
 
 Run: python -m bench.bench_load [--memories 20000] [--projects 5] [--clients 16] [--hooks 100]
-                                [--max-batch 16]
+                                [--max-batch N]
 
 Fills ``--memories`` memories over ``--projects`` projects (each a directory with ``.git``),
 then measures a ``type: "http"`` UserPromptSubmit hook (300-character prompts, a new TCP
@@ -154,7 +154,8 @@ def main() -> None:
     parser.add_argument("--projects", type=int, default=5)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--hooks", type=int, default=100)
-    parser.add_argument("--max-batch", type=int, default=16, help="texts per embedding pass")
+    parser.add_argument("--max-batch", type=int,
+                        help="the daemon's max_batch (default: its own)")
     args = parser.parse_args()
     print_header()
     code = Path(memlane.cli.__file__).parent  # the memlane under test, wherever it came from
@@ -162,13 +163,14 @@ def main() -> None:
                          capture_output=True, text=True, check=False).stdout.strip()
     print(f"git {sha}; {args.memories} memories in {args.projects} projects; "
           f"{args.clients} bulk clients; {args.hooks} hooks per row; "
-          f"passes of at most {args.max_batch} texts")
+          f"max_batch {args.max_batch or 'as configured'}")
     root = Path(tempfile.mkdtemp(prefix="mlload-"))
     projects = [root / f"project{p}" for p in range(args.projects + 1)]
     for project in projects:
         (project / ".git").mkdir(parents=True)
     *filled, new = projects
-    with running_daemon(MEMLANE_MAX_BATCH=str(args.max_batch)) as daemon:
+    env = {} if args.max_batch is None else {"MEMLANE_MAX_BATCH": str(args.max_batch)}
+    with running_daemon(**env) as daemon:
         started = time.perf_counter()
         fill(daemon, args.memories, filled)
         print(f"filled and embedded in {time.perf_counter() - started:.0f} s")

@@ -25,7 +25,7 @@ PERMANENT = (EXIT_LOG_CORRUPTED, EXIT_BAD_CONFIG, EXIT_ACKED_MISSING, EXIT_STATE
 
 # How long a thread runs Python before it hands the GIL to one that waits (CPython: 5 ms). The
 # event loop gives the GIL up at every socket call and waits that long to get it back while a
-# worker thread runs Python (a forget's log scan, compaction), so a request that takes it
+# worker thread runs Python (a forget's log scan or rewrite), so a request that takes it
 # back ten times waited ~50 ms; at 1 ms it waits a fifth of that (bench/bench_forget.py).
 GIL_SWITCH_INTERVAL_S = 0.001
 

@@ -32,7 +32,7 @@ from memlane.events.codec import decode_record, encode_record, join_batch, raw_r
 from memlane.events.compaction import Survey, plan_segment
 from memlane.events.disk import OsDisk
 from memlane.events.errors import LogCorrupted, LogError
-from memlane.events.framing import MAX_PAYLOAD, Frame, FrameError, frame, iter_frames
+from memlane.events.framing import MAX_PAYLOAD, Frame, frame, iter_frames
 from memlane.events.model import Record
 from memlane.events.scan import iter_segment, scan_segment
 from memlane.events.seal import digest_path, remove_digest, write_digest

@@ -16,6 +16,7 @@ dropped by the next compaction or start).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import threading
 from collections.abc import Sequence
@@ -29,10 +30,11 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from memlane.daemon.domain.errors import ApiError
-from memlane.events.compactor import Progress, Step
+from memlane.events.compactor import STAGING, Progress, Step
 from memlane.events.retention import Prepared, prepare
 
 MAX_LINE = 1024 * 1024
+ORPHANED = 75  # the child's status when its daemon went away before it was done
 
 
 class PrepareRequest(msgspec.Struct, frozen=True):
@@ -58,7 +60,21 @@ async def prepare_in_child(directory: Path, last_seq: int, *, cutoff: datetime,
                            floors: Sequence[int], step: Step, progress: Progress) -> Prepared:
     """:func:`memlane.events.retention.prepare`, run by a child process; ``step`` and
     ``progress`` are called here as the child reaches them. :class:`CompactionFailed` if the
-    child fails (a damaged segment, say: nothing is switched)."""
+    child fails or cannot be run (a damaged segment, say): nothing is switched, and what it
+    staged is removed."""
+    try:
+        return await _run_child(directory, last_seq, cutoff, floors, step, progress)
+    except (OSError, anyio.BrokenResourceError, anyio.DelimiterNotFound) as exc:
+        shutil.rmtree(directory / STAGING, ignore_errors=True)
+        raise CompactionFailed(f"compaction's child could not run or answer: "
+                               f"{exc!r}") from None
+    except CompactionFailed:
+        shutil.rmtree(directory / STAGING, ignore_errors=True)
+        raise
+
+
+async def _run_child(directory: Path, last_seq: int, cutoff: datetime, floors: Sequence[int],
+                     step: Step, progress: Progress) -> Prepared:
     request = msgspec.json.encode(PrepareRequest(str(directory), last_seq, cutoff, list(floors)))
     # -P: nothing from the daemon's working directory is imported
     process = await anyio.open_process([sys.executable, "-P", "-m", __name__],
@@ -115,7 +131,7 @@ async def _last_line(process: Process) -> str:
 def _exit_with_parent() -> None:
     while os.read(0, 4096):  # b"" once the daemon closes the pipe or dies
         pass
-    os._exit(1)
+    os._exit(ORPHANED)
 
 
 def main() -> None:

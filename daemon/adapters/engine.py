@@ -1,19 +1,22 @@
 """The warm embedding engine: loads the model once, then coalesces concurrent requests.
 
 Requests that arrive while a forward pass runs (or within an optional ``window``) share the
-next pass (up to ``max_batch`` texts), so twenty hooks firing at once cost about one
-pass. A bulk pass also stops at ``PASS_BUDGET_S`` of compute, as the passes before predict it
-(:mod:`memlane.daemon.domain.pass_cost`: the cap holds for any model and machine). A request larger than a pass is
-served in slices, and after each slice it goes behind the requests that waited: a big request
-never holds the engine from others for more than one slice. A request over ``MAX_REQUEST_TOKENS`` is refused
-(413 ``embeddings_too_large``). Two lanes: an interactive request (a search or hook query) goes
-before every bulk one and shares its pass only with other interactive requests, so it waits
-for at most the pass under way; a bulk request that may be shed (``POST /v1/embeddings``) is
-refused with 503 ``busy`` while ``BULK_QUEUE_TEXTS`` bulk texts already wait. Requests wait in a bounded memory object stream owned by the
-engine's task. Within ``INTERACTIVE_QUIET_S`` of an interactive request, bulk passes take
-``QUIET_PASS_BUDGET_S``: a query then waits for a short pass, while a bulk import with nobody
-searching keeps full ones. Inference runs in a worker thread behind a limiter of one: ONNX
-Runtime already uses the cores it is given.
+next pass (up to ``max_batch`` texts), so twenty hooks firing at once cost about one pass. A
+request's texts go shortest first, so that a pass pads little. A bulk pass also stops at
+``PASS_BUDGET_S`` of compute, as the passes before predict it
+(:mod:`memlane.daemon.domain.pass_cost`: the cap holds for any model and machine). A request
+larger than a pass is served in slices, and after each slice it goes behind the requests that
+waited: a big request never holds the engine from others for more than one slice. A request
+over ``MAX_REQUEST_TOKENS`` is refused (413 ``embeddings_too_large``).
+
+Two lanes: an interactive request (a search or hook query) goes before every bulk one and
+shares its pass only with other interactive requests, so it waits for at most the pass under
+way; a bulk request that may be shed (``POST /v1/embeddings``) is refused with 503 ``busy``
+while ``BULK_QUEUE_TEXTS`` bulk texts already wait. Requests wait in a bounded memory object
+stream owned by the engine's task. Within ``INTERACTIVE_QUIET_S`` of an interactive request,
+bulk passes take ``QUIET_PASS_BUDGET_S``: a query then waits for a short pass, while a bulk
+import with nobody searching keeps full ones. Inference runs in a worker thread behind a
+limiter of one: ONNX Runtime already uses the cores it is given.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import numpy as np
 import structlog
 from anyio.abc import TaskStatus
 
-from memlane.daemon.adapters.embedder import Embedder
+from memlane.daemon.adapters.embedder import MAX_CHARS_PER_TOKEN, Embedder
 from memlane.daemon.domain.errors import BadRequest, Busy, PayloadTooLarge, Unavailable
 from memlane.daemon.domain.pass_cost import PassCost, text_cost
 
@@ -58,10 +61,14 @@ class _Job:
     abandoned: bool = False  # its caller went away (cancelled): no pass is spent on it
     parts: list[np.ndarray] = field(default_factory=list)
     order: list[int] | None = None  # where each text stood in the request, when it moved
+    read: int | None = None  # characters of each text the model reads, if not all (a query)
 
     @property
     def kind(self) -> tuple[str, int | None, Lane]:
         return self.input_type, self.dims, self.lane
+
+    def cost(self, index: int) -> int:
+        return text_cost(self.texts[index], self.read)
 
     def finish(self, part: np.ndarray) -> None:
         """Keep one slice's vectors; the last slice completes the job."""
@@ -82,8 +89,8 @@ class _Job:
 
 def _job(texts: Sequence[str], input_type: str, dims: int | None, lane: Lane) -> _Job:
     """A job with its texts shortest first: the passes that slice it then hold texts of like
-    lengths, which pad less (a pass pads each text to its longest; ~12% less compute for a
-    bulk load of notes of mixed lengths)."""
+    lengths, which pad less (a pass pads each text to its longest; 6-12% less compute for the
+    peer benchmark's notes of mixed lengths, in process)."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     if order == list(range(len(texts))):
         return _Job(texts, input_type, dims, lane)
@@ -144,6 +151,8 @@ class EmbedEngine:
         if shed and lane == "bulk" and self.bulk_waiting >= BULK_QUEUE_TEXTS:
             raise Busy(f"{self.bulk_waiting} texts already wait to be embedded; retry shortly")
         job = _job(texts, input_type, dims, lane)
+        if input_type == "query":  # the model reads a query's first window only
+            job.read = self.embedder.spec.max_tokens * MAX_CHARS_PER_TOKEN
         if lane == "interactive":
             self._interactive_at = time.monotonic()
         bulk = len(texts) if lane == "bulk" else 0
@@ -238,7 +247,8 @@ class EmbedEngine:
                 job.fail(exc)
             return
         self.passes += 1
-        self.cost.observe(sum(map(text_cost, texts)), time.perf_counter() - started)
+        units = sum(job.cost(i) for job, start, stop in batch for i in range(start, stop))
+        self.cost.observe(units, time.perf_counter() - started)
         offset = 0
         for job, start, stop in batch:
             job.finish(vectors[offset:offset + stop - start])
@@ -263,7 +273,7 @@ def take_batch(jobs: list[_Job], max_batch: int,
     for job in jobs:
         start = stop = job.taken
         while job.kind == kind and stop < len(job.texts) and room > 0:
-            cost = text_cost(job.texts[stop])
+            cost = job.cost(stop)
             if cost > left and (batch or stop > start):
                 room = 0  # the pass is full
                 break

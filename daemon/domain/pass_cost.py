@@ -10,9 +10,10 @@ TEXT_OVERHEAD = 32  # a text's cost beyond its characters (special tokens, per-r
 FORGET = 0.95  # weight a pass keeps per later pass: the fit follows a machine that gets busy
 
 
-def text_cost(text: str) -> int:
-    """A text's share of a pass, in cost units (characters)."""
-    return len(text) + TEXT_OVERHEAD
+def text_cost(text: str, read: int | None = None) -> int:
+    """A text's share of a pass, in cost units: its characters, or the ``read`` first ones
+    when the model reads no more of it (a query's first window)."""
+    return min(len(text), read if read is not None else len(text)) + TEXT_OVERHEAD
 
 
 class PassCost:

@@ -56,11 +56,12 @@ class Indexer:
     @property
     def backlog(self) -> int:
         """Memories waiting for a vector or for their links (0 only when all are done); 1 more
-        until the start's own work is done (the model loaded, the pipeline on record, a link
-        pass a crash cut finished)."""
-        starting = 0 if self.pipeline_recorded.is_set() else 1
+        while the start's own work runs (the model loading, the pipeline put on record, a link
+        pass a crash cut finished) and while a sweep still looks for memories to queue. A model
+        that failed to load leaves nothing to wait for (status says it failed)."""
+        starting = not self.pipeline_recorded.is_set() and self._engine.load_error is None
         return self._receive.statistics().current_buffer_used + (1 if self._busy else 0) + \
-            starting
+            int(starting) + (1 if self._sweeps else 0)
 
     def push(self, records: list[Record]) -> None:
         """Queue the texts of new memories among committed records (never waits)."""

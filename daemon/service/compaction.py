@@ -2,10 +2,11 @@
 
 The survey and the staging run beside the daemon while appends go on (the composition root
 hands in where: a child process, so the event loop never shares a GIL with them); only the
-switch runs in the writer's thread, between two batches (see :mod:`memlane.events.compactor`). One compaction
-runs at a time. The horizon is the lowest of the retention window's start, the SQLite
-projection's applied seq, the acknowledged watermark and every hold the composition root
-registers (e.g. a sync outbox's cursor: nothing unpublished is compacted).
+switch runs in the writer's thread, between two batches (see
+:mod:`memlane.events.compactor`). One compaction runs at a time. The horizon is the lowest of
+the retention window's start, the SQLite projection's applied seq, the acknowledged watermark
+and every hold the composition root registers (e.g. a sync outbox's cursor: nothing
+unpublished is compacted).
 
 Past the disk budget, the scheduled round compacts; still past it after that, ``over_budget``
 says so (status and doctor warn). Nothing else is ever dropped to fit: no live memory goes.
@@ -39,7 +40,7 @@ log = structlog.get_logger()
 Hold = Callable[[], int]  # a seq below which compaction may go (nothing at or above it)
 
 
-class Prepare(Protocol):
+class StagesCompaction(Protocol):
     """Survey the log up to a seq and stage its compacted segments, as
     :func:`memlane.events.retention.prepare` does."""
 
@@ -50,7 +51,7 @@ class Prepare(Protocol):
 
 class Compaction:
     def __init__(self, *, writer: Writer, reader: Reader, log_dir: Path, retention_days: int,
-                 prepare: Prepare, budget_bytes: int = 0, holds: Sequence[Hold] = (),
+                 prepare: StagesCompaction, budget_bytes: int = 0, holds: Sequence[Hold] = (),
                  crash_at: str | None = None) -> None:
         self._writer = writer
         self._prepare = prepare

@@ -14,8 +14,8 @@ import anyio
 import msgspec
 import pytest
 
-from memlane.daemon.adapters.compaction_child import (CompactionFailed, PrepareRequest,
-                                                      prepare_in_child)
+from memlane.daemon.adapters.compaction_child import (ORPHANED, CompactionFailed,
+                                                      PrepareRequest, prepare_in_child)
 from memlane.events.compactor import STAGING
 from memlane.events.retention import Prepared, prepare
 from memlane.events.segments import list_segments
@@ -72,6 +72,8 @@ def test_the_child_stages_what_the_daemon_would(tmp_path: Path,
 
 def test_a_damaged_segment_fails_with_the_childs_reason(tmp_path: Path,
                                                         history: tuple[Path, int]) -> None:
+    """The child's own error comes back as a clear compaction_failed error, and what it
+    staged before it met the damage is removed."""
     source, last = history
     directory = tmp_path / "log"
     shutil.copytree(source, directory)
@@ -83,18 +85,55 @@ def test_a_damaged_segment_fails_with_the_childs_reason(tmp_path: Path,
         _in_child(directory, last, [], [])
     assert failed.value.status == 500 and failed.value.code == "compaction_failed"
     assert "LogCorrupted" in failed.value.message and sealed.name in failed.value.message
+    assert not (directory / STAGING).exists()
+
+
+def _children() -> list[int]:
+    """Pids of running compaction children (Linux: read from /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"memlane.daemon.adapters.compaction_child" in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue  # the process ended meanwhile
+    return found
+
+
+def test_a_cancelled_compaction_leaves_no_child(tmp_path: Path,
+                                                history: tuple[Path, int]) -> None:
+    """The daemon stops (or gives up) mid-staging: its child is killed, not left running."""
+    source, last = history
+    directory = tmp_path / "log"
+    shutil.copytree(source, directory)
+    before = _children()
+
+    async def run() -> bool:
+        with anyio.CancelScope() as scope:
+            def step(name: str) -> None:
+                assert len(_children()) == len(before) + 1  # the child is running now
+                scope.cancel()
+
+            await prepare_in_child(directory, last, cutoff=datetime.now(UTC), floors=[last],
+                                   step=step, progress=lambda done, todo: None)
+        return scope.cancelled_caught
+
+    assert anyio.run(run)
+    assert _children() == before
 
 
 def test_the_child_exits_once_its_daemon_is_gone(history: tuple[Path, int],
                                                  tmp_path: Path) -> None:
-    """Its stdin closes (the daemon died or gave up): it stops at once, answering nothing."""
+    """Its stdin closes (the daemon died or gave up): it stops at once, answering nothing,
+    with the status that says so."""
     source, last = history
     directory = tmp_path / "log"
     shutil.copytree(source, directory)
     request = msgspec.json.encode(PrepareRequest(str(directory), last, datetime.now(UTC),
                                                  [last]))
     with subprocess.Popen([sys.executable, "-m", "memlane.daemon.adapters.compaction_child"],
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE) as child:
-        answer, _ = child.communicate(request + b"\n", timeout=30)  # then stdin closes
-    assert child.returncode == 1
-    assert b'"prepared"' not in answer
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as child:
+        answer, error = child.communicate(request + b"\n", timeout=30)  # then stdin closes
+    assert child.returncode == ORPHANED, error
+    assert error == b"" and b'"prepared"' not in answer
