@@ -47,6 +47,7 @@ class Embedder:
         self.tokenizer = tokenizer
         self.dims = dims or spec.dims
         self.pipeline = pipeline_id(spec, self.dims)
+        self.query_chars = spec.max_tokens * MAX_CHARS_PER_TOKEN  # all the model reads of a query
         self._inputs = {i.name: i for i in session.get_inputs()}
         outputs = [o.name for o in session.get_outputs()]
         # Decoder exports also list their key/value cache outputs: pool the hidden states.
@@ -116,7 +117,7 @@ class Embedder:
     def _head(self, text: str) -> Encoding:
         """The first window of the text, the text cut before tokenising to what a window can
         hold (the model reads no more of a query)."""
-        return self._split(text[: self.spec.max_tokens * MAX_CHARS_PER_TOKEN], first_only=True)[0]
+        return self._split(text[: self.query_chars], first_only=True)[0]
 
     def _encode(self, text: str) -> Encoding:
         encoding = self.tokenizer.encode(text)

@@ -34,7 +34,7 @@ import numpy as np
 import structlog
 from anyio.abc import TaskStatus
 
-from memlane.daemon.adapters.embedder import MAX_CHARS_PER_TOKEN, Embedder
+from memlane.daemon.adapters.embedder import Embedder
 from memlane.daemon.domain.errors import BadRequest, Busy, PayloadTooLarge, Unavailable
 from memlane.daemon.domain.pass_cost import PassCost, text_cost
 
@@ -152,7 +152,7 @@ class EmbedEngine:
             raise Busy(f"{self.bulk_waiting} texts already wait to be embedded; retry shortly")
         job = _job(texts, input_type, dims, lane)
         if input_type == "query":  # the model reads a query's first window only
-            job.read = self.embedder.spec.max_tokens * MAX_CHARS_PER_TOKEN
+            job.read = self.embedder.query_chars
         if lane == "interactive":
             self._interactive_at = time.monotonic()
         bulk = len(texts) if lane == "bulk" else 0

@@ -19,7 +19,6 @@ from anyio.abc import TaskGroup
 from memlane.daemon.adapters import engine as engine_module
 from memlane.daemon.adapters.engine import (MAX_REQUEST_TOKENS, PASS_BUDGET_S,
                                             QUIET_PASS_BUDGET_S, EmbedEngine, _Job, take_batch)
-from memlane.daemon.domain.models import MINILM
 from memlane.daemon.domain.pass_cost import FORGET, PassCost, text_cost
 from memlane.daemon.domain.errors import Busy, PayloadTooLarge
 
@@ -30,7 +29,7 @@ BIG = MAX_BATCH * 40
 class CountingEmbedder:
     """An embedder whose vector for a text is its number: order and slicing are checkable."""
 
-    spec = MINILM  # what the engine reads of it: how much of a query the model reads
+    query_chars = 4096  # what the engine reads of it: how much of a query the model reads
 
     def __init__(self) -> None:
         self.passes: list[int] = []
