@@ -74,8 +74,10 @@ class DaemonProcess:
         raise TimeoutError("the daemon did not finish embedding")
 
     def stderr(self) -> str:
+        """Everything the daemons of this home wrote to stderr (whole: under load, health polls
+        alone can push a start's warning out of any fixed tail)."""
         path = self.home / "stderr.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def kill9(self) -> None:
         assert self.process is not None
