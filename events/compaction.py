@@ -1,7 +1,9 @@
 """Compaction, the pure part: which records of a sealed segment a compacted log keeps.
 
 A compacted log replays to the same projections as the log it replaces. Records are kept whole
-(seq, time, event, and whatever the envelope carries), never edited; only these go:
+(seq, time, event, and whatever the envelope carries), but for one edit: a kept ``Embedded``
+holding the model's float32 vector holds its int8 codes and scale instead, which the vector
+projection holds anyway (:mod:`vector_codes`). Only these go:
 
 - ``Recalled`` and ``Shown``: folded, per segment, into ``Tallied`` records that add their
   counts and set what the last of them set (the last recall time, the refresh that ageing
@@ -28,6 +30,7 @@ from datetime import datetime
 
 import msgspec
 
+from memlane.events import vector_codes
 from memlane.events.model import (
     Embedded,
     Linked,
@@ -81,13 +84,15 @@ def survey(records: Iterable[Record]) -> Survey:
 
 @dataclass(frozen=True)
 class Plan:
-    """One segment compacted: the indexes of the records kept, and the tallies to add."""
+    """One segment compacted: the indexes of the records kept, those kept in another form
+    (vectors as codes; by index), and the tallies to add."""
 
     keep: list[int]
     tallies: list[Record]
+    coded: dict[int, Record] = field(default_factory=dict)
 
     def changes(self, count: int) -> bool:
-        return len(self.keep) != count or bool(self.tallies)
+        return len(self.keep) != count or bool(self.tallies) or bool(self.coded)
 
 
 class _Usage(msgspec.Struct, gc=False):
@@ -104,6 +109,7 @@ class _Usage(msgspec.Struct, gc=False):
 def plan_segment(records: Sequence[Record], found: Survey) -> Plan:
     """What to keep of one segment's records (in log order), and the ``Tallied`` to add."""
     keep: list[int] = []
+    coded: dict[int, Record] = {}
     usage: dict[int, _Usage] = {}
     times: dict[int, datetime] = {}
     for index, record in enumerate(records):
@@ -112,11 +118,16 @@ def plan_segment(records: Sequence[Record], found: Survey) -> Plan:
             times[record.seq] = record.at
             _count(usage, record)
             continue
-        if isinstance(event, Embedded) and not found.keeps_embedding(record, event):
-            continue
+        if isinstance(event, Embedded):
+            if not found.keeps_embedding(record, event):
+                continue
+            if event.vector and event.scale is None:
+                codes, scale = vector_codes.coded(event.vector, event.dims)
+                coded[index] = msgspec.structs.replace(
+                    record, event=msgspec.structs.replace(event, vector=codes, scale=scale))
         keep.append(index)
         _note_kept(usage, event)
-    return Plan(keep, _tallies(usage, times))
+    return Plan(keep, _tallies(usage, times), coded)
 
 
 def _count(usage: dict[int, _Usage], record: Record) -> None:

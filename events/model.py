@@ -38,14 +38,22 @@ class Stored(_Event, frozen=True, tag="stored"):
     idempotency_key: str | None = None
 
 
-class Embedded(_Event, frozen=True, tag="embedded"):
-    """A memory's vector (little-endian float32 bytes) from a named embedding pipeline."""
+class Embedded(_Event, frozen=True, tag="embedded", omit_defaults=True):
+    """A memory's vector from a named embedding pipeline: little-endian float32 bytes as the
+    model gave them, or, once compacted, int8 codes with their ``scale`` (see
+    :mod:`memlane.events.vector_codes`)."""
 
     memory: int
     vector: bytes
     dims: int
     model: str
     pipeline: str
+    scale: float | None = None
+
+
+def vector_summary(event: Embedded) -> str:
+    """What a listing shows of a vector: its size and form, never its values."""
+    return f"<{event.dims} {'floats' if event.scale is None else 'int8 codes'}>"
 
 
 class Linked(_Event, frozen=True, tag="linked"):

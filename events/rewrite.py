@@ -18,7 +18,7 @@ from memlane.events.errors import LogCorrupted
 from memlane.events.framing import FrameError, frame, iter_frames, read_frame
 from memlane.events.model import Record
 from memlane.events.scan import SegmentScan, scan_segment
-from memlane.events.segments import COMPACTED, list_segments, parse_header, segment_header
+from memlane.events.segments import list_segments, parse_header, segment_header
 
 Transform = Callable[[Record], Record]
 Replace = Callable[[Path, bytes], None]  # replaces a segment's bytes atomically and durably
@@ -35,7 +35,7 @@ def rewrite_segment(path: Path, transform: Transform, replace: Replace) -> bytes
     scan = scan_segment(path, data, None)  # refuse to touch a damaged segment
     header = parse_header(path, data)
     assert not isinstance(header, str)  # the scan checked it
-    kept = data[:header.size] if header.version == COMPACTED else segment_header(scan.first_seq)
+    kept = data[:header.size] if header.compacted else segment_header(scan.first_seq)
     parts = [kept]
     changed: dict[int, list[Record]] = {}  # offset in the new bytes -> the records framed there
     size = len(kept)

@@ -31,7 +31,7 @@ from memlane.events.framing import (
     whole_if_ending_at,
 )
 from memlane.events.model import Record
-from memlane.events.segments import COMPACTED, SegmentHeader, parse_header
+from memlane.events.segments import SegmentHeader, parse_header
 
 T = TypeVar("T")
 
@@ -107,7 +107,7 @@ def _first_expected(path: Path, header: SegmentHeader, expect_seq: int | None) -
 
 def _unless_compacted(path: Path, header: SegmentHeader, error: FrameError) -> FrameError:
     """A failed frame, unless the segment is compacted (written whole: then it is damage)."""
-    if header.version == COMPACTED:
+    if header.compacted:
         raise LogCorrupted(path, error.offset, f"compacted segment damaged: {error.reason}")
     return error
 

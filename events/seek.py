@@ -31,7 +31,7 @@ from memlane.events.errors import LogCorrupted
 from memlane.events.framing import HEADER, Frame, read_frame
 from memlane.events.model import Record, Tallied
 from memlane.events.reading import first_seq_of
-from memlane.events.segments import COMPACTED, list_segments, parse_header
+from memlane.events.segments import list_segments, parse_header
 
 _LENGTH = struct.Struct("<I")
 STRIDE = 64  # frames between two checkpoints: a lookup walks at most this many frame headers
@@ -127,7 +127,7 @@ class Seeker:
                 header = parse_header(path, bytes(buf[:_HEAD]))
                 if isinstance(header, str):
                     raise LogCorrupted(path, 0, header)
-                frames = _Frames(inode, header.version == COMPACTED, header.size,
+                frames = _Frames(inode, header.compacted, header.size,
                                  header.first_seq)
                 self._frames[path] = frames
             _extend(buf, frames)

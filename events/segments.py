@@ -3,9 +3,11 @@
 The header's version says what a frame may hold: in version 1, one record; in version 2, a
 batch of records (or a single record, copied verbatim by a rewrite of a version-1 segment).
 Both are read; new segments are written as version 2, and a version-1 segment is never appended
-to (see :mod:`log`). Version 3 is a compacted segment (see :mod:`compaction`): its header also
-holds the last seq it accounts for, and its records' seqs rise strictly between the two, with
-gaps where compaction dropped records; a gap anywhere else is still damage.
+to (see :mod:`log`). Versions 3 and 4 are compacted segments (see :mod:`compaction`): the header
+also holds the last seq it accounts for, and its records' seqs rise strictly between the two,
+with gaps where compaction dropped records; a gap anywhere else is still damage. Compaction
+writes version 4, whose ``Embedded`` may hold int8 codes (:mod:`vector_codes`): a memlane that
+reads only up to version 3 refuses it instead of reading codes as floats.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from typing import NamedTuple
 
 MAGIC = b"MLANELOG"
 VERSION = 2
-COMPACTED = 3
-READABLE_VERSIONS = frozenset({1, 2, COMPACTED})
+COMPACTED = 4  # what compaction writes
+COMPACTED_VERSIONS = frozenset({3, COMPACTED})  # 3: written before vectors were quantised
+READABLE_VERSIONS = frozenset({1, 2, *COMPACTED_VERSIONS})
 PLAUSIBLE_VERSION = 255  # a version field above this is a damaged header, not a newer format
 SEGMENT_HEADER = struct.Struct("<8sIQ")
-COMPACTED_TAIL = struct.Struct("<Q")  # after a version-3 header: the last seq accounted for
+COMPACTED_TAIL = struct.Struct("<Q")  # after a compacted segment's header: the last seq accounted for
 SUFFIX = ".seg"
 
 
@@ -29,6 +32,10 @@ class SegmentHeader(NamedTuple):
     first_seq: int
     last_seq: int | None = None  # a compacted segment's last seq accounted for
     size: int = SEGMENT_HEADER.size
+
+    @property
+    def compacted(self) -> bool:
+        return self.version in COMPACTED_VERSIONS
 
 
 def segment_name(first_seq: int) -> str:
@@ -56,7 +63,7 @@ def parse_header(path: Path, data: bytes) -> SegmentHeader | str:
                 "upgrade memlane to open this log")
     if path.name != segment_name(first_seq):
         return f"segment header says first seq {first_seq}, name disagrees"
-    if version != COMPACTED:
+    if version not in COMPACTED_VERSIONS:
         return SegmentHeader(int(version), int(first_seq))
     size = SEGMENT_HEADER.size + COMPACTED_TAIL.size
     if len(data) < size:
@@ -64,7 +71,7 @@ def parse_header(path: Path, data: bytes) -> SegmentHeader | str:
     (last_seq,) = COMPACTED_TAIL.unpack_from(data, SEGMENT_HEADER.size)
     if last_seq < first_seq:
         return f"compacted segment accounts for seqs {first_seq}..{last_seq}"
-    return SegmentHeader(COMPACTED, int(first_seq), int(last_seq), size)
+    return SegmentHeader(int(version), int(first_seq), int(last_seq), size)
 
 
 def refuse_newer(segments: list[Path]) -> None:

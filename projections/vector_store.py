@@ -4,7 +4,8 @@ Two layouts, chosen by size: below :data:`EXACT_BELOW` vectors a flat float32 ma
 (:mod:`memlane.projections.flat_vectors`: exact scan, nothing to build, saved in place); from
 there on a usearch HNSW graph, built in batches on every core. The projection switches by
 itself as it grows (and back, with some slack, as it shrinks). Vectors are inserted in
-batches: a run of ``AddVector`` ops becomes one insertion.
+batches: a run of ``AddVector`` ops becomes one insertion. Every vector is held quantised
+(:mod:`memlane.events.vector_codes`); files saved before that are quantised when loaded.
 
 The files are saved beside a small JSON file recording the layout, the seq they reflect and
 their sizes and CRC32C; a missing, stale or mismatched file is rebuilt from the log.
@@ -28,6 +29,7 @@ import onnxruntime  # type: ignore[import-untyped]  # noqa: F401  isort: skip
 from usearch.index import Index  # isort: skip
 
 from memlane.events.model import Embedded, ForgetRequested, Forgotten, ModelChanged, Record
+from memlane.events.vector_codes import held, held_rows
 from memlane.projections import graph_save
 from memlane.projections.flat_vectors import FlatVectors
 
@@ -37,6 +39,7 @@ THREADS = os.cpu_count() or 1
 PARALLEL_FROM = 4096  # a batch this large is inserted on every core (smaller ones: one thread,
 # which builds the same graph as inserting one at a time, so answers stay reproducible)
 
+HELD_VALUES = "int8-codes"  # the saved vectors are held quantised (older saves: the floats)
 FILLER_KEY = 2**63 - 1  # throwaway keys count down from here, far above any memory id (a seq)
 
 class AddVector(NamedTuple):
@@ -44,6 +47,7 @@ class AddVector(NamedTuple):
     vector: bytes
     dims: int
     pipeline: str
+    scale: float | None  # None: float32 bytes; else int8 codes (see vector_codes)
 
 
 class RemoveVector(NamedTuple):
@@ -64,7 +68,8 @@ def vector_ops(record: Record) -> list[VectorOp]:
     event = record.event
     match event:
         case Embedded() if event.vector:
-            return [AddVector(event.memory, event.vector, event.dims, event.pipeline)]
+            return [AddVector(event.memory, event.vector, event.dims, event.pipeline,
+                              event.scale)]
         case ForgetRequested():
             return [RemoveVector(m) for m in event.memories]
         case Forgotten():
@@ -131,6 +136,9 @@ class VectorProjection:
             return False
         self.pipeline, self.applied_seq = meta["pipeline"], int(meta["applied_seq"])
         self._saved_mode = meta.get("mode", "hnsw")
+        if meta.get("values") != HELD_VALUES:  # saved before vectors were held quantised
+            self.index = _requantised(self.index)
+            self._changes += 1
         self._settle()
         return True
 
@@ -174,8 +182,7 @@ class VectorProjection:
         ops = [op for op in run if op.pipeline == self.pipeline]
         if not ops or self.index is None:
             return
-        dims = ops[0].dims
-        rows = np.frombuffer(b"".join(op.vector for op in ops), dtype="<f4").reshape(len(ops), dims)
+        rows = held_rows([op.vector for op in ops], [op.scale for op in ops], ops[0].dims)
         keys = [op.key for op in ops]
         if isinstance(self.index, FlatVectors):
             self.index.add(keys, rows)
@@ -313,7 +320,7 @@ class VectorProjection:
 
     def _meta(self) -> dict[str, Any]:
         return {"applied_seq": self.applied_seq, "pipeline": self.pipeline,
-                "count": len(self), "mode": self.mode}
+                "count": len(self), "mode": self.mode, "values": HELD_VALUES}
 
     def _commit(self, meta: dict[str, Any], changes: int) -> None:
         """Replace the metadata (last: until then the old one describes the old files)."""
@@ -354,6 +361,21 @@ def _load(path: Path, meta: dict[str, Any]) -> Vectors | None:
         return None
     index = Index.restore(str(path))
     return index if index is not None and len(index) == meta["count"] else None
+
+
+def _requantised(index: Vectors) -> Vectors:
+    """The same vectors, held quantised (an upgrade of vectors saved as the model's floats)."""
+    if isinstance(index, FlatVectors):
+        keys, rows = index.items()
+        flat = FlatVectors(index.dims, capacity=max(len(keys), 1024))
+        flat.add([int(key) for key in keys], held(rows))
+        return flat
+    keys = np.asarray(index.keys, dtype=np.uint64)
+    graph = _new_index(index.ndim)
+    if len(keys):
+        rows = np.asarray(index.get(keys), dtype=np.float32).reshape(len(keys), -1)
+        graph.add(keys, held(rows), threads=_threads(len(keys)))
+    return graph
 
 
 def _new_index(dims: int) -> Index:

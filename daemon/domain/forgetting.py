@@ -33,6 +33,7 @@ from memlane.events.model import (
     Stored,
     Unknown,
 )
+from memlane.events.vector_codes import held_rows
 
 MIN_NEEDLE = 8  # bytes: a shorter text would match by chance, so it is not scanned for
 VECTOR_NEEDLE = 64  # bytes of a vector the proof scan looks for (16 float32s)
@@ -104,7 +105,9 @@ def gather_traces(records: Iterable[Record], memories: Iterable[int]) -> Traces:
         elif isinstance(event, Recalled) and event.memory in ids and event.query:
             traces.queries.add(event.query)
         elif isinstance(event, Embedded) and event.memory in ids and event.vector:
-            traces.vectors.append(event.vector[:VECTOR_NEEDLE])
+            traces.vectors.append(event.vector[:VECTOR_NEEDLE])  # as the log holds it
+            traces.vectors.append(  # as the vector projection holds it
+                held_rows([event.vector], [event.scale], event.dims).tobytes()[:VECTOR_NEEDLE])
     return traces
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from memlane.events.mentions import referenced
-from memlane.events.model import Embedded, Record, Tallied
+from memlane.events.model import Embedded, Record, Tallied, vector_summary
 
 
 def touches(record: Record, memory: int) -> bool:
@@ -22,7 +22,7 @@ def history(records: Iterable[Record], memory: int) -> list[dict[str, Any]]:
         if touches(record, memory):
             event = msgspec.to_builtins(record.event)
             if isinstance(record.event, Embedded):
-                event["vector"] = f"<{record.event.dims} floats>"
+                event["vector"] = vector_summary(record.event)
             elif isinstance(record.event, Tallied):
                 event = _tally_of(event, record.event.memories.index(memory))
             rows.append({"seq": record.seq, "at": record.at.isoformat(), **event})

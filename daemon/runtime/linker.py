@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
-import numpy as np
 
 from memlane.daemon.domain.linking import MAX_LINKS, Neighbour, decide_links
 from memlane.daemon.domain.models import ModelSpec
@@ -25,6 +24,7 @@ from memlane.daemon.runtime.thresholds import threshold_for
 from memlane.daemon.runtime.writer import Writer
 from memlane.events.log import read_log
 from memlane.events.model import Embedded, Event, Linked, Record
+from memlane.events.vector_codes import held_rows
 from memlane.projections import queries
 from memlane.projections.catchup import Projections
 
@@ -81,7 +81,7 @@ class Linker:
                 return []
             # the batch's neighbours in one search (a flat matrix scores them in one product)
             found = vectors.search_many(
-                np.stack([np.frombuffer(event.vector, dtype="<f4") for event, _ in live]),
+                held_rows([e.vector for e, _ in live], [e.scale for e, _ in live], live[0][0].dims),
                 MAX_LINKS * 4)
             events: list[Event] = []
             seen: set[tuple[int, int]] = set()

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import numpy as np
 
 from memlane.daemon.domain.admission import AdmissionIndex
 from memlane.daemon.domain.forgetting import (
+    VECTOR_NEEDLE,
     descendants,
     drop_about,
     gather_traces,
@@ -18,6 +20,7 @@ from memlane.daemon.domain.routing import SECTION, insert_memory
 from memlane.daemon.runtime.writer import Writer
 from memlane.events import model as m
 from memlane.events.log import EventLog, read_log
+from memlane.events.vector_codes import coded, held
 from tests.events.test_text_fields import AT
 
 SECRET = "the vault code is quokka 7781"
@@ -69,6 +72,23 @@ def test_traces_and_needles_cover_text_and_queries() -> None:
     found = needles([*traces.texts.values()])
     assert b'say \\"hi\\"\\nthen leave now' in found
     assert "then leave now".encode("utf-16-le") in found
+
+
+def test_a_vectors_traces_are_its_bytes_in_the_log_and_in_the_projection() -> None:
+    """The proof scan looks for a vector as each log form holds it (floats, or codes once
+    compacted) and as the vector projection holds it (quantised: other bytes)."""
+    floats = np.random.default_rng(5).standard_normal(64).astype("<f4")
+    codes, scale = coded(floats.tobytes(), 64)
+    projected = held(floats.reshape(1, -1)).tobytes()[:VECTOR_NEEDLE]
+    records = [m.Record(seq=1, at=AT, event=stored(1)),
+               m.Record(seq=2, at=AT, event=m.Embedded(memory=1, vector=floats.tobytes(), dims=64,
+                                                        model="t", pipeline="t")),
+               m.Record(seq=3, at=AT, event=m.Embedded(memory=1, vector=codes, dims=64,
+                                                        model="t", pipeline="t", scale=scale))]
+    traces = gather_traces(records, [1])
+    assert traces.vectors == [floats.tobytes()[:VECTOR_NEEDLE], projected, codes[:VECTOR_NEEDLE],
+                              projected]
+    assert projected != floats.tobytes()[:VECTOR_NEEDLE]
 
 
 def test_admission_seeded_with_a_forgotten_row_knows_it() -> None:

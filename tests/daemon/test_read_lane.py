@@ -16,6 +16,7 @@ from memlane.daemon.runtime.projector import Projector
 from memlane.daemon.runtime.reader import Reader
 from memlane.events.log import EventLog
 from memlane.events.model import Forgotten
+from memlane.events.vector_codes import held
 from memlane.projections.catchup import Projections
 from tests.reliability.test_projection_damage import batch, embedded, projected
 
@@ -238,7 +239,7 @@ def test_vector_searches_run_safely_beside_applies(tmp_path: Path) -> None:
     query = np.random.default_rng(0).standard_normal(8).astype(np.float32)
 
     def cosine(key: int) -> float:
-        vector = np.frombuffer(embedded(key).vector, dtype="<f4")
+        vector = held(np.frombuffer(embedded(key).vector, dtype="<f4").reshape(1, -1))[0]
         return float(vector @ query / np.linalg.norm(vector) / np.linalg.norm(query))
 
     def search() -> None:

@@ -15,6 +15,7 @@ from memlane.daemon.service.candidates import (
     rank_embedded)
 from memlane.daemon.domain.ranking import CANDIDATES, fuse, with_neighbours
 from memlane.events.model import Embedded, Expired, Record, Stored
+from memlane.events.vector_codes import held
 from memlane.projections.catchup import Projections
 from memlane.projections.postings import PostingsCache
 
@@ -40,7 +41,7 @@ def build(tmp_path: Path, projects: list[str], rng: np.random.Generator,
             pipeline="m/mean/32/p1")))
     projections = Projections(tmp_path / "p.sqlite3", tmp_path / "v.usearch")
     projections.apply(records)
-    return projections, vectors
+    return projections, held(vectors)  # as the projection holds them
 
 
 def exact(vectors: np.ndarray, query: np.ndarray, allowed: np.ndarray) -> list[int]:

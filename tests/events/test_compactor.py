@@ -6,6 +6,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from memlane.events.compactor import COMMIT, STAGING, CompactionRaced
@@ -15,7 +16,17 @@ from memlane.events.codec import encode_batch
 from memlane.events.log import EventLog, read_log
 from memlane.events import model as m
 from memlane.events.retention import compact, prepare, switch
-from memlane.events.segments import MAGIC, SEGMENT_HEADER, compacted_header, list_segments
+from memlane.events.scan import iter_segment
+from memlane.events.segments import (
+    COMPACTED,
+    COMPACTED_TAIL,
+    MAGIC,
+    SEGMENT_HEADER,
+    compacted_header,
+    list_segments,
+    parse_header,
+)
+from memlane.events.vector_codes import held_rows
 from tests.history import START, History, generate
 
 SEGMENT = 16 * 1024
@@ -138,3 +149,63 @@ def test_only_segments_below_every_floor_and_the_window_are_compacted(tmp_path: 
     window = compact(log, cutoff=history.now - timedelta(days=30), floors=[log.last_seq])
     assert window.staged.segments == [] and window.horizon == 1
     log.close()
+
+
+def segment_records(path: Path) -> tuple[int, list[m.Record]]:
+    """A segment's format version and its records."""
+    data = path.read_bytes()
+    header = parse_header(path, data)
+    assert not isinstance(header, str)
+    return header.version, [r for r in iter_segment(path, data, None) if isinstance(r, m.Record)]
+
+
+def test_compacted_segments_hold_vectors_as_codes_in_format_4(tmp_path: Path) -> None:
+    """Every vector a compacted segment keeps is int8 codes with its scale (a quarter of the
+    floats), in format version 4, which a memlane reading up to 3 refuses (it would read the
+    codes as floats); the live tail keeps the model's floats."""
+    log, history = small_log(tmp_path)
+    log.close()  # records the acknowledged watermark: every sealed segment is compactable
+    log = EventLog.open(tmp_path)
+    compact(log, cutoff=history.now, floors=[log.last_seq])
+    log.close()
+    *sealed, tail = list_segments(tmp_path)
+    kept = 0
+    compacted = [segment_records(path) for path in sealed]
+    assert {version for version, _ in compacted} <= {2, COMPACTED} and COMPACTED == 4
+    for version, records in compacted:
+        for r in records:
+            if isinstance(r.event, m.Embedded) and r.event.vector:
+                assert version == 4  # a segment holding the model's floats is compacted
+                assert r.event.scale is not None and len(r.event.vector) == r.event.dims
+                kept += 1
+    assert kept > 0
+    assert all(r.event.scale is None and len(r.event.vector) == 4 * r.event.dims
+               for r in segment_records(tail)[1] if isinstance(r.event, m.Embedded))
+
+
+def test_a_segment_compacted_before_codes_is_read_and_coded_by_the_next_compaction(
+        tmp_path: Path) -> None:
+    """A format-3 segment (an older compaction, vectors as floats) still reads; compacting
+    again turns its vectors into codes."""
+    vector = np.random.default_rng(3).standard_normal(8).astype("<f4")
+    older = [record(1, m.Stored(id=1, text="a memory to keep", project="p", kind="note",
+                                content_hash="0" * 32)),
+             record(3, m.Embedded(memory=1, vector=vector.tobytes(), dims=8, model="t",
+                                  pipeline="t:8"))]
+    (tmp_path / "00000000000000000001.seg").write_bytes(
+        SEGMENT_HEADER.pack(MAGIC, 3, 1) + COMPACTED_TAIL.pack(4) + frame(encode_batch(older)))
+    (tmp_path / "00000000000000000005.seg").write_bytes(
+        SEGMENT_HEADER.pack(MAGIC, 2, 5) + frame(encode_batch([record(5, m.Restored(memory=1))])))
+    assert [r.seq for r in read_log(tmp_path)] == [1, 3, 5]
+    log = EventLog.open(tmp_path)
+    log.append([m.Restored(memory=1)])
+    log.close()  # records the acknowledged watermark: compactable up to it
+    log = EventLog.open(tmp_path)
+    compact(log, cutoff=START + timedelta(days=1), floors=[log.last_seq])
+    log.close()
+    version, records = segment_records(tmp_path / "00000000000000000001.seg")
+    assert version == 4 and [r.seq for r in records] == [1, 3]
+    event = records[1].event
+    assert isinstance(event, m.Embedded) and event.scale is not None
+    assert held_rows([event.vector], [event.scale], 8).tobytes() == \
+        held_rows([vector.tobytes()], [None], 8).tobytes()

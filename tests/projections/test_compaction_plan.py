@@ -23,7 +23,8 @@ def compacted(history: list[m.Record], cuts: list[int]) -> tuple[list[m.Record],
     for start, end in zip(bounds[:-2], bounds[1:-1]):
         segment = history[start:end]
         plan = plan_segment(segment, found)
-        out += sorted([segment[i] for i in plan.keep] + plan.tallies, key=lambda r: r.seq)
+        out += sorted([plan.coded.get(i, segment[i]) for i in plan.keep] + plan.tallies,
+                      key=lambda r: r.seq)
     tail = history[bounds[-2]:] if len(bounds) > 1 else []
     return out + tail, (tail[0].seq if tail else history[-1].seq + 1)
 

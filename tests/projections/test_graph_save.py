@@ -16,6 +16,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from memlane.events.model import Embedded, Record
+from memlane.events.vector_codes import held
 from memlane.projections import vector_store
 from memlane.projections.vector_store import Index, VectorProjection  # onnxruntime first
 
@@ -75,7 +76,7 @@ def test_the_graph_is_written_by_a_child_and_restores_to_the_same_index(
     reloaded = VectorProjection(projection.path)
     assert reloaded.load() and reloaded.applied_seq == 30 and reloaded.mode == "hnsw"
     keys, vectors = reloaded.vectors(list(range(1, 31)))
-    assert keys == list(range(1, 31)) and np.array_equal(vectors, rows[:30])
+    assert keys == list(range(1, 31)) and np.array_equal(vectors, held(rows[:30]))
     assert reloaded.search(rows[12], 1)[0][0] == 13
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "vectors.usearch", "vectors.usearch.json", "writers"]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from memlane.events.model import Embedded, ForgetRequested, Record
+from memlane.events.vector_codes import held
 from memlane.projections import vector_store
 from memlane.projections.vector_store import VectorProjection
 
@@ -22,9 +23,10 @@ def test_a_removed_vector_is_gone_from_the_saved_file_after_compaction(
     in an index loaded from a file saved with the removal."""
     monkeypatch.setattr(vector_store, "EXACT_BELOW", 0)  # the usearch graph, however small
     rng = np.random.default_rng(7)
-    vectors = {k: rng.standard_normal(16).astype("<f4").tobytes() for k in (1, 2, 3)}
-    records = [Record(seq=k, at=AT, event=Embedded(memory=k, vector=v, dims=16, model="t",
-                                                   pipeline="t:16")) for k, v in vectors.items()]
+    floats = {k: rng.standard_normal(16).astype("<f4") for k in (1, 2, 3)}
+    records = [Record(seq=k, at=AT, event=Embedded(memory=k, vector=v.tobytes(), dims=16, model="t",
+                                                   pipeline="t:16")) for k, v in floats.items()]
+    vectors = {k: held(v.reshape(1, -1)).tobytes() for k, v in floats.items()}  # as held
     projection = VectorProjection(tmp_path / "vectors.usearch")
     projection.apply([*records, Record(seq=4, at=AT, event=ForgetRequested(memories=(2,)))])
     projection.save()
@@ -44,9 +46,10 @@ def test_the_flat_matrix_keeps_no_removed_vector_in_its_file(tmp_path: Path) -> 
     """Below the graph's size the vectors are a flat matrix: a save after a removal leaves
     the removed vector's bytes nowhere in the file (compaction has nothing to do)."""
     rng = np.random.default_rng(8)
-    vectors = {k: rng.standard_normal(16).astype("<f4").tobytes() for k in (1, 2, 3)}
-    records = [Record(seq=k, at=AT, event=Embedded(memory=k, vector=v, dims=16, model="t",
-                                                   pipeline="t:16")) for k, v in vectors.items()]
+    floats = {k: rng.standard_normal(16).astype("<f4") for k in (1, 2, 3)}
+    records = [Record(seq=k, at=AT, event=Embedded(memory=k, vector=v.tobytes(), dims=16, model="t",
+                                                   pipeline="t:16")) for k, v in floats.items()]
+    vectors = {k: held(v.reshape(1, -1)).tobytes() for k, v in floats.items()}  # as held
     projection = VectorProjection(tmp_path / "vectors.usearch")
     projection.apply([*records, Record(seq=4, at=AT, event=ForgetRequested(memories=(2,)))])
     assert projection.mode == "flat"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from memlane.events.model import Embedded, Forgotten, Record
+from memlane.events.vector_codes import held
 from memlane.projections import vector_store
 from memlane.projections.vector_store import VectorProjection
 
@@ -33,7 +35,7 @@ def test_a_forgotten_vector_leaves_no_bytes_in_any_file(tmp_path: Path) -> None:
     projection.apply([embedded(i + 1, i + 1, rows[i]) for i in range(50)])
     projection.save()
     for victim in (7, 50):  # one from the middle, then the last row
-        secret = rows[victim - 1].astype("<f4").tobytes()
+        secret = held(rows)[victim - 1].tobytes()  # what the projection holds
         assert any(secret in f.read_bytes() for f in tmp_path.iterdir())
         projection.apply([Record(seq=100 + victim, at=AT, event=Forgotten(memory=victim, content_hash="0" * 32))])
         projection.save()
@@ -42,7 +44,7 @@ def test_a_forgotten_vector_leaves_no_bytes_in_any_file(tmp_path: Path) -> None:
     reloaded = VectorProjection(tmp_path / "v.usearch")
     assert reloaded.load() and len(reloaded) == 48
     for key in (1, 8, 49):
-        assert np.array_equal(reloaded.vector(key), rows[key - 1])
+        assert np.array_equal(reloaded.vector(key), held(rows)[key - 1])
 
 
 def test_saves_append_in_place_and_reload_the_same_vectors(tmp_path: Path) -> None:
@@ -56,7 +58,7 @@ def test_saves_append_in_place_and_reload_the_same_vectors(tmp_path: Path) -> No
     projection.save()
     reloaded = VectorProjection(tmp_path / "v.usearch")
     assert reloaded.load() and reloaded.applied_seq == 301 and reloaded.mode == "flat"
-    assert np.array_equal(reloaded.vector(5), rows[299])
+    assert np.array_equal(reloaded.vector(5), held(rows)[299])
     query = rows[42]
     assert reloaded.search(query, 10) == projection.search(query, 10)
 
@@ -103,3 +105,32 @@ def test_a_batch_of_queries_gets_what_each_would_get_alone(
         assert np.allclose([s for hits in together for _, s in hits],
                            [s for hits in alone for _, s in hits], atol=1e-6)
     assert projection.search_many(queries[:0], 12) == []
+
+
+@pytest.mark.parametrize("exact_below", [10**6, 0], ids=["flat", "graph"])
+def test_vectors_saved_as_the_models_floats_are_held_as_codes_once_loaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exact_below: int) -> None:
+    """Files saved by a memlane that held the model's floats load as a replay now builds them
+    (no replay needed), and are saved again in that form."""
+    monkeypatch.setattr(vector_store, "EXACT_BELOW", exact_below)
+    rows = vectors(40, seed=3)
+    records = [embedded(i + 1, i + 1, rows[i]) for i in range(40)]
+    with monkeypatch.context() as older:
+        older.setattr(vector_store, "held_rows", lambda floats, _, dims: np.frombuffer(
+            b"".join(floats), dtype="<f4").reshape(len(floats), dims))
+        saved = VectorProjection(tmp_path / "old.usearch")
+        saved.apply(records)
+        saved.save()
+    meta = json.loads(saved.meta_path.read_text())
+    del meta["values"]
+    saved.meta_path.write_text(json.dumps(meta))
+    loaded = VectorProjection(tmp_path / "old.usearch")
+    assert loaded.load() and loaded.dirty and loaded.applied_seq == 40
+    replayed = VectorProjection(tmp_path / "new.usearch")
+    replayed.apply(records)
+    keys = list(range(1, 41))
+    assert loaded.mode == replayed.mode
+    assert loaded.vectors(keys)[1].tobytes() == replayed.vectors(keys)[1].tobytes()
+    assert not np.array_equal(loaded.vectors(keys)[1], rows)
+    loaded.save()
+    assert json.loads(loaded.meta_path.read_text())["values"] == vector_store.HELD_VALUES
