@@ -9,7 +9,7 @@ from typing import Any
 from memlane.events.acked import read_acked
 from memlane.events.errors import LogCorrupted, WatermarkDamaged
 from memlane.events.log import read_log
-from memlane.events.model import Embedded, Record, Unknown, vector_summary
+from memlane.events.model import Embedded, Embeddings, Record, Unknown
 from memlane.events.seal import verify_sealed
 from memlane.events.segments import list_segments
 
@@ -60,5 +60,8 @@ def summarise(record: Record) -> dict[str, Any]:
             value = getattr(event, name)
             fields[name] = list(value) if isinstance(value, tuple) else value
         if isinstance(event, Embedded):
-            fields["vector"] = vector_summary(event)
+            fields["vector"] = f"<{event.dims} floats>"
+        elif isinstance(event, Embeddings):
+            fields["codes"] = f"<{len(event.memories)} x {event.dims} int8 codes>"
+            fields["scales"] = f"<{len(event.scales)} scales>"
     return {"seq": record.seq, "at": record.at.isoformat(), **fields}

@@ -1,9 +1,7 @@
 """Compaction, the pure part: which records of a sealed segment a compacted log keeps.
 
 A compacted log replays to the same projections as the log it replaces. Records are kept whole
-(seq, time, event, and whatever the envelope carries), but for one edit: a kept ``Embedded``
-holding the model's float32 vector holds its int8 codes and scale instead, which the vector
-projection holds anyway (:mod:`vector_codes`). Only these go:
+(seq, time, event, and whatever the envelope carries), never edited; only these go:
 
 - ``Recalled`` and ``Shown``: folded, per segment, into ``Tallied`` records that add their
   counts and set what the last of them set (the last recall time, the refresh that ageing
@@ -15,6 +13,11 @@ projection holds anyway (:mod:`vector_codes`). Only these go:
   pipeline replaces, or one a later switch of the active pipeline wipes, unless it is the
   memory's last (it names the pipeline that embedded the memory) or the first vector of a log
   with no model switch before it (it picks the index's pipeline).
+- The vectors kept: each run of them (no other kept record between, one pipeline) becomes
+  ``Embeddings`` records holding int8 codes, which the vector projection holds anyway
+  (:mod:`vector_codes`), at the seq and time of the run's last record: a quarter of the
+  bytes, and none of each record's envelope and names. An ``Embeddings`` of an earlier
+  compaction is kept as it is while all of its vectors are.
 
 Each segment is planned alone against a :class:`Survey` of the whole log, so the log stays
 equivalent after each segment is switched; the projections must already hold everything a
@@ -27,12 +30,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 import msgspec
 
 from memlane.events import vector_codes
 from memlane.events.model import (
     Embedded,
+    Embeddings,
     Linked,
     ModelChanged,
     Recalled,
@@ -45,6 +50,7 @@ from memlane.events.model import (
 )
 
 TALLY_CHUNK = 4096  # memories per Tallied record
+RUN_BYTES = 256 * 1024  # bytes of codes per Embeddings record
 
 
 @dataclass
@@ -60,19 +66,23 @@ class Survey:
     def observe(self, record: Record) -> None:
         event = record.event
         if isinstance(event, Embedded):
-            self.last_embedding[event.memory] = record.seq
-            self.last_in_pipeline[(event.memory, event.pipeline)] = record.seq
-            if event.vector and self.pipeline is None:
-                self.pipeline, self.first_vector = event.pipeline, record.seq
+            self._embedded(record.seq, event.memory, event.pipeline, bool(event.vector))
+        elif isinstance(event, Embeddings):
+            for memory in event.memories:
+                self._embedded(record.seq, memory, event.pipeline, True)
         elif isinstance(event, ModelChanged) and event.pipeline != self.pipeline:
             self.pipeline, self.last_reset = event.pipeline, record.seq
 
-    def keeps_embedding(self, record: Record, event: Embedded) -> bool:
-        seq = record.seq
-        if seq in (self.last_embedding.get(event.memory), self.first_vector):
+    def _embedded(self, seq: int, memory: int, pipeline: str, vector: bool) -> None:
+        self.last_embedding[memory] = seq
+        self.last_in_pipeline[(memory, pipeline)] = seq
+        if vector and self.pipeline is None:
+            self.pipeline, self.first_vector = pipeline, seq
+
+    def keeps_embedding(self, seq: int, memory: int, pipeline: str) -> bool:
+        if seq in (self.last_embedding.get(memory), self.first_vector):
             return True
-        return seq == self.last_in_pipeline.get((event.memory, event.pipeline)) and \
-            seq > self.last_reset
+        return seq == self.last_in_pipeline.get((memory, pipeline)) and seq > self.last_reset
 
 
 def survey(records: Iterable[Record]) -> Survey:
@@ -84,15 +94,65 @@ def survey(records: Iterable[Record]) -> Survey:
 
 @dataclass(frozen=True)
 class Plan:
-    """One segment compacted: the indexes of the records kept, those kept in another form
-    (vectors as codes; by index), and the tallies to add."""
+    """One segment compacted: the indexes of the records kept, and the records to add (the
+    tallies and the runs of vectors)."""
 
     keep: list[int]
-    tallies: list[Record]
-    coded: dict[int, Record] = field(default_factory=dict)
+    added: list[Record]
 
     def changes(self, count: int) -> bool:
-        return len(self.keep) != count or bool(self.tallies) or bool(self.coded)
+        return len(self.keep) != count or bool(self.added)
+
+
+class _Vector(NamedTuple):
+    memory: int
+    codes: bytes
+    scale: float
+
+
+@dataclass
+class _Runs:
+    """Kept vectors gathered into ``Embeddings`` runs (see the module's docstring)."""
+
+    records: Sequence[Record]
+    keep: list[int]
+    added: list[Record] = field(default_factory=list)
+    vectors: list[_Vector] = field(default_factory=list)
+    sources: list[int] = field(default_factory=list)  # indexes of the records they came from
+    last: Record | None = None
+    kind: tuple[int, str, str] | None = None  # dims, model, pipeline
+
+    def add(self, index: int, record: Record, kind: tuple[int, str, str],
+            vectors: list[_Vector]) -> None:
+        if self.kind != kind or (len(self.vectors) + len(vectors)) * kind[0] > RUN_BYTES:
+            self.flush()
+        self.kind, self.last = kind, record
+        self.vectors += vectors
+        self.sources.append(index)
+
+    def flush(self) -> None:
+        last, kind = self.last, self.kind
+        if last is not None and kind is not None and self.vectors:
+            whole = self._whole_earlier_run()
+            if whole is not None:
+                self.keep.append(whole)
+            else:
+                dims, model, pipeline = kind
+                self.added.append(msgspec.structs.replace(last, event=Embeddings(
+                    memories=tuple(v.memory for v in self.vectors),
+                    codes=b"".join(v.codes for v in self.vectors),
+                    scales=tuple(v.scale for v in self.vectors),
+                    dims=dims, model=model, pipeline=pipeline)))
+        self.vectors, self.sources, self.last, self.kind = [], [], None, None
+
+    def _whole_earlier_run(self) -> int | None:
+        """The index of the one ``Embeddings`` this run is, unchanged, if it is one."""
+        if len(self.sources) != 1:
+            return None
+        event = self.records[self.sources[0]].event
+        if isinstance(event, Embeddings) and len(event.memories) == len(self.vectors):
+            return self.sources[0]
+        return None
 
 
 class _Usage(msgspec.Struct, gc=False):
@@ -109,7 +169,7 @@ class _Usage(msgspec.Struct, gc=False):
 def plan_segment(records: Sequence[Record], found: Survey) -> Plan:
     """What to keep of one segment's records (in log order), and the ``Tallied`` to add."""
     keep: list[int] = []
-    coded: dict[int, Record] = {}
+    runs = _Runs(records, keep)
     usage: dict[int, _Usage] = {}
     times: dict[int, datetime] = {}
     for index, record in enumerate(records):
@@ -118,16 +178,31 @@ def plan_segment(records: Sequence[Record], found: Survey) -> Plan:
             times[record.seq] = record.at
             _count(usage, record)
             continue
+        if isinstance(event, Embeddings):
+            kept = [_Vector(memory, event.codes_of(i), event.scales[i])
+                    for i, memory in enumerate(event.memories)
+                    if found.keeps_embedding(record.seq, memory, event.pipeline)]
+            if kept:
+                runs.add(index, record, (event.dims, event.model, event.pipeline), kept)
+            continue
         if isinstance(event, Embedded):
-            if not found.keeps_embedding(record, event):
+            if not found.keeps_embedding(record.seq, event.memory, event.pipeline):
                 continue
-            if event.vector and event.scale is None:
+            if event.vector and _local(record):
                 codes, scale = vector_codes.coded(event.vector, event.dims)
-                coded[index] = msgspec.structs.replace(
-                    record, event=msgspec.structs.replace(event, vector=codes, scale=scale))
+                runs.add(index, record, (event.dims, event.model, event.pipeline),
+                         [_Vector(event.memory, codes, scale)])
+                continue
+        runs.flush()
         keep.append(index)
         _note_kept(usage, event)
-    return Plan(keep, _tallies(usage, times), coded)
+    runs.flush()
+    return Plan(sorted(keep), runs.added + _tallies(usage, times))
+
+
+def _local(record: Record) -> bool:
+    """A record this device wrote (no envelope to keep)."""
+    return not record.origin and not record.sig
 
 
 def _count(usage: dict[int, _Usage], record: Record) -> None:

@@ -128,9 +128,8 @@ def _stage_segment(disk: OsDisk, path: Path, staging: Path, found: Survey,
     plan = plan_segment(records, found)
     if not plan.changes(len(records)):
         return None
-    kept = [plan.coded.get(i, records[i]) for i in plan.keep] + plan.tallies
-    kept_raws = [encode_record(plan.coded[i]) if i in plan.coded else raws[i] for i in plan.keep] \
-        + [encode_record(r) for r in plan.tallies]
+    kept = [records[i] for i in plan.keep] + plan.added
+    kept_raws = [raws[i] for i in plan.keep] + [encode_record(r) for r in plan.added]
     order = sorted(range(len(kept)), key=lambda i: kept[i].seq)
     kept, kept_raws = [kept[i] for i in order], [kept_raws[i] for i in order]
     blob = b"".join([compacted_header(scan.first_seq, scan.last_seq), *_frames(kept_raws)])

@@ -10,6 +10,7 @@ from memlane.events.model import (
     Consolidated,
     ConsolidationRejected,
     Embedded,
+    Embeddings,
     Event,
     Expired,
     ForgetRequested,
@@ -43,7 +44,7 @@ def referenced(event: Event | Unknown) -> tuple[int, ...]:
             return (event.a, event.b)
         case Clustered() | ConsolidationRejected():
             return event.members
-        case ForgetRequested() | Shown() | Tallied():
+        case ForgetRequested() | Shown() | Tallied() | Embeddings():
             return event.memories
         case (Embedded() | Routed() | Recalled() | Reprieved() | Promoted() | Expired()
               | Restored() | Forgotten() | Reinforced() | Used() | Pinned()):

@@ -38,22 +38,14 @@ class Stored(_Event, frozen=True, tag="stored"):
     idempotency_key: str | None = None
 
 
-class Embedded(_Event, frozen=True, tag="embedded", omit_defaults=True):
-    """A memory's vector from a named embedding pipeline: little-endian float32 bytes as the
-    model gave them, or, once compacted, int8 codes with their ``scale`` (see
-    :mod:`memlane.events.vector_codes`)."""
+class Embedded(_Event, frozen=True, tag="embedded"):
+    """A memory's vector (little-endian float32 bytes) from a named embedding pipeline."""
 
     memory: int
     vector: bytes
     dims: int
     model: str
     pipeline: str
-    scale: float | None = None
-
-
-def vector_summary(event: Embedded) -> str:
-    """What a listing shows of a vector: its size and form, never its values."""
-    return f"<{event.dims} {'floats' if event.scale is None else 'int8 codes'}>"
 
 
 class Linked(_Event, frozen=True, tag="linked"):
@@ -237,6 +229,35 @@ class Tallied(_Event, frozen=True, tag="tallied"):
     refreshed: tuple[int, ...]
 
 
+class Embeddings(_Event, frozen=True, tag="embeddings"):
+    """Compaction's form of a run of ``Embedded`` of one pipeline (see
+    :mod:`memlane.events.compaction`): each memory's vector as int8 codes (``dims`` bytes
+    each, in the order of ``memories``) and their scale (:mod:`memlane.events.vector_codes`),
+    applied in that order."""
+
+    memories: tuple[int, ...]
+    codes: bytes
+    scales: tuple[float, ...]
+    dims: int
+    model: str
+    pipeline: str
+
+    def codes_of(self, index: int) -> bytes:
+        """The codes of ``memories[index]``."""
+        return self.codes[index * self.dims:(index + 1) * self.dims]
+
+    def without(self, memories: frozenset[int]) -> Embeddings:
+        """The same run with the vectors of ``memories`` blanked: codes zero and scale 0, read
+        as no vector (as forget leaves an ``Embedded``: the record stays, naming the pipeline
+        that embedded the memory, without its vector)."""
+        blank = bytes(self.dims)
+        return msgspec.structs.replace(
+            self, codes=b"".join(blank if memory in memories else self.codes_of(i)
+                                 for i, memory in enumerate(self.memories)),
+            scales=tuple(0.0 if memory in memories else scale
+                         for memory, scale in zip(self.memories, self.scales, strict=True)))
+
+
 Event = (
     Stored
     | Embedded
@@ -259,6 +280,7 @@ Event = (
     | Pinned
     | ConsolidationRejected
     | Tallied
+    | Embeddings
 )
 EVENT_TYPES: tuple[type[_Event], ...] = Event.__args__
 
@@ -270,6 +292,7 @@ TEXT_FIELDS: dict[type[_Event], tuple[str, ...]] = {
     Stored: ("text", "tags", "idempotency_key"),
     Consolidated: ("text", "tags"),
     Embedded: ("vector",),  # a vector can be inverted to approximate its text
+    Embeddings: ("codes",),  # forget takes out the forgotten memories' codes alone (without)
     Recalled: ("query",),
     Routed: ("verdict",),  # may quote the target's nearest paragraph
 }
@@ -277,6 +300,7 @@ TEXT_FREE: dict[type[_Event], tuple[str, ...]] = {
     Stored: ("project", "kind", "content_hash", "source"),
     Consolidated: ("project", "kind", "content_hash", "model", "prompt_version"),
     Embedded: ("model", "pipeline"),
+    Embeddings: ("model", "pipeline"),
     Routed: ("target", "section", "action"),
     Reprieved: ("reason",),  # written by memlane's rules, never the user's words
     Promoted: ("reason",),
@@ -323,6 +347,7 @@ SEQ_REFS: dict[type[_Event], tuple[str, ...]] = {
     Pinned: ("memory",),
     ConsolidationRejected: ("cluster", "members"),
     Tallied: ("memories", "refreshed"),
+    Embeddings: ("memories",),
 }
 SEQ_FREE: dict[type[_Event], tuple[str, ...]] = {
     Stored: ("redactions",),
@@ -332,6 +357,7 @@ SEQ_FREE: dict[type[_Event], tuple[str, ...]] = {
     Forgotten: ("files_scanned", "needles", "matches"),
     ModelChanged: ("dims",),
     Tallied: ("recalls", "shown"),
+    Embeddings: ("dims",),
 }
 
 

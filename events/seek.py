@@ -29,7 +29,7 @@ import msgspec
 from memlane.events.codec import batch_length, decode_frame, decode_record, raw_records, record_seq
 from memlane.events.errors import LogCorrupted
 from memlane.events.framing import HEADER, Frame, read_frame
-from memlane.events.model import Record, Tallied
+from memlane.events.model import Embeddings, Record, Tallied
 from memlane.events.reading import first_seq_of
 from memlane.events.segments import list_segments, parse_header
 
@@ -85,25 +85,19 @@ class Seeker:
 
     def records_of(self, memory: int, seqs: Iterable[int]) -> list[Record]:
         """The records at ``seqs`` (a memory's events), in log order; for those compaction
-        dropped, the ``Tallied`` standing in for them: in their segment, the first after the
-        memory's first dropped record that names the memory (there is one per segment)."""
+        dropped, the records standing in for them (``Tallied`` counts, ``Embeddings`` runs,
+        each at or after what it replaced): those naming the memory in their segment, from
+        its first dropped record on."""
         found, missing = self.records(seqs)
-        names = partial(_tallies, memory)
-        covered = 0
+        segments = list_segments(self._directory)
+        first_dropped: dict[Path, int] = {}
         for seq in missing:
-            if seq > covered:
-                run = self.records_from(seq, until=names)
-                covered = run[-1].seq if run else seq
-                found += [r for r in run[-1:] if names(r)]
+            if (path := _segment_of(segments, seq)) is not None:
+                first_dropped.setdefault(path, seq)
+        for path, seq in first_dropped.items():
+            found += [r for r in self._checked(path, partial(_from, seq=seq, until=_never))
+                      if _stands_in(memory, r)]
         return sorted({r.seq: r for r in found}.values(), key=lambda r: r.seq)
-
-    def records_from(self, seq: int, *, until: Callable[[Record], bool]) -> list[Record]:
-        """The records from ``seq`` to the first that satisfies ``until``, or else to the end
-        of the segment holding ``seq``."""
-        path = _segment_of(list_segments(self._directory), seq)
-        if path is None:
-            return []
-        return self._checked(path, partial(_from, seq=seq, until=until))
 
     def _checked(self, path: Path, read: Callable[[mmap.mmap, _Frames], T]) -> T:
         """``read`` over the segment's bytes and frames; indexed afresh once if stale."""
@@ -134,8 +128,12 @@ class Seeker:
             return frames
 
 
-def _tallies(memory: int, record: Record) -> bool:
-    return isinstance(record.event, Tallied) and memory in record.event.memories
+def _stands_in(memory: int, record: Record) -> bool:
+    return isinstance(record.event, Tallied | Embeddings) and memory in record.event.memories
+
+
+def _never(_: Record) -> bool:
+    return False
 
 
 def _segment_of(segments: list[Path], seq: int) -> Path | None:

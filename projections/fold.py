@@ -17,6 +17,7 @@ from memlane.events.model import (
     Consolidated,
     ConsolidationRejected,
     Embedded,
+    Embeddings,
     Expired,
     ForgetRequested,
     Forgotten,
@@ -79,6 +80,9 @@ def _event_ops(record: Record) -> list[Op]:
         case Embedded():
             return [("UPDATE memories SET embedded_by = ? WHERE id = ?",
                      (event.pipeline, event.memory))]
+        case Embeddings():
+            return [("UPDATE memories SET embedded_by = ? WHERE id = ?", (event.pipeline, memory))
+                    for memory in event.memories]
         case Linked():
             a, b = sorted((event.a, event.b))
             return [("INSERT OR REPLACE INTO links (a, b, similarity, seq) VALUES (?, ?, ?, ?)",

@@ -28,7 +28,8 @@ import numpy as np
 import onnxruntime  # type: ignore[import-untyped]  # noqa: F401  isort: skip
 from usearch.index import Index  # isort: skip
 
-from memlane.events.model import Embedded, ForgetRequested, Forgotten, ModelChanged, Record
+from memlane.events.model import Embedded, Embeddings, ForgetRequested, Forgotten, ModelChanged
+from memlane.events.model import Record
 from memlane.events.vector_codes import held, held_rows
 from memlane.projections import graph_save
 from memlane.projections.flat_vectors import FlatVectors
@@ -67,9 +68,12 @@ def vector_ops(record: Record) -> list[VectorOp]:
     """The pure fold: what one record does to the vector index."""
     event = record.event
     match event:
-        case Embedded() if event.vector:
-            return [AddVector(event.memory, event.vector, event.dims, event.pipeline,
-                              event.scale)]
+        case Embedded() if event.vector.strip(b"\0"):  # none, or all zero: no direction
+            return [AddVector(event.memory, event.vector, event.dims, event.pipeline, None)]
+        case Embeddings():  # a scale of 0: all codes zero (a blank, or a zero vector)
+            return [AddVector(memory, event.codes_of(i), event.dims, event.pipeline,
+                              event.scales[i]) for i, memory in enumerate(event.memories)
+                    if event.scales[i]]
         case ForgetRequested():
             return [RemoveVector(m) for m in event.memories]
         case Forgotten():

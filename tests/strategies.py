@@ -57,5 +57,11 @@ BY_TYPE: dict[type, st.SearchStrategy[m.Event]] = {
                                recalls=tuple(r[1] for r in rows), shown=tuple(r[2] for r in rows),
                                last_recalled=tuple(r[3] for r in rows),
                                refreshed=tuple(r[4] for r in rows))),
+    m.Embeddings: st.integers(1, 8).flatmap(lambda dims: st.lists(st.tuples(
+        ids, st.binary(min_size=dims, max_size=dims), st.floats(0, 1, width=32)), max_size=4).map(
+        lambda rows: m.Embeddings(memories=tuple(r[0] for r in rows),
+                                  codes=b"".join(r[1] for r in rows),
+                                  scales=tuple(r[2] for r in rows), dims=dims, model="m",
+                                  pipeline="m/mean/8/p1"))),
 }
 EVENTS = st.one_of(*BY_TYPE.values())

@@ -24,6 +24,7 @@ from memlane.events.model import (
     Clustered,
     Consolidated,
     Embedded,
+    Embeddings,
     Event,
     ForgetRequested,
     Forgotten,
@@ -73,6 +74,8 @@ def purge(memories: Iterable[int], queries: Iterable[str] = ()) -> Callable[[Rec
         event = record.event
         if isinstance(event, Unknown):
             return record
+        if isinstance(event, Embeddings) and ids.intersection(event.memories):
+            return msgspec.structs.replace(record, event=event.without(ids))
         if owner(event) in ids or (isinstance(event, Recalled) and event.query in asked):
             blanked = blank(event)
             if blanked is not event:
@@ -107,7 +110,14 @@ def gather_traces(records: Iterable[Record], memories: Iterable[int]) -> Traces:
         elif isinstance(event, Embedded) and event.memory in ids and event.vector:
             traces.vectors.append(event.vector[:VECTOR_NEEDLE])  # as the log holds it
             traces.vectors.append(  # as the vector projection holds it
-                held_rows([event.vector], [event.scale], event.dims).tobytes()[:VECTOR_NEEDLE])
+                held_rows([event.vector], [None], event.dims).tobytes()[:VECTOR_NEEDLE])
+        elif isinstance(event, Embeddings):
+            for i, memory in enumerate(event.memories):
+                if memory in ids and event.scales[i]:  # not blanked by an earlier forget
+                    codes = event.codes_of(i)
+                    traces.vectors.append(codes[:VECTOR_NEEDLE])
+                    traces.vectors.append(held_rows([codes], [event.scales[i]], event.dims)
+                                          .tobytes()[:VECTOR_NEEDLE])
     return traces
 
 

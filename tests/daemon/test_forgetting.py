@@ -77,14 +77,17 @@ def test_traces_and_needles_cover_text_and_queries() -> None:
 def test_a_vectors_traces_are_its_bytes_in_the_log_and_in_the_projection() -> None:
     """The proof scan looks for a vector as each log form holds it (floats, or codes once
     compacted) and as the vector projection holds it (quantised: other bytes)."""
-    floats = np.random.default_rng(5).standard_normal(64).astype("<f4")
+    floats, other = np.random.default_rng(5).standard_normal((2, 64)).astype("<f4")
     codes, scale = coded(floats.tobytes(), 64)
+    other_codes, other_scale = coded(other.tobytes(), 64)
     projected = held(floats.reshape(1, -1)).tobytes()[:VECTOR_NEEDLE]
+    run = m.Embeddings(memories=(2, 1), codes=other_codes + codes, scales=(other_scale, scale),
+                       dims=64, model="t", pipeline="t")
     records = [m.Record(seq=1, at=AT, event=stored(1)),
                m.Record(seq=2, at=AT, event=m.Embedded(memory=1, vector=floats.tobytes(), dims=64,
                                                         model="t", pipeline="t")),
-               m.Record(seq=3, at=AT, event=m.Embedded(memory=1, vector=codes, dims=64,
-                                                        model="t", pipeline="t", scale=scale))]
+               m.Record(seq=3, at=AT, event=run),
+               m.Record(seq=4, at=AT, event=run.without(frozenset({1})))]  # forgotten before
     traces = gather_traces(records, [1])
     assert traces.vectors == [floats.tobytes()[:VECTOR_NEEDLE], projected, codes[:VECTOR_NEEDLE],
                               projected]

@@ -159,34 +159,37 @@ def segment_records(path: Path) -> tuple[int, list[m.Record]]:
     return header.version, [r for r in iter_segment(path, data, None) if isinstance(r, m.Record)]
 
 
-def test_compacted_segments_hold_vectors_as_codes_in_format_4(tmp_path: Path) -> None:
-    """Every vector a compacted segment keeps is int8 codes with its scale (a quarter of the
-    floats), in format version 4, which a memlane reading up to 3 refuses (it would read the
-    codes as floats); the live tail keeps the model's floats."""
+def test_compacted_segments_hold_vectors_as_runs_of_codes_in_format_4(tmp_path: Path) -> None:
+    """Every vector a compacted segment keeps is in an ``Embeddings`` run of int8 codes (a
+    quarter of the floats), in format version 4, which a memlane reading up to 3 refuses (it
+    would not know the runs); the live tail keeps each ``Embedded`` with the model's floats.
+    Compacting again changes nothing."""
     log, history = small_log(tmp_path)
     log.close()  # records the acknowledged watermark: every sealed segment is compactable
     log = EventLog.open(tmp_path)
     compact(log, cutoff=history.now, floors=[log.last_seq])
+    once = snapshot(tmp_path)
+    assert compact(log, cutoff=history.now, floors=[log.last_seq]).staged.segments == []
+    assert snapshot(tmp_path) == once
     log.close()
     *sealed, tail = list_segments(tmp_path)
-    kept = 0
-    compacted = [segment_records(path) for path in sealed]
-    assert {version for version, _ in compacted} <= {2, COMPACTED} and COMPACTED == 4
-    for version, records in compacted:
+    runs = 0
+    for version, records in [segment_records(path) for path in sealed]:
+        assert version in (2, COMPACTED) and COMPACTED == 4
         for r in records:
-            if isinstance(r.event, m.Embedded) and r.event.vector:
-                assert version == 4  # a segment holding the model's floats is compacted
-                assert r.event.scale is not None and len(r.event.vector) == r.event.dims
-                kept += 1
-    assert kept > 0
-    assert all(r.event.scale is None and len(r.event.vector) == 4 * r.event.dims
-               for r in segment_records(tail)[1] if isinstance(r.event, m.Embedded))
+            assert not (isinstance(r.event, m.Embedded) and r.event.vector)
+            if isinstance(r.event, m.Embeddings):
+                assert version == 4 and len(r.event.codes) == len(r.event.memories) * r.event.dims
+                runs += 1
+    assert runs > 0
+    assert any(isinstance(r.event, m.Embedded) and len(r.event.vector) == 4 * r.event.dims
+               for r in segment_records(tail)[1])
 
 
 def test_a_segment_compacted_before_codes_is_read_and_coded_by_the_next_compaction(
         tmp_path: Path) -> None:
     """A format-3 segment (an older compaction, vectors as floats) still reads; compacting
-    again turns its vectors into codes."""
+    again turns its vectors into a run of codes that the projection holds as it held them."""
     vector = np.random.default_rng(3).standard_normal(8).astype("<f4")
     older = [record(1, m.Stored(id=1, text="a memory to keep", project="p", kind="note",
                                 content_hash="0" * 32)),
@@ -205,7 +208,7 @@ def test_a_segment_compacted_before_codes_is_read_and_coded_by_the_next_compacti
     log.close()
     version, records = segment_records(tmp_path / "00000000000000000001.seg")
     assert version == 4 and [r.seq for r in records] == [1, 3]
-    event = records[1].event
-    assert isinstance(event, m.Embedded) and event.scale is not None
-    assert held_rows([event.vector], [event.scale], 8).tobytes() == \
+    run = records[1].event
+    assert isinstance(run, m.Embeddings) and run.memories == (1,)
+    assert held_rows([run.codes], [run.scales[0]], 8).tobytes() == \
         held_rows([vector.tobytes()], [None], 8).tobytes()

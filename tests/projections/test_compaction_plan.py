@@ -23,8 +23,7 @@ def compacted(history: list[m.Record], cuts: list[int]) -> tuple[list[m.Record],
     for start, end in zip(bounds[:-2], bounds[1:-1]):
         segment = history[start:end]
         plan = plan_segment(segment, found)
-        out += sorted([plan.coded.get(i, segment[i]) for i in plan.keep] + plan.tallies,
-                      key=lambda r: r.seq)
+        out += sorted([segment[i] for i in plan.keep] + plan.added, key=lambda r: r.seq)
     tail = history[bounds[-2]:] if len(bounds) > 1 else []
     return out + tail, (tail[0].seq if tail else history[-1].seq + 1)
 
@@ -104,6 +103,6 @@ def test_planning_many_recalls_sets_off_no_garbage_collection() -> None:
         plan = plan_segment(history, found)
     finally:
         gc.callbacks.remove(count)
-    assert sum(len(r.event.memories) for r in plan.tallies  # type: ignore[attr-defined]
+    assert sum(len(r.event.memories) for r in plan.added  # type: ignore[attr-defined]
                ) == 20_000
     assert len(collections) <= 1  # none from the plan (one may come from elsewhere)

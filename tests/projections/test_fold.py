@@ -44,7 +44,8 @@ KINDS_OF_EVENT = {"embed": m.Embedded, "link": m.Linked, "cluster": m.Clustered,
                   "route": m.Routed, "threshold": m.ThresholdSet, "model": m.ModelChanged,
                   "reprieve": m.Reprieved, "reinforce": m.Reinforced,
                   "show": m.Shown, "use": m.Used, "pin": m.Pinned,
-                  "reject": m.ConsolidationRejected, "tally": m.Tallied}
+                  "reject": m.ConsolidationRejected, "tally": m.Tallied,
+                  "embeddings": m.Embeddings}
 
 
 def test_histories_cover_every_event_kind() -> None:
@@ -64,6 +65,11 @@ def _event(draw: st.DrawFn, choice: str, seq: int, memories: list[int]) -> m.Eve
         vec = np.asarray(draw(st.lists(st.floats(-1, 1, width=32), min_size=4, max_size=4)),
                          dtype="<f4") + 2.0
         return m.Embedded(memory=target, vector=vec.tobytes(), dims=4, model="t", pipeline="t:4")
+    if choice == "embeddings":  # as compaction writes them: int8 codes and their scales
+        members = tuple(dict.fromkeys(draw(st.lists(pick, min_size=1, max_size=3))))
+        codes = draw(st.binary(min_size=4 * len(members), max_size=4 * len(members)))
+        return m.Embeddings(memories=members, codes=codes, scales=(0.01,) * len(members), dims=4,
+                            model="t", pipeline="t:4")
     if choice == "link":
         return m.Linked(a=target, b=draw(pick), similarity=0.8)
     if choice == "cluster":
