@@ -1,7 +1,7 @@
 """Compaction on disk: compacted segments are staged beside the log, then switched in at once.
 
 Only sealed segments wholly below a horizon seq are compacted (see :mod:`compaction` for what
-they keep); each keeps its name and the range of seqs it accounts for, in a version-3 header.
+they keep); each keeps its name and the range of seqs it accounts for, in a version-4 header.
 The switch is crash-safe: kill -9 at any instant leaves the old segments or the new ones,
 never a mix.
 
@@ -15,15 +15,19 @@ never a mix.
    forget's rewrite does); then the commit directory goes.
 
 On open, :func:`recover` removes a staging directory and finishes a committed switch. A reader
-sees every segment whole, old or new, and either replays to the same projections.
+sees every segment whole, old or new, and either replays to the same projections. A staging
+child holds :func:`hold_staging`'s lock, which :func:`recover` waits for: a child whose daemon
+died (it exits once its stdin closes) cannot stage again after the next open dropped its staging.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +44,8 @@ from memlane.events.sizes import kind_of
 from memlane.events.segments import compacted_header, list_segments, parse_header
 
 STAGING = "compact-staging"
+STAGING_LOCK = "compact-staging.lock"
+ORPHAN_WAIT_S = 30.0  # how long an open waits for a staging child of a dead daemon to exit
 COMMIT = "compact-commit"
 MANIFEST = "MANIFEST"
 FRAME_RECORDS = 2048  # records per frame of a compacted segment
@@ -205,13 +211,36 @@ def _install(directory: Path, disk: OsDisk, seal_lock: threading.Lock, step: Ste
     disk.sync_dir(directory)
 
 
+def hold_staging(directory: Path, *, wait: float = ORPHAN_WAIT_S) -> int | None:
+    """Take the staging lock (an flock, released when its holder exits), waiting up to
+    ``wait`` seconds for another process to let it go; its descriptor, or None if it did not."""
+    fd = os.open(directory / STAGING_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.01)
+
+
 def recover(directory: Path) -> None:
-    """Drop an uncommitted compaction and finish a committed one (on open, before reading)."""
-    shutil.rmtree(directory / STAGING, ignore_errors=True)
-    if (directory / COMMIT / MANIFEST).exists():
-        _install(directory, OsDisk(), threading.Lock(), _nothing)
-    elif (directory / COMMIT).exists():
-        shutil.rmtree(directory / COMMIT)  # renamed only once its manifest was synced
+    """Drop an uncommitted compaction and finish a committed one (on open, before reading),
+    once no staging child of an earlier daemon is left (after :data:`ORPHAN_WAIT_S`, a stuck
+    one's staging is dropped anyway: the next compaction starts afresh)."""
+    fd = hold_staging(directory)
+    try:
+        shutil.rmtree(directory / STAGING, ignore_errors=True)
+        if (directory / COMMIT / MANIFEST).exists():
+            _install(directory, OsDisk(), threading.Lock(), _nothing)
+        elif (directory / COMMIT).exists():
+            shutil.rmtree(directory / COMMIT)  # renamed only once its manifest was synced
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def compacted_through(directory: Path) -> int:

@@ -10,7 +10,9 @@ staged; the switch stays in the daemon, between two batches of appends
 ``python -m memlane.daemon.adapters.compaction_child`` reads a request (one JSON line) on
 stdin, writes a JSON line per step and per segment examined, then one with what it staged. It
 dies with the daemon: once its stdin closes, it exits at once (a staging directory it leaves is
-dropped by the next compaction or start).
+dropped by the next compaction or start). It stages holding the log's staging lock, taken only
+while its daemon lives: the next start waits for the lock before it drops a staging directory,
+so a child outliving its daemon cannot stage after that.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from memlane.daemon.domain.errors import ApiError
-from memlane.events.compactor import STAGING, Progress, Step
+from memlane.events.compactor import STAGING, Progress, Step, hold_staging
 from memlane.events.retention import Prepared, prepare
 
 MAX_LINE = 1024 * 1024
@@ -135,8 +137,13 @@ def _exit_with_parent() -> None:
 
 
 def main() -> None:
+    daemon = os.getppid()
     request = msgspec.json.decode(sys.stdin.buffer.readline(), type=PrepareRequest)
     threading.Thread(target=_exit_with_parent, daemon=True).start()
+    if hold_staging(Path(request.directory)) is None:
+        sys.exit("another compaction is still staging in this log")
+    if os.getppid() != daemon:  # the daemon died before the lock was ours
+        os._exit(ORPHANED)
     encoder = msgspec.json.Encoder()
 
     def send(message: Message) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -212,3 +214,30 @@ def test_a_segment_compacted_before_codes_is_read_and_coded_by_the_next_compacti
     assert isinstance(run, m.Embeddings) and run.memories == (1,)
     assert held_rows([run.codes], [run.scales[0]], 8).tobytes() == \
         held_rows([vector.tobytes()], [None], 8).tobytes()
+
+
+ORPHAN = """
+import sys, time
+from pathlib import Path
+from memlane.events.compactor import STAGING, hold_staging
+directory = Path(sys.argv[1])
+assert hold_staging(directory) is not None
+print("held", flush=True)
+time.sleep(0.5)
+(directory / STAGING).mkdir()
+(directory / STAGING / "00000000000000000001.seg").write_bytes(b"half a segment")
+"""
+
+
+def test_an_open_waits_for_a_staging_process_before_it_drops_staging(tmp_path: Path) -> None:
+    """A staging child may outlive its daemon (killed -9) for a moment: the next open waits
+    for the staging lock it holds, then drops what it staged (the child stages only while
+    its daemon lives: tests/reliability/test_compaction_kill9.py)."""
+    log, _ = small_log(tmp_path)
+    log.close()
+    with subprocess.Popen([sys.executable, "-c", ORPHAN, str(tmp_path)],
+                          stdout=subprocess.PIPE) as child:
+        assert child.stdout is not None and child.stdout.readline() == b"held\n"
+        EventLog.open(tmp_path).close()
+        assert child.wait(timeout=30) == 0
+    assert not (tmp_path / STAGING).exists()
