@@ -5,6 +5,10 @@ compaction's wall time, the worst latency of a request loop (``GET /v1/health`` 
 ``GET /v1/memories/{id}``) while it runs (target: no stall over 50 ms), and the time of a
 backup (log and projections) and of a restore into a fresh directory.
 
+After the daemon stops, the compacted log is replayed into fresh projections and compared with
+the daemon's (every row of every table but those compaction may drop below its horizon, and
+every vector, byte for byte).
+
 Run: python -m bench.bench_compact [--memories 100000] [--days 365] [--prompts 300]
 
 The history is written straight to the log (tests/history.py: stores, their vectors and
@@ -32,12 +36,15 @@ from typing import Any
 from memlane.cli.client import Client
 from memlane.cli.restoring import restore
 from memlane.daemon.adapters.paths import Paths, resolve_paths
+from memlane.events.log import EventLog
 from memlane.events.sizes import LogSizes
+from memlane.projections import vector_store
 from memlane.projections.catchup import Projections
 
 from bench.bench_forget import probe_pipeline, start, summary
 from bench.report import print_machine
 from tests.history import generate, open_unsynced
+from tests.projections.test_compaction import rows
 
 MIB = 1024 * 1024
 
@@ -46,6 +53,35 @@ def by_kind(log_dir: Path) -> Counter[str]:
     """Bytes of the records of each kind (as encoded in the log)."""
     measured = LogSizes(log_dir).measure(lambda _record: "", datetime.datetime.now(datetime.UTC))
     return Counter(measured["by_kind"])
+
+
+def replay_differences(paths: Paths, where: Path, horizon: int) -> list[str]:
+    """What differs between the daemon's projections and a replay of the (compacted) log into
+    fresh ones: the tables compared as tests/projections/test_compaction.py does, then every
+    vector's bytes (the replay kept flat: no graph to build)."""
+    log = EventLog.open(paths.log_dir)
+    last = log.last_seq
+    log.close()
+    saved = vector_store.EXACT_BELOW
+    vector_store.EXACT_BELOW = 10**12
+    try:
+        fresh = Projections(where / "replayed.sqlite3", where / "replayed.vectors")
+        fresh.catch_up(paths.log_dir, last)
+    finally:
+        vector_store.EXACT_BELOW = saved
+    live = Projections(paths.sqlite, paths.vectors)
+    live.catch_up(paths.log_dir, last)
+    replayed = rows(fresh, horizon)
+    found = [f"table {name}" for name, table in rows(live, horizon).items()
+             if replayed.get(name) != table]
+    keys = list(range(1, last + 1))
+    live_keys, live_rows = live.vectors.vectors(keys)
+    fresh_keys, fresh_rows = fresh.vectors.vectors(keys)
+    if live_keys != fresh_keys or live_rows.tobytes() != fresh_rows.tobytes():
+        found.append(f"vectors ({len(live_keys):,} live, {len(fresh_keys):,} replayed)")
+    live.close()
+    fresh.close()
+    return found
 
 
 def log_bytes(log_dir: Path) -> int:
@@ -160,6 +196,12 @@ def main() -> None:
         process.send_signal(signal.SIGTERM)
         process.wait()
         process = None
+        began = time.perf_counter()
+        differences = replay_differences(paths, root, answer["horizon"])
+        verdict = "DIFFERENT: " + ", ".join(differences) if differences else \
+            "identical to the daemon's, every table and vector"
+        print(f"replay of the compacted log into fresh projections: {verdict} "
+              f"({time.perf_counter() - began:.0f} s)")
         began = time.perf_counter()
         restored = restore(root / "backup", resolve_paths({"MEMLANE_HOME": str(root / "fresh")}),
                            ledger=None)
