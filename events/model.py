@@ -247,9 +247,9 @@ class Embeddings(_Event, frozen=True, tag="embeddings"):
         return self.codes[index * self.dims:(index + 1) * self.dims]
 
     def without(self, memories: frozenset[int]) -> Embeddings:
-        """The same run with the vectors of ``memories`` blanked: codes zero and scale 0, read
-        as no vector (as forget leaves an ``Embedded``: the record stays, naming the pipeline
-        that embedded the memory, without its vector)."""
+        """The same run with the vectors of ``memories`` blanked: codes zero and scale 0 (as
+        forget leaves an ``Embedded``: the record stays, naming the pipeline that embedded the
+        memory, and the ``ForgetRequested`` after it removes the zero vector from a replay)."""
         blank = bytes(self.dims)
         return msgspec.structs.replace(
             self, codes=b"".join(blank if memory in memories else self.codes_of(i)

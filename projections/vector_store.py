@@ -68,12 +68,11 @@ def vector_ops(record: Record) -> list[VectorOp]:
     """The pure fold: what one record does to the vector index."""
     event = record.event
     match event:
-        case Embedded() if event.vector.strip(b"\0"):  # none, or all zero: no direction
+        case Embedded() if event.vector:
             return [AddVector(event.memory, event.vector, event.dims, event.pipeline, None)]
-        case Embeddings():  # a scale of 0: all codes zero (a blank, or a zero vector)
+        case Embeddings():  # a forgotten memory's zeros: removed by the ForgetRequested after
             return [AddVector(memory, event.codes_of(i), event.dims, event.pipeline,
-                              event.scales[i]) for i, memory in enumerate(event.memories)
-                    if event.scales[i]]
+                              event.scales[i]) for i, memory in enumerate(event.memories)]
         case ForgetRequested():
             return [RemoveVector(m) for m in event.memories]
         case Forgotten():

@@ -33,6 +33,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from memlane.daemon.domain.errors import ApiError
 from memlane.events.compactor import STAGING, Progress, Step, hold_staging
+from memlane.events.segments import COMPACTED
 from memlane.events.retention import Prepared, prepare
 
 MAX_LINE = 1024 * 1024
@@ -44,6 +45,8 @@ class PrepareRequest(msgspec.Struct, frozen=True):
     last_seq: int
     cutoff: datetime
     floors: list[int]
+    format: int  # the compacted segment format the daemon reads: the child must write it
+    daemon: int  # the daemon's pid: a child whose parent is another process is an orphan
 
 
 class Message(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -77,7 +80,8 @@ async def prepare_in_child(directory: Path, last_seq: int, *, cutoff: datetime,
 
 async def _run_child(directory: Path, last_seq: int, cutoff: datetime, floors: Sequence[int],
                      step: Step, progress: Progress) -> Prepared:
-    request = msgspec.json.encode(PrepareRequest(str(directory), last_seq, cutoff, list(floors)))
+    request = msgspec.json.encode(PrepareRequest(str(directory), last_seq, cutoff, list(floors),
+                                                 COMPACTED, os.getpid()))
     # -P: nothing from the daemon's working directory is imported
     process = await anyio.open_process([sys.executable, "-P", "-m", __name__],
                                        stdin=PIPE, stdout=PIPE, stderr=PIPE)
@@ -137,12 +141,17 @@ def _exit_with_parent() -> None:
 
 
 def main() -> None:
-    daemon = os.getppid()
-    request = msgspec.json.decode(sys.stdin.buffer.readline(), type=PrepareRequest)
+    try:
+        request = msgspec.json.decode(sys.stdin.buffer.readline(), type=PrepareRequest)
+    except msgspec.ValidationError:
+        request = None
+    if request is None or request.format != COMPACTED:  # the package changed under the daemon
+        sys.exit(f"this memlane writes compacted segments in format {COMPACTED}, which the "
+                 "running daemon may not read: restart the daemon (memlane down; memlane up)")
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     if hold_staging(Path(request.directory)) is None:
         sys.exit("another compaction is still staging in this log")
-    if os.getppid() != daemon:  # the daemon died before the lock was ours
+    if os.getppid() != request.daemon:  # the daemon died before the lock was ours
         os._exit(ORPHANED)
     encoder = msgspec.json.Encoder()
 

@@ -34,7 +34,7 @@ from memlane.events.model import (
     Stored,
     Unknown,
 )
-from memlane.events.vector_codes import held_rows
+from memlane.events.vector_codes import coded, held_rows
 
 MIN_NEEDLE = 8  # bytes: a shorter text would match by chance, so it is not scanned for
 VECTOR_NEEDLE = 64  # bytes of a vector the proof scan looks for (16 float32s)
@@ -108,17 +108,29 @@ def gather_traces(records: Iterable[Record], memories: Iterable[int]) -> Traces:
         elif isinstance(event, Recalled) and event.memory in ids and event.query:
             traces.queries.add(event.query)
         elif isinstance(event, Embedded) and event.memory in ids and event.vector:
-            traces.vectors.append(event.vector[:VECTOR_NEEDLE])  # as the log holds it
-            traces.vectors.append(  # as the vector projection holds it
-                held_rows([event.vector], [None], event.dims).tobytes()[:VECTOR_NEEDLE])
+            traces.vectors += _vector_needles(event.vector, event.dims)
         elif isinstance(event, Embeddings):
-            for i, memory in enumerate(event.memories):
-                if memory in ids and event.scales[i]:  # not blanked by an earlier forget
-                    codes = event.codes_of(i)
-                    traces.vectors.append(codes[:VECTOR_NEEDLE])
-                    traces.vectors.append(held_rows([codes], [event.scales[i]], event.dims)
-                                          .tobytes()[:VECTOR_NEEDLE])
+            traces.vectors += [needle for i, memory in enumerate(event.memories)
+                               if memory in ids and event.scales[i]  # 0: blanked by a forget
+                               for needle in _codes_needles(event.codes_of(i), event.scales[i],
+                                                            event.dims)]
     return traces
+
+
+def _vector_needles(vector: bytes, dims: int) -> list[bytes]:
+    """A float vector as the log holds it, as compaction would hold it (codes: a staged
+    compaction may hold them while the forget runs) and as the vector projection holds it;
+    none of a vector with no direction (zeros match everywhere)."""
+    codes, scale = coded(vector, dims)
+    if not scale:
+        return []
+    return [vector[:VECTOR_NEEDLE], *_codes_needles(codes, scale, dims)]
+
+
+def _codes_needles(codes: bytes, scale: float, dims: int) -> list[bytes]:
+    """Codes as the log holds them, and as the vector projection holds them."""
+    return [codes[:VECTOR_NEEDLE],
+            held_rows([codes], [scale], dims).tobytes()[:VECTOR_NEEDLE]]
 
 
 def needles(texts: Iterable[str]) -> list[bytes]:

@@ -4,6 +4,8 @@ interpreter, a clear error when the child fails, and a child that never outlives
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +20,7 @@ from memlane.daemon.adapters.compaction_child import (ORPHANED, CompactionFailed
                                                       PrepareRequest, prepare_in_child)
 from memlane.events.compactor import STAGING
 from memlane.events.retention import Prepared, prepare
-from memlane.events.segments import list_segments
+from memlane.events.segments import COMPACTED, list_segments
 from tests.history import generate, open_unsynced
 
 
@@ -130,10 +132,34 @@ def test_the_child_exits_once_its_daemon_is_gone(history: tuple[Path, int],
     directory = tmp_path / "log"
     shutil.copytree(source, directory)
     request = msgspec.json.encode(PrepareRequest(str(directory), last, datetime.now(UTC),
-                                                 [last]))
+                                                 [last], COMPACTED, os.getpid()))
+    status, answer, error = child_answer(request)
+    assert status == ORPHANED, error
+    assert error == b"" and b'"prepared"' not in answer
+
+
+def child_answer(request: bytes) -> tuple[int, bytes, bytes]:
     with subprocess.Popen([sys.executable, "-m", "memlane.daemon.adapters.compaction_child"],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE) as child:
         answer, error = child.communicate(request + b"\n", timeout=30)  # then stdin closes
-    assert child.returncode == ORPHANED, error
-    assert error == b"" and b'"prepared"' not in answer
+    return child.returncode, answer, error
+
+
+def test_a_child_refuses_a_daemon_of_another_format_or_not_its_parent(
+        history: tuple[Path, int], tmp_path: Path) -> None:
+    """A daemon started before an upgrade asks in its own words (no format, or another): the
+    child says to restart it and stages nothing; a request naming another daemon than its
+    parent is an orphan's (its daemon died before the staging lock was free)."""
+    source, last = history
+    directory = tmp_path / "log"
+    shutil.copytree(source, directory)
+    fields = {"directory": str(directory), "last_seq": last,
+              "cutoff": datetime.now(UTC).isoformat(), "floors": [last]}
+    for older in (fields, {**fields, "format": COMPACTED - 1, "daemon": os.getpid()}):
+        status, answer, error = child_answer(json.dumps(older).encode())
+        assert status == 1 and b"restart the daemon" in error and answer == b""
+    status, answer, _ = child_answer(json.dumps(
+        {**fields, "format": COMPACTED, "daemon": os.getpid() + 1}).encode())
+    assert status == ORPHANED and answer == b""
+    assert not (directory / STAGING).exists()

@@ -76,7 +76,9 @@ def test_traces_and_needles_cover_text_and_queries() -> None:
 
 def test_a_vectors_traces_are_its_bytes_in_the_log_and_in_the_projection() -> None:
     """The proof scan looks for a vector as each log form holds it (floats, or codes once
-    compacted) and as the vector projection holds it (quantised: other bytes)."""
+    compacted, also while a compaction stages them) and as the vector projection holds it
+    (quantised: other bytes); a vector blanked by an earlier forget, or with no direction,
+    gives no needle (its zeros would match everywhere)."""
     floats, other = np.random.default_rng(5).standard_normal((2, 64)).astype("<f4")
     codes, scale = coded(floats.tobytes(), 64)
     other_codes, other_scale = coded(other.tobytes(), 64)
@@ -87,10 +89,12 @@ def test_a_vectors_traces_are_its_bytes_in_the_log_and_in_the_projection() -> No
                m.Record(seq=2, at=AT, event=m.Embedded(memory=1, vector=floats.tobytes(), dims=64,
                                                         model="t", pipeline="t")),
                m.Record(seq=3, at=AT, event=run),
-               m.Record(seq=4, at=AT, event=run.without(frozenset({1})))]  # forgotten before
+               m.Record(seq=4, at=AT, event=run.without(frozenset({1}))),  # forgotten before
+               m.Record(seq=5, at=AT, event=m.Embedded(memory=1, vector=bytes(4 * 64), dims=64,
+                                                        model="t", pipeline="t"))]
     traces = gather_traces(records, [1])
-    assert traces.vectors == [floats.tobytes()[:VECTOR_NEEDLE], projected, codes[:VECTOR_NEEDLE],
-                              projected]
+    needles = [codes[:VECTOR_NEEDLE], projected]
+    assert traces.vectors == [floats.tobytes()[:VECTOR_NEEDLE], *needles, *needles]
     assert projected != floats.tobytes()[:VECTOR_NEEDLE]
 
 

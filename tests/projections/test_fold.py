@@ -36,6 +36,7 @@ def histories(draw: st.DrawFn) -> list[m.Record]:
     return records
 
 
+PIPELINES = ("t:4", "u:4")
 # The event each choice of :func:`histories` draws ("store" draws Stored).
 KINDS_OF_EVENT = {"embed": m.Embedded, "link": m.Linked, "cluster": m.Clustered,
                   "consolidate": m.Consolidated, "recall": m.Recalled, "expire": m.Expired,
@@ -61,10 +62,12 @@ def _event(draw: st.DrawFn, choice: str, seq: int, memories: list[int]) -> m.Eve
         return m.Stored(id=seq, text=text, project=draw(st.sampled_from(["a", "b"])),
                         kind="note", content_hash=f"{seq:032x}")
     target = draw(pick)
-    if choice == "embed":
+    if choice == "embed":  # by one of two pipelines; now and then a vector with no direction
         vec = np.asarray(draw(st.lists(st.floats(-1, 1, width=32), min_size=4, max_size=4)),
                          dtype="<f4") + 2.0
-        return m.Embedded(memory=target, vector=vec.tobytes(), dims=4, model="t", pipeline="t:4")
+        zero = draw(st.integers(0, 3)) == 0
+        return m.Embedded(memory=target, vector=(vec * 0 if zero else vec).tobytes(), dims=4,
+                          model="t", pipeline=draw(st.sampled_from(PIPELINES)))
     if choice == "embeddings":  # as compaction writes them: int8 codes and their scales
         members = tuple(dict.fromkeys(draw(st.lists(pick, min_size=1, max_size=3))))
         codes = draw(st.binary(min_size=4 * len(members), max_size=4 * len(members)))
@@ -90,7 +93,8 @@ def _event(draw: st.DrawFn, choice: str, seq: int, memories: list[int]) -> m.Eve
         "route": lambda: m.Routed(memory=target, target="CLAUDE.md", section="memlane",
                                   action="proposed", verdict="ok"),
         "threshold": lambda: m.ThresholdSet(model="t", name="link", value=0.6),
-        "model": lambda: m.ModelChanged(model="t", pipeline="t:4", dims=4),
+        "model": lambda: m.ModelChanged(model="t", pipeline=draw(st.sampled_from(PIPELINES)),
+                                        dims=4),
         "reprieve": lambda: m.Reprieved(memory=target, count=1, reason="substantive"),
         "reinforce": lambda: m.Reinforced(memory=target, source="api"),
         "show": lambda: m.Shown(memories=(target,), session="s", hook="UserPromptSubmit",

@@ -134,3 +134,6 @@ def test_vectors_saved_as_the_models_floats_are_held_as_codes_once_loaded(
     assert not np.array_equal(loaded.vectors(keys)[1], rows)
     loaded.save()
     assert json.loads(loaded.meta_path.read_text())["values"] == vector_store.HELD_VALUES
+    again = VectorProjection(tmp_path / "old.usearch")
+    assert again.load() and not again.dirty
+    assert again.vectors(keys)[1].tobytes() == replayed.vectors(keys)[1].tobytes()
