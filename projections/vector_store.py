@@ -5,7 +5,9 @@ Two layouts, chosen by size: below :data:`EXACT_BELOW` vectors a flat float32 ma
 there on a usearch HNSW graph, built in batches on every core. The projection switches by
 itself as it grows (and back, with some slack, as it shrinks). Vectors are inserted in
 batches: a run of ``AddVector`` ops becomes one insertion. Every vector is held quantised
-(:mod:`memlane.events.vector_codes`); files saved before that are quantised when loaded.
+(:mod:`memlane.events.vector_codes`); a flat matrix saved before that is quantised when loaded,
+a graph keeps the floats it was saved with (building it again would hold a start for minutes)
+until it is rebuilt or goes back to flat.
 
 The files are saved beside a small JSON file recording the layout, the seq they reflect and
 their sizes and CRC32C; a missing, stale or mismatched file is rebuilt from the log.
@@ -40,7 +42,7 @@ THREADS = os.cpu_count() or 1
 PARALLEL_FROM = 4096  # a batch this large is inserted on every core (smaller ones: one thread,
 # which builds the same graph as inserting one at a time, so answers stay reproducible)
 
-HELD_VALUES = "int8-codes"  # the saved vectors are held quantised (older saves: the floats)
+HELD_VALUES = "int8-codes"  # every vector held quantised (older saves: the model's floats)
 FILLER_KEY = 2**63 - 1  # throwaway keys count down from here, far above any memory id (a seq)
 
 class AddVector(NamedTuple):
@@ -101,6 +103,7 @@ class VectorProjection:
         self._changes = 0  # counts changes; the files hold those up to _saved_changes
         self._saved_changes = 0
         self._saved_mode: str | None = None  # the layout the files on disk hold
+        self.values: str | None = HELD_VALUES  # None: some vectors are the model's floats
 
     @property
     def meta_path(self) -> Path:
@@ -139,8 +142,9 @@ class VectorProjection:
             return False
         self.pipeline, self.applied_seq = meta["pipeline"], int(meta["applied_seq"])
         self._saved_mode = meta.get("mode", "hnsw")
-        if meta.get("values") != HELD_VALUES:  # saved before vectors were held quantised
-            self.index = _requantised(self.index)
+        self.values = meta.get("values")
+        if self.values != HELD_VALUES and isinstance(self.index, FlatVectors):
+            self.index, self.values = _requantised(self.index), HELD_VALUES
             self._changes += 1
         self._settle()
         return True
@@ -170,6 +174,7 @@ class VectorProjection:
             case ResetIndex():
                 if op.pipeline != self.pipeline:
                     self.pipeline, self.index = op.pipeline, FlatVectors(op.dims)
+                    self.values = HELD_VALUES
             case RemoveVector():
                 if self.index is not None and op.key in self.index:
                     self.index.remove(op.key)
@@ -205,8 +210,9 @@ class VectorProjection:
             keys = [int(key) for key in index.keys]
             flat = FlatVectors(index.ndim, capacity=max(len(keys), 1024))
             if keys:
-                flat.add(keys, np.asarray(index.get(keys), dtype=np.float32).reshape(len(keys), -1))
-            self.index = flat
+                rows = np.asarray(index.get(keys), dtype=np.float32).reshape(len(keys), -1)
+                flat.add(keys, rows if self.values == HELD_VALUES else held(rows))
+            self.index, self.values = flat, HELD_VALUES
 
     def search(self, vector: np.ndarray, k: int, *,
                exact: bool | None = None) -> list[tuple[int, float]]:
@@ -323,7 +329,7 @@ class VectorProjection:
 
     def _meta(self) -> dict[str, Any]:
         return {"applied_seq": self.applied_seq, "pipeline": self.pipeline,
-                "count": len(self), "mode": self.mode, "values": HELD_VALUES}
+                "count": len(self), "mode": self.mode, "values": self.values}
 
     def _commit(self, meta: dict[str, Any], changes: int) -> None:
         """Replace the metadata (last: until then the old one describes the old files)."""
@@ -366,19 +372,12 @@ def _load(path: Path, meta: dict[str, Any]) -> Vectors | None:
     return index if index is not None and len(index) == meta["count"] else None
 
 
-def _requantised(index: Vectors) -> Vectors:
+def _requantised(index: FlatVectors) -> FlatVectors:
     """The same vectors, held quantised (an upgrade of vectors saved as the model's floats)."""
-    if isinstance(index, FlatVectors):
-        keys, rows = index.items()
-        flat = FlatVectors(index.dims, capacity=max(len(keys), 1024))
-        flat.add([int(key) for key in keys], held(rows))
-        return flat
-    keys = np.asarray(index.keys, dtype=np.uint64)
-    graph = _new_index(index.ndim)
-    if len(keys):
-        rows = np.asarray(index.get(keys), dtype=np.float32).reshape(len(keys), -1)
-        graph.add(keys, held(rows), threads=_threads(len(keys)))
-    return graph
+    keys, rows = index.items()
+    flat = FlatVectors(index.dims, capacity=max(len(keys), 1024))
+    flat.add([int(key) for key in keys], held(rows))
+    return flat
 
 
 def _new_index(dims: int) -> Index:

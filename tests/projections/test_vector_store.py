@@ -107,14 +107,9 @@ def test_a_batch_of_queries_gets_what_each_would_get_alone(
     assert projection.search_many(queries[:0], 12) == []
 
 
-@pytest.mark.parametrize("exact_below", [10**6, 0], ids=["flat", "graph"])
-def test_vectors_saved_as_the_models_floats_are_held_as_codes_once_loaded(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exact_below: int) -> None:
-    """Files saved by a memlane that held the model's floats load as a replay now builds them
-    (no replay needed), and are saved again in that form."""
-    monkeypatch.setattr(vector_store, "EXACT_BELOW", exact_below)
-    rows = vectors(40, seed=3)
-    records = [embedded(i + 1, i + 1, rows[i]) for i in range(40)]
+def saved_as_floats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                    records: list[Record]) -> VectorProjection:
+    """Files as a memlane that held the model's floats saved them (no "values" in the meta)."""
     with monkeypatch.context() as older:
         older.setattr(vector_store, "held_rows", lambda floats, _, dims: np.frombuffer(
             b"".join(floats), dtype="<f4").reshape(len(floats), dims))
@@ -124,12 +119,20 @@ def test_vectors_saved_as_the_models_floats_are_held_as_codes_once_loaded(
     meta = json.loads(saved.meta_path.read_text())
     del meta["values"]
     saved.meta_path.write_text(json.dumps(meta))
+    return saved
+
+
+def test_a_flat_matrix_saved_as_the_models_floats_is_held_as_codes_once_loaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It loads as a replay now builds it (no replay needed), and is saved again so."""
+    rows = vectors(40, seed=3)
+    records = [embedded(i + 1, i + 1, rows[i]) for i in range(40)]
+    saved_as_floats(tmp_path, monkeypatch, records)
     loaded = VectorProjection(tmp_path / "old.usearch")
-    assert loaded.load() and loaded.dirty and loaded.applied_seq == 40
+    assert loaded.load() and loaded.dirty and loaded.applied_seq == 40 and loaded.mode == "flat"
     replayed = VectorProjection(tmp_path / "new.usearch")
     replayed.apply(records)
     keys = list(range(1, 41))
-    assert loaded.mode == replayed.mode
     assert loaded.vectors(keys)[1].tobytes() == replayed.vectors(keys)[1].tobytes()
     assert not np.array_equal(loaded.vectors(keys)[1], rows)
     loaded.save()
@@ -137,3 +140,20 @@ def test_vectors_saved_as_the_models_floats_are_held_as_codes_once_loaded(
     again = VectorProjection(tmp_path / "old.usearch")
     assert again.load() and not again.dirty
     assert again.vectors(keys)[1].tobytes() == replayed.vectors(keys)[1].tobytes()
+
+
+def test_a_graph_saved_as_the_models_floats_keeps_them_until_it_goes_flat(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a large graph again would hold a start for minutes: it loads as saved, says
+    so in its meta, and holds its vectors quantised once it shrinks back to flat."""
+    monkeypatch.setattr(vector_store, "EXACT_BELOW", 20)
+    rows = vectors(40, seed=4)
+    records = [embedded(i + 1, i + 1, rows[i]) for i in range(40)]
+    saved_as_floats(tmp_path, monkeypatch, records)
+    loaded = VectorProjection(tmp_path / "old.usearch")
+    assert loaded.load() and not loaded.dirty and loaded.mode == "hnsw"
+    assert loaded.values is None and np.array_equal(loaded.vector(7), rows[6])
+    loaded.apply([Record(seq=40 + i, at=AT, event=Forgotten(memory=i, content_hash="0" * 32))
+                  for i in range(1, 31)])
+    assert loaded.mode == "flat" and loaded.values == vector_store.HELD_VALUES
+    assert np.array_equal(loaded.vector(37), held(rows)[36])
