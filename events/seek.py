@@ -95,8 +95,7 @@ class Seeker:
             if (path := _segment_of(segments, seq)) is not None:
                 first_dropped.setdefault(path, seq)
         for path, seq in first_dropped.items():
-            found += [r for r in self._checked(path, partial(_from, seq=seq, until=_never))
-                      if _stands_in(memory, r)]
+            found += self._checked(path, partial(_standing_in, seq=seq, memory=memory))
         return sorted({r.seq: r for r in found}.values(), key=lambda r: r.seq)
 
     def _checked(self, path: Path, read: Callable[[mmap.mmap, _Frames], T]) -> T:
@@ -128,12 +127,10 @@ class Seeker:
             return frames
 
 
-def _stands_in(memory: int, record: Record) -> bool:
-    return isinstance(record.event, Tallied | Embeddings) and memory in record.event.memories
-
-
-def _never(_: Record) -> bool:
-    return False
+def _standing_in(buf: mmap.mmap, frames: _Frames, seq: int, memory: int) -> list[Record]:
+    """The records from ``seq`` on that stand in for dropped records of ``memory``."""
+    return [r for r in _iter_from(buf, frames, seq)
+            if isinstance(r.event, Tallied | Embeddings) and memory in r.event.memories]
 
 
 def _segment_of(segments: list[Path], seq: int) -> Path | None:
@@ -217,16 +214,6 @@ def _pick(buf: mmap.mmap, frames: _Frames, seqs: list[int]) -> list[Record]:
         else:
             held = {first + i: raw for i, raw in enumerate(raws)}
         found += [_decoded(held[seq], seq, offset) for seq in wanted if seq in held]
-    return found
-
-
-def _from(buf: mmap.mmap, frames: _Frames, seq: int,
-          until: Callable[[Record], bool]) -> list[Record]:
-    found = []
-    for record in _iter_from(buf, frames, seq):
-        found.append(record)
-        if until(record):
-            break
     return found
 
 

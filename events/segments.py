@@ -6,8 +6,8 @@ Both are read; new segments are written as version 2, and a version-1 segment is
 to (see :mod:`log`). Versions 3 and 4 are compacted segments (see :mod:`compaction`): the header
 also holds the last seq it accounts for, and its records' seqs rise strictly between the two,
 with gaps where compaction dropped records; a gap anywhere else is still damage. Compaction
-writes version 4, whose ``Embedded`` may hold int8 codes (:mod:`vector_codes`): a memlane that
-reads only up to version 3 refuses it instead of reading codes as floats.
+writes version 4, which holds ``Embeddings`` runs of int8 codes (:mod:`vector_codes`): a memlane
+that reads only up to version 3 refuses it instead of misreading it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ COMPACTED_VERSIONS = frozenset({3, COMPACTED})  # 3: written before vectors were
 READABLE_VERSIONS = frozenset({1, 2, *COMPACTED_VERSIONS})
 PLAUSIBLE_VERSION = 255  # a version field above this is a damaged header, not a newer format
 SEGMENT_HEADER = struct.Struct("<8sIQ")
-COMPACTED_TAIL = struct.Struct("<Q")  # after a compacted segment's header: the last seq accounted for
+COMPACTED_TAIL = struct.Struct("<Q")  # after a compacted header: the last seq accounted for
 SUFFIX = ".seg"
 
 

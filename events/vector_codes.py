@@ -6,8 +6,9 @@ the codes then scaled to unit length (search compares by cosine, and readers of 
 take a dot product for one). Compaction writes the codes and the scale in place of the floats:
 a quarter of the bytes, and a replay of the compacted log builds the very same projection (the
 codes compaction keeps are those the projection computed from the floats, and the unit-length
-form depends on the codes alone: the integer sum of their squares, so no rounding order). Retrieval measured both ways on
-LoCoMo: test split recall@10 0.7581 with the floats and with the codes (BENCHMARKS.md).
+form depends on the codes alone: the integer sum of their squares, so no rounding order).
+Retrieval measured both ways on LoCoMo: test split recall@10 0.7581 with the floats and with
+the codes (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -43,18 +44,18 @@ def held(rows: np.ndarray) -> np.ndarray:
     return unit(quantise(rows)[0])
 
 
-def held_rows(vectors: Sequence[bytes], scales: Sequence[float | None], dims: int) -> np.ndarray:
-    """The float32 rows held for event vectors: each either the model's float32 bytes (its scale
-    ``None``) or int8 codes (as compaction writes them: their scale is not needed here)."""
+def held_rows(vectors: Sequence[bytes], are_codes: Sequence[bool], dims: int) -> np.ndarray:
+    """The float32 rows held for event vectors: each either the model's float32 bytes or int8
+    codes as compaction writes them (their scale is not needed here)."""
     out = np.empty((len(vectors), dims), dtype=np.float32)
-    floats = [i for i, scale in enumerate(scales) if scale is None]
-    coded = [i for i, scale in enumerate(scales) if scale is not None]
+    floats = [i for i, codes in enumerate(are_codes) if not codes]
+    codes = [i for i, codes in enumerate(are_codes) if codes]
     if floats:
         out[floats] = held(np.frombuffer(b"".join(vectors[i] for i in floats), dtype=FLOAT)
                            .reshape(len(floats), dims))
-    if coded:
-        out[coded] = unit(np.frombuffer(b"".join(vectors[i] for i in coded), dtype=CODE)
-                          .reshape(len(coded), dims))
+    if codes:
+        out[codes] = unit(np.frombuffer(b"".join(vectors[i] for i in codes), dtype=CODE)
+                          .reshape(len(codes), dims))
     return out
 
 

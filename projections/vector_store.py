@@ -50,7 +50,7 @@ class AddVector(NamedTuple):
     vector: bytes
     dims: int
     pipeline: str
-    scale: float | None  # None: float32 bytes; else int8 codes (see vector_codes)
+    codes: bool  # int8 codes (see vector_codes), else the model's float32 bytes
 
 
 class RemoveVector(NamedTuple):
@@ -71,10 +71,10 @@ def vector_ops(record: Record) -> list[VectorOp]:
     event = record.event
     match event:
         case Embedded() if event.vector:
-            return [AddVector(event.memory, event.vector, event.dims, event.pipeline, None)]
+            return [AddVector(event.memory, event.vector, event.dims, event.pipeline, False)]
         case Embeddings():  # a forgotten memory's zeros: removed by the ForgetRequested after
-            return [AddVector(memory, event.codes_of(i), event.dims, event.pipeline,
-                              event.scales[i]) for i, memory in enumerate(event.memories)]
+            return [AddVector(memory, event.codes_of(i), event.dims, event.pipeline, True)
+                    for i, memory in enumerate(event.memories)]
         case ForgetRequested():
             return [RemoveVector(m) for m in event.memories]
         case Forgotten():
@@ -190,7 +190,7 @@ class VectorProjection:
         ops = [op for op in run if op.pipeline == self.pipeline]
         if not ops or self.index is None:
             return
-        rows = held_rows([op.vector for op in ops], [op.scale for op in ops], ops[0].dims)
+        rows = held_rows([op.vector for op in ops], [op.codes for op in ops], ops[0].dims)
         keys = [op.key for op in ops]
         if isinstance(self.index, FlatVectors):
             self.index.add(keys, rows)

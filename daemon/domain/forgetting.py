@@ -112,8 +112,7 @@ def gather_traces(records: Iterable[Record], memories: Iterable[int]) -> Traces:
         elif isinstance(event, Embeddings):
             traces.vectors += [needle for i, memory in enumerate(event.memories)
                                if memory in ids and event.scales[i]  # 0: blanked by a forget
-                               for needle in _codes_needles(event.codes_of(i), event.scales[i],
-                                                            event.dims)]
+                               for needle in _codes_needles(event.codes_of(i), event.dims)]
     return traces
 
 
@@ -124,13 +123,12 @@ def _vector_needles(vector: bytes, dims: int) -> list[bytes]:
     codes, scale = coded(vector, dims)
     if not scale:
         return []
-    return [vector[:VECTOR_NEEDLE], *_codes_needles(codes, scale, dims)]
+    return [vector[:VECTOR_NEEDLE], *_codes_needles(codes, dims)]
 
 
-def _codes_needles(codes: bytes, scale: float, dims: int) -> list[bytes]:
+def _codes_needles(codes: bytes, dims: int) -> list[bytes]:
     """Codes as the log holds them, and as the vector projection holds them."""
-    return [codes[:VECTOR_NEEDLE],
-            held_rows([codes], [scale], dims).tobytes()[:VECTOR_NEEDLE]]
+    return [codes[:VECTOR_NEEDLE], held_rows([codes], [True], dims).tobytes()[:VECTOR_NEEDLE]]
 
 
 def needles(texts: Iterable[str]) -> list[bytes]:

@@ -81,7 +81,7 @@ class Linker:
                 return []
             # the batch's neighbours in one search (a flat matrix scores them in one product)
             found = vectors.search_many(
-                held_rows([e.vector for e, _ in live], [None] * len(live), live[0][0].dims),
+                held_rows([e.vector for e, _ in live], [False] * len(live), live[0][0].dims),
                 MAX_LINKS * 4)
             events: list[Event] = []
             seen: set[tuple[int, int]] = set()

@@ -212,8 +212,8 @@ def test_a_segment_compacted_before_codes_is_read_and_coded_by_the_next_compacti
     assert version == 4 and [r.seq for r in records] == [1, 3]
     run = records[1].event
     assert isinstance(run, m.Embeddings) and run.memories == (1,)
-    assert held_rows([run.codes], [run.scales[0]], 8).tobytes() == \
-        held_rows([vector.tobytes()], [None], 8).tobytes()
+    assert held_rows([run.codes], [True], 8).tobytes() == \
+        held_rows([vector.tobytes()], [False], 8).tobytes()
 
 
 ORPHAN = """

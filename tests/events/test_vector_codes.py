@@ -31,13 +31,13 @@ def test_codes_are_a_quarter_of_the_floats_and_read_back_as_the_same_rows() -> N
     codes = [coded(vector, DIMS) for vector in floats]
     assert all(len(c) == DIMS and len(f) == 4 * DIMS for (c, _), f in zip(codes, floats))
     assert all(np.abs(np.frombuffer(c, dtype="i1")).max(initial=0) <= CODE_MAX for c, _ in codes)
-    from_floats = held_rows(floats, [None] * len(floats), DIMS)
-    from_codes = held_rows([c for c, _ in codes], [s for _, s in codes], DIMS)
+    from_floats = held_rows(floats, [False] * len(floats), DIMS)
+    from_codes = held_rows([c for c, _ in codes], [True] * len(codes), DIMS)
     assert from_floats.tobytes() == from_codes.tobytes()
-    mixed = held_rows([codes[0][0], floats[1], codes[2][0]], [codes[0][1], None, codes[2][1]],
+    mixed = held_rows([codes[0][0], floats[1], codes[2][0]], [True, False, True],
                       DIMS)
     assert mixed.tobytes() == from_floats[:3].tobytes()
-    assert all(held_rows([f], [None], DIMS).tobytes() == from_floats[i].tobytes()
+    assert all(held_rows([f], [False], DIMS).tobytes() == from_floats[i].tobytes()
                for i, f in enumerate(floats))
     assert not from_codes[50].any() and codes[50][1] == 0.0
     assert np.allclose(np.frombuffer(codes[51][0], dtype="i1") * codes[51][1], rows[51],
