@@ -47,6 +47,12 @@ class Unavailable(ApiError):
     status, code = 503, "unavailable"
 
 
+class ShuttingDown(Unavailable):
+    """A request that came after a graceful shutdown stopped starting any."""
+
+    code, retry_after_s = "shutting_down", 1
+
+
 class Busy(Unavailable):
     """Bulk work refused while its queue is full, so interactive requests stay fast."""
 
