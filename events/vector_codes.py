@@ -44,19 +44,24 @@ def held(rows: np.ndarray) -> np.ndarray:
     return unit(quantise(rows)[0])
 
 
-def held_rows(vectors: Sequence[bytes], are_codes: Sequence[bool], dims: int) -> np.ndarray:
-    """The float32 rows held for event vectors: each either the model's float32 bytes or int8
-    codes as compaction writes them (their scale is not needed here)."""
-    out = np.empty((len(vectors), dims), dtype=np.float32)
+def codes_rows(vectors: Sequence[bytes], are_codes: Sequence[bool], dims: int) -> np.ndarray:
+    """The int8 codes of event vectors: each either the model's float32 bytes or int8 codes
+    as compaction writes them (their scale is not needed here)."""
+    out = np.empty((len(vectors), dims), dtype=CODE)
     floats = [i for i, codes in enumerate(are_codes) if not codes]
     codes = [i for i, codes in enumerate(are_codes) if codes]
     if floats:
-        out[floats] = held(np.frombuffer(b"".join(vectors[i] for i in floats), dtype=FLOAT)
-                           .reshape(len(floats), dims))
+        out[floats] = quantise(np.frombuffer(b"".join(vectors[i] for i in floats), dtype=FLOAT)
+                               .reshape(len(floats), dims))[0]
     if codes:
-        out[codes] = unit(np.frombuffer(b"".join(vectors[i] for i in codes), dtype=CODE)
-                          .reshape(len(codes), dims))
+        out[codes] = np.frombuffer(b"".join(vectors[i] for i in codes), dtype=CODE) \
+            .reshape(len(codes), dims)
     return out
+
+
+def held_rows(vectors: Sequence[bytes], are_codes: Sequence[bool], dims: int) -> np.ndarray:
+    """The float32 rows held for event vectors (:func:`codes_rows` at unit length)."""
+    return unit(codes_rows(vectors, are_codes, dims))
 
 
 def coded(vector: bytes, dims: int) -> tuple[bytes, float]:

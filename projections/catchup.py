@@ -86,7 +86,8 @@ class Projections:
     def catch_up(self, log_dir: Path, last_seq: int, progress: Progress | None = None) -> int:
         """Apply every record after each projection's position up to ``last_seq``; returns count.
         ``progress(seqs done, seqs to do)`` after each batch. A database folded before the
-        per-memory index existed is indexed first."""
+        per-memory index existed is indexed first. The vectors stay in their layout until the
+        end, then switch at once (no graph grown batch by batch past the flat threshold)."""
         if self.sqlite.applied_seq > last_seq:
             self._reset_sqlite()
         if self.vectors.applied_seq > last_seq:
@@ -98,11 +99,16 @@ class Projections:
             return 0
         records = read_log(log_dir, first + 1, upto=last_seq)
         count = 0
-        while batch := list(islice(records, CATCH_UP_BATCH)):
-            self.apply(batch)
-            count += len(batch)
-            if progress is not None:
-                progress(batch[-1].seq - first, last_seq - first)
+        self.vectors.deferred = True  # a graph, if one is due, is built once at the end
+        try:
+            while batch := list(islice(records, CATCH_UP_BATCH)):
+                self.apply(batch)
+                count += len(batch)
+                if progress is not None:
+                    progress(batch[-1].seq - first, last_seq - first)
+        finally:
+            with self.lock:
+                self.vectors.settle()
         return count
 
     def apply(self, records: Sequence[Record]) -> None:

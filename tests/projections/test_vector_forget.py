@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from memlane.events.model import Embedded, ForgetRequested, Record
-from memlane.events.vector_codes import held
+from memlane.events.vector_codes import held, quantise
 from memlane.projections import vector_store
 from memlane.projections.vector_store import VectorProjection
 
@@ -19,14 +19,14 @@ AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 def test_a_removed_vector_is_gone_from_the_saved_file_after_compaction(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """usearch keeps a removed vector's bytes in its file; compaction overwrites them, also
-    in an index loaded from a file saved with the removal."""
+    """usearch keeps a removed vector's bytes (the graph holds int8 codes) in its file;
+    compaction overwrites them, also in an index loaded from a file saved with the removal."""
     monkeypatch.setattr(vector_store, "EXACT_BELOW", 0)  # the usearch graph, however small
     rng = np.random.default_rng(7)
     floats = {k: rng.standard_normal(16).astype("<f4") for k in (1, 2, 3)}
     records = [Record(seq=k, at=AT, event=Embedded(memory=k, vector=v.tobytes(), dims=16, model="t",
                                                    pipeline="t:16")) for k, v in floats.items()]
-    vectors = {k: held(v.reshape(1, -1)).tobytes() for k, v in floats.items()}  # as held
+    vectors = {k: quantise(v.reshape(1, -1))[0].tobytes() for k, v in floats.items()}  # codes
     projection = VectorProjection(tmp_path / "vectors.usearch")
     projection.apply([*records, Record(seq=4, at=AT, event=ForgetRequested(memories=(2,)))])
     projection.save()
@@ -39,7 +39,7 @@ def test_a_removed_vector_is_gone_from_the_saved_file_after_compaction(
     assert vectors[2] not in data and vectors[1] in data and vectors[3] in data
     reloaded = VectorProjection(projection.path)
     assert reloaded.load() and len(reloaded) == 2
-    assert reloaded.search(np.frombuffer(vectors[3], dtype="<f4"), 1)[0][0] == 3
+    assert reloaded.search(floats[3], 1)[0][0] == 3
 
 
 def test_the_flat_matrix_keeps_no_removed_vector_in_its_file(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from memlane.events.model import Embedded, Forgotten, Record
-from memlane.events.vector_codes import held
+from memlane.events.vector_codes import held, quantise
 from memlane.projections import vector_store
 from memlane.projections.vector_store import VectorProjection
 
@@ -65,8 +65,9 @@ def test_saves_append_in_place_and_reload_the_same_vectors(tmp_path: Path) -> No
 
 def test_the_layout_switches_with_size_and_answers_alike(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past the threshold the vectors move into a graph, and back to flat when it shrinks;
-    exact answers are the same in both layouts and after a reload."""
+    """Past the threshold the vectors move into a graph (of int8 codes), and back to flat when
+    it shrinks; answers are the same in both layouts, with the same cosines, and after a
+    reload."""
     monkeypatch.setattr(vector_store, "EXACT_BELOW", 200)
     rows = vectors(250, seed=2)
     projection = VectorProjection(tmp_path / "v.usearch")
@@ -78,8 +79,13 @@ def test_the_layout_switches_with_size_and_answers_alike(tmp_path: Path,
     graph_answer = [(key, score) for key, score in projection.search(rows[3], 250, exact=True)
                     if key <= 150][:10]
     assert [key for key, _ in graph_answer] == [key for key, _ in flat_answer]
-    assert np.allclose([s for _, s in graph_answer], [s for _, s in flat_answer], atol=1e-5)
+    assert np.allclose([s for _, s in graph_answer], [s for _, s in flat_answer], atol=1e-6)
+    (key, score), = projection.search(rows[3], 1)  # approximate, scored the same
+    assert key == graph_answer[0][0] and score == pytest.approx(graph_answer[0][1], abs=1e-6)
+    codes = quantise(rows[200:201])[0].tobytes()  # the graph holds the codes themselves
     projection.save()
+    assert codes in projection.path.read_bytes()
+    assert np.array_equal(projection.vector(201), held(rows)[200])
     reloaded = VectorProjection(tmp_path / "v.usearch")
     assert reloaded.load() and reloaded.mode == "hnsw"
     forget = [Record(seq=300 + key, at=AT, event=Forgotten(memory=key, content_hash="0" * 32)) for key in range(151, 251)]
@@ -110,9 +116,13 @@ def test_a_batch_of_queries_gets_what_each_would_get_alone(
 def saved_as_floats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                     records: list[Record]) -> VectorProjection:
     """Files as a memlane that held the model's floats saved them (no "values" in the meta)."""
-    with monkeypatch.context() as older:
-        older.setattr(vector_store, "held_rows", lambda floats, _, dims: np.frombuffer(
+    with monkeypatch.context() as older:  # rows as given, a graph of floats
+        older.setattr(vector_store, "codes_rows", lambda floats, _, dims: np.frombuffer(
             b"".join(floats), dtype="<f4").reshape(len(floats), dims))
+        older.setattr(vector_store, "unit", lambda rows: rows)
+        older.setattr(vector_store, "quantise", lambda rows: (rows, None))
+        older.setattr(vector_store, "_new_index",
+                      lambda dims: vector_store.Index(ndim=dims, metric="cos", dtype="f32"))
         saved = VectorProjection(tmp_path / "old.usearch")
         saved.apply(records)
         saved.save()
@@ -144,15 +154,19 @@ def test_a_flat_matrix_saved_as_the_models_floats_is_held_as_codes_once_loaded(
 
 def test_a_graph_saved_as_the_models_floats_keeps_them_until_it_goes_flat(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Building a large graph again would hold a start for minutes: it loads as saved, says
-    so in its meta, and holds its vectors quantised once it shrinks back to flat."""
+    """Building a large graph again would hold a start for minutes: it loads as saved (its
+    file keeps the floats), says so in its meta, answers with the held (quantised) vectors,
+    and holds them so once it shrinks back to flat."""
     monkeypatch.setattr(vector_store, "EXACT_BELOW", 20)
     rows = vectors(40, seed=4)
     records = [embedded(i + 1, i + 1, rows[i]) for i in range(40)]
     saved_as_floats(tmp_path, monkeypatch, records)
     loaded = VectorProjection(tmp_path / "old.usearch")
     assert loaded.load() and not loaded.dirty and loaded.mode == "hnsw"
-    assert loaded.values is None and np.array_equal(loaded.vector(7), rows[6])
+    assert loaded.values is None and rows[6].tobytes() in loaded.path.read_bytes()
+    assert np.array_equal(loaded.vector(7), held(rows)[6])
+    assert loaded.search(rows[6], 1) == [(7, pytest.approx(float(held(rows)[6] @ rows[6])
+                                                           / float(np.linalg.norm(rows[6]))))]
     loaded.apply([Record(seq=40 + i, at=AT, event=Forgotten(memory=i, content_hash="0" * 32))
                   for i in range(1, 31)])
     assert loaded.mode == "flat" and loaded.values == vector_store.HELD_VALUES
