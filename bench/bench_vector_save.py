@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.report import print_machine
-from memlane.projections import graph_save, vector_store  # onnxruntime before usearch
+from memlane.events.vector_codes import held
+from memlane.projections import graph_save, graph_vectors  # onnxruntime before usearch
 
 DIMS = 384
 
@@ -53,12 +54,11 @@ def worst_tick(action: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - began, worst[0]
 
 
-def built_index(vectors: int, cache: Path | None) -> vector_store.Index:
+def built_index(vectors: int, cache: Path | None) -> graph_vectors.Index:
     if cache is not None and cache.exists():
-        return vector_store.Index.restore(str(cache))
-    index = vector_store._new_index(DIMS)
+        return graph_vectors.Index.restore(str(cache))
     rows = np.random.default_rng(0).standard_normal((vectors, DIMS)).astype(np.float32)
-    index.add(np.arange(vectors, dtype=np.uint64), rows, threads=os.cpu_count() or 1)
+    index = graph_vectors.graph_of(np.arange(vectors, dtype=np.uint64), held(rows))
     if cache is not None:
         index.save(str(cache))
     return index

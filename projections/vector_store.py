@@ -2,16 +2,15 @@
 
 Two layouts, chosen by size: below :data:`EXACT_BELOW` vectors a flat float32 matrix
 (:mod:`memlane.projections.flat_vectors`: exact scan, nothing to build, saved in place); from
-there on a usearch HNSW graph, built in batches on every core. The projection switches by
-itself as it grows (and back, with some slack, as it shrinks); a replay into new files
-(``memlane rebuild``) stays flat to its end and builds the graph once. Vectors are inserted in
-batches: a run of ``AddVector`` ops becomes one insertion. Every vector is held quantised
-(:mod:`memlane.events.vector_codes`): the flat matrix holds the codes at unit length, the graph
-the int8 codes themselves (a quarter of the memory, and a build ~3.5x faster than of floats),
-and the cosines a graph search answers with are computed again from the held rows, so both
-layouts give the same score to the same vector. A flat matrix saved before that is quantised
-when loaded; a graph keeps the floats it was saved with (building it again would hold a start
-for minutes) until it is rebuilt or goes back to flat.
+there on a usearch HNSW graph of the int8 codes (:mod:`memlane.projections.graph_vectors`),
+built in batches on every core. The projection switches by itself as it grows (and back, with
+some slack, as it shrinks); a replay into new files (start-up catch-up, ``memlane rebuild``)
+stays flat to its end and builds the graph once. Vectors are inserted in batches: a run of
+``AddVector`` ops becomes one insertion. Every vector is held quantised
+(:mod:`memlane.events.vector_codes`) and both layouts give a vector the same cosine. A flat
+matrix saved as the model's floats by an older memlane is quantised when loaded; a graph keeps
+the floats it was saved with (building it again would hold a start for minutes) until it is
+rebuilt or goes back to flat.
 
 The files are saved beside a small JSON file recording the layout, the seq they reflect and
 their sizes and CRC32C; a missing, stale or mismatched file is rebuilt from the log.
@@ -29,25 +28,17 @@ from typing import Any, NamedTuple, assert_never
 
 import numpy as np
 
-# usearch's wheel carries its own copy of libstdc++; loaded before onnxruntime, it makes
-# `import onnxruntime` crash (SIGSEGV; usearch 2.26, onnxruntime 1.32). Load onnxruntime first.
-import onnxruntime  # type: ignore[import-untyped]  # noqa: F401  isort: skip
-from usearch.index import Index, ScalarKind  # isort: skip
-
 from memlane.events.model import Embedded, Embeddings, ForgetRequested, Forgotten, ModelChanged
 from memlane.events.model import Record
-from memlane.events.vector_codes import codes_rows, held, quantise, unit
-from memlane.projections import graph_save
+from memlane.events.vector_codes import codes_rows, held, unit
+from memlane.projections import graph_save, graph_vectors
 from memlane.projections.flat_vectors import FlatVectors
+
+from usearch.index import Index  # isort: skip  (after graph_vectors: onnxruntime first)
 
 EXACT_BELOW = 50_000  # below this many vectors: the flat matrix (an exact scan, and fast)
 FLAT_AGAIN_BELOW = 0.8  # a graph shrunk under this share of EXACT_BELOW goes back to flat
-THREADS = os.cpu_count() or 1
-PARALLEL_FROM = 4096  # a batch this large is inserted on every core (smaller ones: one thread,
-# which builds the same graph as inserting one at a time, so answers stay reproducible)
-
 HELD_VALUES = "int8-codes"  # every vector held quantised (older saves: the model's floats)
-FILLER_KEY = 2**63 - 1  # throwaway keys count down from here, far above any memory id (a seq)
 
 class AddVector(NamedTuple):
     key: int
@@ -200,7 +191,7 @@ class VectorProjection:
         if isinstance(self.index, FlatVectors):
             self.index.add(keys, unit(codes))
         else:
-            _add_to_graph(self.index, keys, codes if _coded(self.index) else unit(codes))
+            graph_vectors.add(self.index, keys, codes)
         self._settle()
 
     def settle(self) -> None:
@@ -218,15 +209,12 @@ class VectorProjection:
         if self.deferred:
             return
         if isinstance(index, FlatVectors) and len(index) >= EXACT_BELOW:
-            flat_keys, rows = index.items()
-            graph = _new_index(index.dims)
-            graph.add(flat_keys, quantise(rows)[0], threads=_threads(len(flat_keys)))
-            self.index = graph
+            self.index = graph_vectors.graph_of(*index.items())
         elif isinstance(index, Index) and len(index) < EXACT_BELOW * FLAT_AGAIN_BELOW:
             keys = [int(key) for key in index.keys]
             flat = FlatVectors(index.ndim, capacity=max(len(keys), 1024))
             if keys:
-                flat.add(keys, _held_in(index, self.values, keys))
+                flat.add(keys, self._held_in(index, keys))
             self.index, self.values = flat, HELD_VALUES
 
     def search(self, vector: np.ndarray, k: int, *,
@@ -253,14 +241,8 @@ class VectorProjection:
         if isinstance(index, FlatVectors):
             return index.search(vector, k)
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        asked = quantise(query[None])[0][0] if _coded(index) else query
-        found = np.asarray(index.search(asked, min(k, len(index)), exact=bool(exact)).keys)
-        keys, rows = self._vectors(found.tolist())
-        if not keys:
-            return []
-        scores = rows @ query / _norm_or_one(query)  # the cosine a flat scan gives
-        best = np.argsort(-scores, kind="stable")
-        return [(keys[i], float(scores[i])) for i in best]
+        keys, rows = self._vectors(graph_vectors.candidates(index, query, k, exact=bool(exact)))
+        return graph_vectors.scored(keys, rows, query) if keys else []
 
     def vector(self, key: int) -> np.ndarray | None:
         keys, rows = self.vectors([key])
@@ -280,30 +262,20 @@ class VectorProjection:
         present = [k for k in keys if k in index]
         if not present:
             return [], np.zeros((0, 0), dtype=np.float32)
-        return present, _held_in(index, self.values, present)
+        return present, self._held_in(index, present)
+
+    def _held_in(self, index: Index, keys: list[int]) -> np.ndarray:
+        return graph_vectors.held_in(index, keys, floats_held=self.values == HELD_VALUES)
 
     def compact(self) -> None:
-        """Overwrite the bytes of removed vectors: usearch keeps a removed vector in its slot
-        (and in the saved file) until an add reuses the slot, so one throwaway vector is added
-        per free slot and removed again. Rebuilding the graph instead would take a minute per
-        20k vectors; tests/projections/test_vector_forget.py checks the bytes are gone. The flat
-        matrix needs none of this: its save zeroes what a removal freed."""
+        """Overwrite the bytes of removed vectors in a graph
+        (:func:`~memlane.projections.graph_vectors.overwrite_free_slots`; rebuilding it instead
+        would take many seconds per 20k vectors; tests/projections/test_vector_forget.py checks
+        the bytes are gone). The flat matrix needs none of this: its save zeroes what a removal
+        freed."""
         with self._guard:
-            self._compact()
-
-    def _compact(self) -> None:
-        if self.index is None or isinstance(self.index, FlatVectors):
-            return
-        free = int(self.index.stats.nodes) - len(self.index)
-        if free <= 0:
-            return
-        keys = np.arange(FILLER_KEY - free + 1, FILLER_KEY + 1, dtype=np.uint64)
-        filler = np.full((free, self.index.ndim), 1, dtype=np.int8) if _coded(self.index) \
-            else np.full((free, self.index.ndim), 1e-3, dtype=np.float32)
-        self.index.add(keys, filler)
-        for key in keys:
-            self.index.remove(int(key))
-        self._changes += 1
+            if isinstance(self.index, Index) and graph_vectors.overwrite_free_slots(self.index):
+                self._changes += 1
 
     def __len__(self) -> int:
         return 0 if self.index is None else len(self.index)
@@ -369,38 +341,6 @@ def _nothing() -> None:
     return None
 
 
-def _coded(index: Index) -> bool:
-    """Whether a graph holds int8 codes (one saved by an older memlane holds floats)."""
-    return index.dtype == ScalarKind.I8
-
-
-def _held_in(index: Index, values: str | None, keys: list[int]) -> np.ndarray:
-    """The held float32 rows of ``keys`` in a graph (each key present)."""
-    if _coded(index):
-        return unit(np.asarray(index.get(keys, dtype=np.int8)).reshape(len(keys), -1))
-    rows = np.asarray(index.get(keys), dtype=np.float32).reshape(len(keys), -1)
-    return rows if values == HELD_VALUES else held(rows)
-
-
-def _norm_or_one(vector: np.ndarray) -> np.float32:
-    norm = np.float32(np.linalg.norm(vector))
-    return norm if norm > 0 else np.float32(1)
-
-
-def _add_to_graph(index: Index, keys: list[int], rows: np.ndarray) -> None:
-    latest = {key: i for i, key in enumerate(keys)}  # a later duplicate wins
-    for key in latest:
-        if key in index:
-            index.remove(key)
-    picked = list(latest.values())
-    index.add(np.asarray(list(latest), dtype=np.uint64), rows[picked],
-              threads=_threads(len(picked)))
-
-
-def _threads(rows: int) -> int:
-    return THREADS if rows >= PARALLEL_FROM else 1
-
-
 def _load(path: Path, meta: dict[str, Any]) -> Vectors | None:
     if meta.get("mode", "hnsw") == "flat":
         return FlatVectors.load(path, keys_path(path), dims=int(meta["dims"]),
@@ -418,10 +358,6 @@ def _requantised(index: FlatVectors) -> FlatVectors:
     flat = FlatVectors(index.dims, capacity=max(len(keys), 1024))
     flat.add([int(key) for key in keys], held(rows))
     return flat
-
-
-def _new_index(dims: int) -> Index:
-    return Index(ndim=dims, metric="cos", dtype="i8")
 
 
 def keys_path(path: Path) -> Path:

@@ -9,7 +9,7 @@ import pytest
 
 from memlane.events.log import EventLog
 from memlane.events.model import Embedded
-from memlane.projections import catchup, vector_store
+from memlane.projections import catchup, graph_vectors, vector_store
 from memlane.projections.catchup import Projections
 
 from tests.events.test_log import write_log
@@ -42,16 +42,16 @@ def test_a_replay_past_the_flat_threshold_builds_its_graph_once_at_the_end(
                              dims=8, model="m", pipeline="m:8")])
     log.close()
     built: list[int] = []
-    new_index = vector_store._new_index
+    graph_of = graph_vectors.graph_of
 
-    def counted(dims: int) -> object:
-        built.append(dims)
-        return new_index(dims)
+    def counted(keys: np.ndarray, rows: np.ndarray) -> object:
+        built.append(len(keys))
+        return graph_of(keys, rows)
 
-    monkeypatch.setattr(vector_store, "_new_index", counted)
-    monkeypatch.setattr(vector_store, "_add_to_graph", lambda *a: pytest.fail("grown in steps"))
+    monkeypatch.setattr(graph_vectors, "graph_of", counted)
+    monkeypatch.setattr(graph_vectors, "add", lambda *a: pytest.fail("grown in steps"))
     projections = Projections(tmp_path / "p.sqlite3", tmp_path / "vectors.usearch")
     assert projections.catch_up(tmp_path / "log", 100) == 100
-    assert built == [8] and projections.vectors.mode == "hnsw" and len(projections.vectors) == 100
+    assert built == [100] and projections.vectors.mode == "hnsw" and len(projections.vectors) == 100
     assert not projections.vectors.deferred and projections.vectors.dirty
     projections.close()

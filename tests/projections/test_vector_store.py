@@ -11,7 +11,8 @@ import pytest
 
 from memlane.events.model import Embedded, Forgotten, Record
 from memlane.events.vector_codes import held, quantise
-from memlane.projections import vector_store
+from memlane.projections import graph_vectors, vector_store
+from memlane.projections.flat_vectors import FlatVectors
 from memlane.projections.vector_store import VectorProjection
 
 AT = datetime(2026, 11, 27, tzinfo=UTC)
@@ -113,23 +114,24 @@ def test_a_batch_of_queries_gets_what_each_would_get_alone(
     assert projection.search_many(queries[:0], 12) == []
 
 
-def saved_as_floats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                    records: list[Record]) -> VectorProjection:
-    """Files as a memlane that held the model's floats saved them (no "values" in the meta)."""
-    with monkeypatch.context() as older:  # rows as given, a graph of floats
-        older.setattr(vector_store, "codes_rows", lambda floats, _, dims: np.frombuffer(
-            b"".join(floats), dtype="<f4").reshape(len(floats), dims))
-        older.setattr(vector_store, "unit", lambda rows: rows)
-        older.setattr(vector_store, "quantise", lambda rows: (rows, None))
-        older.setattr(vector_store, "_new_index",
-                      lambda dims: vector_store.Index(ndim=dims, metric="cos", dtype="f32"))
-        saved = VectorProjection(tmp_path / "old.usearch")
-        saved.apply(records)
-        saved.save()
+def saved_as_floats(tmp_path: Path, records: list[Record], *, graph: bool) -> None:
+    """Files as a memlane that held the model's floats saved them (no "values" in the meta):
+    a flat matrix, or a graph, of the floats as given."""
+    keys = [r.event.memory for r in records]  # type: ignore[union-attr]
+    rows = np.stack([np.frombuffer(r.event.vector, dtype="<f4") for r in records])  # type: ignore[union-attr]
+    if graph:
+        index = graph_vectors.Index(ndim=DIMS, metric="cos", dtype="f32")
+        index.add(np.asarray(keys, dtype=np.uint64), rows)
+    else:
+        index = FlatVectors(DIMS)
+        index.add(keys, rows)
+    saved = VectorProjection(tmp_path / "old.usearch")
+    saved.index, saved.pipeline, saved.applied_seq = index, "m:16", records[-1].seq
+    saved.apply([])  # nothing: the files are written below as they are
+    saved.save()
     meta = json.loads(saved.meta_path.read_text())
     del meta["values"]
     saved.meta_path.write_text(json.dumps(meta))
-    return saved
 
 
 def test_a_flat_matrix_saved_as_the_models_floats_is_held_as_codes_once_loaded(
@@ -137,7 +139,7 @@ def test_a_flat_matrix_saved_as_the_models_floats_is_held_as_codes_once_loaded(
     """It loads as a replay now builds it (no replay needed), and is saved again so."""
     rows = vectors(40, seed=3)
     records = [embedded(i + 1, i + 1, rows[i]) for i in range(40)]
-    saved_as_floats(tmp_path, monkeypatch, records)
+    saved_as_floats(tmp_path, records, graph=False)
     loaded = VectorProjection(tmp_path / "old.usearch")
     assert loaded.load() and loaded.dirty and loaded.applied_seq == 40 and loaded.mode == "flat"
     replayed = VectorProjection(tmp_path / "new.usearch")
@@ -160,7 +162,7 @@ def test_a_graph_saved_as_the_models_floats_keeps_them_until_it_goes_flat(
     monkeypatch.setattr(vector_store, "EXACT_BELOW", 20)
     rows = vectors(40, seed=4)
     records = [embedded(i + 1, i + 1, rows[i]) for i in range(40)]
-    saved_as_floats(tmp_path, monkeypatch, records)
+    saved_as_floats(tmp_path, records, graph=True)
     loaded = VectorProjection(tmp_path / "old.usearch")
     assert loaded.load() and not loaded.dirty and loaded.mode == "hnsw"
     assert loaded.values is None and rows[6].tobytes() in loaded.path.read_bytes()
