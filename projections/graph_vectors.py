@@ -2,9 +2,10 @@
 
 A graph holds each vector's codes (:mod:`memlane.events.vector_codes`) and compares them by
 cosine: a quarter of the memory of floats, and built faster (100k vectors in one batch on 2
-cores: 38 s against 88 s, bench/bench_log.py). Its answers are scored again from the held rows (the codes at unit length), so a vector gets the cosine a flat scan would
-give it; the graph only picks the candidates. A graph saved by an older memlane holds the
-model's floats (or held rows, as floats) and is used as it is.
+cores: 38 s against 88 s, bench/bench_log.py). Its answers are scored again from the held
+rows (the codes at unit length), so a vector gets the cosine a flat scan would give it; the
+graph only picks the candidates. A graph saved by an older memlane holds the model's floats
+(or held rows, as floats) and is used as it is.
 """
 
 from __future__ import annotations
