@@ -52,6 +52,9 @@ class _Frames:
     count: int = 0  # frames indexed
     starts: array[int] = field(default_factory=lambda: array("q"))
     offsets: array[int] = field(default_factory=lambda: array("q"))
+    # a compacted segment's stand-ins (Tallied, Embeddings): each memory's, by seq; mapped on
+    # first need by one pass over the segment (which never grows)
+    standins: dict[int, list[int]] | None = None
 
 
 class _Stale(Exception):
@@ -128,9 +131,21 @@ class Seeker:
 
 
 def _standing_in(buf: mmap.mmap, frames: _Frames, seq: int, memory: int) -> list[Record]:
-    """The records from ``seq`` on that stand in for dropped records of ``memory``."""
-    return [r for r in _iter_from(buf, frames, seq)
-            if isinstance(r.event, Tallied | Embeddings) and memory in r.event.memories]
+    """The records from ``seq`` on that stand in for dropped records of ``memory``: only
+    their frames decoded, once the segment's stand-ins are mapped."""
+    if frames.standins is None:
+        frames.standins = _standins(buf, frames)
+    return _pick(buf, frames, [s for s in frames.standins.get(memory, ()) if s >= seq])
+
+
+def _standins(buf: mmap.mmap, frames: _Frames) -> dict[int, list[int]]:
+    """The seqs of the records standing in for dropped ones, by each memory they name."""
+    found: dict[int, list[int]] = {}
+    for record in _iter_from(buf, frames, 0):
+        if isinstance(record.event, Tallied | Embeddings):
+            for memory in dict.fromkeys(record.event.memories):
+                found.setdefault(memory, []).append(record.seq)
+    return found
 
 
 def _segment_of(segments: list[Path], seq: int) -> Path | None:

@@ -16,6 +16,7 @@ from memlane.daemon.domain.history import history
 from memlane.events import model as m
 from memlane.events.log import EventLog, read_log
 from memlane.events.mentions import referenced
+from memlane.events import seek
 from memlane.events.seek import Seeker
 from memlane.events.retention import compact
 from memlane.projections import catchup, memory_events
@@ -213,6 +214,29 @@ def test_every_history_through_the_index_is_the_history_the_log_holds(compacted:
         for memory, records in scanned.items():
             found = seeker.records_of(memory, memory_events.seqs_of(conn, memory))
             assert history(found, memory) == history(records, memory), memory
+
+
+def test_histories_after_the_first_decode_only_the_frames_they_need(
+        compacted: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compacted segment's stand-ins are mapped by memory at the first history that needs
+    them; the next memories' histories read no more of the segment than their own frames."""
+    log, before = compacted["log"], compacted["before"]
+    conn = before.sqlite.conn
+    tallied = [memory for (memory,) in conn.execute(
+        "SELECT id FROM memories WHERE recalls > 0 ORDER BY id")]
+    assert len(tallied) > 3
+    expected = {memory: history(
+        [r for r in read_log(log.directory) if memory in set(referenced(r.event))], memory)
+        for memory in tallied}
+    seeker = Seeker(log.directory)
+
+    def history_of(memory: int) -> list[dict]:
+        return history(seeker.records_of(memory, memory_events.seqs_of(conn, memory)), memory)
+
+    assert history_of(tallied[0]) == expected[tallied[0]]
+    monkeypatch.setattr(seek, "_iter_from", lambda *a: pytest.fail("the segment scanned again"))
+    for memory in tallied[1:]:
+        assert history_of(memory) == expected[memory], memory
 
 
 def test_a_rebuild_reports_its_progress_up_to_the_last_seq(compacted: dict,
