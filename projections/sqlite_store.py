@@ -37,6 +37,9 @@ def connect(path: Path, *, readonly: bool = False,
     return conn
 
 
+BULK_CACHE_KIB = 256 * 1024
+
+
 class SqliteProjection:
     """Writer side of the SQLite projection."""
 
@@ -80,6 +83,9 @@ class SqliteProjection:
         file is rebuilt again, as it is disposable)."""
         self.conn.execute("PRAGMA journal_mode = OFF")
         self.conn.execute("PRAGMA synchronous = OFF")
+        # pages as needed up to 256 MiB (the default 2 MiB cache re-reads the B-trees it
+        # writes: a replay of 100k memories, an 86 MB file, ran ~8% slower), freed on close
+        self.conn.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
 
     def close(self) -> None:
         self.conn.close()
