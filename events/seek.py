@@ -135,7 +135,10 @@ def _standing_in(buf: mmap.mmap, frames: _Frames, seq: int, memory: int) -> list
     their frames decoded, once the segment's stand-ins are mapped."""
     if frames.standins is None:
         frames.standins = _standins(buf, frames)
-    return _pick(buf, frames, [s for s in frames.standins.get(memory, ()) if s >= seq])
+    picked = _pick(buf, frames, [s for s in frames.standins.get(memory, ()) if s >= seq])
+    # a file rewritten under a reused inode with the same frame offsets keeps a stale map
+    return [r for r in picked
+            if isinstance(r.event, Tallied | Embeddings) and memory in r.event.memories]
 
 
 def _standins(buf: mmap.mmap, frames: _Frames) -> dict[int, list[int]]:

@@ -86,8 +86,10 @@ class Projections:
     def catch_up(self, log_dir: Path, last_seq: int, progress: Progress | None = None) -> int:
         """Apply every record after each projection's position up to ``last_seq``; returns count.
         ``progress(seqs done, seqs to do)`` after each batch. A database folded before the
-        per-memory index existed is indexed first. The vectors stay in their layout until the
-        end, then switch at once (no graph grown batch by batch past the flat threshold)."""
+        per-memory index existed is indexed first. A flat matrix stays flat until the end (or
+        :data:`~memlane.projections.vector_store.DEFERRED_UP_TO` vectors), then becomes a graph
+        at once (none grown batch by batch past the flat threshold); a failed catch-up builds
+        none on its way out."""
         if self.sqlite.applied_seq > last_seq:
             self._reset_sqlite()
         if self.vectors.applied_seq > last_seq:
@@ -106,9 +108,11 @@ class Projections:
                 count += len(batch)
                 if progress is not None:
                     progress(batch[-1].seq - first, last_seq - first)
-        finally:
-            with self.lock:
-                self.vectors.settle()
+        except BaseException:
+            self.vectors.deferred = False  # no graph built on the way out: the next add will
+            raise
+        with self.lock:
+            self.vectors.settle()
         return count
 
     def apply(self, records: Sequence[Record]) -> None:

@@ -24,6 +24,8 @@ from usearch.index import Index  # isort: skip
 from memlane.events.vector_codes import held, quantise, unit
 
 THREADS = os.cpu_count() or 1
+BUILD_CHUNK = 32_768  # rows quantised and inserted at a time by a one-batch build (memory)
+MARGIN = 16  # candidates fetched beyond twice those asked, re-scored, then cut
 PARALLEL_FROM = 4096  # a batch this large is inserted on every core (smaller ones: one thread,
 # which builds the same graph as inserting one at a time, so answers stay reproducible)
 FILLER_KEY = 2**63 - 1  # throwaway keys count down from here, far above any memory id (a seq)
@@ -34,9 +36,12 @@ def new_graph(dims: int) -> Index:
 
 
 def graph_of(keys: np.ndarray, rows: np.ndarray) -> Index:
-    """A graph of held ``rows`` (unit-length codes), built in one batch on every core."""
+    """A graph of held ``rows`` (unit-length codes), built in large batches on every core
+    (quantised a chunk at a time: no full-size float temporaries)."""
     graph = new_graph(rows.shape[1])
-    graph.add(keys, quantise(rows)[0], threads=_threads(len(keys)))
+    for start in range(0, len(keys), BUILD_CHUNK):
+        chunk = slice(start, start + BUILD_CHUNK)
+        graph.add(keys[chunk], quantise(rows[chunk])[0], threads=_threads(len(keys)))
     return graph
 
 
@@ -66,17 +71,25 @@ def held_in(index: Index, keys: list[int], *, floats_held: bool) -> np.ndarray:
 
 
 def candidates(index: Index, query: np.ndarray, k: int, *, exact: bool) -> list[int]:
-    """The keys of the (approximately, unless ``exact``) ``k`` nearest vectors."""
-    asked = quantise(query[None])[0][0] if holds_codes(index) else query
-    found = index.search(asked, min(k, len(index)), exact=exact).keys
-    return [int(key) for key in np.asarray(found)]
+    """Keys among which the ``k`` nearest vectors are (approximately, unless ``exact``): the
+    graph compares the query's codes, so twice as many and a margin are asked for, to be
+    re-scored (a vector at the edge of the top ``k`` by the codes may be in it by the floats)."""
+    if not holds_codes(index):
+        return _keys(index.search(query, min(k, len(index)), exact=exact).keys)
+    asked = quantise(query[None])[0][0]
+    return _keys(index.search(asked, min(2 * k + MARGIN, len(index)), exact=exact).keys)
 
 
-def scored(keys: list[int], rows: np.ndarray, query: np.ndarray) -> list[tuple[int, float]]:
-    """``keys`` by the cosine of their held ``rows`` to ``query``, best first."""
+def scored(keys: list[int], rows: np.ndarray, query: np.ndarray,
+           k: int) -> list[tuple[int, float]]:
+    """The best ``k`` of ``keys`` by the cosine of their held ``rows`` to ``query``."""
     norm = np.float32(np.linalg.norm(query))
     scores = rows @ query / (norm if norm > 0 else np.float32(1))
-    return [(keys[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
+    return [(keys[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+def _keys(found: np.ndarray) -> list[int]:
+    return [int(key) for key in np.asarray(found)]
 
 
 def overwrite_free_slots(index: Index) -> bool:

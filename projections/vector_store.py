@@ -4,8 +4,8 @@ Two layouts, chosen by size: below :data:`EXACT_BELOW` vectors a flat float32 ma
 (:mod:`memlane.projections.flat_vectors`: exact scan, nothing to build, saved in place); from
 there on a usearch HNSW graph of the int8 codes (:mod:`memlane.projections.graph_vectors`),
 built in batches on every core. The projection switches by itself as it grows (and back, with
-some slack, as it shrinks); a replay into new files (start-up catch-up, ``memlane rebuild``)
-stays flat to its end and builds the graph once. Vectors are inserted in batches: a run of
+some slack, as it shrinks); during a replay (start-up catch-up, ``memlane rebuild``) a flat
+matrix stays flat up to :data:`DEFERRED_UP_TO` vectors, so the graph is built in one batch. Vectors are inserted in batches: a run of
 ``AddVector`` ops becomes one insertion. Every vector is held quantised
 (:mod:`memlane.events.vector_codes`) and both layouts give a vector the same cosine. A flat
 matrix saved as the model's floats by an older memlane is quantised when loaded; a graph keeps
@@ -37,6 +37,7 @@ from memlane.projections.flat_vectors import FlatVectors
 from usearch.index import Index  # isort: skip  (after graph_vectors: onnxruntime first)
 
 EXACT_BELOW = 50_000  # below this many vectors: the flat matrix (an exact scan, and fast)
+DEFERRED_UP_TO = 4 * EXACT_BELOW  # a replay's flat matrix holds floats: this many at most
 FLAT_AGAIN_BELOW = 0.8  # a graph shrunk under this share of EXACT_BELOW goes back to flat
 HELD_VALUES = "int8-codes"  # every vector held quantised (older saves: the model's floats)
 
@@ -99,7 +100,7 @@ class VectorProjection:
         self._saved_changes = 0
         self._saved_mode: str | None = None  # the layout the files on disk hold
         self.values: str | None = HELD_VALUES  # None: some vectors are the model's floats
-        self.deferred = False  # stay flat while True (a replay builds its graph once, at the end)
+        self.deferred = False  # while True a flat matrix stays flat (up to DEFERRED_UP_TO)
 
     @property
     def meta_path(self) -> Path:
@@ -204,11 +205,11 @@ class VectorProjection:
                 self._changes += 1
 
     def _settle(self) -> None:
-        """Switch layout when the count crosses a threshold (not while deferred)."""
+        """Switch layout when the count crosses a threshold (a deferred flat matrix: past
+        :data:`DEFERRED_UP_TO` only)."""
         index = self.index
-        if self.deferred:
-            return
-        if isinstance(index, FlatVectors) and len(index) >= EXACT_BELOW:
+        if isinstance(index, FlatVectors) and len(index) >= EXACT_BELOW and not (
+                self.deferred and len(index) < DEFERRED_UP_TO):
             self.index = graph_vectors.graph_of(*index.items())
         elif isinstance(index, Index) and len(index) < EXACT_BELOW * FLAT_AGAIN_BELOW:
             keys = [int(key) for key in index.keys]
@@ -242,7 +243,7 @@ class VectorProjection:
             return index.search(vector, k)
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         keys, rows = self._vectors(graph_vectors.candidates(index, query, k, exact=bool(exact)))
-        return graph_vectors.scored(keys, rows, query) if keys else []
+        return graph_vectors.scored(keys, rows, query, k) if keys else []
 
     def vector(self, key: int) -> np.ndarray | None:
         keys, rows = self.vectors([key])

@@ -29,18 +29,17 @@ def test_projections_at_the_log_end_read_no_segment(tmp_path: Path,
     projections.close()
 
 
-def test_a_replay_past_the_flat_threshold_builds_its_graph_once_at_the_end(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No graph grown batch by batch: the vectors stay flat through the replay, then move
-    into one graph holding them all."""
-    monkeypatch.setattr(vector_store, "EXACT_BELOW", 40)
-    monkeypatch.setattr(catchup, "CATCH_UP_BATCH", 10)
-    log = EventLog.open(tmp_path / "log")
+def write_vectors(directory: Path, count: int) -> None:
+    log = EventLog.open(directory)
     rng = np.random.default_rng(5)
-    for memory in range(1, 101):
+    for memory in range(1, count + 1):
         log.append([Embedded(memory=memory, vector=rng.standard_normal(8).astype("<f4").tobytes(),
                              dims=8, model="m", pipeline="m:8")])
     log.close()
+
+
+def counted_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every graph built in one batch from now on."""
     built: list[int] = []
     graph_of = graph_vectors.graph_of
 
@@ -49,9 +48,59 @@ def test_a_replay_past_the_flat_threshold_builds_its_graph_once_at_the_end(
         return graph_of(keys, rows)
 
     monkeypatch.setattr(graph_vectors, "graph_of", counted)
+    return built
+
+
+def test_a_replay_past_the_flat_threshold_builds_its_graph_once_at_the_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No graph grown batch by batch: the vectors stay flat through the replay, then move
+    into one graph holding them all."""
+    monkeypatch.setattr(vector_store, "EXACT_BELOW", 40)
+    monkeypatch.setattr(catchup, "CATCH_UP_BATCH", 10)
+    write_vectors(tmp_path / "log", 100)
+    built = counted_builds(monkeypatch)
     monkeypatch.setattr(graph_vectors, "add", lambda *a: pytest.fail("grown in steps"))
     projections = Projections(tmp_path / "p.sqlite3", tmp_path / "vectors.usearch")
     assert projections.catch_up(tmp_path / "log", 100) == 100
     assert built == [100] and projections.vectors.mode == "hnsw" and len(projections.vectors) == 100
     assert not projections.vectors.deferred and projections.vectors.dirty
+    projections.close()
+
+
+def test_a_replay_holds_floats_only_up_to_its_bound(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flat matrix holds floats: past DEFERRED_UP_TO vectors the replay builds its graph
+    and goes on adding to it."""
+    monkeypatch.setattr(vector_store, "EXACT_BELOW", 40)
+    monkeypatch.setattr(vector_store, "DEFERRED_UP_TO", 60)
+    monkeypatch.setattr(catchup, "CATCH_UP_BATCH", 10)
+    write_vectors(tmp_path / "log", 100)
+    built = counted_builds(monkeypatch)
+    projections = Projections(tmp_path / "p.sqlite3", tmp_path / "vectors.usearch")
+    assert projections.catch_up(tmp_path / "log", 100) == 100
+    assert built == [60] and projections.vectors.mode == "hnsw" and len(projections.vectors) == 100
+    projections.close()
+
+
+def test_a_replay_that_fails_builds_no_graph_on_its_way_out(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interrupted catch-up (a full disk, Ctrl-C on a rebuild) does not first spend the
+    time of a graph build; the next addition settles the layout."""
+    monkeypatch.setattr(vector_store, "EXACT_BELOW", 40)
+    monkeypatch.setattr(catchup, "CATCH_UP_BATCH", 10)
+    write_vectors(tmp_path / "log", 100)
+    built = counted_builds(monkeypatch)
+    projections = Projections(tmp_path / "p.sqlite3", tmp_path / "vectors.usearch")
+    apply = projections.apply
+
+    def interrupted(records: list) -> None:
+        if records[0].seq > 60:
+            raise KeyboardInterrupt
+        apply(records)
+
+    monkeypatch.setattr(projections, "apply", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        projections.catch_up(tmp_path / "log", 100)
+    assert built == [] and projections.vectors.mode == "flat"
+    assert len(projections.vectors) == 60 and not projections.vectors.deferred
     projections.close()

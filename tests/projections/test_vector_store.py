@@ -95,6 +95,25 @@ def test_the_layout_switches_with_size_and_answers_alike(tmp_path: Path,
     assert [key for key, _ in reloaded.search(rows[3], 10)] == [key for key, _ in flat_answer]
 
 
+def test_an_exact_graph_search_finds_what_a_flat_scan_finds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The graph compares the query's codes: the vectors at the edge of the top k by the
+    codes are fetched too and re-scored, so an exact search returns the flat scan's top k."""
+    monkeypatch.setattr(vector_store, "EXACT_BELOW", 500)
+    dims, count = 384, 3000
+    rows = np.random.default_rng(1).standard_normal((count, dims)).astype(np.float32)
+    projection = VectorProjection(tmp_path / "v.usearch")
+    projection.apply([Record(seq=i + 1, at=AT, event=Embedded(
+        memory=i + 1, vector=rows[i].tobytes(), dims=dims, model="m", pipeline="m:384"))
+        for i in range(count)])
+    assert projection.mode == "hnsw"
+    kept = held(rows)
+    for query in np.random.default_rng(9).standard_normal((100, dims)).astype(np.float32):
+        scores = kept @ query / np.linalg.norm(query)
+        flat = (np.argsort(-scores, kind="stable")[:10] + 1).tolist()
+        assert [key for key, _ in projection.search(query, 10, exact=True)] == flat
+
+
 @pytest.mark.parametrize("count", [150, 250])  # flat, and a graph past the threshold
 def test_a_batch_of_queries_gets_what_each_would_get_alone(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int) -> None:
