@@ -25,7 +25,7 @@ from memlane.events.vector_codes import held, quantise, unit
 
 THREADS = os.cpu_count() or 1
 BUILD_CHUNK = 32_768  # rows quantised and inserted at a time by a one-batch build (memory)
-MARGIN = 16  # candidates fetched beyond twice those asked, re-scored, then cut
+MARGIN = 16  # an exact search fetches twice the candidates asked and this many, then cuts
 PARALLEL_FROM = 4096  # a batch this large is inserted on every core (smaller ones: one thread,
 # which builds the same graph as inserting one at a time, so answers stay reproducible)
 FILLER_KEY = 2**63 - 1  # throwaway keys count down from here, far above any memory id (a seq)
@@ -71,13 +71,16 @@ def held_in(index: Index, keys: list[int], *, floats_held: bool) -> np.ndarray:
 
 
 def candidates(index: Index, query: np.ndarray, k: int, *, exact: bool) -> list[int]:
-    """Keys among which the ``k`` nearest vectors are (approximately, unless ``exact``): the
-    graph compares the query's codes, so twice as many and a margin are asked for, to be
-    re-scored (a vector at the edge of the top ``k`` by the codes may be in it by the floats)."""
+    """Keys among which the ``k`` nearest vectors are (approximately, unless ``exact``). The
+    graph compares the query's codes: an exact search asks for twice as many and a margin, to
+    be re-scored (a vector at the edge of the top ``k`` by the codes may be in it by the
+    floats); an approximate one asks for ``k``, its misses those of any graph search (asking
+    for more doubled the fused search's p50 at 100k: 7.9 to 12-15 ms, bench/bench_search.py)."""
     if not holds_codes(index):
         return _keys(index.search(query, min(k, len(index)), exact=exact).keys)
     asked = quantise(query[None])[0][0]
-    return _keys(index.search(asked, min(2 * k + MARGIN, len(index)), exact=exact).keys)
+    wanted = 2 * k + MARGIN if exact else k
+    return _keys(index.search(asked, min(wanted, len(index)), exact=exact).keys)
 
 
 def scored(keys: list[int], rows: np.ndarray, query: np.ndarray,
