@@ -109,7 +109,7 @@ class Projections:
                 if progress is not None:
                     progress(batch[-1].seq - first, last_seq - first)
         except BaseException:
-            self.vectors.deferred = False  # no graph built on the way out: the next add will
+            self.vectors.deferred = False  # no graph built on the way out: the next add settles
             raise
         with self.lock:
             self.vectors.settle()
