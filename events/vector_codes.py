@@ -34,7 +34,7 @@ def quantise(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def unit(codes: np.ndarray) -> np.ndarray:
     """Codes as float32 rows of unit length (a zero row stays zero)."""
     wide = codes.astype(np.int32)  # a row's sum of squares fits below 133k dims
-    sums = np.einsum("ij,ij->i", wide, wide).astype(np.int64)
+    sums = np.einsum("ij,ij->i", wide, wide)
     factors = np.zeros(len(codes), dtype=np.float64)
     np.divide(1.0, np.sqrt(sums), out=factors, where=sums > 0)
     return codes.astype(np.float32) * factors.astype(np.float32)[:, None]
