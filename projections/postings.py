@@ -121,11 +121,25 @@ class Postings:
             if slot is None or not len(candidates):
                 continue
             low, high = int(self.offsets[slot]), int(self.offsets[slot + 1])
-            docs = self.docs[low:high]
-            found = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
-            freq = np.where(docs[found] == candidates, self.counts[low + found], 0).astype(float)
-            total += weight * (freq * (K1 + 1)) / (freq + norm)
+            where, freq = occurrences(self.docs[low:high], self.counts[low:high], candidates)
+            total[where] += weight * (freq * (K1 + 1)) / (freq + norm[where])
         return candidates, total
+
+
+def occurrences(docs: np.ndarray, counts: np.ndarray, candidates: np.ndarray, *,
+                from_docs: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Where among ``candidates`` a term's ``docs`` stand (both ascending) and its count in
+    each (float64). The shorter list is looked up in the longer (``from_docs`` forces a side):
+    a long prompt's rare words hold a few of thousands of candidates."""
+    if from_docs is None:
+        from_docs = len(docs) < len(candidates)
+    if from_docs:
+        at = np.minimum(np.searchsorted(candidates, docs), len(candidates) - 1)
+        held = candidates[at] == docs
+        return at[held], counts[held].astype(float)
+    found = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
+    held = docs[found] == candidates
+    return np.flatnonzero(held), counts[found[held]].astype(float)
 
 
 def _lengths(instances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from memlane.events.model import Forgotten, Record
 from memlane.projections import fulltext
 from memlane.projections.catchup import Projections
@@ -218,3 +220,20 @@ def test_word_terms_answers_every_word_when_the_cache_overflows(
         "running": ("run",), "max_tokens": ("max", "token"), "café": ("cafe",), "x1": ("x1",)}
     assert len(fulltext.TERMS) <= 4
     projections.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.integers(0, 300), max_size=60), st.sets(st.integers(0, 300), max_size=60),
+       st.booleans())
+def test_occurrences_are_found_from_either_list(docs: set[int], candidates: set[int],
+                                                from_docs: bool) -> None:
+    """Each candidate holding the term, with its count, whichever list is looked up in the
+    other."""
+    held = np.array(sorted(docs), dtype=np.int64)
+    counts = (held % 7 + 1).astype(np.float32)
+    among = np.array(sorted(candidates), dtype=np.int64)
+    if not len(held) or not len(among):
+        return
+    where, freq = postings.occurrences(held, counts, among, from_docs=from_docs)
+    expected = {i: float(d % 7 + 1) for i, d in enumerate(among.tolist()) if d in docs}
+    assert dict(zip(where.tolist(), freq.tolist(), strict=True)) == expected
