@@ -29,11 +29,12 @@ def session_options(threads: int) -> ort.SessionOptions:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # Threads spin between the operators of a pass (waking a sleeping thread before each one
-    # made a sporadic query 20-35% slower) and stop when the pass ends: a mostly idle daemon
-    # burns no CPU between requests. The arena keeps the memory of the largest batch ever seen.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
-    options.add_session_config_entry("session.force_spinning_stop", "1")
+    # No spinning: spinning threads burn CPU between sporadic requests. Spinning only within a
+    # pass (``session.force_spinning_stop``) made a sporadic query 3-5 ms faster but took what
+    # the request loop and SQLite needed under load (bench_saturation: 82-94 against 114
+    # requests/s, the hook at 60% 29-30 against 23 ms). The arena keeps the memory of the
+    # largest batch ever seen.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.enable_cpu_mem_arena = False
     options.log_severity_level = 3
     return options
