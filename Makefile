@@ -31,9 +31,13 @@ test: setup-test
 	  if [ $$status -ne 0 ]; then exit $$status; fi; \
 	done
 
-# Every benchmark; writes bench/results.json and the tables of BENCHMARKS.md.
+# Every benchmark; writes bench/results.json and the tables of BENCHMARKS.md. The CLI rows of
+# the hook benchmark run memlane as users install it (`pip install .`: no editable finder).
+PLAIN ?= .venv-bench
 bench: setup-test
-	$(BIN)/python -m bench.run_all
+	$(PYTHON) -m venv $(PLAIN)
+	$(PLAIN)/bin/python -m pip install --quiet .
+	$(BIN)/python -m bench.run_all --memlane $(PLAIN)/bin/memlane
 
 clean:
-	rm -rf $(VENV) $(DEMO_HOME) build *.egg-info
+	rm -rf $(VENV) $(PLAIN) $(DEMO_HOME) build *.egg-info

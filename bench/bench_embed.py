@@ -11,6 +11,7 @@ with SIGTERM whatever happens.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import http.client
 import json
@@ -33,6 +34,7 @@ from typing import Any
 
 import onnxruntime
 
+from bench.report import Figure, load_average, write_figures
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
 from memlane.daemon.adapters.embedder import Embedder
 from memlane.daemon.domain.models import MINILM
@@ -368,6 +370,21 @@ def targets(latency: dict[str, dict[str, list[float]]], rates: dict[str, tuple[f
     return found
 
 
+def figures(found: list[Target], raw: dict[str, float]) -> list[Figure]:
+    """The targets as rows of bench.run_all's table, each beside its raw in-process figure."""
+    load = load_average()
+    rows = []
+    for target in found:
+        case = next((c for c in raw if target.name.startswith(c + ",")), None)
+        bound = ">=" if target.at_least else "<="
+        rows.append(Figure("embed", target.name.split(" <=")[0].split(" >=")[0],
+                           round(target.value, 2), target.unit,
+                           baseline=None if case is None else round(raw[case], 2),
+                           baseline_name="" if case is None else "raw in process, same run",
+                           target=f"{bound} {target.limit:.2f}", met=target.met, load=load))
+    return rows
+
+
 def print_targets(found: list[Target]) -> None:
     print("\ntargets")
     for target in found:
@@ -378,6 +395,10 @@ def print_targets(found: list[Target]) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--figures", type=Path, help="also write the targets there (run_all)")
+    args = parser.parse_args()
     # SIGTERM unwinds like an error, so every daemon started here is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     print_header()
@@ -404,8 +425,12 @@ def main() -> None:
             f"{ready_s:>8.3f}  (min {min(seconds):.3f}, max {max(seconds):.3f})",
         "RSS at ready, median (MiB)": f"{statistics.median(ready_rss):>8.0f}",
         "RSS after warm-up (MiB)": f"{warm_rss:>8.0f}"})
-    print_targets(targets(latency, rates, ready_s))
+    found = targets(latency, rates, ready_s)
+    print_targets(found)
     print_load("at end")
+    if args.figures is not None:
+        raw = {case: statistics.median(latency[case][RAW]) for case in ("1 text", "20 texts")}
+        write_figures(args.figures, figures(found, raw))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bench.bench_embed import THREADS, Daemon, print_load, running_daemon
 from bench.corpora import load
-from bench.report import print_machine
+from bench.report import Figure, load_average, print_machine, write_figures
 from memlane.cli.client import Client
 from memlane.daemon.adapters.embedder import Embedder
 from memlane.daemon.domain.models import MINILM
@@ -168,6 +168,29 @@ def measure(daemon: Daemon, prompts: list[dict[str, object]], dirs: dict[str, Pa
     return rows
 
 
+def floor_of(name: str) -> str:
+    """The floor row a target row is judged beside."""
+    if name.startswith("command hook"):
+        return "floor: curl /v1/health (fresh process, socket)"
+    if name.startswith("memlane recall"):
+        return "floor: the CLI's Python, started empty (-c pass)"
+    if "new project" in name:
+        return "floor: GET /v1/health (tcp, new connection)"
+    size = "2,000" if "2,000 chars" in name else "300"
+    apart = f", {SPORADIC_S:g} s apart" if name.endswith(" apart") else ""
+    return f"floor: raw query embed in process, {size} chars{apart}"
+
+
+def figures(rows: list[tuple[str, list[float], float | None]]) -> list[Figure]:
+    """The target rows (p50) for bench.run_all's table, each beside its floor's p50."""
+    p50 = {name: statistics.median(samples) for name, samples, _ in rows}
+    load = load_average()
+    return [Figure("hooks", name, round(p50[name], 2), "ms",
+                   baseline=round(p50[floor_of(name)], 2), baseline_name=floor_of(name)[7:],
+                   target=f"p50 <= {target:g}", met=p50[name] <= target, load=load)
+            for name, _, target in rows if target is not None]
+
+
 def report(rows: list[tuple[str, list[float], float | None]]) -> None:
     print(f"{'':54} {'p50 ms':>8} {'p95 ms':>8}  target p50")
     for name, samples, target in rows:
@@ -186,6 +209,7 @@ def main() -> None:
     parser.add_argument("--memlane", default=memlane_executable(),
                         help="the memlane the CLI rows run (default: this environment's; users"
                              " run a `pip install .` one: compiled, no editable-install finder)")
+    parser.add_argument("--figures", type=Path, help="also write the targets there (run_all)")
     args = parser.parse_args()
     print_machine()
     print(f"memlane for the CLI rows: {args.memlane}")
@@ -205,8 +229,11 @@ def main() -> None:
             print(f"hooks-20k: {len(memories):,} memories in {len(dirs) - 1} projects, embedded "
                   f"in {time.perf_counter() - started:.1f} s")
             print_load("before the runs")
-            report(measure(daemon, prompts, dirs, args.runs, largest, new, args.memlane))
+            rows = measure(daemon, prompts, dirs, args.runs, largest, new, args.memlane)
+            report(rows)
             print_load("after the runs")
+            if args.figures is not None:
+                write_figures(args.figures, figures(rows))
             print(f"daemon RSS after the runs: {daemon.rss_mib():.0f} MiB")
     finally:
         shutil.rmtree(root, ignore_errors=True)

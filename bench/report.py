@@ -7,6 +7,7 @@ into bench/results.json and the tables of BENCHMARKS.md.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -36,6 +37,15 @@ class Figure:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ratio": self.ratio}
+
+
+def write_figures(path: Path, figures: list[Figure]) -> None:
+    """Hand ``figures`` to ``bench.run_all`` (a benchmark it runs in a process of its own)."""
+    path.write_text(json.dumps([asdict(f) for f in figures]))
+
+
+def read_figures(path: Path) -> list[Figure]:
+    return [Figure(**row) for row in json.loads(path.read_text())]
 
 
 def load_average() -> float:

@@ -4,10 +4,11 @@ Run: python -m bench.run_all [--quick: skip the benchmarks that start daemons]  
 
 Each benchmark module with a ``measure()`` returns :class:`bench.report.Figure` rows
 (bench_peer and bench_saturation start daemons, and bench_peer needs the peer's venv: see its
-docstring; without it the peer figures are left out and the reason printed); the
-others (bench_embed, bench_hooks, bench_restart) print their own tables and run as
-subprocesses, their output kept in results.json. BENCHMARKS.md keeps its prose: only the text
-between ``<!-- bench:table -->`` and ``<!-- /bench:table -->`` is replaced.
+docstring; without it the peer figures are left out and the reason printed); the others
+(bench_embed, bench_hooks, bench_restart at 100k) print their own tables and run as
+subprocesses, their output kept in results.json and their targets in the table (a benchmark
+that failed is named under it). BENCHMARKS.md keeps its prose: only the text between
+``<!-- bench:table -->`` and ``<!-- /bench:table -->`` is replaced.
 """
 
 from __future__ import annotations
@@ -16,27 +17,39 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench import bench_log, bench_peer, bench_saturation, bench_search
-from bench.report import Figure, load_average, machine, print_machine
+from bench.report import Figure, load_average, machine, print_machine, read_figures
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results.json"
 BENCHMARKS = ROOT.parent / "BENCHMARKS.md"
 START, END = "<!-- bench:table -->", "<!-- /bench:table -->"
-PRINTING = ("bench.bench_embed", "bench.bench_hooks", "bench.bench_restart")
+# Benchmarks run in a process of their own: (module, arguments). Each prints its own table
+# and hands its targets over in a figures file.
+PRINTING = (("bench.bench_embed", ()), ("bench.bench_hooks", ()),
+            ("bench.bench_restart", ("--direct", "100000")))
 
 
-def run_printing(module: str) -> dict[str, Any]:
-    """A benchmark that prints its own table: its output and the load average around it."""
+def run_printing(module: str, arguments: tuple[str, ...]) -> tuple[dict[str, Any], list[Figure]]:
+    """A benchmark that prints its own table: its output, the load average around it, and its
+    figures (none when it failed: its exit code and error stay in results.json)."""
     before = load_average()
-    done = subprocess.run([sys.executable, "-m", module], capture_output=True, text=True,
-                          check=False, cwd=ROOT.parent)
+    with tempfile.TemporaryDirectory() as scratch:
+        handed = Path(scratch) / "figures.json"
+        done = subprocess.run([sys.executable, "-m", module, *arguments, "--figures",
+                               str(handed)], capture_output=True, text=True, check=False,
+                              cwd=ROOT.parent)
+        found = read_figures(handed) if done.returncode == 0 and handed.exists() else []
     print(done.stdout, end="")
-    return {"module": module, "exit": done.returncode, "output": done.stdout,
-            "error": done.stderr[-2000:], "load_before": before, "load_after": load_average()}
+    if done.returncode:
+        print(f"{module} exited {done.returncode}: {done.stderr[-2000:]}", file=sys.stderr)
+    return ({"module": module, "arguments": list(arguments), "exit": done.returncode,
+             "output": done.stdout, "error": done.stderr[-2000:], "load_before": before,
+             "load_after": load_average()}, found)
 
 
 def table(figures: list[Figure]) -> str:
@@ -51,11 +64,13 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-def write_tables(facts: dict[str, Any], figures: list[Figure]) -> None:
+def write_tables(facts: dict[str, Any], figures: list[Figure], failed: list[str]) -> None:
     text = BENCHMARKS.read_text()
     body = (f"Measured {facts['date']} on {facts['cpu']}, {facts['cores']} cores,"
             f" {facts['memory_gib']} GiB, Python {facts['python']}, git {facts['git_sha']};"
             f" load average at start {facts['load_average']}.\n\n{table(figures)}")
+    if failed:
+        body += f"\n\nNot measured in this run (failed: see bench/results.json): {', '.join(failed)}."
     block = f"{START}\n{body}\n{END}"
     if START in text and END in text:
         head, rest = text.split(START, 1)
@@ -69,6 +84,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true",
                         help="only the in-process benchmarks (no daemon, no subprocess)")
+    parser.add_argument("--memlane", help="the memlane executable of the hook benchmark's CLI"
+                                          " rows (default: this environment's)")
     args = parser.parse_args()
     print_machine()
     facts = machine()
@@ -77,10 +94,16 @@ def main() -> None:
     if not args.quick:
         figures += bench_peer.measure()
         figures += bench_saturation.measure()
-    printed = [] if args.quick else [run_printing(module) for module in PRINTING]
+    printed = []
+    for module, arguments in () if args.quick else PRINTING:
+        if module == "bench.bench_hooks" and args.memlane:
+            arguments = (*arguments, "--memlane", args.memlane)
+        output, found = run_printing(module, arguments)
+        printed.append(output)
+        figures += found
     RESULTS.write_text(json.dumps({"machine": facts, "figures": [f.as_dict() for f in figures],
                                    "printed": printed}, indent=2) + "\n")
-    write_tables(facts, figures)
+    write_tables(facts, figures, [p["module"] for p in printed if p["exit"]])
     print(f"wrote {RESULTS} and the tables of {BENCHMARKS}")
 
 

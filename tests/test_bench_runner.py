@@ -1,0 +1,80 @@
+"""`make bench`'s runner: benchmarks in their own processes hand their targets over, and the
+table in BENCHMARKS.md is regenerated in place, naming what was not measured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import run_all
+from bench.bench_hooks import SPORADIC_S
+from bench.bench_hooks import figures as hook_figures
+from bench.report import Figure, read_figures, write_figures
+
+
+def test_a_printing_benchmark_hands_its_figures_over(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "fake_bench.py").write_text(
+        "import sys\nfrom pathlib import Path\nfrom bench.report import Figure, write_figures\n"
+        "print('a table')\n"
+        "write_figures(Path(sys.argv[sys.argv.index('--figures') + 1]),"
+        " [Figure('fake', 'latency', 1.5, 'ms', target='<= 2', met=True)])\n")
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{run_all.ROOT.parent}")
+    output, found = run_all.run_printing("fake_bench", ())
+    assert output["exit"] == 0 and output["output"] == "a table\n"
+    assert found == [Figure("fake", "latency", 1.5, "ms", target="<= 2", met=True)]
+
+
+def test_a_failed_benchmark_gives_no_figures_and_keeps_its_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "broken_bench.py").write_text("raise SystemExit('no peer venv')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    output, found = run_all.run_printing("broken_bench", ())
+    assert (output["exit"], found) == (1, [])
+    assert "no peer venv" in output["error"]
+
+
+def test_figures_survive_the_file_between_processes(tmp_path: Path) -> None:
+    figures = [Figure("hooks", "recall", 86.7, "ms", baseline=12.4, baseline_name="python",
+                      target="p50 <= 60", met=False, load=0.5)]
+    write_figures(tmp_path / "f.json", figures)
+    assert read_figures(tmp_path / "f.json") == figures
+
+
+def test_the_table_is_replaced_in_place_and_names_what_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = tmp_path / "BENCHMARKS.md"
+    page.write_text(f"# Benchmarks\n\nprose before\n\n{run_all.START}\nold table\n"
+                    f"{run_all.END}\n\nprose after\n")
+    monkeypatch.setattr(run_all, "BENCHMARKS", page)
+    facts = {"date": "2026-12-04 17:00 UTC", "cpu": "AMD EPYC", "cores": 2, "memory_gib": 23.5,
+             "python": "3.11.7", "git_sha": "abc1234", "load_average": 0.3}
+    run_all.write_tables(facts, [Figure("log", "replay", 44300, "events/s",
+                                        target=">= 100000", met=False)], ["bench.bench_hooks"])
+    text = page.read_text()
+    assert "old table" not in text
+    assert text.startswith("# Benchmarks\n\nprose before\n") and text.endswith("prose after\n")
+    assert "| log | replay | 44300 events/s |" in text and "**missed**" in text
+    assert "Not measured in this run (failed: see bench/results.json): bench.bench_hooks." in text
+
+
+def test_each_hook_target_is_judged_beside_its_floor() -> None:
+    rows = [("floor: GET /v1/health (tcp, new connection)", [0.7], None),
+            ("http hook, 300 chars, largest project", [23.0, 24.0, 25.0], 15.0),
+            ("http hook, 2,000 chars, new project", [1.2], 60.0),
+            ("http hook, 300 chars, largest project, 0.5 s apart", [27.0], 15.0),
+            ("floor: raw query embed in process, 300 chars", [12.9], None),
+            ("floor: raw query embed in process, 2,000 chars", [46.4], None),
+            ("floor: raw query embed in process, 300 chars, 0.5 s apart", [15.0], None),
+            ("floor: curl /v1/health (fresh process, socket)", [8.6], None),
+            ("command hook (sh + curl, socket), 300 chars", [40.4], 30.0),
+            ("floor: the CLI's Python, started empty (-c pass)", [12.2], None),
+            ("memlane recall (fresh CLI process)", [78.7], 60.0)]
+    judged = {f.name: (f.value, f.baseline, f.met) for f in hook_figures(rows)}
+    assert judged == {"http hook, 300 chars, largest project": (24.0, 12.9, False),
+                      "http hook, 2,000 chars, new project": (1.2, 0.7, True),
+                      "http hook, 300 chars, largest project, 0.5 s apart": (27.0, 15.0, False),
+                      "command hook (sh + curl, socket), 300 chars": (40.4, 8.6, False),
+                      "memlane recall (fresh CLI process)": (78.7, 12.2, False)}
+    assert SPORADIC_S == 0.5  # the rows above name the pause
