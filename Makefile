@@ -36,8 +36,9 @@ test: setup-test
 PLAIN ?= .venv-bench
 bench: setup-test
 	$(PYTHON) -m venv $(PLAIN)
+	rm -rf build  # setuptools would ship modules a stale build/ still holds
 	$(PLAIN)/bin/python -m pip install --quiet .
-	$(BIN)/python -m bench.run_all --memlane $(PLAIN)/bin/memlane
+	$(BIN)/python -m bench.run_all --memlane $(CURDIR)/$(PLAIN)/bin/memlane
 
 clean:
 	rm -rf $(VENV) $(PLAIN) $(DEMO_HOME) build *.egg-info

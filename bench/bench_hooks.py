@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import shutil
 import statistics
@@ -116,10 +117,15 @@ def measure(daemon: Daemon, prompts: list[dict[str, object]], dirs: dict[str, Pa
     cli_env = {"PATH": "/usr/bin:/bin", "MEMLANE_HOME": str(daemon.paths.home)}
     short = of(largest, 300)
 
+    sessions = itertools.count()
+
     def hook(project: str, size: int) -> Callable[[int], None]:
+        """One prompt of a session of its own: a session's memories are shown to it once, so
+        a session seen before would get nothing back and skip the work of answering."""
         texts = of(project, size)
         return lambda i: http_request(daemon, "POST", "/hooks/UserPromptSubmit",
-                                      payload(texts[i % len(texts)], f"h{size}-{i}", dirs[project]))
+                                      payload(texts[i % len(texts)], f"h{next(sessions)}",
+                                              dirs[project]))
 
     def command(i: int) -> None:
         subprocess.run(["sh", str(script), "UserPromptSubmit", socket, memlane],

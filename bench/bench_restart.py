@@ -99,24 +99,28 @@ def main() -> None:
             cleans.append(clean)
             process.send_signal(signal.SIGTERM)
             process.wait(600)
+        # Issue 16's target: ready (the model loaded too) with 100k memories within 1 s.
         judged = args.direct >= 100_000
+        memories = f"{args.direct or args.memories:,} memories"
         found = []
         for what, times in (("serving (stores taken)", servings), ("ready (model loaded)", cleans)):
             median = statistics.median(times)
+            ready = judged and what.startswith("ready")
             print(f"  start after a clean stop, to {what + ':':24} median {median:5.2f} s"
                   f" (min {min(times):.2f}, max {max(times):.2f}, {len(times)} starts)"
-                  + (f"  target <= 1 s: {'met' if median <= 1 else 'MISSED'}" if judged else ""))
-            found.append(Figure("restart", f"start after a clean stop, to {what},"
-                                f" {args.direct or args.memories:,} memories",
-                                round(median, 2), "s", target="<= 1" if judged else "",
-                                met=median <= 1 if judged else None, load=load_average()))
-        if args.figures is not None:
-            write_figures(args.figures, found)
+                  + (f"  target <= 1 s: {'met' if median <= 1 else 'MISSED'}" if ready else ""))
+            found.append(Figure("restart", f"start after a clean stop, to {what}, {memories}",
+                                round(median, 2), "s", target="<= 1" if ready else "",
+                                met=median <= 1 if ready else None, load=load_average()))
         process, _ = start(paths, env)
         process.kill()
         process.wait()
         process, crashed = start(paths, env)
         print(f"  start after kill -9, to ready:       {crashed:6.2f} s")
+        found.append(Figure("restart", f"start after kill -9, to ready, {memories}",
+                            round(crashed, 2), "s", load=load_average()))
+        if args.figures is not None:
+            write_figures(args.figures, found)
         process.send_signal(signal.SIGTERM)
         process.wait(600)
         if not args.direct:

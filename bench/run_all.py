@@ -1,13 +1,14 @@
 """Run every benchmark, write bench/results.json and the tables of BENCHMARKS.md.
 
-Run: python -m bench.run_all [--quick: skip the benchmarks that start daemons]   (`make bench`)
+Run: python -m bench.run_all [--quick: skip the benchmarks that start daemons]
+                            [--memlane PATH: the CLI the hook benchmark runs]   (`make bench`)
 
 Each benchmark module with a ``measure()`` returns :class:`bench.report.Figure` rows
 (bench_peer and bench_saturation start daemons, and bench_peer needs the peer's venv: see its
 docstring; without it the peer figures are left out and the reason printed); the others
 (bench_embed, bench_hooks, bench_restart at 100k) print their own tables and run as
 subprocesses, their output kept in results.json and their targets in the table (a benchmark
-that failed is named under it). BENCHMARKS.md keeps its prose: only the text between
+that failed or handed over no figure is named under it). BENCHMARKS.md keeps its prose: only the text between
 ``<!-- bench:table -->`` and ``<!-- /bench:table -->`` is replaced.
 """
 
@@ -45,9 +46,11 @@ def run_printing(module: str, arguments: tuple[str, ...]) -> tuple[dict[str, Any
                               cwd=ROOT.parent)
         found = read_figures(handed) if done.returncode == 0 and handed.exists() else []
     print(done.stdout, end="")
-    if done.returncode:
-        print(f"{module} exited {done.returncode}: {done.stderr[-2000:]}", file=sys.stderr)
+    if done.returncode or not found:
+        print(f"{module} exited {done.returncode} with {len(found)} figures:"
+              f" {done.stderr[-2000:]}", file=sys.stderr)
     return ({"module": module, "arguments": list(arguments), "exit": done.returncode,
+             "figures": len(found),
              "output": done.stdout, "error": done.stderr[-2000:], "load_before": before,
              "load_after": load_average()}, found)
 
@@ -103,7 +106,7 @@ def main() -> None:
         figures += found
     RESULTS.write_text(json.dumps({"machine": facts, "figures": [f.as_dict() for f in figures],
                                    "printed": printed}, indent=2) + "\n")
-    write_tables(facts, figures, [p["module"] for p in printed if p["exit"]])
+    write_tables(facts, figures, [p["module"] for p in printed if p["exit"] or not p["figures"]])
     print(f"wrote {RESULTS} and the tables of {BENCHMARKS}")
 
 

@@ -105,8 +105,8 @@ class Postings:
 
     def score(self, candidates: np.ndarray, terms: Sequence[str], idf: Sequence[float], *,
               average_length: float, project: str | None) -> tuple[np.ndarray, np.ndarray]:
-        """(rowids, BM25 scores) of the ``candidates`` (ascending, from :meth:`holding`) of
-        ``project``, scored over ``terms`` weighted by ``idf``."""
+        """(rowids, BM25 scores) of the ``candidates`` (strictly ascending, from
+        :meth:`holding`) of ``project``, scored over ``terms`` weighted by ``idf``."""
         if not len(self.rowids):
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         at = np.minimum(np.searchsorted(self.rowids, candidates), len(self.rowids) - 1)
@@ -128,9 +128,9 @@ class Postings:
 
 def occurrences(docs: np.ndarray, counts: np.ndarray, candidates: np.ndarray, *,
                 from_docs: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Where among ``candidates`` a term's ``docs`` stand (both ascending) and its count in
-    each (float64). The shorter list is looked up in the longer (``from_docs`` forces a side):
-    a long prompt's rare words hold a few of thousands of candidates."""
+    """Where among ``candidates`` a term's ``docs`` stand (both strictly ascending) and its
+    count in each (float64). The shorter list is looked up in the longer (``from_docs``
+    forces a side): a long prompt's rare words hold a few of thousands of candidates."""
     if from_docs is None:
         from_docs = len(docs) < len(candidates)
     if from_docs:

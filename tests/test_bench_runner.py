@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from bench import run_all
+from bench.bench_embed import RAW, ROUND_TRIP
+from bench.bench_embed import figures as embed_figures
+from bench.bench_embed import targets as embed_targets
 from bench.bench_hooks import SPORADIC_S
 from bench.bench_hooks import figures as hook_figures
 from bench.report import Figure, read_figures, write_figures
@@ -78,3 +81,18 @@ def test_each_hook_target_is_judged_beside_its_floor() -> None:
                       "command hook (sh + curl, socket), 300 chars": (40.4, 8.6, False),
                       "memlane recall (fresh CLI process)": (78.7, 12.2, False)}
     assert SPORADIC_S == 0.5  # the rows above name the pause
+
+
+def test_each_embedding_target_is_judged_beside_its_baseline() -> None:
+    latency = {case: {RAW: [raw], "daemon, unix socket (CLI Client)": [mine]}
+               for case, raw, mine in (("1 text", 5.0, 7.0), ("20 texts", 50.0, 54.0))}
+    latency[ROUND_TRIP] = {RAW: [0.0], "daemon, unix socket (CLI Client)": [0.5]}
+    rates = {"20 sequential, batching on": (130.0, 20.0),
+             "20 concurrent, batching on": (270.0, 2.0)}
+    rows = {f.name: (f.value, f.baseline, f.target, f.met)
+            for f in embed_figures(embed_targets(latency, rates, 0.6))}
+    assert rows == {
+        "20 texts, daemon, unix socket (CLI Client)": (54.0, 50.0, "<= 55.00", True),
+        "1 text, daemon, unix socket (CLI Client)": (7.0, 5.0, "<= 6.00", False),
+        "20 concurrent single texts (batching on)": (270.0, 130.0, ">= 260.00", True),
+        "cold start to ready (median)": (0.6, None, "<= 1.50", True)}
