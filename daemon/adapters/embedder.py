@@ -30,10 +30,10 @@ def session_options(threads: int) -> ort.SessionOptions:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # No spinning: spinning threads burn CPU between sporadic requests. Spinning only within a
-    # pass (``session.force_spinning_stop``) made a sporadic query 3-5 ms faster but took what
-    # the request loop and SQLite needed under load (bench_saturation: 82-94 against 114
-    # requests/s, the hook at 60% 29-30 against 23 ms). The arena keeps the memory of the
-    # largest batch ever seen.
+    # pass (``session.force_spinning_stop``) made a sporadic query faster but took the cores
+    # the request loop and SQLite need under load (bench_saturation, alternating runs: 75-78
+    # against 93-94 requests/s, the hook at 60% load 31-38 against 29 ms). The arena keeps the
+    # memory of the largest batch ever seen.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.enable_cpu_mem_arena = False
     options.log_severity_level = 3
