@@ -4,7 +4,8 @@ Requests that arrive while a forward pass runs (or within an optional ``window``
 next pass (up to ``max_batch`` texts), so twenty hooks firing at once cost about one pass. A
 request's texts go shortest first, so that a pass pads little. A bulk pass also stops at
 ``PASS_BUDGET_S`` of compute, as the passes before predict it
-(:mod:`memlane.daemon.domain.pass_cost`: the cap holds for any model and machine). A request
+(:mod:`memlane.daemon.domain.pass_cost`: the cap holds for any model and machine), or up to
+``TAIL_ALLOWANCE`` past it to finish a request rather than leave its tail to a pass. A request
 larger than a pass is served in slices, and after each slice it goes behind the requests that
 waited: a big request never holds the engine from others for more than one slice. A request
 over ``MAX_REQUEST_TOKENS`` is refused (413 ``embeddings_too_large``).
@@ -21,6 +22,7 @@ limiter of one: ONNX Runtime already uses the cores it is given.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -45,6 +47,10 @@ BULK_QUEUE_TEXTS = 4096  # bulk texts waiting beyond which a sheddable request g
 INTERACTIVE_QUIET_S = 2.0  # bulk passes stay short this long after an interactive request
 PASS_BUDGET_S = 0.050  # compute of one bulk pass: what an interactive request may wait behind
 QUIET_PASS_BUDGET_S = 0.020  # the same within INTERACTIVE_QUIET_S of an interactive request
+# A bulk pass may run this share over its budget to finish a request rather than leave the
+# request's tail to a pass of its own: every pass, however small, pays the fixed part again
+# (a batch of 20 short texts, ~51 ms of compute, ran as 2 passes taking 1.5x as long as one).
+TAIL_ALLOWANCE = 0.25
 Lane = Literal["interactive", "bulk"]
 
 
@@ -62,6 +68,7 @@ class _Job:
     parts: list[np.ndarray] = field(default_factory=list)
     order: list[int] | None = None  # where each text stood in the request, when it moved
     read: int | None = None  # characters of each text the model reads, if not all (a query)
+    suffix: list[int] | None = None  # rest_cost of each index, once asked
 
     @property
     def kind(self) -> tuple[str, int | None, Lane]:
@@ -69,6 +76,13 @@ class _Job:
 
     def cost(self, index: int) -> int:
         return text_cost(self.texts[index], self.read)
+
+    def rest_cost(self, index: int) -> int:
+        """What the texts from ``index`` to the end cost."""
+        if self.suffix is None:
+            costs = [self.cost(i) for i in range(len(self.texts))]
+            self.suffix = [*itertools.accumulate(reversed(costs))][::-1] + [0]
+        return self.suffix[index]
 
     def finish(self, part: np.ndarray) -> None:
         """Keep one slice's vectors; the last slice completes the job."""
@@ -262,10 +276,11 @@ def take_batch(jobs: list[_Job], max_batch: int,
                bulk_budget: float = math.inf) -> tuple[list[Slice], list[_Job]]:
     """Slices for one pass: the kind of the oldest interactive job, else of the oldest job, in
     queue order, up to ``max_batch`` texts and, for a bulk pass, ``bulk_budget`` cost units
-    (one text at least); then the jobs to wait, those not served first and those only partly
-    served behind them."""
+    (one text at least; up to ``TAIL_ALLOWANCE`` more to finish a request); then the jobs to
+    wait, those not served first and those only partly served behind them."""
     kind = next((job for job in jobs if job.lane == "interactive"), jobs[0]).kind
     left = bulk_budget if kind[2] == "bulk" else math.inf
+    over = TAIL_ALLOWANCE * left  # how far past the budget a pass may go to finish a request
     batch: list[Slice] = []
     untouched: list[_Job] = []
     partial: list[_Job] = []
@@ -275,7 +290,11 @@ def take_batch(jobs: list[_Job], max_batch: int,
         while job.kind == kind and stop < len(job.texts) and room > 0:
             cost = job.cost(stop)
             if cost > left and (batch or stop > start):
-                room = 0  # the pass is full
+                rest, texts = job.rest_cost(stop), len(job.texts) - stop
+                if rest <= left + over and texts <= room:  # the request's tail: finish it
+                    left, room, stop = left - rest, room - texts, len(job.texts)
+                else:
+                    room = 0  # the pass is full
                 break
             left, room, stop = left - cost, room - 1, stop + 1
         if stop == start:
