@@ -49,7 +49,8 @@ PASS_BUDGET_S = 0.050  # compute of one bulk pass: what an interactive request m
 QUIET_PASS_BUDGET_S = 0.020  # the same within INTERACTIVE_QUIET_S of an interactive request
 # A bulk pass may run this share over its budget to finish a request rather than leave the
 # request's tail to a pass of its own: every pass, however small, pays the fixed part again
-# (a batch of 20 short texts, ~51 ms of compute, ran as 2 passes taking 1.5x as long as one).
+# (a batch of 20 short texts, ~51 ms of compute, ran as 2 passes taking ~1.3x as long as one).
+# An interactive request may wait behind that much more (62.5 ms, or 25 ms when quiet).
 TAIL_ALLOWANCE = 0.25
 Lane = Literal["interactive", "bulk"]
 

@@ -313,8 +313,12 @@ def test_a_pass_finishes_a_request_a_little_over_its_budget_rather_than_leave_a_
     assert [(start, stop) for _, start, stop in batch] == [(0, 4)] and waiting == [longer]
     batch, waiting = take_batch([job(3), job(2)], 64, one * 4)  # a whole small request too
     assert [(start, stop) for _, start, stop in batch] == [(0, 3), (0, 2)] and waiting == []
-    batch, waiting = take_batch([job(3), job(3)], 64, one * 4)
-    assert [(start, stop) for _, start, stop in batch] == [(0, 3), (0, 1)]
-    capped = job(5)
-    batch, waiting = take_batch([capped], 4, one * 4)  # never past max_batch
-    assert [(start, stop) for _, start, stop in batch] == [(0, 4)] and waiting == [capped]
+    third = job(3)
+    batch, waiting = take_batch([job(3), third], 64, one * 4)
+    assert [(start, stop) for _, start, stop in batch] == [(0, 3), (0, 1)] and waiting == [third]
+    capped = job(10)  # its last 2 texts fit the allowance, not the one text of room left
+    batch, waiting = take_batch([capped], 9, one * 8)
+    assert [(start, stop) for _, start, stop in batch] == [(0, 8)] and waiting == [capped]
+    first, second = job(5), job(1)  # the first's tail uses the whole allowance up
+    batch, waiting = take_batch([first, second], 64, one * 4)
+    assert [(start, stop) for _, start, stop in batch] == [(0, 5)] and waiting == [second]
