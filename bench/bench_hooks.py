@@ -161,9 +161,8 @@ def measure(daemon: Daemon, prompts: list[dict[str, object]], dirs: dict[str, Pa
         rows.append((f"floor: raw query embed in process, {size:,} chars",
                      timed(lambda i, t=texts: embedder.embed([t[i % len(t)]],
                                                              input_type="query"), runs), None))
-    texts = of(largest, 300)
     rows.append((f"floor: raw query embed in process, 300 chars, {SPORADIC_S:g} s apart",
-                 timed(lambda i: embedder.embed([texts[i % len(texts)]], input_type="query"),
+                 timed(lambda i: embedder.embed([short[i % len(short)]], input_type="query"),
                        runs // 4, pause=SPORADIC_S), None))
     rows += [("floor: curl /v1/health (fresh process, socket)", timed(curl_health, runs // 4),
               None),

@@ -8,8 +8,8 @@ Each benchmark module with a ``measure()`` returns :class:`bench.report.Figure` 
 docstring; without it the peer figures are left out and the reason printed); the others
 (bench_embed, bench_hooks, bench_restart at 100k) print their own tables and run as
 subprocesses, their output kept in results.json and their targets in the table (a benchmark
-that failed or handed over no figure is named under it). BENCHMARKS.md keeps its prose: only the text between
-``<!-- bench:table -->`` and ``<!-- /bench:table -->`` is replaced.
+that failed or handed over no figure is named under it). BENCHMARKS.md keeps its prose: only
+the text between ``<!-- bench:table -->`` and ``<!-- /bench:table -->`` is replaced.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def write_tables(facts: dict[str, Any], figures: list[Figure], failed: list[str]
             f" {facts['memory_gib']} GiB, Python {facts['python']}, git {facts['git_sha']};"
             f" load average at start {facts['load_average']}.\n\n{table(figures)}")
     if failed:
-        body += f"\n\nNot measured in this run (failed: see bench/results.json): {', '.join(failed)}."
+        body += ("\n\nNot measured in this run (failed: see bench/results.json):"
+                 f" {', '.join(failed)}.")
     block = f"{START}\n{body}\n{END}"
     if START in text and END in text:
         head, rest = text.split(START, 1)

@@ -5,8 +5,9 @@ Two layouts, chosen by size: below :data:`EXACT_BELOW` vectors a flat float32 ma
 there on a usearch HNSW graph of the int8 codes (:mod:`memlane.projections.graph_vectors`),
 built in batches on every core. The projection switches by itself as it grows (and back, with
 some slack, as it shrinks); during a replay (start-up catch-up, ``memlane rebuild``) a flat
-matrix stays flat up to :data:`DEFERRED_UP_TO` vectors, so the graph is built in one batch. Vectors are inserted in batches: a run of
-``AddVector`` ops becomes one insertion. Every vector is held quantised
+matrix stays flat up to :data:`DEFERRED_UP_TO` vectors, so the graph is built in one batch.
+Vectors are inserted in batches: a run of ``AddVector`` ops becomes one insertion. Every
+vector is held quantised
 (:mod:`memlane.events.vector_codes`) and both layouts give a vector the same cosine. A flat
 matrix saved as the model's floats by an older memlane is quantised when loaded; a graph keeps
 the floats it was saved with (building it again would hold a start for minutes) until it is
