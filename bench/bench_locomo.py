@@ -27,7 +27,8 @@ It also keeps what an offline replay of the rankings and floors needs (bench/loc
 read by bench/locomo_variants.py) in bench/out/locomo_replay/.
 
 Run: python -m bench.bench_locomo [--data ../shared/bench/locomo] [--out bench/out/...]
-     [--replay bench/out/locomo_replay]
+     [--replay bench/out/locomo_replay] [--figures PATH: memlane's search against fair BM25
+     and the exact dense scan, per split, for ``make bench``]
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from bench import locomo_replay
+from bench.report import Figure, load_average, write_figures
 from bench.locomo_eval import (
     ADVERSARIAL, ANSWERABLE, SPLITS, Conversation, auc, bm25, dense_exact, embed, header, load,
     percentiles, recall_at, reciprocal_rank, rrf)
@@ -238,13 +240,36 @@ def _auc(groups: dict[str, list[dict[str, Any]]], key: str) -> float:
                [r[key] for r in groups["clean negative"] if r["top_id"] is not None])
 
 
+def figures(rows: list[dict[str, Any]], load: float) -> list[Figure]:
+    """memlane's search against fair BM25 (recall@10, MRR@10) and the exact dense scan
+    (recall@10), each split apart: the tuning split's figures are not held out."""
+    found = []
+    for split, names in SPLITS.items():
+        positives = [r for r in rows if r["split"] == split and r["kind"] == "positive"]
+        held = "weights chosen on it" if split == "tuning" else "held out"
+        for metric, baseline in (("recall@10", "bm25 (fair)"), ("mrr@10", "bm25 (fair)"),
+                                 ("recall@10", "dense exact")):
+            found.append(Figure(
+                "locomo", f"{split} split ({' '.join(names)}: {held}), memlane search {metric}"
+                f" against {baseline}",
+                _mean(positives, "memlane search", metric), "",
+                _mean(positives, baseline, metric), f"{baseline}, same run", load=load))
+    return found
+
+
+def _mean(positives: list[dict[str, Any]], method: str, metric: str) -> float:
+    return round(float(np.mean([r["metrics"][method][metric] for r in positives])), 4)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--replay", type=Path, default=locomo_replay.DEFAULT_DIR)
+    parser.add_argument("--figures", type=Path, help="also write the figures there (run_all)")
     args = parser.parse_args()
     start = time.perf_counter()
+    load = load_average()
     run = header()
     print(run)
     model, rows = evaluate(args.data, run, args.replay)
@@ -257,6 +282,8 @@ def main() -> None:
     args.out.write_text(json.dumps({"header": run, "model": model, "queries": rows}))
     print(f"\nper-query top-hit scores: {args.out}; replay: {args.replay}"
           f" ({time.perf_counter() - start:.0f} s)")
+    if args.figures is not None:
+        write_figures(args.figures, figures(rows, load))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ prompts, if any), and ``used``: whether the memory was used, labelled by hand. T
 the one the daemon runs at Stop/SessionEnd (``domain/usage.detect_use``), lexical part only:
 the embedding-closeness relaxation needs the model and is not measured here.
 
-    python -m bench.bench_usage
+    python -m bench.bench_usage        (``measure()``: its figures for ``make bench``)
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.report import Figure, load_average
 from memlane.daemon.domain.usage import detect_use
 
 DATA = Path(__file__).parents[1] / "tests" / "data" / "usage"
@@ -40,6 +41,16 @@ def score(turns: list[dict[str, Any]]) -> dict[str, float]:
     return {"turns": len(turns), "tp": tp, "fp": fp, "fn": fn,
             "precision": tp / (tp + fp) if tp + fp else 1.0,
             "recall": tp / (tp + fn) if tp + fn else 1.0}
+
+
+def measure() -> list[Figure]:
+    """Precision and recall on every labelled turn (no target: the issue asks for them)."""
+    result = score(load())
+    name = f"usage detector on {result['turns']:.0f} labelled turns"
+    return [Figure("usage", f"{name}, precision", round(result["precision"], 3), "",
+                   load=load_average()),
+            Figure("usage", f"{name}, recall", round(result["recall"], 3), "",
+                   load=load_average())]
 
 
 def main() -> None:

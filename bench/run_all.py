@@ -6,10 +6,11 @@ Run: python -m bench.run_all [--quick: skip the benchmarks that start daemons]
 Each benchmark module with a ``measure()`` returns :class:`bench.report.Figure` rows
 (bench_peer and bench_saturation start daemons, and bench_peer needs the peer's venv: see its
 docstring; without it the peer figures are left out and the reason printed); the others
-(bench_embed, bench_hooks, bench_restart at 100k) print their own tables and run as
-subprocesses, their output kept in results.json and their targets in the table (a benchmark
-that failed or handed over no figure is named under it). BENCHMARKS.md keeps its prose: only
-the text between ``<!-- bench:table -->`` and ``<!-- /bench:table -->`` is replaced.
+(bench_embed, bench_ingest, bench_hooks, bench_restart at 100k, bench_locomo) print their
+own tables and run as subprocesses, their output kept in results.json and their figures in
+the table (a benchmark that failed or handed over no figure is named under it). BENCHMARKS.md
+keeps its prose: only the text between ``<!-- bench:table -->`` and ``<!-- /bench:table -->``
+is replaced.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import bench_log, bench_peer, bench_saturation, bench_search
+from bench import bench_log, bench_peer, bench_saturation, bench_search, bench_usage
 from bench.report import Figure, load_average, machine, print_machine, read_figures
 
 ROOT = Path(__file__).resolve().parent
@@ -31,8 +32,9 @@ BENCHMARKS = ROOT.parent / "BENCHMARKS.md"
 START, END = "<!-- bench:table -->", "<!-- /bench:table -->"
 # Benchmarks run in a process of their own: (module, arguments). Each prints its own table
 # and hands its targets over in a figures file.
-PRINTING = (("bench.bench_embed", ()), ("bench.bench_hooks", ()),
-            ("bench.bench_restart", ("--direct", "100000")))
+PRINTING = (("bench.bench_embed", ()), ("bench.bench_ingest", ()),
+            ("bench.bench_hooks", ()), ("bench.bench_restart", ("--direct", "100000")),
+            ("bench.bench_locomo", ()))
 
 
 def run_printing(module: str, arguments: tuple[str, ...]) -> tuple[dict[str, Any], list[Figure]]:
@@ -95,6 +97,7 @@ def main() -> None:
     facts = machine()
     figures = bench_log.measure()
     figures += bench_search.measure()
+    figures += bench_usage.measure()
     if not args.quick:
         figures += bench_peer.measure()
         figures += bench_saturation.measure()

@@ -13,6 +13,10 @@ from bench.bench_embed import figures as embed_figures
 from bench.bench_embed import targets as embed_targets
 from bench.bench_hooks import SPORADIC_S
 from bench.bench_hooks import figures as hook_figures
+from bench.bench_ingest import figure as ingest_figure
+from bench.bench_locomo import figures as locomo_figures
+from bench.bench_usage import load, score
+from bench.bench_usage import measure as usage_measure
 from bench.report import Figure, read_figures, write_figures
 
 
@@ -96,3 +100,43 @@ def test_each_embedding_target_is_judged_beside_its_baseline() -> None:
         "1 text, daemon, unix socket (CLI Client)": (7.0, 5.0, "<= 6.00", False),
         "20 concurrent single texts (batching on)": (270.0, 130.0, ">= 260.00", True),
         "cold start to ready (median)": (0.6, None, "<= 1.50", True)}
+
+
+def test_ingest_is_judged_as_a_share_of_the_floor() -> None:
+    met = ingest_figure(10_000, floor=40.0, ingest=50.0, load=0.4)
+    assert (met.value, met.baseline, met.met) == (200.0, 250.0, True)  # 0.8x the floor
+    assert round(met.ratio or 0, 2) == 0.8
+    assert not ingest_figure(10_000, floor=40.0, ingest=60.0, load=0.4).met  # 0.67x
+
+
+def test_locomo_figures_keep_the_tuning_split_apart_beside_fair_bm25() -> None:
+    def row(split: str, kind: str, memlane: float, bm25: float) -> dict[str, object]:
+        metrics = {"memlane search": {"recall@10": memlane, "mrr@10": memlane / 2},
+                   "bm25 (fair)": {"recall@10": bm25, "mrr@10": bm25 / 2},
+                   "dense exact": {"recall@10": 0.5, "mrr@10": 0.25}}
+        return {"split": split, "kind": kind, "metrics": metrics}
+
+    rows = [row("tuning", "positive", 1.0, 0.5), row("test", "positive", 0.6, 0.4),
+            row("test", "positive", 0.8, 0.6), row("test", "clean negative", 0.0, 0.0)]
+    found = {f.name: (f.value, f.baseline, f.baseline_name) for f in locomo_figures(rows, 0.2)}
+    test, tuning = "test split (41 42 43: held out)", "tuning split (26 30: weights chosen on it)"
+    fair, dense = "bm25 (fair)", "dense exact"
+    assert found == {
+        f"{test}, memlane search recall@10 against {fair}": (0.7, 0.5, f"{fair}, same run"),
+        f"{test}, memlane search mrr@10 against {fair}": (0.35, 0.25, f"{fair}, same run"),
+        f"{test}, memlane search recall@10 against {dense}": (0.7, 0.5, f"{dense}, same run"),
+        f"{tuning}, memlane search recall@10 against {fair}": (1.0, 0.5, f"{fair}, same run"),
+        f"{tuning}, memlane search mrr@10 against {fair}": (0.5, 0.25, f"{fair}, same run"),
+        f"{tuning}, memlane search recall@10 against {dense}": (1.0, 0.5, f"{dense}, same run")}
+
+
+def test_the_usage_detector_reports_precision_and_recall() -> None:
+    found = {f.name.rsplit(", ", 1)[1]: f.value for f in usage_measure()}
+    expected = score(load())
+    assert found == {"precision": round(expected["precision"], 3),
+                     "recall": round(expected["recall"], 3)}
+
+
+def test_make_bench_runs_the_ingest_and_locomo_benchmarks() -> None:
+    modules = [module for module, _ in run_all.PRINTING]
+    assert {"bench.bench_ingest", "bench.bench_locomo"} <= set(modules)
