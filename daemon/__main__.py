@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -34,7 +35,6 @@ def main() -> int:
     """Run until signalled; the exit code says why it stopped (0: stopped or already running)."""
     import anyio
 
-    configure_logging()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     os.umask(0o077)  # every file the daemon creates is private to its user
     _raise_open_files_limit()
@@ -50,6 +50,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"memlane: {exc}", file=sys.stderr)
         return _for_supervisor(EXIT_BAD_CONFIG)
+    configure_logging(logging.getLevelNamesMapping()[settings.log_level.upper()])
     try:
         anyio.run(serve_until_signalled, paths, settings)
     except (LogError, StartRefused, BaseExceptionGroup) as exc:

@@ -21,8 +21,9 @@ def short_tmp() -> Iterator[Path]:
 
 
 @pytest.fixture
-def daemon(short_tmp: Path) -> Iterator[DaemonProcess]:
-    process = DaemonProcess(short_tmp / "home")
+def daemon(short_tmp: Path, request: pytest.FixtureRequest) -> Iterator[DaemonProcess]:
+    marked = request.node.get_closest_marker("daemon_env")
+    process = DaemonProcess(short_tmp / "home", **(marked.kwargs if marked else {}))
     (short_tmp / "home").mkdir()
     process.start()
     yield process

@@ -58,6 +58,7 @@ class Embedder:
         self._eos = tokenizer.token_to_id(spec.eos_token) if spec.eos_token else None
         self._untruncated = Tokenizer.from_str(tokenizer.to_str())
         self._untruncated.no_truncation()
+        self._specials = tokenizer.num_special_tokens_to_add(False)
 
     @classmethod
     def load(cls, spec: ModelSpec, models_dir: Path, *, threads: int = 2) -> Embedder:
@@ -76,37 +77,48 @@ class Embedder:
     def embed(self, texts: Sequence[str], *, input_type: InputType = "document",
               dims: int | None = None) -> np.ndarray:
         """Unit vectors for ``texts`` (float32, one row each)."""
+        return self.embed_counted(texts, input_type=input_type, dims=dims)[0]
+
+    def embed_counted(self, texts: Sequence[str], *, input_type: InputType = "document",
+                      dims: int | None = None) -> tuple[np.ndarray, list[int]]:
+        """Unit vectors for ``texts`` and the tokens each text cost, special tokens included
+        (of a query: of what the model reads), counted from the encodings the pass makes."""
         if any(not t.strip() for t in texts):
             raise ValueError("cannot embed an empty text")
         if not texts:
-            return np.zeros((0, dims or self.dims), dtype=np.float32)
+            return np.zeros((0, dims or self.dims), dtype=np.float32), []
         if input_type == "query":  # what the model reads of it: no window past the first
-            vectors = self._run([self._head(self.spec.query_text(t)) for t in texts])
-            return _normalise(vectors[:, : dims or self.dims])
-        windows, owners, weights = self._windows(list(texts))
+            heads = [self._head(self.spec.query_text(t)) for t in texts]
+            vectors = self._run([window for window, _ in heads])
+            return _normalise(vectors[:, : dims or self.dims]), [tokens for _, tokens in heads]
+        windows, owners, weights, tokens = self._windows(list(texts))
         # Each window's own unit vector, so a window's weight is its length alone.
         vectors = _normalise(self._run(windows))
         combined = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
         np.add.at(combined, owners, vectors * weights[:, None])
-        return _normalise(combined[:, : dims or self.dims])
+        return _normalise(combined[:, : dims or self.dims]), tokens
 
-    def _windows(self, texts: Sequence[str]) -> tuple[list[Encoding], np.ndarray, np.ndarray]:
-        """Encodings of every window of every text, the text each belongs to, its weight."""
+    def _windows(self, texts: Sequence[str],
+                 ) -> tuple[list[Encoding], np.ndarray, np.ndarray, list[int]]:
+        """Encodings of every window of every text, the text each belongs to, its weight; and
+        each text's tokens."""
         windows: list[Encoding] = []
         owners: list[int] = []
+        tokens: list[int] = []
         for index, text in enumerate(texts):
-            for window in self._split(text):
-                windows.append(window)
-                owners.append(index)
+            pieces, count = self._split(text)
+            windows += pieces
+            owners += [index] * len(pieces)
+            tokens.append(count)
         weights = np.array([sum(w.attention_mask) for w in windows], dtype=np.float32)
-        return windows, np.array(owners), weights
+        return windows, np.array(owners), weights, tokens
 
-    def _split(self, text: str, *, first_only: bool = False) -> list[Encoding]:
+    def _split(self, text: str, *, first_only: bool = False) -> tuple[list[Encoding], int]:
         """The text's encoding, or overlapping windows of it when it is longer than the model's
-        (only the first with ``first_only``)."""
+        (only the first with ``first_only``); and the text's tokens."""
         first = self._encode(text)
         if not first.overflowing:
-            return [first]
+            return [first], len(first.ids)
         whole = self._untruncated.encode(text, add_special_tokens=False)
         span = self.spec.max_tokens - 8  # room for special tokens
         starts = range(0, max(len(whole.ids) - OVERLAP, 1), span - OVERLAP)
@@ -115,12 +127,13 @@ class Embedder:
             end = min(start + span, len(whole.offsets))
             begin_char, end_char = whole.offsets[start][0], whole.offsets[end - 1][1]
             pieces.append(self._encode(text[begin_char:end_char]))
-        return pieces
+        return pieces, len(whole.ids) + self._specials
 
-    def _head(self, text: str) -> Encoding:
+    def _head(self, text: str) -> tuple[Encoding, int]:
         """The first window of the text, the text cut before tokenising to what a window can
-        hold (the model reads no more of a query)."""
-        return self._split(text[: self.query_chars], first_only=True)[0]
+        hold (the model reads no more of a query); and the cut text's tokens."""
+        pieces, tokens = self._split(text[: self.query_chars], first_only=True)
+        return pieces[0], tokens
 
     def _encode(self, text: str) -> Encoding:
         encoding = self.tokenizer.encode(text)

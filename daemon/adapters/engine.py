@@ -63,6 +63,7 @@ class _Job:
     lane: Lane = "bulk"
     done: anyio.Event = field(default_factory=anyio.Event)
     result: np.ndarray | None = None
+    tokens: int = 0  # what its texts cost, counted by the passes that embedded them
     error: BaseException | None = None
     taken: int = 0  # texts handed to passes so far
     abandoned: bool = False  # its caller went away (cancelled): no pass is spent on it
@@ -156,6 +157,14 @@ class EmbedEngine:
                     shed: bool = False) -> np.ndarray:
         """Vectors for ``texts`` (rows L2-normalised), batched with concurrent callers of its
         lane; ``shed`` refuses a bulk request with :class:`Busy` while the bulk queue is full."""
+        return (await self.embed_counted(texts, input_type=input_type, dims=dims,
+                                         timeout=timeout, lane=lane, shed=shed))[0]
+
+    async def embed_counted(self, texts: Sequence[str], *, input_type: str = "document",
+                            dims: int | None = None, timeout: float = 30.0,
+                            lane: Lane = "bulk", shed: bool = False) -> tuple[np.ndarray, int]:
+        """As :meth:`embed`, with the tokens the texts cost (counted as the passes encode
+        them: no second tokenising)."""
         with anyio.move_on_after(timeout):
             await self._ready.wait()
         if self.embedder is None:
@@ -183,7 +192,7 @@ class EmbedEngine:
         if job.error is not None:
             raise job.error
         assert job.result is not None
-        return job.result
+        return job.result, job.tokens
 
     async def _check_size(self, texts: Sequence[str]) -> None:
         """Refuse a request over the token cap (counted only when its characters could be)."""
@@ -253,9 +262,9 @@ class EmbedEngine:
         started = time.perf_counter()
         try:
             with anyio.CancelScope(shield=True):
-                vectors = await anyio.to_thread.run_sync(
-                    lambda: embedder.embed(texts, input_type=first.input_type,  # type: ignore[arg-type]
-                                           dims=first.dims),
+                vectors, tokens = await anyio.to_thread.run_sync(
+                    lambda: embedder.embed_counted(
+                        texts, input_type=first.input_type, dims=first.dims),  # type: ignore[arg-type]
                     limiter=self._limiter)
         except Exception as exc:
             for job, _, _ in batch:
@@ -266,6 +275,7 @@ class EmbedEngine:
         self.cost.observe(units, time.perf_counter() - started)
         offset = 0
         for job, start, stop in batch:
+            job.tokens += sum(tokens[offset:offset + stop - start])
             job.finish(vectors[offset:offset + stop - start])
             offset += stop - start
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -57,6 +57,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # has not answered by then is killed and the forget stays pending (retried at the next
     # start). The scan of a 100k-memory home takes a few seconds.
     forget_scan_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 600.0
+    # "debug" also logs every request served (refused and slow ones are logged at "info").
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @classmethod
     def load(cls, config: Path | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -85,6 +87,7 @@ ENV_VARS = {
     "MEMLANE_FORGET_SCAN_TIMEOUT_S": "forget_scan_timeout_s",
     "MEMLANE_RETENTION_DAYS": "retention_days",
     "MEMLANE_DISK_BUDGET_MB": "disk_budget_mb",
+    "MEMLANE_LOG_LEVEL": "log_level",
 }
 
 

@@ -30,13 +30,12 @@ async def create_embeddings(engine: Embeds, body: EmbeddingsBody) -> dict[str, A
     if blank := [i for i, text in enumerate(texts) if not text.strip()]:
         raise BadRequest(f"input {blank[0]} is blank; every input needs some text",
                          code="blank_input")
-    vectors = await engine.embed(texts, input_type=body.input_type, dims=_dims(engine, body),
-                                 shed=True)
+    vectors, tokens = await engine.embed_counted(texts, input_type=body.input_type,
+                                                 dims=_dims(engine, body), shed=True)
     embedder = engine.embedder
     assert embedder is not None
     data = [{"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
             for i, v in enumerate(vectors)]
-    tokens = embedder.count_tokens(texts)
     return {"object": "list", "data": data, "model": embedder.spec.name,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 

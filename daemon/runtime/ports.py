@@ -42,3 +42,8 @@ class Embeds(Protocol):
                     dims: int | None = None, timeout: float = 30.0,
                     lane: Literal["interactive", "bulk"] = "bulk",
                     shed: bool = False) -> np.ndarray: ...
+
+    async def embed_counted(self, texts: Sequence[str], *, input_type: str = "document",
+                            dims: int | None = None, timeout: float = 30.0,
+                            lane: Literal["interactive", "bulk"] = "bulk",
+                            shed: bool = False) -> tuple[np.ndarray, int]: ...

@@ -20,8 +20,10 @@ from memlane.daemon.adapters import engine as engine_module
 from memlane.daemon.adapters.engine import (MAX_REQUEST_TOKENS, PASS_BUDGET_S,
                                             QUIET_PASS_BUDGET_S, TAIL_ALLOWANCE, EmbedEngine, _Job,
                                             take_batch)
-from memlane.daemon.domain.pass_cost import FORGET, PassCost, text_cost
+from memlane.daemon.api.embeddings_api import EmbeddingsBody, create_embeddings
 from memlane.daemon.domain.errors import Busy, PayloadTooLarge
+from memlane.daemon.domain.models import MINILM
+from memlane.daemon.domain.pass_cost import FORGET, PassCost, text_cost
 
 MAX_BATCH = 8
 BIG = MAX_BATCH * 40
@@ -41,6 +43,11 @@ class CountingEmbedder:
         self.passes.append(len(texts))
         self.texts.append(list(texts))
         return np.array([[float(t.split()[-1])] for t in texts])
+
+    def embed_counted(self, texts: Sequence[str], *, input_type: str = "document",
+                      dims: int | None = None) -> tuple[np.ndarray, list[int]]:
+        return (self.embed(texts, input_type=input_type, dims=dims),
+                [len(t.split()) for t in texts])
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         return sum(len(t.split()) for t in texts)
@@ -322,3 +329,29 @@ def test_a_pass_finishes_a_request_a_little_over_its_budget_rather_than_leave_a_
     first, second = job(5), job(1)  # the first's tail uses the whole allowance up
     batch, waiting = take_batch([first, second], 64, one * 4)
     assert [(start, stop) for _, start, stop in batch] == [(0, 5)] and waiting == [second]
+
+
+@pytest.mark.anyio
+async def test_a_sliced_request_counts_the_tokens_of_every_slice() -> None:
+    embedder = CountingEmbedder()
+    async with running(embedder) as (_, engine):
+        vectors, tokens = await engine.embed_counted([f"word word {i}" for i in range(BIG)])
+    assert len(embedder.passes) > 1 and len(vectors) == BIG
+    assert tokens == 3 * BIG
+
+
+class UncountedEmbedder(CountingEmbedder):
+    """Refuses to tokenise outside a pass (the route must not count on the request loop)."""
+
+    spec, dims = MINILM, 1
+
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        raise AssertionError("texts tokenised a second time")
+
+
+@pytest.mark.anyio
+async def test_the_embeddings_route_takes_its_usage_from_the_passes() -> None:
+    async with running(UncountedEmbedder()) as (_, engine):
+        answer = await create_embeddings(engine, EmbeddingsBody(input=["a 1", "b c 2"]))
+    assert answer["usage"] == {"prompt_tokens": 5, "total_tokens": 5}
+    assert [row["embedding"] for row in answer["data"]] == [[1.0], [2.0]]

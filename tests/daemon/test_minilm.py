@@ -55,6 +55,19 @@ def test_a_text_beyond_the_window_is_chunked_not_truncated(embedder: Embedder) -
     assert float(whole @ tail_vector) > float(truncated_only @ tail_vector)
 
 
+def test_the_pass_counts_each_texts_tokens_as_count_tokens_does(embedder: Embedder) -> None:
+    """The embeddings route's usage comes from the pass's own encodings, not a second
+    tokenising on the request loop: the same counts, also for a text split into windows."""
+    long = "The deploy script reads its settings from the environment. " * 40
+    texts = ["short note", PAIRS[0][0], long]
+    vectors, tokens = embedder.embed_counted(texts)
+    assert tokens == [embedder.count_tokens([t]) for t in texts]
+    assert tokens[2] > MINILM.max_tokens
+    assert np.array_equal(vectors, embedder.embed(texts))
+    _, asked = embedder.embed_counted(["short note", PAIRS[1][0]], input_type="query")
+    assert asked == [embedder.count_tokens([t]) for t in ("short note", PAIRS[1][0])]
+
+
 def test_files_that_differ_from_the_pinned_checksums_are_refused(tmp_path: Path) -> None:
     wrong = msgspec.structs.replace(MINILM, sha256={**MINILM.sha256, "model.onnx": "0" * 64})
     with pytest.raises(ModelUnavailable, match="sha256"):

@@ -90,6 +90,7 @@ def test_claude_connects_to_the_mcp_server_memlane_installs(
     assert connected(run([claude, "mcp", "list"], env, project))
 
 
+@pytest.mark.daemon_env(MEMLANE_LOG_LEVEL="debug")  # every request logged: the test reads them
 @pytest.mark.parametrize("mode", ["--command", "--http"])
 def test_claude_without_a_login_fires_the_hooks_and_leaves_no_memory(
         claude: str, daemon: DaemonProcess, short_tmp: Path, mode: str) -> None:
