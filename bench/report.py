@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import subprocess
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,3 +91,27 @@ def print_machine() -> None:
     print(f"machine: {facts['cpu']}, {facts['cores']} cores, {facts['memory_gib']} GiB,"
           f" python {facts['python']}; git {facts['git_sha']}; {facts['date']};"
           f" load average {facts['load_average']}")
+
+
+def cpu_times() -> tuple[int, int]:
+    """(idle, total) clock ticks of every CPU since boot, from /proc/stat (idle + iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields[:8])  # user .. steal; guest time is within user
+
+
+def idle_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of CPU time left idle between two :func:`cpu_times` readings."""
+    total = after[1] - before[1]
+    return 1.0 if total <= 0 else (after[0] - before[0]) / total
+
+
+def wait_quiet(*, idle: float = 0.9, window_s: float = 2.0, limit_s: float = 60.0) -> float:
+    """Wait until the CPUs stay at least ``idle`` idle over ``window_s`` (what the benchmark
+    before left running has wound down), at most ``limit_s``; the idle share last seen."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        before = cpu_times()
+        time.sleep(window_s)
+        share = idle_share(before, cpu_times())
+        if share >= idle or time.monotonic() >= deadline:
+            return share

@@ -10,7 +10,8 @@ docstring; without it the peer figures are left out and the reason printed); the
 own tables and run as subprocesses, their output kept in results.json and their figures in
 the table (a benchmark that failed or handed over no figure is named under it). BENCHMARKS.md
 keeps its prose: only the text between ``<!-- bench:table -->`` and ``<!-- /bench:table -->``
-is replaced.
+is replaced. Before each benchmark the runner waits (up to a minute) until the CPUs stay 90%
+idle over 2 s, so that none is measured while the one before winds down.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from bench import bench_log, bench_peer, bench_saturation, bench_search, bench_usage
-from bench.report import Figure, load_average, machine, print_machine, read_figures
+from bench.report import (
+    Figure, load_average, machine, print_machine, read_figures, wait_quiet)
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results.json"
@@ -55,6 +58,14 @@ def run_printing(module: str, arguments: tuple[str, ...]) -> tuple[dict[str, Any
              "figures": len(found),
              "output": done.stdout, "error": done.stderr[-2000:], "load_before": before,
              "load_after": load_average()}, found)
+
+
+def settle(name: str) -> None:
+    """Let what the benchmark before left running wind down (see :func:`wait_quiet`)."""
+    started = time.monotonic()
+    share = wait_quiet()
+    print(f"-- {name}: CPUs {share:.0%} idle after {time.monotonic() - started:.0f} s of waiting",
+          flush=True)
 
 
 def table(figures: list[Figure]) -> str:
@@ -95,16 +106,16 @@ def main() -> None:
     args = parser.parse_args()
     print_machine()
     facts = machine()
-    figures = bench_log.measure()
-    figures += bench_search.measure()
-    figures += bench_usage.measure()
-    if not args.quick:
-        figures += bench_peer.measure()
-        figures += bench_saturation.measure()
+    figures: list[Figure] = []
+    for bench in (bench_log, bench_search, bench_usage,
+                  *(() if args.quick else (bench_peer, bench_saturation))):
+        settle(bench.__name__)
+        figures += bench.measure()
     printed = []
     for module, arguments in () if args.quick else PRINTING:
         if module == "bench.bench_hooks" and args.memlane:
             arguments = (*arguments, "--memlane", args.memlane)
+        settle(module)
         output, found = run_printing(module, arguments)
         printed.append(output)
         figures += found

@@ -41,6 +41,7 @@ EXACT_BELOW = 50_000  # below this many vectors: the flat matrix (an exact scan,
 DEFERRED_UP_TO = 4 * EXACT_BELOW  # a replay's flat matrix holds floats: this many at most
 FLAT_AGAIN_BELOW = 0.8  # a graph shrunk under this share of EXACT_BELOW goes back to flat
 HELD_VALUES = "int8-codes"  # every vector held quantised (older saves: the model's floats)
+Among = Callable[[list[int]], list[int]]  # the ids to keep of those given (a search's filter)
 
 class AddVector(NamedTuple):
     key: int
@@ -219,12 +220,15 @@ class VectorProjection:
                 flat.add(keys, self._held_in(index, keys))
             self.index, self.values = flat, HELD_VALUES
 
-    def search(self, vector: np.ndarray, k: int, *,
-               exact: bool | None = None) -> list[tuple[int, float]]:
+    def search(self, vector: np.ndarray, k: int, *, exact: bool | None = None,
+               among: Among | None = None) -> list[tuple[int, float]]:
         """Nearest memory ids with cosine similarity, best first (always exact while flat; an
-        HNSW graph answers approximately unless ``exact``)."""
+        HNSW graph answers approximately unless ``exact``); ``among`` keeps only the ids it
+        returns (of those it is given, in order). An approximate graph search applies it to
+        its candidates before reading their held vectors: the same hits, and each candidate
+        read costs ~5 µs at 100k (its codes are fetched key by key)."""
         with self._guard:
-            return self._search(vector, k, exact=exact)
+            return self._search(vector, k, exact=exact, among=among)
 
     def search_many(self, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         """:meth:`search` for each row of ``vectors`` (a flat matrix scores them in one
@@ -235,16 +239,19 @@ class VectorProjection:
                 return self.index.search_many(vectors, k)
         return [self.search(vector, k) for vector in vectors]
 
-    def _search(self, vector: np.ndarray, k: int, *,
-                exact: bool | None) -> list[tuple[int, float]]:
+    def _search(self, vector: np.ndarray, k: int, *, exact: bool | None = None,
+                among: Among | None = None) -> list[tuple[int, float]]:
         index = self.index
         if index is None or len(index) == 0:
             return []
         if isinstance(index, FlatVectors):
-            return index.search(vector, k)
+            return _kept(index.search(vector, k), among)
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        keys, rows = self._vectors(graph_vectors.candidates(index, query, k, exact=bool(exact)))
-        return graph_vectors.scored(keys, rows, query, k) if keys else []
+        found = graph_vectors.candidates(index, query, k, exact=bool(exact))
+        if among is not None and not exact:  # every candidate is a hit: filter them first
+            found, among = among(found), None
+        keys, rows = self._vectors(found)
+        return _kept(graph_vectors.scored(keys, rows, query, k), among) if keys else []
 
     def vector(self, key: int) -> np.ndarray | None:
         keys, rows = self.vectors([key])
@@ -337,6 +344,13 @@ class VectorProjection:
         os.replace(meta_tmp, self.meta_path)
         self._saved_mode = meta["mode"]
         self._saved_changes = changes
+
+
+def _kept(hits: list[tuple[int, float]], among: Among | None) -> list[tuple[int, float]]:
+    if among is None:
+        return hits
+    kept = set(among([key for key, _ in hits]))
+    return [hit for hit in hits if hit[0] in kept]
 
 
 def _nothing() -> None:

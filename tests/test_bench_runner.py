@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import run_all
+from bench import report, run_all
 from bench.bench_embed import RAW, ROUND_TRIP
 from bench.bench_embed import figures as embed_figures
 from bench.bench_embed import targets as embed_targets
@@ -17,7 +17,7 @@ from bench.bench_ingest import figure as ingest_figure
 from bench.bench_locomo import figures as locomo_figures
 from bench.bench_usage import load, score
 from bench.bench_usage import measure as usage_measure
-from bench.report import Figure, read_figures, write_figures
+from bench.report import Figure, idle_share, read_figures, write_figures
 
 
 def test_a_printing_benchmark_hands_its_figures_over(tmp_path: Path,
@@ -140,3 +140,21 @@ def test_the_usage_detector_reports_precision_and_recall() -> None:
 def test_make_bench_runs_the_ingest_and_locomo_benchmarks() -> None:
     modules = [module for module, _ in run_all.PRINTING]
     assert {"bench.bench_ingest", "bench.bench_locomo"} <= set(modules)
+
+
+def test_idle_share_is_the_idle_part_of_the_ticks_between_readings() -> None:
+    assert idle_share((100, 1000), (190, 1100)) == pytest.approx(0.9)
+    assert idle_share((100, 1000), (100, 1000)) == 1.0  # no tick passed
+
+
+def test_the_runner_waits_for_quiet_cpus_and_gives_up_after_its_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    readings = iter([(0, 0), (10, 100), (10, 100), (105, 200)])  # 10% idle, then 95% idle
+    monkeypatch.setattr(report, "cpu_times", lambda: next(readings))
+    monkeypatch.setattr(report.time, "sleep", lambda s: None)
+    assert report.wait_quiet(idle=0.9) == pytest.approx(0.95)
+    busy = iter([(0, 0), (0, 100)] * 1000)
+    monkeypatch.setattr(report, "cpu_times", lambda: next(busy))
+    clock = iter(range(0, 10_000, 30))  # each reading 30 s later
+    monkeypatch.setattr(report.time, "monotonic", lambda: next(clock))
+    assert report.wait_quiet(idle=0.9, limit_s=60) == 0.0

@@ -8,6 +8,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -36,7 +37,8 @@ def dense_candidates(vectors: VectorProjection, conn: sqlite3.Connection, vector
     The first scan is sized by the project's share of the index, so that a project holding a
     fifth of the memories needs one scan, not several widening ones. With ``postings``
     holding a copy of the full-text index, the share is its count of the project's documents
-    and the hits it places in another project are dropped before SQLite is asked.
+    and the hits it places in another project are dropped before their vectors are read
+    (a graph's candidates) and before SQLite is asked.
     """
     total = len(vectors)
     copy = None if postings is None or project is None else postings.current(conn)
@@ -47,12 +49,12 @@ def dense_candidates(vectors: VectorProjection, conn: sqlite3.Connection, vector
     wanted = min(total, max(CANDIDATES * 2, int(CANDIDATES * SCAN_MARGIN / max(share, 1e-6))))
     if project is not None and total >= vector_store.EXACT_BELOW and wanted > total // 4:
         return _scan_project(vectors, conn, vector, project)
+    placed = None if copy is None or project is None else partial(copy.placed_in,
+                                                                   project=project)
     while True:
-        hits = vectors.search(vector, wanted, exact=total < vector_store.EXACT_BELOW)
-        ids = [i for i, _ in hits]
-        if copy is not None and project is not None:
-            ids = copy.placed_in(ids, project)
-        live = set(queries.first_live(conn, ids, project, CANDIDATES))
+        hits = vectors.search(vector, wanted, exact=total < vector_store.EXACT_BELOW,
+                              among=placed)
+        live = set(queries.first_live(conn, [i for i, _ in hits], project, CANDIDATES))
         kept = [hit for hit in hits if hit[0] in live]
         if len(kept) >= CANDIDATES or wanted >= total:
             return kept
