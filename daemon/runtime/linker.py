@@ -74,9 +74,10 @@ class Linker:
             conn = self._projections.sqlite.conn
             threshold = threshold_for(conn, spec, "link")
             vectors = self._projections.vectors
-            live = [(event, me) for event in embedded
-                    if (me := queries.get_memory(conn, event.memory)) is not None
-                    and me["state"] in queries.LIVE_STATES and event.pipeline == vectors.pipeline]
+            placed = queries.placement(conn, [event.memory for event in embedded])
+            live = [(event, placed[event.memory][0]) for event in embedded
+                    if event.memory in placed and placed[event.memory][1] in queries.LIVE_STATES
+                    and event.pipeline == vectors.pipeline]
             if not live:
                 return []
             # the batch's neighbours in one search (a flat matrix scores them in one product)
@@ -85,8 +86,8 @@ class Linker:
                 MAX_LINKS * 4)
             events: list[Event] = []
             seen: set[tuple[int, int]] = set()
-            for (event, me), hits in zip(live, found, strict=True):
-                for link in self._links_for(conn, event.memory, me["project"], hits, threshold):
+            for (event, project), hits in zip(live, found, strict=True):
+                for link in self._links_for(conn, event.memory, project, hits, threshold):
                     if (link.a, link.b) not in seen:
                         seen.add((link.a, link.b))
                         events.append(link)
@@ -94,8 +95,8 @@ class Linker:
 
     def _links_for(self, conn: sqlite3.Connection, memory: int, project: str,
                    hits: list[tuple[int, float]], threshold: float) -> list[Linked]:
-        rows = queries.get_memories(conn, [i for i, _ in hits])
-        neighbours = [Neighbour(i, rows[i]["project"], score) for i, score in hits
-                      if i in rows and rows[i]["state"] in queries.LIVE_STATES]
+        placed = queries.placement(conn, [i for i, _ in hits])  # no text: project and state
+        neighbours = [Neighbour(i, placed[i][0], score) for i, score in hits
+                      if i in placed and placed[i][1] in queries.LIVE_STATES]
         linked = {other for other, _ in queries.links_of(conn, memory)}
         return decide_links(memory, project, neighbours, threshold=threshold, linked=linked)
