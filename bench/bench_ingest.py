@@ -61,13 +61,13 @@ def main() -> None:
                          capture_output=True, text=True, check=False).stdout.strip()
     print(f"git {sha}; {args.memories} short notes; passes of at most {args.max_batch} texts")
     texts = notes(args.memories)
+    load = load_average()  # before the floor: what runs after it reads its own load
     with running_daemon(MEMLANE_MAX_BATCH=str(args.max_batch)) as daemon:
         embedder = Embedder.load(MINILM, daemon.paths.models_dir, threads=THREADS)
         floor = floor_s(embedder, texts, args.max_batch)
         del embedder
         print_load("after the floor")
         client = Client(daemon.paths, timeout=600)
-        load = load_average()
         started = time.perf_counter()
         for start in range(0, len(texts), CHUNK):
             client.request("POST", "/v1/import", {"memories": [

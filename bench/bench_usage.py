@@ -46,7 +46,7 @@ def score(turns: list[dict[str, Any]]) -> dict[str, float]:
 def measure() -> list[Figure]:
     """Precision and recall on every labelled turn (no target: the issue asks for them)."""
     result = score(load())
-    name = f"usage detector on {result['turns']:.0f} labelled turns"
+    name = f"usage detector (lexical part) on {result['turns']:.0f} labelled turns"
     return [Figure("usage", f"{name}, precision", round(result["precision"], 3), "",
                    load=load_average()),
             Figure("usage", f"{name}, recall", round(result["recall"], 3), "",

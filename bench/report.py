@@ -94,9 +94,10 @@ def print_machine() -> None:
 
 
 def cpu_times() -> tuple[int, int]:
-    """(idle, total) clock ticks of every CPU since boot, from /proc/stat (idle + iowait)."""
+    """(idle, total) clock ticks of every CPU since boot, from /proc/stat. Waiting on I/O is
+    not idle: writes the benchmark before left to the disk are waited out too."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return fields[3] + fields[4], sum(fields[:8])  # user .. steal; guest time is within user
+    return fields[3], sum(fields[:8])  # user .. steal; guest time is within user
 
 
 def idle_share(before: tuple[int, int], after: tuple[int, int]) -> float:
@@ -105,7 +106,10 @@ def idle_share(before: tuple[int, int], after: tuple[int, int]) -> float:
     return 1.0 if total <= 0 else (after[0] - before[0]) / total
 
 
-def wait_quiet(*, idle: float = 0.9, window_s: float = 2.0, limit_s: float = 60.0) -> float:
+QUIET = 0.9  # the idle share of the CPUs a benchmark waits for
+
+
+def wait_quiet(*, idle: float = QUIET, window_s: float = 2.0, limit_s: float = 60.0) -> float:
     """Wait until the CPUs stay at least ``idle`` idle over ``window_s`` (what the benchmark
     before left running has wound down), at most ``limit_s``; the idle share last seen."""
     deadline = time.monotonic() + limit_s

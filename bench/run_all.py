@@ -22,12 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bench import bench_log, bench_peer, bench_saturation, bench_search, bench_usage
 from bench.report import (
-    Figure, load_average, machine, print_machine, read_figures, wait_quiet)
+    QUIET, Figure, load_average, machine, print_machine, read_figures, wait_quiet)
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results.json"
@@ -60,12 +61,14 @@ def run_printing(module: str, arguments: tuple[str, ...]) -> tuple[dict[str, Any
              "load_after": load_average()}, found)
 
 
-def settle(name: str) -> None:
-    """Let what the benchmark before left running wind down (see :func:`wait_quiet`)."""
+def settle(name: str) -> dict[str, Any]:
+    """Let what the benchmark before left running wind down (see :func:`wait_quiet`); how
+    idle the CPUs were when ``name`` started, and after how long."""
     started = time.monotonic()
     share = wait_quiet()
-    print(f"-- {name}: CPUs {share:.0%} idle after {time.monotonic() - started:.0f} s of waiting",
-          flush=True)
+    waited = time.monotonic() - started
+    print(f"-- {name}: CPUs {share:.0%} idle after {waited:.0f} s of waiting", flush=True)
+    return {"bench": name, "idle": round(share, 3), "waited_s": round(waited, 1)}
 
 
 def table(figures: list[Figure]) -> str:
@@ -80,7 +83,10 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-def write_tables(facts: dict[str, Any], figures: list[Figure], failed: list[str]) -> None:
+def write_tables(facts: dict[str, Any], figures: list[Figure], failed: list[str],
+                 settled: Sequence[dict[str, Any]] = ()) -> None:
+    """The table between the markers of BENCHMARKS.md, naming under it what failed and what
+    started before the CPUs were quiet (``settled``: :func:`settle`'s records)."""
     text = BENCHMARKS.read_text()
     body = (f"Measured {facts['date']} on {facts['cpu']}, {facts['cores']} cores,"
             f" {facts['memory_gib']} GiB, Python {facts['python']}, git {facts['git_sha']};"
@@ -88,6 +94,9 @@ def write_tables(facts: dict[str, Any], figures: list[Figure], failed: list[str]
     if failed:
         body += ("\n\nNot measured in this run (failed: see bench/results.json):"
                  f" {', '.join(failed)}.")
+    if busy := [s for s in settled if s["idle"] < QUIET]:
+        body += ("\n\nStarted before the CPUs were quiet (idle share over 2 s, after a minute's"
+                 " wait): " + ", ".join(f"{s['bench']} ({s['idle']:.0%})" for s in busy) + ".")
     block = f"{START}\n{body}\n{END}"
     if START in text and END in text:
         head, rest = text.split(START, 1)
@@ -107,21 +116,23 @@ def main() -> None:
     print_machine()
     facts = machine()
     figures: list[Figure] = []
+    settled = []
     for bench in (bench_log, bench_search, bench_usage,
                   *(() if args.quick else (bench_peer, bench_saturation))):
-        settle(bench.__name__)
+        settled.append(settle(bench.__name__))
         figures += bench.measure()
     printed = []
     for module, arguments in () if args.quick else PRINTING:
         if module == "bench.bench_hooks" and args.memlane:
             arguments = (*arguments, "--memlane", args.memlane)
-        settle(module)
+        settled.append(settle(module))
         output, found = run_printing(module, arguments)
         printed.append(output)
         figures += found
     RESULTS.write_text(json.dumps({"machine": facts, "figures": [f.as_dict() for f in figures],
-                                   "printed": printed}, indent=2) + "\n")
-    write_tables(facts, figures, [p["module"] for p in printed if p["exit"] or not p["figures"]])
+                                   "settled": settled, "printed": printed}, indent=2) + "\n")
+    write_tables(facts, figures, [p["module"] for p in printed if p["exit"] or not p["figures"]],
+                 settled)
     print(f"wrote {RESULTS} and the tables of {BENCHMARKS}")
 
 

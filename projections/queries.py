@@ -13,6 +13,7 @@ MEMORY_COLUMNS = ("id", "text", "project", "kind", "state", "created_at", "updat
                   "source", "recalls", "expiry_reason", "embedded_by", "redactions")
 _SELECT = f"SELECT {', '.join(MEMORY_COLUMNS)} FROM memories"
 LIVE_STATES = ("active", "proven")
+PLACEMENT_CHUNK = 10_000  # ids per query (SQLite's stock limit is 32,766 parameters)
 _PROTECTED_SQL = "(" + ", ".join(f"'{kind}'" for kind in PROTECTED_ORDER) + ")"
 
 
@@ -35,12 +36,15 @@ def get_memories(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, dict
 
 
 def placement(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-    """(project, state) of each memory: what filtering candidates needs, without the text."""
-    if not ids:
-        return {}
-    marks = ",".join("?" * len(ids))
-    return {row[0]: (row[1], row[2]) for row in conn.execute(
-        f"SELECT id, project, state FROM memories WHERE id IN ({marks})", ids)}
+    """(project, state) of each memory: what filtering candidates needs, without the text
+    (asked in chunks: a link pass a crash cut may name 100k memories)."""
+    placed = {}
+    for start in range(0, len(ids), PLACEMENT_CHUNK):
+        chunk = ids[start:start + PLACEMENT_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        placed.update({row[0]: (row[1], row[2]) for row in conn.execute(
+            f"SELECT id, project, state FROM memories WHERE id IN ({marks})", chunk)})
+    return placed
 
 
 def live_among(conn: sqlite3.Connection, ids: Sequence[int], project: str | None) -> set[int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import report, run_all
+from bench import bench_usage, report, run_all
 from bench.bench_embed import RAW, ROUND_TRIP
 from bench.bench_embed import figures as embed_figures
 from bench.bench_embed import targets as embed_targets
@@ -15,8 +15,6 @@ from bench.bench_hooks import SPORADIC_S
 from bench.bench_hooks import figures as hook_figures
 from bench.bench_ingest import figure as ingest_figure
 from bench.bench_locomo import figures as locomo_figures
-from bench.bench_usage import load, score
-from bench.bench_usage import measure as usage_measure
 from bench.report import Figure, idle_share, read_figures, write_figures
 
 
@@ -57,13 +55,18 @@ def test_the_table_is_replaced_in_place_and_names_what_failed(
     monkeypatch.setattr(run_all, "BENCHMARKS", page)
     facts = {"date": "2026-12-04 17:00 UTC", "cpu": "AMD EPYC", "cores": 2, "memory_gib": 23.5,
              "python": "3.11.7", "git_sha": "abc1234", "load_average": 0.3}
+    settled = [{"bench": "bench.bench_log", "idle": 0.97, "waited_s": 2.0},
+               {"bench": "bench.bench_hooks", "idle": 0.62, "waited_s": 60.1}]
     run_all.write_tables(facts, [Figure("log", "replay", 44300, "events/s",
-                                        target=">= 100000", met=False)], ["bench.bench_hooks"])
+                                        target=">= 100000", met=False)], ["bench.bench_hooks"],
+                         settled)
     text = page.read_text()
     assert "old table" not in text
     assert text.startswith("# Benchmarks\n\nprose before\n") and text.endswith("prose after\n")
     assert "| log | replay | 44300 events/s |" in text and "**missed**" in text
     assert "Not measured in this run (failed: see bench/results.json): bench.bench_hooks." in text
+    assert text.count("Started before the CPUs were quiet") == 1
+    assert "wait): bench.bench_hooks (62%)." in text
 
 
 def test_each_hook_target_is_judged_beside_its_floor() -> None:
@@ -130,11 +133,16 @@ def test_locomo_figures_keep_the_tuning_split_apart_beside_fair_bm25() -> None:
         f"{tuning}, memlane search recall@10 against {dense}": (1.0, 0.5, f"{dense}, same run")}
 
 
-def test_the_usage_detector_reports_precision_and_recall() -> None:
-    found = {f.name.rsplit(", ", 1)[1]: f.value for f in usage_measure()}
-    expected = score(load())
-    assert found == {"precision": round(expected["precision"], 3),
-                     "recall": round(expected["recall"], 3)}
+def test_the_usage_detector_reports_precision_and_recall(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two uses found, one false use, one use missed: 2/3 each."""
+    turns = [{"used": used, "found": found} for used, found in
+             ((True, True), (True, True), (False, True), (True, False), (False, False))]
+    monkeypatch.setattr(bench_usage, "load", lambda: turns)
+    monkeypatch.setattr(bench_usage, "predict", lambda turn: turn["found"])
+    found = {f.name: f.value for f in bench_usage.measure()}
+    name = "usage detector (lexical part) on 5 labelled turns"
+    assert found == {f"{name}, precision": 0.667, f"{name}, recall": 0.667}
 
 
 def test_make_bench_runs_the_ingest_and_locomo_benchmarks() -> None:

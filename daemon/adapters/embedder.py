@@ -81,16 +81,18 @@ class Embedder:
 
     def embed_counted(self, texts: Sequence[str], *, input_type: InputType = "document",
                       dims: int | None = None) -> tuple[np.ndarray, list[int]]:
-        """Unit vectors for ``texts`` and the tokens each text cost, special tokens included
-        (of a query: of what the model reads), counted from the encodings the pass makes."""
+        """Unit vectors for ``texts`` and the tokens each text cost, special tokens included,
+        counted from the encodings the pass makes: a document's whole text (however many
+        windows it takes), a query's first window (the model reads no more of it; with the
+        instruction, if the model has one)."""
         if any(not t.strip() for t in texts):
             raise ValueError("cannot embed an empty text")
         if not texts:
             return np.zeros((0, dims or self.dims), dtype=np.float32), []
         if input_type == "query":  # what the model reads of it: no window past the first
             heads = [self._head(self.spec.query_text(t)) for t in texts]
-            vectors = self._run([window for window, _ in heads])
-            return _normalise(vectors[:, : dims or self.dims]), [tokens for _, tokens in heads]
+            vectors = self._run(heads)
+            return _normalise(vectors[:, : dims or self.dims]), [len(h.ids) for h in heads]
         windows, owners, weights, tokens = self._windows(list(texts))
         # Each window's own unit vector, so a window's weight is its length alone.
         vectors = _normalise(self._run(windows))
@@ -117,7 +119,7 @@ class Embedder:
         """The text's encoding, or overlapping windows of it when it is longer than the model's
         (only the first with ``first_only``); and the text's tokens."""
         first = self._encode(text)
-        if not first.overflowing:
+        if not first.overflowing:  # its count holds an end token _encode appended, if any
             return [first], len(first.ids)
         whole = self._untruncated.encode(text, add_special_tokens=False)
         span = self.spec.max_tokens - 8  # room for special tokens
@@ -129,11 +131,10 @@ class Embedder:
             pieces.append(self._encode(text[begin_char:end_char]))
         return pieces, len(whole.ids) + self._specials
 
-    def _head(self, text: str) -> tuple[Encoding, int]:
+    def _head(self, text: str) -> Encoding:
         """The first window of the text, the text cut before tokenising to what a window can
-        hold (the model reads no more of a query); and the cut text's tokens."""
-        pieces, tokens = self._split(text[: self.query_chars], first_only=True)
-        return pieces[0], tokens
+        hold (the model reads no more of a query)."""
+        return self._split(text[: self.query_chars], first_only=True)[0][0]
 
     def _encode(self, text: str) -> Encoding:
         encoding = self.tokenizer.encode(text)

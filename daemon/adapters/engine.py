@@ -163,8 +163,8 @@ class EmbedEngine:
     async def embed_counted(self, texts: Sequence[str], *, input_type: str = "document",
                             dims: int | None = None, timeout: float = 30.0,
                             lane: Lane = "bulk", shed: bool = False) -> tuple[np.ndarray, int]:
-        """As :meth:`embed`, with the tokens the texts cost (counted as the passes encode
-        them: no second tokenising)."""
+        """As :meth:`embed`, with the tokens the texts cost, as the passes encode them
+        (:meth:`Embedder.embed_counted`; only a request too long to take is counted apart)."""
         with anyio.move_on_after(timeout):
             await self._ready.wait()
         if self.embedder is None:

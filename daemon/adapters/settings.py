@@ -66,6 +66,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         env = dict(os.environ) if env is None else env
         values = read_config(config) if config is not None else {}
         values.update(_from_env(env))
+        if isinstance(values.get("log_level"), str):  # DEBUG as well as debug
+            values["log_level"] = values["log_level"].lower()
         try:
             return msgspec.convert(values, cls, strict=False)
         except msgspec.ValidationError as exc:

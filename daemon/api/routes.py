@@ -54,7 +54,7 @@ from memlane.projections import queries
 log = structlog.get_logger()
 _MEMORY = re.compile(r"^/v1/memories/(\d{1,40})(?:/(links|lineage|history|forget|restore))?$")
 MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id names no memory
-SLOW_REQUEST_MS = 500.0  # a request this slow is logged at info (the others at debug)
+SLOW_REQUEST_MS = 500.0  # logged at info when this slow or refused (the others at debug)
 _MEMORY_POSTS = ("forget", "restore")
 _HOOK = re.compile(r"^/hooks/([A-Za-z]{1,40})$")
 _JOB = re.compile(r"^/v1/jobs/(cluster|consolidate|route|age)$")

@@ -64,8 +64,10 @@ def test_the_pass_counts_each_texts_tokens_as_count_tokens_does(embedder: Embedd
     assert tokens == [embedder.count_tokens([t]) for t in texts]
     assert tokens[2] > MINILM.max_tokens
     assert np.array_equal(vectors, embedder.embed(texts))
-    _, asked = embedder.embed_counted(["short note", PAIRS[1][0]], input_type="query")
-    assert asked == [embedder.count_tokens([t]) for t in ("short note", PAIRS[1][0])]
+    _, asked = embedder.embed_counted(["short note", PAIRS[1][0], long], input_type="query")
+    assert asked[:2] == [embedder.count_tokens([t]) for t in ("short note", PAIRS[1][0])]
+    # a query counts what the model reads of it: of a long one, its first window
+    assert MINILM.max_tokens - 8 <= asked[2] <= MINILM.max_tokens < tokens[2]
 
 
 def test_files_that_differ_from_the_pinned_checksums_are_refused(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memlane.projections import vector_store
+from memlane.projections import queries, vector_store
 from memlane.projections.queries import first_live, indexed_count, live_among
 from memlane.daemon.service.candidates import (
     LexicalEvidence, dense_candidates, hybrid_hits, lexical_candidates, lexical_evidence, rank,
@@ -252,4 +252,14 @@ def test_the_postings_copy_changes_no_ranking(tmp_path: Path) -> None:
                 [h["score"] for h in plain.hits], abs=1e-9)
             assert held.strength == pytest.approx(plain.strength, rel=1e-12)
             assert held.foreign == plain.foreign
+    projections.close()
+
+
+def test_placement_asks_in_chunks_and_misses_none(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A link pass a crash cut may name 100k memories: more than one query's parameters."""
+    projections, _ = build(tmp_path, ["a", "b", "a"], np.random.default_rng(9))
+    monkeypatch.setattr(queries, "PLACEMENT_CHUNK", 2)
+    placed = queries.placement(projections.sqlite.conn, [1, 2, 3, 99])
+    assert placed == {1: ("a", "active"), 2: ("b", "active"), 3: ("a", "active")}
     projections.close()

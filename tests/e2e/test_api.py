@@ -207,11 +207,7 @@ def test_a_request_is_logged_when_refused_not_when_served_fast(daemon: DaemonPro
     assert ("/v1/health", 200) not in logged
 
 
-def test_log_level_debug_logs_every_request(short_tmp: Path) -> None:
-    (short_tmp / "home").mkdir()
-    daemon = DaemonProcess(short_tmp / "home", MEMLANE_LOG_LEVEL="debug").start()
-    try:
-        served_and_refused(daemon)
-    finally:
-        daemon.stop()
+@pytest.mark.daemon_env(MEMLANE_LOG_LEVEL="DEBUG")  # any case
+def test_log_level_debug_logs_every_request(daemon: DaemonProcess) -> None:
+    served_and_refused(daemon)
     assert {("/v1/health", 200), ("/v1/memories/{id}", 404)} <= set(logged_requests(daemon))
