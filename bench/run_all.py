@@ -3,12 +3,13 @@
 Run: python -m bench.run_all [--quick: skip the benchmarks that start daemons]
                             [--memlane PATH: the CLI the hook benchmark runs]   (`make bench`)
 
-Each benchmark module with a ``measure()`` returns :class:`bench.report.Figure` rows
-(bench_peer and bench_saturation start daemons, and bench_peer needs the peer's venv: see its
-docstring; without it the peer figures are left out and the reason printed); the others
-(bench_embed, bench_ingest, bench_hooks, bench_restart at 100k, bench_locomo) print their
-own tables and run as subprocesses, their output kept in results.json and their figures in
-the table (a benchmark that failed or handed over no figure is named under it). BENCHMARKS.md
+Every benchmark runs in a process of its own. A module with a ``measure()`` (bench_log,
+bench_search, bench_usage, bench_peer and bench_saturation, which start daemons; bench_peer
+needs the peer's venv, see its docstring) returns :class:`bench.report.Figure` rows; the
+others (bench_embed, bench_ingest, bench_hooks, bench_restart at 100k, bench_locomo) print
+their own tables and write their figures to ``--figures``. Each one's output is kept in
+results.json and its figures in the table (a benchmark that failed or handed over no figure
+is named under it). BENCHMARKS.md
 keeps its prose: only the text between ``<!-- bench:table -->`` and ``<!-- /bench:table -->``
 is replaced. Before each benchmark the runner waits (up to a minute) until the CPUs stay 90%
 idle over 2 s, so that none is measured while the one before winds down.
@@ -17,6 +18,7 @@ idle over 2 s, so that none is measured while the one before winds down.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import subprocess
 import sys
@@ -26,28 +28,33 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import bench_log, bench_peer, bench_saturation, bench_search, bench_usage
 from bench.report import (
-    QUIET, Figure, load_average, machine, print_machine, read_figures, wait_quiet)
+    QUIET, Figure, load_average, machine, print_machine, read_figures, wait_quiet, write_figures)
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results.json"
 BENCHMARKS = ROOT.parent / "BENCHMARKS.md"
 START, END = "<!-- bench:table -->", "<!-- /bench:table -->"
-# Benchmarks run in a process of their own: (module, arguments). Each prints its own table
-# and hands its targets over in a figures file.
+# Every benchmark runs in a process of its own, so that none inherits the heap or the threads
+# of the one before (search at 100k read 8.6 and 11.1 ms p50 run after the log benchmark in
+# one process, 7.7 and 8.6 ms alone). Those with a ``measure()`` run through ``--measure``;
+# the others take ``--figures`` themselves. In this order:
+MEASURED = ("bench.bench_log", "bench.bench_search", "bench.bench_usage", "bench.bench_peer",
+            "bench.bench_saturation")
+QUICK = MEASURED[:3]  # no daemon started
 PRINTING = (("bench.bench_embed", ()), ("bench.bench_ingest", ()),
             ("bench.bench_hooks", ()), ("bench.bench_restart", ("--direct", "100000")),
             ("bench.bench_locomo", ()))
 
 
-def run_printing(module: str, arguments: tuple[str, ...]) -> tuple[dict[str, Any], list[Figure]]:
-    """A benchmark that prints its own table: its output, the load average around it, and its
+def run_benchmark(module: str, arguments: tuple[str, ...]) -> tuple[dict[str, Any], list[Figure]]:
+    """One benchmark in a process of its own: its output, the load average around it, and its
     figures (none when it failed: its exit code and error stay in results.json)."""
     before = load_average()
+    command = ["bench.run_all", "--measure", module] if module in MEASURED else [module]
     with tempfile.TemporaryDirectory() as scratch:
         handed = Path(scratch) / "figures.json"
-        done = subprocess.run([sys.executable, "-m", module, *arguments, "--figures",
+        done = subprocess.run([sys.executable, "-m", *command, *arguments, "--figures",
                                str(handed)], capture_output=True, text=True, check=False,
                               cwd=ROOT.parent)
         found = read_figures(handed) if done.returncode == 0 and handed.exists() else []
@@ -106,27 +113,34 @@ def write_tables(facts: dict[str, Any], figures: list[Figure], failed: list[str]
     BENCHMARKS.write_text(text)
 
 
+def measure_one(module: str, figures: Path) -> None:
+    """Run ``module.measure()`` (in this process) and hand its figures over in ``figures``."""
+    write_figures(figures, importlib.import_module(module).measure())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true",
-                        help="only the in-process benchmarks (no daemon, no subprocess)")
+                        help="only the benchmarks that start no daemon: log, search, usage")
     parser.add_argument("--memlane", help="the memlane executable of the hook benchmark's CLI"
                                           " rows (default: this environment's)")
+    parser.add_argument("--measure", help="(internal) run this module's measure() alone")
+    parser.add_argument("--figures", type=Path, help="(internal) where --measure writes")
     args = parser.parse_args()
+    if args.measure:
+        measure_one(args.measure, args.figures)
+        return
     print_machine()
     facts = machine()
     figures: list[Figure] = []
     settled = []
-    for bench in (bench_log, bench_search, bench_usage,
-                  *(() if args.quick else (bench_peer, bench_saturation))):
-        settled.append(settle(bench.__name__))
-        figures += bench.measure()
     printed = []
-    for module, arguments in () if args.quick else PRINTING:
+    steps = [(module, ()) for module in (QUICK if args.quick else MEASURED)]
+    for module, arguments in [*steps, *(() if args.quick else PRINTING)]:
         if module == "bench.bench_hooks" and args.memlane:
             arguments = (*arguments, "--memlane", args.memlane)
         settled.append(settle(module))
-        output, found = run_printing(module, arguments)
+        output, found = run_benchmark(module, arguments)
         printed.append(output)
         figures += found
     RESULTS.write_text(json.dumps({"machine": facts, "figures": [f.as_dict() for f in figures],

@@ -3,6 +3,7 @@ table in BENCHMARKS.md is regenerated in place, naming what was not measured."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def test_a_printing_benchmark_hands_its_figures_over(tmp_path: Path,
         "write_figures(Path(sys.argv[sys.argv.index('--figures') + 1]),"
         " [Figure('fake', 'latency', 1.5, 'ms', target='<= 2', met=True)])\n")
     monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{run_all.ROOT.parent}")
-    output, found = run_all.run_printing("fake_bench", ())
+    output, found = run_all.run_benchmark("fake_bench", ())
     assert output["exit"] == 0 and output["output"] == "a table\n"
     assert found == [Figure("fake", "latency", 1.5, "ms", target="<= 2", met=True)]
 
@@ -35,7 +36,7 @@ def test_a_failed_benchmark_gives_no_figures_and_keeps_its_error(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "broken_bench.py").write_text("raise SystemExit('no peer venv')\n")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    output, found = run_all.run_printing("broken_bench", ())
+    output, found = run_all.run_benchmark("broken_bench", ())
     assert (output["exit"], found) == (1, [])
     assert "no peer venv" in output["error"]
 
@@ -148,6 +149,19 @@ def test_the_usage_detector_reports_precision_and_recall(
 def test_make_bench_runs_the_ingest_and_locomo_benchmarks() -> None:
     modules = [module for module, _ in run_all.PRINTING]
     assert {"bench.bench_ingest", "bench.bench_locomo"} <= set(modules)
+
+
+def test_a_measured_benchmark_runs_in_a_process_of_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "measured_bench.py").write_text(
+        "import os\nfrom bench.report import Figure\n"
+        "def measure():\n    print('measured')\n"
+        "    return [Figure('fake', 'pid', float(os.getpid()), '')]\n")
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{run_all.ROOT.parent}")
+    monkeypatch.setattr(run_all, "MEASURED", ("measured_bench",))
+    output, found = run_all.run_benchmark("measured_bench", ())
+    assert output["exit"] == 0 and output["output"] == "measured\n"
+    assert len(found) == 1 and found[0].value != os.getpid()
 
 
 def test_idle_share_is_the_idle_part_of_the_ticks_between_readings() -> None:
