@@ -191,7 +191,8 @@ def figures(rows: list[tuple[str, list[float], float | None]]) -> list[Figure]:
     p50 = {name: statistics.median(samples) for name, samples, _ in rows}
     load = load_average()
     return [Figure("hooks", name, round(p50[name], 2), "ms",
-                   baseline=round(p50[floor_of(name)], 2), baseline_name=floor_of(name)[7:],
+                   baseline=round(p50[floor_of(name)], 2),
+                   baseline_name=floor_of(name).removeprefix("floor: "),
                    target=f"p50 <= {target:g}", met=p50[name] <= target, load=load)
             for name, _, target in rows if target is not None]
 

@@ -47,10 +47,9 @@ def measure() -> list[Figure]:
     """Precision and recall on every labelled turn (no target: the issue asks for them)."""
     result = score(load())
     name = f"usage detector (lexical part) on {result['turns']:.0f} labelled turns"
-    return [Figure("usage", f"{name}, precision", round(result["precision"], 3), "",
-                   load=load_average()),
-            Figure("usage", f"{name}, recall", round(result["recall"], 3), "",
-                   load=load_average())]
+    average = load_average()
+    return [Figure("usage", f"{name}, {share}", round(result[share], 3), "", load=average)
+            for share in ("precision", "recall")]
 
 
 def main() -> None:

@@ -9,10 +9,10 @@ needs the peer's venv, see its docstring) returns :class:`bench.report.Figure` r
 others (bench_embed, bench_ingest, bench_hooks, bench_restart at 100k, bench_locomo) print
 their own tables and write their figures to ``--figures``. Each one's output is kept in
 results.json and its figures in the table (a benchmark that failed or handed over no figure
-is named under it). BENCHMARKS.md
-keeps its prose: only the text between ``<!-- bench:table -->`` and ``<!-- /bench:table -->``
-is replaced. Before each benchmark the runner waits (up to a minute) until the CPUs stay 90%
-idle over 2 s, so that none is measured while the one before winds down.
+is named under it). BENCHMARKS.md keeps its prose: only the text between
+``<!-- bench:table -->`` and ``<!-- /bench:table -->`` is replaced. Before each benchmark
+the runner waits (up to a minute) until the CPUs stay 90% idle over 2 s, so that none is
+measured while the one before winds down.
 """
 
 from __future__ import annotations

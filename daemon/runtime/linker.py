@@ -84,18 +84,21 @@ class Linker:
             found = vectors.search_many(
                 held_rows([e.vector for e, _ in live], [False] * len(live), live[0][0].dims),
                 MAX_LINKS * 4)
+            # every candidate's project and state in one read (no text)
+            around = queries.placement(conn, list({i for hits in found for i, _ in hits}))
             events: list[Event] = []
             seen: set[tuple[int, int]] = set()
             for (event, project), hits in zip(live, found, strict=True):
-                for link in self._links_for(conn, event.memory, project, hits, threshold):
+                for link in self._links_for(conn, event.memory, project, hits, around,
+                                            threshold):
                     if (link.a, link.b) not in seen:
                         seen.add((link.a, link.b))
                         events.append(link)
             return events
 
-    def _links_for(self, conn: sqlite3.Connection, memory: int, project: str,
-                   hits: list[tuple[int, float]], threshold: float) -> list[Linked]:
-        placed = queries.placement(conn, [i for i, _ in hits])  # no text: project and state
+    def _links_for(self, conn: sqlite3.Connection, memory: int, project: str,  # noqa: PLR0913
+                   hits: list[tuple[int, float]], placed: dict[int, tuple[str, str]],
+                   threshold: float) -> list[Linked]:
         neighbours = [Neighbour(i, placed[i][0], score) for i, score in hits
                       if i in placed and placed[i][1] in queries.LIVE_STATES]
         linked = {other for other, _ in queries.links_of(conn, memory)}
