@@ -10,12 +10,15 @@ crash between the two events loses nothing.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 import anyio
 import numpy as np
 import structlog
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream
 
+from memlane.daemon.domain.models import ModelSpec
 from memlane.daemon.runtime.linker import Linker
 from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.writer import Writer
@@ -47,7 +50,7 @@ class Indexer:
         self._overflowed = False
         self._retry_delay = 0.0
         self._unlinked: list[Record] = []  # embedded, their link pass refused by the disk
-        self._busy = False
+        self._in_flight = 0  # batches taken from the queue and not yet committed and linked
         self._idle = anyio.Event()
         self._idle.set()
         self.pipeline_recorded = anyio.Event()
@@ -60,7 +63,7 @@ class Indexer:
         pass a crash cut finished) and while a sweep still looks for memories to queue. A model
         that failed to load leaves nothing to wait for (status says it failed)."""
         starting = not self.pipeline_recorded.is_set() and self._engine.load_error is None
-        return self._receive.statistics().current_buffer_used + (1 if self._busy else 0) + \
+        return self._receive.statistics().current_buffer_used + self._in_flight + \
             int(starting) + (1 if self._sweeps else 0)
 
     def push(self, records: list[Record]) -> None:
@@ -124,19 +127,32 @@ class Indexer:
                   task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Embed queued memories, once the active pipeline is on record (so that no vector
         precedes the ``ModelChanged`` that would reset the index); ``sweep`` finds what the
-        queue dropped."""
+        queue dropped. The next batch is embedded while the last one is committed and
+        linked: the model never waits on the disk or the link pass."""
         task_status.started()
         with self._send, self._receive:
             await self.pipeline_recorded.wait()
-            async with anyio.create_task_group() as sweeps:
-                async for first in self._receive:
-                    await self._embed(self._batch_from(first))
-                    if self._overflowed and not self.backlog:
-                        self._overflowed = False  # a task of its own: it waits on this queue
-                        sweeps.start_soon(self._sweep_after, sweep, self._retry_delay)
-                        self._retry_delay = 0.0
-                    if not self.backlog:
-                        self._idle.set()
+            embedded, to_record = anyio.create_memory_object_stream[_Embedded](0)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._record_each, to_record, sweep, tg)
+                with embedded:
+                    async for first in self._receive:
+                        batch = self._batch_from(first)
+                        self._in_flight += 1
+                        await embedded.send(await self._embed(batch))
+
+    async def _record_each(self, embedded: MemoryObjectReceiveStream[_Embedded], sweep: Sweep,
+                           sweeps: TaskGroup) -> None:
+        """Commit and link each embedded batch in turn; start a sweep for what overflowed."""
+        with embedded:
+            async for batch in embedded:
+                await self._record(batch)
+                if self._overflowed and not self.backlog:
+                    self._overflowed = False  # a task of its own: it waits on this queue
+                    sweeps.start_soon(self._sweep_after, sweep, self._retry_delay)
+                    self._retry_delay = 0.0
+                if not self.backlog:
+                    self._idle.set()
 
     def _batch_from(self, first: tuple[int, str]) -> list[tuple[int, str]]:
         batch = [first]
@@ -151,10 +167,16 @@ class Indexer:
         await anyio.sleep(delay)
         await self.enqueue(sweep())
 
-    async def _embed(self, batch: list[tuple[int, str]]) -> None:
-        self._busy = True
+    async def _embed(self, batch: list[tuple[int, str]]) -> _Embedded:
+        vectors = await self._engine.embed([text for _, text in batch])
+        embedder = self._engine.embedder
+        assert embedder is not None
+        return _Embedded(batch, vectors, embedder.spec, embedder.pipeline)
+
+    async def _record(self, embedded: _Embedded) -> None:
+        batch = embedded.batch
         try:
-            await self._embed_and_link(batch)
+            await self._commit_and_link(embedded)
             self._settle([memory_id for memory_id, _ in batch])
         except LogWriteFailed as exc:  # the disk refused: the next sweep tries them again
             log.warning("indexing_deferred", memories=len(batch), error=str(exc),
@@ -162,22 +184,29 @@ class Indexer:
             self._seen.difference_update(memory_id for memory_id, _ in batch)
             self._overflowed, self._retry_delay = True, RETRY_AFTER
         self._pending.difference_update(memory_id for memory_id, _ in batch)
-        self._busy = False
+        self._in_flight -= 1
         self._progress.set()
         self._progress = anyio.Event()
 
-    async def _embed_and_link(self, batch: list[tuple[int, str]]) -> None:
-        vectors = await self._engine.embed([text for _, text in batch])
-        embedder = self._engine.embedder
-        assert embedder is not None
+    async def _commit_and_link(self, embedded: _Embedded) -> None:
         events: list[Event] = [
             Embedded(memory=memory_id, vector=np.asarray(vector, dtype="<f4").tobytes(),
-                     dims=int(vector.shape[0]), model=embedder.spec.name,
-                     pipeline=embedder.pipeline)
-            for (memory_id, _), vector in zip(batch, vectors)
+                     dims=int(vector.shape[0]), model=embedded.spec.name,
+                     pipeline=embedded.pipeline)
+            for (memory_id, _), vector in zip(embedded.batch, embedded.vectors)
         ]
         records = await self._writer.append(events)
         self.embedded += len(events)
         self._unlinked.extend(records)
-        await self._linker.link(embedder.spec, self._unlinked)
+        await self._linker.link(embedded.spec, self._unlinked)
         self._unlinked = []
+
+
+@dataclass(frozen=True)
+class _Embedded:
+    """A batch's vectors, and the model that made them."""
+
+    batch: list[tuple[int, str]]
+    vectors: np.ndarray
+    spec: ModelSpec
+    pipeline: str

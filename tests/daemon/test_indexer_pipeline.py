@@ -1,0 +1,102 @@
+"""The indexer embeds the next batch while the last one's vectors are committed and linked:
+the model is the ingest's bottleneck and must not wait on the disk or the link pass. Batches
+are still committed and linked in order, one at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import anyio
+import numpy as np
+import pytest
+
+from memlane.daemon.runtime.indexer import BATCH, Indexer
+from memlane.events.model import Embedded, Event, Record, Stored
+
+AT = datetime(2026, 12, 4, tzinfo=UTC)
+EMBED_S = 0.05
+LINK_S = 0.2
+
+
+class Steps:
+    """What the fakes did, in order."""
+
+    def __init__(self) -> None:
+        self.done: list[tuple[str, int]] = []  # (step, first memory of its batch)
+
+
+class Engine:
+    load_error: str | None = None
+    embedder = SimpleNamespace(spec=SimpleNamespace(name="fake"), pipeline="fake:4")
+
+    def __init__(self, steps: Steps) -> None:
+        self.steps = steps
+        self.texts: list[str] = []
+
+    async def embed(self, texts: Sequence[str], **_: Any) -> np.ndarray:
+        first = int(texts[0].split()[1])
+        self.steps.done.append(("embed started", first))
+        await anyio.sleep(EMBED_S)
+        return np.ones((len(texts), 4), dtype=np.float32) / 2
+
+
+class Writer:
+    def __init__(self) -> None:
+        self.seq = 0
+
+    async def append(self, events: list[Event]) -> list[Record]:
+        records = []
+        for event in events:
+            self.seq += 1
+            records.append(Record(seq=self.seq, at=AT, event=event))
+        return records
+
+
+class Linker:
+    def __init__(self, steps: Steps) -> None:
+        self.steps = steps
+        self.linked: list[int] = []
+
+    async def link(self, _spec: object, records: Sequence[Record]) -> None:
+        ids = [r.event.memory for r in records if isinstance(r.event, Embedded)]
+        self.steps.done.append(("link started", ids[0]))
+        await anyio.sleep(LINK_S)
+        self.linked += ids
+        self.steps.done.append(("link ended", ids[0]))
+
+
+def stored(n: int) -> Record:
+    return Record(seq=n, at=AT,
+                  event=Stored(id=n, text=f"memory {n}", project="p", kind="note",
+                               content_hash=f"{n:032x}"))
+
+
+@pytest.mark.anyio
+async def test_the_next_batch_is_embedded_while_the_last_one_is_linked() -> None:
+    steps = Steps()
+    linker = Linker(steps)
+    indexer = Indexer(Engine(steps), Writer(), linker)  # type: ignore[arg-type]
+    total = 3 * BATCH
+
+    async def nothing() -> Any:
+        return
+        yield
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(indexer.run, nothing)
+        indexer.pipeline_recorded.set()
+        indexer.push([stored(n) for n in range(1, total + 1)])
+        assert await indexer.wait_idle(30)
+        assert indexer.backlog == 0
+        tg.cancel_scope.cancel()
+    firsts = [1, BATCH + 1, 2 * BATCH + 1]
+    assert linker.linked == list(range(1, total + 1))  # every memory, in order
+    assert [first for step, first in steps.done if step == "link started"] == firsts
+    order = steps.done.index
+    for before, after in zip(firsts, firsts[1:]):
+        assert order(("embed started", after)) < order(("link ended", before)), steps.done
+        # one batch is committed and linked at a time
+        assert order(("link ended", before)) < order(("link started", after)), steps.done
