@@ -17,7 +17,7 @@ from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.runtime.thresholds import Thresholds
 from memlane.daemon.runtime.writer import Writer
 from memlane.daemon.service.candidates import (
-    LexicalEvidence, Ranking, cosines, dense_candidates, lexical_evidence, rank)
+    LexicalEvidence, Ranking, lexical_evidence, rank, rank_embedded)
 from memlane.daemon.service.requests import SearchBody
 from memlane.projections import queries
 from memlane.projections.fulltext import has_live
@@ -48,10 +48,7 @@ class Search:
 
     async def ranked(self, body: SearchBody, *, fresh: bool = True) -> Ranking:
         """Hits with their evidence; ``fresh`` waits (bounded) until every earlier store has
-        its vector. The query is embedded first, on every core; then its dense candidates
-        are found while the full-text index is searched (a scan takes one core). Searching
-        the text beside the embedding instead slowed the embedding by more than the text
-        search took (hooks-20k, 300 characters: the embed 15.0 against 12.4 ms alone)."""
+        its vector. The query is embedded while the full-text index is searched."""
         if not body.query.strip():
             raise BadRequest("the query is blank; give it some words", code="blank_input")
         project = body.project
@@ -59,40 +56,41 @@ class Search:
                 lambda conn: has_live(conn, project)):
             return Ranking([], {}, frozenset())  # a new project: no embedding can find anything
         vector: np.ndarray | None = None
-        if self._engine.ready:
-            if fresh:
-                await self._indexer.wait_until_indexed(self._reader.last_seq, FRESHNESS_TIMEOUT)
-            vector = (await self._engine.embed([body.query], input_type="query",
-                                                lane="interactive"))[0]
         evidence = LexicalEvidence([], 0.0, 0)
-        dense: list[tuple[int, float]] = []
-        vectors = self._reader.projections.vectors
         postings = self._reader.projections.postings
+
+        async def embed_query() -> None:
+            nonlocal vector
+            if self._engine.ready:
+                if fresh:
+                    await self._indexer.wait_until_indexed(self._reader.last_seq,
+                                                           FRESHNESS_TIMEOUT)
+                vector = (await self._engine.embed([body.query], input_type="query",
+                                                    lane="interactive"))[0]
 
         async def search_text() -> None:
             nonlocal evidence
             evidence = await self._reader.read(
-                lambda conn: lexical_evidence(conn, body.query, project, postings=postings))
-
-        async def search_vectors(query: np.ndarray) -> None:
-            nonlocal dense
-            dense = await self._reader.read(
-                lambda conn: dense_candidates(vectors, conn, query, project, postings=postings))
+                lambda conn: lexical_evidence(conn, body.query, body.project, postings=postings))
 
         try:
             async with anyio.create_task_group() as tg:
+                tg.start_soon(embed_query)
                 tg.start_soon(search_text)
-                if vector is not None:
-                    tg.start_soon(search_vectors, vector)
         except BaseExceptionGroup as group:  # a client's error stays a client's error
             error = next((e for e in group.exceptions if isinstance(e, ApiError)), None)
             if error is None:
                 raise
             raise error from None
-        cosine_of = None if vector is None else cosines(vectors, vector)
-        return await self._reader.read(
-            lambda conn: rank(conn, dense, evidence, body.k, cosine_of=cosine_of,
-                              project=project))
+        vectors = self._reader.projections.vectors
+
+        def run(conn: Any) -> Ranking:
+            if vector is None:
+                return rank(conn, [], evidence, body.k, project=body.project)
+            return rank_embedded(vectors, conn, vector, evidence, body.k, project=body.project,
+                                 postings=postings)
+
+        return await self._reader.read(run)
 
     async def floor(self, name: str) -> float:
         """A similarity threshold of the loaded model (infinite without a model)."""

@@ -7,29 +7,19 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
 
 import anyio
 import numpy as np
 
-from memlane.daemon.runtime.indexer import Indexer
-from memlane.daemon.runtime.ports import Embeds
 from memlane.daemon.runtime.projector import Projector
 from memlane.daemon.runtime.reader import Reader
-from memlane.daemon.runtime.thresholds import Thresholds
-from memlane.daemon.runtime.writer import Writer
-from memlane.daemon.service.candidates import Ranking
-from memlane.daemon.service.requests import SearchBody
-from memlane.daemon.service.search import Search
 from memlane.events.log import EventLog
 from memlane.events.model import Forgotten
 from memlane.events.vector_codes import held
 from memlane.projections.catchup import Projections
 from tests.reliability.test_projection_damage import batch, embedded, projected
 
-T = TypeVar("T")
 HELD = 3.0  # how long the "projector" keeps its write open
 PATIENCE = 1.0  # a read that takes this long waited for it
 
@@ -275,60 +265,3 @@ def test_vector_searches_run_safely_beside_applies(tmp_path: Path) -> None:
         thread.join()
     projections.close()
     assert not errors, errors
-
-
-class _StagedReader(Reader):
-    """A reader that notes, for each read it starts, whether the query was being embedded."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.embedding = False
-        self.during_embed = 0
-
-    async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
-        self.during_embed += self.embedding
-        return await super().read(query)
-
-
-class _SlowEngine:
-    """An engine whose embedding takes a while and flags itself meanwhile on the reader."""
-
-    ready = True
-    embedder = None
-
-    def __init__(self, reader: _StagedReader) -> None:
-        self._reader = reader
-
-    async def embed(self, texts: Sequence[str], **_: Any) -> np.ndarray:
-        self._reader.embedding = True
-        try:
-            await anyio.sleep(0.2)
-        finally:
-            self._reader.embedding = False
-        return np.tile(np.frombuffer(embedded(1).vector, dtype="<f4"), (len(texts), 1))
-
-
-def test_a_search_reads_nothing_while_its_query_is_embedded(tmp_path: Path) -> None:
-    """The embedding takes every core: the full-text search runs after it, beside the dense
-    scan (which takes one), not beside the embedding, which it slowed by more than it took.
-    Both still count: the memory the vector names is a hit, and the text matched some."""
-    log, projections = opened(tmp_path)
-
-    async def main() -> tuple[int, Ranking]:
-        projector = Projector(projections, log_dir=log.directory)
-        reader = _StagedReader(projections, projector, log)
-        search = Search(reader=reader, writer=cast(Writer, None),
-                        engine=cast(Embeds, _SlowEngine(reader)), indexer=cast(Indexer, None),
-                        thresholds=Thresholds(reader))
-        async with anyio.create_task_group() as tg:
-            await tg.start(projector.run)
-            ranking = await search.ranked(SearchBody(query="memory 1 about the build cache",
-                                                     project="p", k=5), fresh=False)
-            tg.cancel_scope.cancel()
-        return reader.during_embed, ranking
-
-    during, ranking = anyio.run(main)
-    projections.close()
-    assert during == 0, f"{during} reads started while the query was being embedded"
-    assert 1 in [h["id"] for h in ranking.hits]
-    assert ranking.lexical
