@@ -12,6 +12,7 @@ new connection or a fresh process as Claude Code makes them:
   target 15 ms for 300 characters, 60 ms for 2,000; once more for 300 characters with a
   pause before each hook (untimed), as prompts come in a session, the raw embed beside it;
 - the packaged command hook (``hook.sh``: sh + curl over the Unix socket): end to end 30 ms;
+  with no daemon on the socket it must exit at once, with nothing: 300 ms;
 - ``memlane recall`` (a fresh CLI process): end to end 60 ms;
 - the floors beside them: ``GET /v1/health`` over a new TCP connection, a fresh ``curl``
   process asking the socket for it, and the raw query embedding of the same prompts in this
@@ -127,10 +128,13 @@ def measure(daemon: Daemon, prompts: list[dict[str, object]], dirs: dict[str, Pa
                                       payload(texts[i % len(texts)], f"h{next(sessions)}",
                                               dirs[project]))
 
-    def command(i: int) -> None:
-        subprocess.run(["sh", str(script), "UserPromptSubmit", socket, memlane],
+    def command(i: int, to: str = socket) -> None:
+        subprocess.run(["sh", str(script), "UserPromptSubmit", to, memlane],
                        input=payload(short[i % len(short)], f"c{i}", dirs[largest]),
                        capture_output=True, check=True, timeout=30)
+
+    def command_down(i: int) -> None:  # a socket no daemon listens on
+        command(i, to=str(daemon.paths.home / "nobody.sock"))
 
     def recall(i: int) -> None:
         subprocess.run([memlane, "recall", short[i % len(short)], "-p", str(dirs[largest])],
@@ -167,6 +171,8 @@ def measure(daemon: Daemon, prompts: list[dict[str, object]], dirs: dict[str, Pa
     rows += [("floor: curl /v1/health (fresh process, socket)", timed(curl_health, runs // 4),
               None),
              ("command hook (sh + curl, socket), 300 chars", timed(command, runs // 4), 30.0),
+             ("command hook, daemon down (exits with nothing)", timed(command_down, runs // 4),
+              300.0),
              ("floor: the CLI's Python, started empty (-c pass)", timed(python_start, runs // 4),
               None),
              ("memlane recall (fresh CLI process)", timed(recall, runs // 4), 60.0)]

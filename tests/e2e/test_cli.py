@@ -87,6 +87,7 @@ def test_import_then_export_round_trips(daemon: DaemonProcess, tmp_path: Path) -
 
 def test_import_rejects_a_bad_line_and_stores_nothing(daemon: DaemonProcess) -> None:
     """A malformed line is reported with its number before anything is sent."""
+    daemon.wait_idle()  # the start's ModelChanged is on record
     before = run_json(daemon, "status")["last_seq"]
     result = run(daemon, "import", "-", stdin='{"text": "ok"}\nnot json\n', check=False)
     assert result.returncode == 1 and "line 2" in result.stderr
@@ -107,7 +108,7 @@ def test_log_verify_and_tail(daemon: DaemonProcess) -> None:
 def test_rebuild_command(daemon: DaemonProcess, rebuild_while_running: bool) -> None:
     """`memlane rebuild` replays every event, through the daemon or offline."""
     run(daemon, "store", "rebuild me", "--project", "p")
-    last_seq = run_json(daemon, "status")["last_seq"]
+    last_seq = daemon.wait_idle()["last_seq"]  # the memory's Embedded is appended after the store
     if not rebuild_while_running:
         daemon.stop()
     assert run_json(daemon, "rebuild")["replayed"] == last_seq

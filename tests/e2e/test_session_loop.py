@@ -71,7 +71,6 @@ def _wait_for(condition: object, timeout: float = 30.0) -> None:
 
 
 def test_thirty_sessions_make_memory_better_not_noisier(short_tmp: Path) -> None:
-    started = time.monotonic()
     home = short_tmp / "home"
     home.mkdir()
     daemon = DaemonProcess(home).start()
@@ -137,4 +136,3 @@ def test_thirty_sessions_make_memory_better_not_noisier(short_tmp: Path) -> None
     finally:
         daemon.stop()
     assert daemon.process is not None
-    assert time.monotonic() - started < 120

@@ -18,10 +18,13 @@ SECRET = "AKIA" + "Q3XWZ7RT2YB6PLM4"
 
 
 def _stored(daemon: DaemonProcess, repo: Path, count: int) -> list[dict[str, object]]:
+    """The project's rows once ``count`` are stored and the replay has dropped its copy (which
+    it does after the last store returns)."""
+    aside = daemon.home / "spool" / "prompts.replaying"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         rows = daemon.client.request("GET", f"/v1/export?project={repo}")["memories"]
-        if len(rows) >= count:
+        if len(rows) >= count and not aside.exists():
             return rows  # type: ignore[no-any-return]
         time.sleep(0.02)
     raise TimeoutError("the spooled prompts were not stored")

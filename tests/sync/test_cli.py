@@ -69,7 +69,14 @@ def test_status_reports_both_directions(pair: tuple[Device, Device]) -> None:
     """``sync status`` shows the device, the connection and the lag each way."""
     a, _ = pair
     a.daemon.start()
-    wait_for(lambda: a.sync_status()["connected"], timeout=30, what="A connected")
+    a.daemon.wait_idle()  # the start's ModelChanged is on record: no later event makes a lag
+
+    def settled() -> bool:
+        status = a.sync_status()
+        return bool(status["connected"]) and status["outbox"]["lag_events"] == 0
+
+    wait_for(settled, timeout=30, what="A connected, its outbox caught up",
+             explain=a.sync_status)
     done = memlane(a.home, "sync", "status", "--json")
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
