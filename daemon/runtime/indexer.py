@@ -50,7 +50,6 @@ class Indexer:
         self._overflowed = False
         self._retry_delay = 0.0
         self._unlinked: list[Record] = []  # embedded, their link pass refused by the disk
-        self._in_flight = 0  # batches taken from the queue and not yet committed and linked
         self._idle = anyio.Event()
         self._idle.set()
         self.pipeline_recorded = anyio.Event()
@@ -63,8 +62,7 @@ class Indexer:
         pass a crash cut finished) and while a sweep still looks for memories to queue. A model
         that failed to load leaves nothing to wait for (status says it failed)."""
         starting = not self.pipeline_recorded.is_set() and self._engine.load_error is None
-        return self._receive.statistics().current_buffer_used + self._in_flight + \
-            int(starting) + (1 if self._sweeps else 0)
+        return len(self._pending) + int(starting) + (1 if self._sweeps else 0)
 
     def push(self, records: list[Record]) -> None:
         """Queue the texts of new memories among committed records (never waits)."""
@@ -137,9 +135,7 @@ class Indexer:
                 tg.start_soon(self._record_each, to_record, sweep, tg)
                 with embedded:
                     async for first in self._receive:
-                        batch = self._batch_from(first)
-                        self._in_flight += 1
-                        await embedded.send(await self._embed(batch))
+                        await embedded.send(await self._embed(self._batch_from(first)))
 
     async def _record_each(self, embedded: MemoryObjectReceiveStream[_Embedded], sweep: Sweep,
                            sweeps: TaskGroup) -> None:
@@ -184,7 +180,6 @@ class Indexer:
             self._seen.difference_update(memory_id for memory_id, _ in batch)
             self._overflowed, self._retry_delay = True, RETRY_AFTER
         self._pending.difference_update(memory_id for memory_id, _ in batch)
-        self._in_flight -= 1
         self._progress.set()
         self._progress = anyio.Event()
 

@@ -4,7 +4,7 @@ Runs after the memories' ``Embedded`` events are applied, so memories embedded i
 batch find each other; each pair is linked once.
 
 What the linker has processed is in the log: the indexer links each embedded batch before it
-embeds the next, so only the last ``Embedded`` batch can lack its link pass (a crash, or a
+commits the next, so only the last ``Embedded`` batch can lack its link pass (a crash, or a
 disk that refused the ``Linked`` append). At start, :meth:`Linker.finish_interrupted` runs the
 pass again for that batch; a pass is idempotent (pairs already linked are skipped).
 """

@@ -100,3 +100,37 @@ async def test_the_next_batch_is_embedded_while_the_last_one_is_linked() -> None
         assert order(("embed started", after)) < order(("link ended", before)), steps.done
         # one batch is committed and linked at a time
         assert order(("link ended", before)) < order(("link started", after)), steps.done
+
+
+class GatedLinker:
+    """A link pass that ends when the test says."""
+
+    def __init__(self) -> None:
+        self.gate = anyio.Event()
+
+    async def link(self, _spec: object, _records: Sequence[Record]) -> None:
+        await self.gate.wait()
+
+
+@pytest.mark.anyio
+async def test_a_memory_handed_over_as_the_last_link_pass_ends_keeps_it_busy() -> None:
+    """The embed loop waits on an empty queue while batch 1 is linked; memory 2 arrives on
+    the tick its link pass ends. It is handed straight to the waiting loop (never in the
+    queue's buffer, not yet a batch in flight): the indexer is still not idle."""
+    linker = GatedLinker()
+    indexer = Indexer(Engine(Steps()), Writer(), linker)  # type: ignore[arg-type]
+
+    async def nothing() -> Any:
+        return
+        yield
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(indexer.run, nothing)
+        indexer.pipeline_recorded.set()
+        indexer.push([stored(1)])
+        await anyio.sleep(EMBED_S * 4)  # batch 1 waits in its link pass
+        linker.gate.set()
+        indexer.push([stored(2)])
+        assert not await indexer.wait_idle(EMBED_S / 10), "idle while memory 2 has no vector"
+        assert await indexer.wait_idle(30)
+        tg.cancel_scope.cancel()
