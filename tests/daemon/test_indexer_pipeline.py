@@ -4,7 +4,8 @@ are still committed and linked in order, one at a time."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -34,7 +35,6 @@ class Engine:
 
     def __init__(self, steps: Steps) -> None:
         self.steps = steps
-        self.texts: list[str] = []
 
     async def embed(self, texts: Sequence[str], **_: Any) -> np.ndarray:
         first = int(texts[0].split()[1])
@@ -74,24 +74,32 @@ def stored(n: int) -> Record:
                                content_hash=f"{n:032x}"))
 
 
+async def no_sweep() -> AsyncIterator[list[tuple[int, str]]]:
+    """A backlog sweep that finds nothing the queue dropped."""
+    return
+    yield
+
+
+@asynccontextmanager
+async def running(indexer: Indexer) -> AsyncIterator[None]:
+    """The indexer running, its pipeline on record; stopped on the way out."""
+    async with anyio.create_task_group() as tg:
+        await tg.start(indexer.run, no_sweep)
+        indexer.pipeline_recorded.set()
+        yield
+        tg.cancel_scope.cancel()
+
+
 @pytest.mark.anyio
 async def test_the_next_batch_is_embedded_while_the_last_one_is_linked() -> None:
     steps = Steps()
     linker = Linker(steps)
     indexer = Indexer(Engine(steps), Writer(), linker)  # type: ignore[arg-type]
     total = 3 * BATCH
-
-    async def nothing() -> Any:
-        return
-        yield
-
-    async with anyio.create_task_group() as tg:
-        await tg.start(indexer.run, nothing)
-        indexer.pipeline_recorded.set()
+    async with running(indexer):
         indexer.push([stored(n) for n in range(1, total + 1)])
         assert await indexer.wait_idle(30)
         assert indexer.backlog == 0
-        tg.cancel_scope.cancel()
     firsts = [1, BATCH + 1, 2 * BATCH + 1]
     assert linker.linked == list(range(1, total + 1))  # every memory, in order
     assert [first for step, first in steps.done if step == "link started"] == firsts
@@ -119,18 +127,10 @@ async def test_a_memory_handed_over_as_the_last_link_pass_ends_keeps_it_busy() -
     queue's buffer, not yet a batch in flight): the indexer is still not idle."""
     linker = GatedLinker()
     indexer = Indexer(Engine(Steps()), Writer(), linker)  # type: ignore[arg-type]
-
-    async def nothing() -> Any:
-        return
-        yield
-
-    async with anyio.create_task_group() as tg:
-        await tg.start(indexer.run, nothing)
-        indexer.pipeline_recorded.set()
+    async with running(indexer):
         indexer.push([stored(1)])
         await anyio.sleep(EMBED_S * 4)  # batch 1 waits in its link pass
         linker.gate.set()
         indexer.push([stored(2)])
         assert not await indexer.wait_idle(EMBED_S / 10), "idle while memory 2 has no vector"
         assert await indexer.wait_idle(30)
-        tg.cancel_scope.cancel()
