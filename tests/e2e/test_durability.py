@@ -11,10 +11,20 @@ import pytest
 
 from memlane.cli.client import Client, DaemonError, DaemonUnavailable
 from memlane.events.log import read_log
+from memlane.events.model import Record
 from memlane.projections import sqlite_store, vector_store
 from tests.e2e.daemon import DaemonProcess
 
 pytestmark = pytest.mark.crash
+
+
+def acknowledged_log(daemon: DaemonProcess) -> list[Record]:
+    """The log up to the last event the daemon acknowledged, checked whole: seqs 1 to it, no
+    gap (the daemon may still be appending vectors and links past it)."""
+    last_seq = daemon.client.request("GET", "/v1/status")["last_seq"]
+    records = list(read_log(daemon.paths.log_dir, upto=last_seq))
+    assert [r.seq for r in records] == list(range(1, last_seq + 1))
+    return records
 
 
 def store_many(client: Client, texts: list[str], acked: list[dict[str, Any]],
@@ -59,12 +69,9 @@ def test_kill9_mid_load_loses_no_acknowledged_store(daemon: DaemonProcess) -> No
     for answer in acked:
         memory = daemon.client.request("GET", f"/v1/memories/{answer['id']}")
         assert memory["text"] == answer["text"]
-    # The daemon may still be appending (vectors, links): what it acknowledged is whole.
-    last_seq = daemon.client.request("GET", "/v1/status")["last_seq"]
-    seqs = [r.seq for r in read_log(daemon.paths.log_dir, upto=last_seq)]
-    assert seqs == list(range(1, last_seq + 1))
+    records = acknowledged_log(daemon)
     again = daemon.client.request("POST", "/v1/memories", {"text": "after the crash", "project": "p"})
-    assert again["duplicate"] is False and again["seq"] > seqs[-1]
+    assert again["duplicate"] is False and again["seq"] > records[-1].seq
 
 
 def test_rebuild_from_log_gives_identical_answers(daemon: DaemonProcess) -> None:
@@ -93,14 +100,10 @@ def test_kill9_loop_loses_nothing(daemon: DaemonProcess) -> None:
         texts = [f"cycle {cycle} memory {i}" for i in range(200)]
         all_acked += concurrent_stores(daemon, texts, clients=6, kill_after=40 + 10 * cycle)
         daemon.start()
-    # The daemon may still be appending (vectors, links): what it acknowledged is whole.
-    last_seq = daemon.client.request("GET", "/v1/status")["last_seq"]
-    records = list(read_log(daemon.paths.log_dir, upto=last_seq))
-    logged = {r.event.id: r.event.text for r in records
+    logged = {r.event.id: r.event.text for r in acknowledged_log(daemon)
               if r.event.__struct_config__.tag == "stored"}  # type: ignore[union-attr]
     for answer in all_acked:
         assert logged[answer["id"]] == answer["text"]
-    assert [r.seq for r in records] == list(range(1, last_seq + 1))
 
 
 def test_second_daemon_exits_cleanly(daemon: DaemonProcess, short_tmp: Path) -> None:
