@@ -12,6 +12,9 @@ the graph alone takes to build in one batch from the same vectors.
 
 from __future__ import annotations
 
+# As the daemon runs (daemon/__main__.py): numpy's settings, before numpy loads.
+import memlane.daemon.adapters.numpy_environment  # noqa: F401  isort: skip
+
 import argparse
 import json
 import random

@@ -17,8 +17,8 @@ excluding and including the query embed. Where that time goes: ``bench.search_st
 
 from __future__ import annotations
 
-# As the daemon runs (daemon/__main__.py): one BLAS thread, asked for before numpy loads.
-import memlane.daemon.adapters.blas_threads  # noqa: F401  isort: skip
+# As the daemon runs (daemon/__main__.py): numpy's settings, before numpy loads.
+import memlane.daemon.adapters.numpy_environment  # noqa: F401  isort: skip
 
 import argparse
 import json

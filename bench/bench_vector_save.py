@@ -15,6 +15,9 @@ shows that part. ``--index FILE`` keeps the built index there for the next run (
 
 from __future__ import annotations
 
+# As the daemon runs (daemon/__main__.py): numpy's settings, before numpy loads.
+import memlane.daemon.adapters.numpy_environment  # noqa: F401  isort: skip
+
 import argparse
 import mmap
 import os

@@ -6,8 +6,8 @@ import logging
 import os
 import sys
 
-# First: it asks for one BLAS thread, which only works before numpy loads.
-import memlane.daemon.adapters.blas_threads  # noqa: F401  isort: skip
+# First: numpy reads its settings (one BLAS thread, no huge pages) only when it loads.
+import memlane.daemon.adapters.numpy_environment  # noqa: F401  isort: skip
 from memlane.daemon.adapters.log_output import configure_logging
 from memlane.daemon.adapters.paths import UnsafeStateDir, ensure_private_dir, resolve_paths
 from memlane.daemon.adapters.settings import ConfigError, Settings

@@ -117,8 +117,13 @@ def join_batch(raws: Sequence[bytes]) -> bytes:
 
 def _decode_event(raw: _RawRecord) -> Record:
     """The record with its event decoded; an unknown tag becomes :class:`Unknown`."""
-    tag = _tag_decoder.decode(raw.event).type
-    event = (_event_decoder.decode(raw.event) if tag in _KNOWN_TAGS
-             else Unknown(tag=tag, raw=bytes(raw.event)))
+    event: Event | Unknown
+    try:
+        event = _event_decoder.decode(raw.event)
+    except msgspec.ValidationError:  # an unknown tag, or a known event gone wrong
+        tag = _tag_decoder.decode(raw.event).type
+        if tag in _KNOWN_TAGS:
+            raise
+        event = Unknown(tag=tag, raw=bytes(raw.event))
     return Record(seq=raw.seq, at=raw.at, event=event, origin=raw.origin,
                   origin_seq=raw.origin_seq, hlc=raw.hlc, sig=raw.sig)

@@ -1,7 +1,8 @@
 """The pure fold from log records to SQLite operations.
 
-``ops_for(record)`` depends on the record alone, so applying records one at a time, in batches,
-or all at once from an empty database gives the same rows.
+``event_ops(record)`` and the record's rows in the per-memory index depend on the record alone,
+so applying records one at a time, in batches, or all at once from an empty database gives the
+same rows.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from memlane.events.model import (
     Unknown,
     Used,
 )
-from memlane.projections import memory_events
 
 Op = tuple[str, tuple[object, ...]]
 
@@ -58,13 +58,9 @@ def _iso(at: datetime) -> str:
     return at.isoformat()
 
 
-def ops_for(record: Record) -> list[Op]:
-    """The statements that apply one record, and its rows in the per-memory index."""
-    return [*_event_ops(record),
-            *[(memory_events.INSERT, row) for row in memory_events.rows_of(record)]]
-
-
-def _event_ops(record: Record) -> list[Op]:
+def event_ops(record: Record) -> list[Op]:
+    """The statements that apply one record (its rows in the per-memory index aside:
+    :func:`memlane.projections.memory_events.rows_of`)."""
     at = _iso(record.at)
     event = record.event
     match event:

@@ -3,17 +3,14 @@ transaction, so a crash leaves it at some whole prefix of the log."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from collections.abc import Iterable, Sequence
-from functools import cache
-from itertools import groupby
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 from memlane.events.model import Record
 from memlane.projections.damage import is_storage_error
-from memlane.projections.fold import REFRESH, Op, ops_for
+from memlane.projections.batching import Plan, Statement
 from memlane.projections.schema import migrate
 
 
@@ -96,43 +93,16 @@ class PreparedBatch(NamedTuple):
 
     first_seq: int
     last_seq: int
-    statements: list[tuple[str, list[tuple[object, ...]]]]
+    statements: list[Statement]
 
 
 def prepare(records: Sequence[Record]) -> PreparedBatch:
-    """Fold records into statements, grouped for ``executemany`` (pure; any thread).
-
-    No statement of the fold reads a table other than the one it writes, so ops on different
-    tables commute; keeping log order within each table and grouping consecutive equal
-    statements turns a batch of stores into a few ``executemany`` calls.
-    """
-    by_table: dict[str, list[Op]] = {}
+    """Fold records into statements, grouped for ``executemany`` (pure; any thread; see
+    :mod:`memlane.projections.batching` for why the grouping keeps what the ops do)."""
+    plan = Plan()
     for record in records:
-        for op in ops_for(record):
-            by_table.setdefault(_table_of(op[0]), []).append(op)
-    statements = [(sql, _rows(sql, group))
-                  for ops in by_table.values() for sql, group in groupby(ops, key=lambda o: o[0])]
-    return PreparedBatch(records[0].seq, records[-1].seq, statements)
-
-
-def _rows(sql: str, group: Iterable[Op]) -> list[tuple[object, ...]]:
-    """The parameters of a run of one statement; in a run of refreshes (three per link) only
-    each memory's last counts: it sets the same columns to a later seq."""
-    if sql != REFRESH:
-        return [params for _, params in group]
-    return list({params[1]: params for _, params in group}.values())
-
-
-
-_TABLE = re.compile(r"^(?:INSERT(?: OR \w+)? INTO|UPDATE|DELETE FROM)\s+(\w+)")
-
-
-@cache
-def _table_of(sql: str) -> str:
-    match = _TABLE.match(sql)
-    if match is None:
-        raise ValueError(f"cannot tell which table this statement writes: {sql}")
-    return match.group(1)
+        plan.add_record(record)
+    return PreparedBatch(records[0].seq, records[-1].seq, plan.statements())
 
 
 def raise_if_disk_refused(exc: sqlite3.DatabaseError) -> None:

@@ -64,6 +64,10 @@ VectorOp = AddVector | RemoveVector | ResetIndex
 Vectors = FlatVectors | Index
 
 
+# The events :func:`vector_ops` does something for (an apply skips the others unread).
+VECTOR_EVENTS = frozenset({Embedded, Embeddings, ForgetRequested, Forgotten, ModelChanged})
+
+
 def vector_ops(record: Record) -> list[VectorOp]:
     """The pure fold: what one record does to the vector index."""
     event = record.event
@@ -156,6 +160,8 @@ class VectorProjection:
     def _apply(self, records: Sequence[Record]) -> None:
         run: list[AddVector] = []
         for record in records:
+            if type(record.event) not in VECTOR_EVENTS:
+                continue  # most of a replay: links, recalls, stores
             for op in vector_ops(record):
                 if isinstance(op, AddVector):
                     run.append(op)

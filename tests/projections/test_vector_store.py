@@ -8,12 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 from memlane.events.model import Embedded, Forgotten, Record
 from memlane.events.vector_codes import held, quantise
 from memlane.projections import graph_vectors, vector_store
 from memlane.projections.flat_vectors import FlatVectors
 from memlane.projections.vector_store import VectorProjection
+from tests.projections.test_fold import histories
 
 AT = datetime(2026, 11, 27, tzinfo=UTC)
 DIMS = 16
@@ -218,3 +220,11 @@ def test_a_filtered_search_keeps_the_hits_the_filter_keeps_reading_only_theirs(
         assert np.allclose([s for _, s in filtered], [s for _, s in expected], atol=1e-6)
         assert all(key % 2 == 0 for key in read)
         assert (len(read) > 0) == (projection.mode == "hnsw")
+
+
+@settings(max_examples=40, deadline=None)
+@given(history=histories())
+def test_events_an_apply_skips_have_no_vector_ops(history: list[Record]) -> None:
+    """An apply reads only the kinds in VECTOR_EVENTS: every other kind does nothing to vectors."""
+    assert [r for r in history if type(r.event) not in vector_store.VECTOR_EVENTS
+            and vector_store.vector_ops(r)] == []

@@ -1,0 +1,103 @@
+"""Grouping a batch's SQLite ops into few ``executemany`` calls without changing what they do.
+
+No statement of the fold reads a table other than the one it writes, so ops on different tables
+commute, and every op on the ``memories`` table reads and writes one row, named by its id, so
+ops on different memories commute too. A plan therefore keeps log order only where it matters:
+
+- the per-memory index only gains rows that are a set (``INSERT OR IGNORE``): one call a batch;
+- each other table but ``memories`` keeps its ops in log order, and a run of equal statements
+  is one call (the links take one call a batch);
+- each memory keeps its own ops in log order: its n-th op goes to level n, and a level holds
+  one op per memory at most, so the ops of a level commute and equal statements are one call.
+  A refresh right after a refresh of the same memory replaces it: it sets the same columns to a
+  later seq.
+
+Without the levels, a batch of links and recalls interleaves its updates so that each run of
+equal statements holds ~9 rows: a replay made ~12k calls per 100k events.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from memlane.events.model import Record
+from memlane.projections import memory_events
+from memlane.projections.fold import INSERT_MEMORY, REFRESH, Op, event_ops
+
+Statement = tuple[str, list[tuple[object, ...]]]
+
+_TABLE = re.compile(r"^(?:INSERT(?: OR \w+)? INTO|UPDATE|DELETE FROM)\s+(\w+)")
+_BY_ID = re.compile(r"\bWHERE id = \?[^?]*$")  # the id is the statement's last parameter
+
+
+class Plan:
+    """The statements of one batch, fed its records in log order (pure; any thread)."""
+
+    def __init__(self) -> None:
+        self._tables: dict[str, list[Op]] = {}
+        self._levels: list[dict[str, list[tuple[object, ...]]]] = []
+        self._last: dict[object, tuple[int, str, int]] = {}  # memory: (level, sql, row index)
+        self._indexed: list[tuple[int, int]] = []  # per-memory index rows: a set, in any order
+
+    def add_record(self, record: Record) -> None:
+        for op in event_ops(record):
+            self.add(op)
+        self._indexed += memory_events.rows_of(record)
+
+    def add(self, op: Op) -> None:
+        sql = op[0]
+        table = _TABLES.get(sql) or _table_of(sql)
+        if table == "memories":
+            self._add_memory_op(sql, op[1])
+        else:
+            self._tables.setdefault(table, []).append(op)
+
+    def _add_memory_op(self, sql: str, params: tuple[object, ...]) -> None:
+        memory = params[_id_position(sql)]
+        last = self._last.get(memory)
+        if last is not None and sql == REFRESH and last[1] == REFRESH:
+            self._levels[last[0]][REFRESH][last[2]] = params
+            return
+        level = 0 if last is None else last[0] + 1
+        if level == len(self._levels):
+            self._levels.append({})
+        rows = self._levels[level].setdefault(sql, [])
+        self._last[memory] = (level, sql, len(rows))
+        rows.append(params)
+
+    def statements(self) -> list[Statement]:
+        """``(sql, rows)`` pairs, in an order that gives the rows log order would."""
+        found: list[Statement] = []
+        for ops in self._tables.values():
+            for op in ops:
+                if found and found[-1][0] == op[0]:
+                    found[-1][1].append(op[1])
+                else:
+                    found.append((op[0], [op[1]]))
+        found += [(sql, rows) for level in self._levels for sql, rows in level.items()]
+        if self._indexed:
+            found.append((memory_events.INSERT, list(self._indexed)))
+        return found
+
+
+_TABLES: dict[str, str] = {}  # statement: the table it writes (the fold has a few dozen)
+
+
+def _table_of(sql: str) -> str:
+    match = _TABLE.match(sql)
+    if match is None:
+        raise ValueError(f"cannot tell which table this statement writes: {sql}")
+    _TABLES[sql] = match.group(1)
+    return match.group(1)
+
+
+@cache
+def _id_position(sql: str) -> int:
+    """Where a ``memories`` statement's row id sits among its parameters; a statement that
+    does not name one row by id would make the levels unsafe, so it is refused."""
+    if sql == INSERT_MEMORY:
+        return 0
+    if _BY_ID.search(sql) is None:
+        raise ValueError(f"a statement on memories must name one row by id, last: {sql}")
+    return -1
