@@ -18,6 +18,7 @@ import memlane.daemon.adapters.numpy_environment  # noqa: F401  isort: skip
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 import anyio
 import numpy as np
 
+from memlane.daemon.__main__ import GIL_SWITCH_INTERVAL_S
 from memlane.daemon.domain.admission import AdmissionIndex
 from memlane.daemon.domain.storing import StoreRequest, decide_store
 from memlane.daemon.runtime.writer import Writer
@@ -145,6 +147,8 @@ def fill(log_dir: Path, memories: int, dims: int = 384) -> tuple[dict[str, int],
 
 
 def measure(memories: int = 100_000, seconds: float = 5.0) -> list[Figure]:
+    # As the daemon runs: the threads of a replay hand the GIL to each other at its pace.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     figures = []
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         base = Path(tmp)

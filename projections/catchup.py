@@ -6,8 +6,8 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 
@@ -100,19 +100,45 @@ class Projections:
         if first >= last_seq:
             return 0
         records = read_log(log_dir, first + 1, upto=last_seq)
-        count = 0
         self.vectors.deferred = True  # a graph, if one is due, is built once at the end
         try:
-            while batch := list(islice(records, CATCH_UP_BATCH)):
-                self.apply(batch)
-                count += len(batch)
-                if progress is not None:
-                    progress(batch[-1].seq - first, last_seq - first)
+            count = self._replay(records, first, last_seq, progress)
         except BaseException:
             self.vectors.deferred = False  # no graph built on the way out: the next add settles
             raise
         with self.lock:
             self.vectors.settle()
+        return count
+
+    def _replay(self, records: Iterator[Record], first: int, last_seq: int,
+                progress: Progress | None) -> int:
+        """Apply ``records`` in batches. A catch-up runs alone (at start, at stop, into a
+        rebuild's new files), so the projections go side by side: a batch's SQLite statements
+        commit in a thread while this one applies its vectors and reads and folds the next
+        (bound as JSON, they let the GIL go: :mod:`memlane.projections.bulk_sql`)."""
+        count, forgets, sqlite_from = 0, False, self.sqlite.applied_seq
+        committing: Future[None] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memlane-replay") as commits:
+            try:
+                while batch := list(islice(records, CATCH_UP_BATCH)):
+                    fresh = [r for r in batch if r.seq > sqlite_from]
+                    prepared = sqlite_store.prepare(fresh) if fresh else None
+                    if committing is not None:
+                        committing.result()
+                    if prepared is not None:
+                        committing = commits.submit(self.sqlite.commit, prepared)
+                    with self.lock:
+                        self.vectors.apply([r for r in batch if r.seq > self.vectors.applied_seq])
+                    forgets = forgets or any(isinstance(r.event, ForgetRequested | Forgotten)
+                                             for r in batch)
+                    count += len(batch)
+                    if progress is not None:
+                        progress(batch[-1].seq - first, last_seq - first)
+            finally:
+                if committing is not None:
+                    committing.result()
+        if forgets:
+            self.postings.drop()
         return count
 
     def apply(self, records: Sequence[Record]) -> None:

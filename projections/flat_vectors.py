@@ -139,8 +139,8 @@ class FlatVectors:
         return self._keys[:self.count], self._rows[:self.count]
 
     def checksums(self) -> tuple[int, int]:
-        return (crc32c.crc32c(self._rows[:self.count].tobytes()),
-                crc32c.crc32c(self._keys[:self.count].tobytes()))
+        # read in place: a copy of 100k rows is 154 MB of fresh memory
+        return (crc32c.crc32c(self._rows[:self.count]), crc32c.crc32c(self._keys[:self.count]))
 
     def save(self, path: Path, keys_path: Path, *, in_place: bool) -> None:
         """Write the rows and keys: in place from the first changed row when the files hold
@@ -153,7 +153,7 @@ class FlatVectors:
             for target, array in ((path, self._rows), (keys_path, self._keys)):
                 tmp = target.with_name(target.name + ".tmp")
                 with open(tmp, "wb") as f:
-                    f.write(array[:self.count].tobytes())
+                    f.write(array[:self.count])  # the rows' bytes, not a copy
                     f.flush()
                     os.fsync(f.fileno())
                 os.replace(tmp, target)
@@ -190,7 +190,7 @@ def _rewrite_tail(path: Path, array: np.ndarray, start: int, count: int, old_cou
     row_bytes = array.itemsize * (array.shape[1] if array.ndim == 2 else 1)
     with open(path, "r+b") as f:
         f.seek(start * row_bytes)
-        f.write(array[start:count].tobytes())
+        f.write(array[start:count])
         if old_count > count:
             f.write(bytes((old_count - count) * row_bytes))
         f.flush()

@@ -157,7 +157,13 @@ def event_ops(record: Record) -> list[Op]:
             assert_never(event)
 
 
-_json = msgspec.json.Encoder().encode
+_encode_json = msgspec.json.Encoder().encode
+
+
+def _json(value: object) -> str:
+    """JSON text for a TEXT column (the schema's type; a database folded before this holds
+    it as a BLOB, which every reader decodes alike)."""
+    return _encode_json(value).decode()
 
 
 def _tally_ops(event: Tallied) -> list[Op]:

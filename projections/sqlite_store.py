@@ -10,7 +10,9 @@ from typing import NamedTuple
 
 from memlane.events.model import Record
 from memlane.projections.damage import is_storage_error
-from memlane.projections.batching import Plan, Statement
+from memlane.projections import bulk_sql
+from memlane.projections.batching import Plan
+from memlane.projections.bulk_sql import Bound
 from memlane.projections.schema import migrate
 
 
@@ -66,8 +68,8 @@ class SqliteProjection:
         conn = self.conn
         conn.execute("BEGIN")
         try:
-            for sql, rows in batch.statements:
-                conn.executemany(sql, rows)
+            for bound in batch.statements:
+                bulk_sql.run(conn, bound)
             conn.execute("UPDATE meta SET value = ? WHERE key = 'applied_seq'", (batch.last_seq,))
             conn.execute("COMMIT")
         except BaseException:
@@ -89,15 +91,15 @@ class SqliteProjection:
 
 
 class PreparedBatch(NamedTuple):
-    """Statements for a run of records, ready to execute: ``(sql, rows)`` in a safe order."""
+    """Statements for a run of records, bound and ready to execute, in a safe order."""
 
     first_seq: int
     last_seq: int
-    statements: list[Statement]
+    statements: list[Bound]
 
 
 def prepare(records: Sequence[Record]) -> PreparedBatch:
-    """Fold records into statements, grouped for ``executemany`` (pure; any thread; see
+    """Fold records into statements, grouped and bound (pure; any thread; see
     :mod:`memlane.projections.batching` for why the grouping keeps what the ops do)."""
     plan = Plan()
     for record in records:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from memlane.events.log import EventLog
-from memlane.events.model import Embedded
+from memlane.events.model import Embedded, Record
 from memlane.projections import catchup, graph_vectors, vector_store
 from memlane.projections.catchup import Projections
+from memlane.projections.sqlite_store import PreparedBatch
 
 from tests.events.test_log import write_log
 
@@ -91,16 +93,41 @@ def test_a_replay_that_fails_builds_no_graph_on_its_way_out(tmp_path: Path,
     write_vectors(tmp_path / "log", 100)
     built = counted_builds(monkeypatch)
     projections = Projections(tmp_path / "p.sqlite3", tmp_path / "vectors.usearch")
-    apply = projections.apply
+    apply = projections.vectors.apply
 
     def interrupted(records: list) -> None:
         if records[0].seq > 60:
             raise KeyboardInterrupt
         apply(records)
 
-    monkeypatch.setattr(projections, "apply", interrupted)
+    monkeypatch.setattr(projections.vectors, "apply", interrupted)
     with pytest.raises(KeyboardInterrupt):
         projections.catch_up(tmp_path / "log", 100)
     assert built == [] and projections.vectors.mode == "flat"
     assert len(projections.vectors) == 60 and not projections.vectors.deferred
+    projections.close()
+
+
+def test_a_batch_commits_to_sqlite_while_its_vectors_are_applied(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two projections catch up side by side: each SQLite commit waits until the vectors
+    of its batch are being applied, which a catch-up that ran them in turn never reaches."""
+    monkeypatch.setattr(catchup, "CATCH_UP_BATCH", 10)
+    write_vectors(tmp_path / "log", 30)
+    projections = Projections(tmp_path / "p.sqlite3", tmp_path / "vectors.usearch")
+    applying = {seq: threading.Event() for seq in (1, 11, 21)}
+    commit, apply = projections.sqlite.commit, projections.vectors.apply
+
+    def commit_beside(batch: PreparedBatch) -> None:
+        assert applying[batch.first_seq].wait(10), "the vectors waited for the commit"
+        commit(batch)
+
+    def apply_beside(records: list[Record]) -> None:
+        applying[records[0].seq].set()
+        apply(records)
+
+    monkeypatch.setattr(projections.sqlite, "commit", commit_beside)
+    monkeypatch.setattr(projections.vectors, "apply", apply_beside)
+    assert projections.catch_up(tmp_path / "log", 30) == 30
+    assert projections.sqlite.applied_seq == projections.vectors.applied_seq == 30
     projections.close()

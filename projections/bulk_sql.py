@@ -1,0 +1,79 @@
+"""A run of rows for one statement bound as one JSON array: SQLite then runs the whole run in
+one step, with Python's GIL let go, so a replay folds its next batch meanwhile.
+
+``executemany`` takes the GIL back for every row, and a thread that wants it back waits for
+the one that holds it: a commit in a thread beside the fold ran no faster than both in turn.
+Bound as JSON, ``INSERT … SELECT … FROM json_each(?)`` and ``UPDATE … FROM json_each(?)`` give
+the rows ``executemany`` would (a property test holds it), because:
+
+- rows are inserted in array order (``ORDER BY key``);
+- an ``UPDATE … FROM`` is only formed for rows that name distinct rows by id (the levels of
+  :mod:`memlane.projections.batching`): with two json rows for one target it would apply one;
+- JSON gives back every finite float, integer and string exactly, except a string holding NUL,
+  which SQLite cuts there, and a non-finite float, which JSON writes as ``null``: rows with
+  either run through ``executemany``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+from functools import cache
+from typing import NamedTuple
+
+import msgspec
+
+Row = tuple[object, ...]
+
+_INSERT = re.compile(r"^(INSERT(?: OR \w+)? INTO \w+ \([^)]*\)) VALUES \(([?, ]+)\)$")
+_BY_ID = re.compile(r"^UPDATE (\w+) SET (.*) WHERE id = \?([^?]*)$")
+_encode = msgspec.json.Encoder().encode
+
+
+class Bound(NamedTuple):
+    """One statement of a batch and what it binds: a JSON array of the rows (one execute), or
+    the rows (``executemany``)."""
+
+    sql: str
+    params: bytes | list[Row]
+
+
+def bind(sql: str, rows: list[Row], *, distinct_ids: bool = False) -> Bound:
+    """``rows`` bound for ``sql``; ``distinct_ids``: each row names another row by id."""
+    form = json_form(sql, distinct_ids=distinct_ids)
+    if form is None or not _json_exact(rows):
+        return Bound(sql, rows)
+    payload = _encode(rows)
+    return Bound(sql, rows) if b"\\u0000" in payload else Bound(form, payload)
+
+
+def run(conn: sqlite3.Connection, bound: Bound) -> None:
+    if isinstance(bound.params, bytes):
+        conn.execute(bound.sql, (bound.params,))
+    else:
+        conn.executemany(bound.sql, bound.params)
+
+
+@cache
+def json_form(sql: str, *, distinct_ids: bool) -> str | None:
+    """The statement that runs ``sql`` over a JSON array of its rows, if it has one."""
+    if insert := _INSERT.match(sql):
+        values = ", ".join(f"json_extract(value, '$[{i}]')"
+                           for i in range(insert.group(2).count("?")))
+        return f"{insert.group(1)} SELECT {values} FROM json_each(?) ORDER BY key"
+    if (update := _BY_ID.match(sql)) and distinct_ids:
+        table, assignments, rest = update.groups()
+        parts = assignments.split("?")
+        columns = "".join(f"{part}json_extract(row.value, '$[{i}]')"
+                          for i, part in enumerate(parts[:-1])) + parts[-1]
+        return (f"UPDATE {table} SET {columns} FROM json_each(?) AS row"
+                f" WHERE {table}.id = json_extract(row.value, '$[{len(parts) - 1}]'){rest}")
+    return None
+
+
+def _json_exact(rows: list[Row]) -> bool:
+    """Whether JSON carries every float of ``rows`` (the fold's float columns hold a float in
+    every row, so the first row tells where they are)."""
+    floats = [i for i, value in enumerate(rows[0]) if type(value) is float]
+    return all(math.isfinite(row[i]) for row in rows for i in floats)  # type: ignore[arg-type]

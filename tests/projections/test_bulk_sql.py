@@ -1,0 +1,54 @@
+"""Rows bound as one JSON array leave what executemany leaves, or go through executemany."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+
+import pytest
+
+from memlane.projections.bulk_sql import bind, run
+
+TABLE = "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, score REAL NOT NULL, n INTEGER)"
+INSERT = "INSERT OR REPLACE INTO t (id, name, score, n) VALUES (?, ?, ?, ?)"
+UPDATE = "UPDATE t SET name = ?, n = n + ? WHERE id = ? AND score > 0"
+
+
+def table(*statements: tuple[str, list[tuple[object, ...]]], json: bool) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(":memory:")
+    conn.execute(TABLE)
+    for sql, rows in statements:
+        if json:
+            run(conn, bind(sql, rows, distinct_ids=True))
+        else:
+            conn.executemany(sql, rows)
+    return conn.execute("SELECT id, name, typeof(name), score, n, typeof(n) FROM t").fetchall()
+
+
+ROWS = [(1, "plain", 0.1 + 0.2, 2**62), (2, None, -1.5e-300, None), (3, "é 😀 \u2028 \"q\"", 7.0, 0),
+        (1, "replaced later in the array", 5e-324, -3), (4, "7", 1e308, 1)]
+
+
+def test_plain_rows_go_as_json_and_give_the_same_rows() -> None:
+    """Inserts (a later row replacing an earlier one) and updates by id, bound as JSON."""
+    updates = [("renamed", 5, 3), ("also", 1, 1), ("nobody", 1, 99)]
+    assert isinstance(bind(INSERT, ROWS).params, bytes)
+    assert isinstance(bind(UPDATE, updates, distinct_ids=True).params, bytes)
+    expected = table((INSERT, ROWS), (UPDATE, updates), json=False)
+    assert table((INSERT, ROWS), (UPDATE, updates), json=True) == expected
+
+
+@pytest.mark.parametrize("row", [(9, "a\x00b", 1.0, 1), (9, "x", math.inf, 1),
+                                 (9, "x", -math.inf, 1)], ids=["NUL", "inf", "-inf"])
+def test_what_json_would_change_goes_through_executemany(row: tuple[object, ...]) -> None:
+    """A NUL inside a string (SQLite's JSON cuts it) or a non-finite float (JSON writes null)."""
+    rows = [*ROWS, row]
+    assert not isinstance(bind(INSERT, rows).params, bytes)
+    assert table((INSERT, rows), json=True) == table((INSERT, rows), json=False)
+
+
+def test_updates_that_may_name_one_row_twice_are_not_formed() -> None:
+    """Two rows for one target would update it once as JSON: without distinct ids, no JSON."""
+    twice = [("first", 1, 1), ("second", 1, 1)]
+    assert not isinstance(bind(UPDATE, twice).params, bytes)
+    assert table((INSERT, ROWS), (UPDATE, twice), json=False)[0][1] == "second"
