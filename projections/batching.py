@@ -38,7 +38,7 @@ class Plan:
         self._tables: dict[str, list[Op]] = {}
         self._levels: list[dict[str, list[tuple[object, ...]]]] = []
         self._last: dict[object, tuple[int, str, int]] = {}  # memory: (level, sql, row index)
-        self._indexed: list[tuple[int, int]] = []  # per-memory index rows: a set, in any order
+        self._indexed: list[tuple[object, ...]] = []  # per-memory index rows: a set, any order
 
     def add_record(self, record: Record) -> None:
         for op in event_ops(record):

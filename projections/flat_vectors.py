@@ -140,7 +140,8 @@ class FlatVectors:
 
     def checksums(self) -> tuple[int, int]:
         # read in place: a copy of 100k rows is 154 MB of fresh memory
-        return (crc32c.crc32c(self._rows[:self.count]), crc32c.crc32c(self._keys[:self.count]))
+        return (crc32c.crc32c(self._rows[:self.count].data),
+                crc32c.crc32c(self._keys[:self.count].data))
 
     def save(self, path: Path, keys_path: Path, *, in_place: bool) -> None:
         """Write the rows and keys: in place from the first changed row when the files hold
@@ -153,7 +154,7 @@ class FlatVectors:
             for target, array in ((path, self._rows), (keys_path, self._keys)):
                 tmp = target.with_name(target.name + ".tmp")
                 with open(tmp, "wb") as f:
-                    f.write(array[:self.count])  # the rows' bytes, not a copy
+                    f.write(array[:self.count].data)  # the rows' bytes, not a copy
                     f.flush()
                     os.fsync(f.fileno())
                 os.replace(tmp, target)
@@ -190,7 +191,7 @@ def _rewrite_tail(path: Path, array: np.ndarray, start: int, count: int, old_cou
     row_bytes = array.itemsize * (array.shape[1] if array.ndim == 2 else 1)
     with open(path, "r+b") as f:
         f.seek(start * row_bytes)
-        f.write(array[start:count])
+        f.write(array[start:count].data)
         if old_count > count:
             f.write(bytes((old_count - count) * row_bytes))
         f.flush()
