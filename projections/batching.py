@@ -1,4 +1,4 @@
-"""Grouping a batch's SQLite ops into few ``executemany`` calls without changing what they do.
+"""Grouping a batch's SQLite ops into few statements without changing what they do.
 
 No statement of the fold reads a table other than the one it writes, so ops on different tables
 commute, and every op on the ``memories`` table reads and writes one row, named by its id, so
