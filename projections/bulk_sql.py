@@ -12,6 +12,9 @@ the rows ``executemany`` would (a property test holds it), because:
 - JSON gives back every finite float, integer and string exactly, except a string holding NUL,
   which SQLite cuts there, and a non-finite float, which JSON writes as ``null``: rows with
   either run through ``executemany``.
+
+An SQLite without ``UPDATE … FROM`` (before 3.33) or its JSON functions (built in from 3.38, a
+build option before) runs every statement through ``executemany``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+from contextlib import closing
 from functools import cache
 from typing import NamedTuple
 
@@ -31,6 +35,20 @@ _BY_ID = re.compile(r"^UPDATE (\w+) SET (.*) WHERE id = \?([^?]*)$")
 _encode = msgspec.json.Encoder().encode
 
 
+def _json_rows_supported() -> bool:
+    if sqlite3.sqlite_version_info < (3, 33, 0):
+        return False
+    with closing(sqlite3.connect(":memory:")) as conn:
+        try:
+            conn.execute("SELECT json_extract('[1]', '$[0]') FROM json_each('[1]')")
+        except sqlite3.OperationalError:
+            return False
+    return True
+
+
+JSON_ROWS = _json_rows_supported()
+
+
 class Bound(NamedTuple):
     """One statement of a batch and what it binds: a JSON array of the rows (one execute), or
     the rows (``executemany``)."""
@@ -41,7 +59,7 @@ class Bound(NamedTuple):
 
 def bind(sql: str, rows: list[Row], *, distinct_ids: bool = False) -> Bound:
     """``rows`` bound for ``sql``; ``distinct_ids``: each row names another row by id."""
-    form = json_form(sql, distinct_ids=distinct_ids)
+    form = json_form(sql, distinct_ids=distinct_ids) if JSON_ROWS else None
     if form is None or not _json_exact(rows):
         return Bound(sql, rows)
     payload = _encode(rows)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 from memlane.events import model as m
 from memlane.projections.batching import Plan
-from memlane.projections import memory_events
+from memlane.projections import bulk_sql, memory_events
 from memlane.projections.fold import event_ops
 from memlane.projections.sqlite_store import SqliteProjection, prepare
 from tests.projections.test_fold import dump, histories
@@ -31,12 +31,16 @@ def one_op_at_a_time(path: Path, records: list[m.Record]) -> None:
     projection.close()
 
 
+@pytest.mark.parametrize("json_rows", [True, False], ids=["json", "executemany"])
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=histories())
 def test_a_planned_batch_gives_the_rows_of_its_ops_run_one_by_one(
-        tmp_path_factory: pytest.TempPathFactory, history: list[m.Record]) -> None:
-    """Any history, planned as one batch, leaves the rows its ops leave run in log order."""
+        tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+        json_rows: bool, history: list[m.Record]) -> None:
+    """Any history, planned as one batch, leaves the rows its ops leave run in log order,
+    bound as JSON or (an SQLite without what that needs) row by row."""
+    monkeypatch.setattr(bulk_sql, "JSON_ROWS", json_rows)
     base = tmp_path_factory.mktemp("plan")
     one_op_at_a_time(base / "serial.sqlite3", history)
     planned = SqliteProjection(base / "planned.sqlite3")

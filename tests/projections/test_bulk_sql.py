@@ -7,6 +7,7 @@ import sqlite3
 
 import pytest
 
+from memlane.projections import bulk_sql
 from memlane.projections.bulk_sql import bind, run
 
 TABLE = "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, score REAL NOT NULL, n INTEGER)"
@@ -52,3 +53,10 @@ def test_updates_that_may_name_one_row_twice_are_not_formed() -> None:
     twice = [("first", 1, 1), ("second", 1, 1)]
     assert not isinstance(bind(UPDATE, twice).params, bytes)
     assert table((INSERT, ROWS), (UPDATE, twice), json=False)[0][1] == "second"
+
+
+def test_an_sqlite_without_json_rows_runs_each_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before SQLite 3.33 (no UPDATE ... FROM) or without its JSON functions: executemany."""
+    monkeypatch.setattr(bulk_sql, "JSON_ROWS", False)
+    assert bind(INSERT, ROWS).params == ROWS
+    assert table((INSERT, ROWS), json=True) == table((INSERT, ROWS), json=False)
