@@ -76,11 +76,11 @@ class Plan:
                     runs[-1][1].append(params)
                 else:
                     runs.append((sql, [params]))
-        found = [bind(sql, rows) for sql, rows in runs]
-        found += [bind(sql, rows, distinct_ids=True)
-                  for level in self._levels for sql, rows in level.items()]
+        found = [bound for sql, rows in runs for bound in bind(sql, rows)]
+        found += [bound for level in self._levels for sql, rows in level.items()
+                  for bound in bind(sql, rows, distinct_ids=True)]
         if self._indexed:
-            found.append(bind(memory_events.INSERT, self._indexed))
+            found += bind(memory_events.INSERT, self._indexed)
         return found
 
 

@@ -49,25 +49,37 @@ def _json_rows_supported() -> bool:
 JSON_ROWS = _json_rows_supported()
 
 
+# One bound value at most (SQLite refuses one past 1 GB by default: a replay's batch of 20k
+# long memories can come near); a run of rows over it is bound in parts.
+MAX_JSON_BYTES = 64 * 2**20
+
+
 class Bound(NamedTuple):
-    """One statement of a batch and what it binds: a JSON array of the rows (one execute), or
-    the rows (``executemany``)."""
+    """One statement of a batch and what it binds: a JSON array of the rows as text (one
+    execute: a BLOB would be read as JSONB by SQLite 3.45.0), or the rows (``executemany``)."""
 
     sql: str
-    params: bytes | list[Row]
+    params: str | list[Row]
 
 
-def bind(sql: str, rows: list[Row], *, distinct_ids: bool = False) -> Bound:
-    """``rows`` bound for ``sql``; ``distinct_ids``: each row names another row by id."""
+def bind(sql: str, rows: list[Row], *, distinct_ids: bool = False) -> list[Bound]:
+    """``rows`` bound for ``sql`` as one statement or, in order, several;
+    ``distinct_ids``: each row names another row by id."""
     form = json_form(sql, distinct_ids=distinct_ids) if JSON_ROWS else None
     if form is None or not _json_exact(rows):
-        return Bound(sql, rows)
+        return [Bound(sql, rows)]
     payload = _encode(rows)
-    return Bound(sql, rows) if b"\\u0000" in payload else Bound(form, payload)
+    if b"\\u0000" in payload:
+        return [Bound(sql, rows)]
+    if len(payload) <= MAX_JSON_BYTES or len(rows) == 1:
+        return [Bound(form, payload.decode())]
+    half = len(rows) // 2
+    return (bind(sql, rows[:half], distinct_ids=distinct_ids)
+            + bind(sql, rows[half:], distinct_ids=distinct_ids))
 
 
 def run(conn: sqlite3.Connection, bound: Bound) -> None:
-    if isinstance(bound.params, bytes):
+    if isinstance(bound.params, str):
         conn.execute(bound.sql, (bound.params,))
     else:
         conn.executemany(bound.sql, bound.params)

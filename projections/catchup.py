@@ -134,9 +134,12 @@ class Projections:
                     count += len(batch)
                     if progress is not None:
                         progress(batch[-1].seq - first, last_seq - first)
-            finally:
+            except BaseException:
                 if committing is not None:
-                    committing.result()
+                    committing.exception()  # waits: the failure met first is the one raised
+                raise
+            if committing is not None:
+                committing.result()
         if forgets:
             self.postings.drop()
         return count

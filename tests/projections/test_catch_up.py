@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -131,3 +132,53 @@ def test_a_batch_commits_to_sqlite_while_its_vectors_are_applied(
     assert projections.catch_up(tmp_path / "log", 30) == 30
     assert projections.sqlite.applied_seq == projections.vectors.applied_seq == 30
     projections.close()
+
+
+def test_a_commit_that_fails_in_its_thread_fails_the_catch_up_and_the_next_one_completes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The error of a commit in its thread is the catch-up's; the vectors may be a batch
+    ahead, and the next catch-up brings both to the end."""
+    monkeypatch.setattr(catchup, "CATCH_UP_BATCH", 10)
+    write_vectors(tmp_path / "log", 30)
+    projections = Projections(tmp_path / "p.sqlite3", tmp_path / "vectors.usearch")
+    commit = projections.sqlite.commit
+
+    def failing(batch: PreparedBatch) -> None:
+        if batch.first_seq == 11:
+            raise sqlite3.OperationalError("disk I/O error")
+        commit(batch)
+
+    monkeypatch.setattr(projections.sqlite, "commit", failing)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        projections.catch_up(tmp_path / "log", 30)
+    assert projections.sqlite.applied_seq == 10
+    monkeypatch.setattr(projections.sqlite, "commit", commit)
+    assert projections.catch_up(tmp_path / "log", 30) > 0
+    assert projections.sqlite.applied_seq == projections.vectors.applied_seq == 30
+    assert len(projections.vectors) == 30
+    projections.close()
+
+
+def test_an_interrupt_while_a_commit_fails_is_raised_as_the_interrupt(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C during the vectors' apply stays a KeyboardInterrupt though the commit beside it
+    fails meanwhile."""
+    monkeypatch.setattr(catchup, "CATCH_UP_BATCH", 10)
+    write_vectors(tmp_path / "log", 20)
+    projections = Projections(tmp_path / "p.sqlite3", tmp_path / "vectors.usearch")
+    failed = threading.Event()
+
+    def failing(batch: PreparedBatch) -> None:
+        failed.set()
+        raise sqlite3.OperationalError("disk I/O error")
+
+    def interrupted(records: list[Record]) -> None:
+        failed.wait(10)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(projections.sqlite, "commit", failing)
+    monkeypatch.setattr(projections.vectors, "apply", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        projections.catch_up(tmp_path / "log", 20)
+    projections.reads.close()
+    projections.sqlite.close()
