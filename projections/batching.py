@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from itertools import groupby
+from operator import itemgetter
 
 from memlane.events.model import Record
 from memlane.projections import memory_events
-from memlane.projections.bulk_sql import Bound, bind
+from memlane.projections.bulk_sql import Bound, Row, bind
 from memlane.projections.fold import INSERT_MEMORY, REFRESH, Op, event_ops
 
 _TABLE = re.compile(r"^(?:INSERT(?: OR \w+)? INTO|UPDATE|DELETE FROM)\s+(\w+)")
@@ -36,9 +38,9 @@ class Plan:
 
     def __init__(self) -> None:
         self._tables: dict[str, list[Op]] = {}
-        self._levels: list[dict[str, list[tuple[object, ...]]]] = []
+        self._levels: list[dict[str, list[Row]]] = []
         self._last: dict[object, tuple[int, str, int]] = {}  # memory: (level, sql, row index)
-        self._indexed: list[tuple[object, ...]] = []  # per-memory index rows: a set, any order
+        self._indexed: list[Row] = []  # per-memory index rows: a set, any order
 
     def add_record(self, record: Record) -> None:
         for op in event_ops(record):
@@ -47,13 +49,13 @@ class Plan:
 
     def add(self, op: Op) -> None:
         sql = op[0]
-        table = _TABLES.get(sql) or _table_of(sql)
+        table = _table_of(sql)
         if table == "memories":
             self._add_memory_op(sql, op[1])
         else:
             self._tables.setdefault(table, []).append(op)
 
-    def _add_memory_op(self, sql: str, params: tuple[object, ...]) -> None:
+    def _add_memory_op(self, sql: str, params: Row) -> None:
         memory = params[_id_position(sql)]
         last = self._last.get(memory)
         if last is not None and sql == REFRESH and last[1] == REFRESH:
@@ -69,14 +71,9 @@ class Plan:
     def statements(self) -> list[Bound]:
         """The statements bound to their rows, in an order that gives the rows log order
         would."""
-        runs: list[tuple[str, list[tuple[object, ...]]]] = []
-        for ops in self._tables.values():
-            for sql, params in ops:
-                if runs and runs[-1][0] == sql:
-                    runs[-1][1].append(params)
-                else:
-                    runs.append((sql, [params]))
-        found = [bound for sql, rows in runs for bound in bind(sql, rows)]
+        found = [bound for ops in self._tables.values()
+                 for sql, run in groupby(ops, key=itemgetter(0))
+                 for bound in bind(sql, [params for _, params in run])]
         found += [bound for level in self._levels for sql, rows in level.items()
                   for bound in bind(sql, rows, distinct_ids=True)]
         if self._indexed:
@@ -84,14 +81,11 @@ class Plan:
         return found
 
 
-_TABLES: dict[str, str] = {}  # statement: the table it writes (the fold has a few dozen)
-
-
+@cache
 def _table_of(sql: str) -> str:
     match = _TABLE.match(sql)
     if match is None:
         raise ValueError(f"cannot tell which table this statement writes: {sql}")
-    _TABLES[sql] = match.group(1)
     return match.group(1)
 
 

@@ -129,8 +129,7 @@ class Projections:
                         committing = commits.submit(self.sqlite.commit, prepared)
                     with self.lock:
                         self.vectors.apply([r for r in batch if r.seq > self.vectors.applied_seq])
-                    forgets = forgets or any(isinstance(r.event, ForgetRequested | Forgotten)
-                                             for r in batch)
+                    forgets = forgets or _names_a_forget(batch)
                     count += len(batch)
                     if progress is not None:
                         progress(batch[-1].seq - first, last_seq - first)
@@ -149,7 +148,7 @@ class Projections:
         with self.lock:
             self.sqlite.apply([r for r in records if r.seq > self.sqlite.applied_seq])
             self.vectors.apply([r for r in records if r.seq > self.vectors.applied_seq])
-        if any(isinstance(r.event, ForgetRequested | Forgotten) for r in records):
+        if _names_a_forget(records):
             self.postings.drop()  # a forgotten memory's words leave memory too
 
     def save_vectors(self) -> None:
@@ -245,6 +244,10 @@ def _open_checked(path: Path) -> SqliteProjection | str:
         return projection
     projection.close()
     return f"{path}: {problem}"
+
+
+def _names_a_forget(records: Sequence[Record]) -> bool:
+    return any(isinstance(r.event, ForgetRequested | Forgotten) for r in records)
 
 
 def _sqlite_files(path: Path) -> list[Path]:
