@@ -7,11 +7,11 @@ this module before anything that imports numpy. A value the user set is kept.
   10,000 x 384 scan took 9-19 ms p50 that way against 1.0 ms on one thread, and used four to
   seven times the CPU (bench.search_stages). ONNX Runtime has its own threads.
 - **No transparent huge pages for numpy's arrays.** numpy asks the kernel for huge pages for
-  every array of 4 MiB or more. On the virtual machines memlane was measured on, a first touch
+  every array of 4 MiB or more. On the virtual machine memlane was measured on, a first touch
   of such memory ran at ~100 MB/s against ~1.8 GB/s for normal pages: growing the flat vector
-  matrix of a 100k-memory replay (copies of 50-150 MB) took 1.5-2.9 s of a 10-16 s replay that
-  way, 0.65 s without (bench.bench_log), and a growth step holds the vectors' lock meanwhile.
-  The price: a scan of 20k x 384 vectors took 1.96-2.05 ms p50 against 1.73-1.98 with them.
+  matrix of a 100k-memory replay (copies of 50-150 MB) took seconds that way, and a growth
+  step holds the vectors' lock meanwhile. The price: a scan of the flat matrix runs a little
+  slower (profiled, not benchmarked: the session of 2026-12-04 23:25 UTC, its closing note).
 """
 
 from __future__ import annotations
