@@ -36,19 +36,20 @@ from memlane.events.model import (
 def referenced(event: Event | Unknown) -> tuple[int, ...]:
     """Every memory id an event mentions."""
     match event:
+        # the kinds most of a log holds first: a case tries its classes one by one
         case Stored():
             return (event.id,)
-        case Consolidated():
-            return (event.id, *event.sources)
         case Linked():
             return (event.a, event.b)
+        case (Embedded() | Recalled() | Routed() | Reprieved() | Promoted() | Expired()
+              | Restored() | Forgotten() | Reinforced() | Used() | Pinned()):
+            return (event.memory,)
+        case Consolidated():
+            return (event.id, *event.sources)
         case Clustered() | ConsolidationRejected():
             return event.members
         case ForgetRequested() | Shown() | Tallied() | Embeddings():
             return event.memories
-        case (Embedded() | Routed() | Recalled() | Reprieved() | Promoted() | Expired()
-              | Restored() | Forgotten() | Reinforced() | Used() | Pinned()):
-            return (event.memory,)
         case ThresholdSet() | ModelChanged() | Unknown():
             return ()
         case _:

@@ -9,8 +9,10 @@ ops on different memories commute too. A plan therefore keeps log order only whe
   is one call (the links take one call a batch);
 - each memory keeps its own ops in log order: its n-th op goes to level n, and a level holds
   one op per memory at most, so the ops of a level commute and equal statements are one call.
-  A refresh right after a refresh of the same memory replaces it: it sets the same columns to a
-  later seq.
+- an op that sets a column of the row its memory's previous op inserted or set alike is folded
+  into that op's row (:data:`_FOLDED`): a refresh after a refresh keeps the later seq, and a
+  memory stored, embedded and linked in one batch is one insert instead of an insert and
+  two updates (each update rewrites the whole row, text and all).
 
 Without the levels, a batch of links and recalls interleaves its updates so that each run of
 equal statements holds ~9 rows: a replay made ~12k calls per 100k events, ~70 with them. Each
@@ -27,10 +29,18 @@ from operator import itemgetter
 from memlane.events.model import Record
 from memlane.projections import memory_events
 from memlane.projections.bulk_sql import Bound, Row, bind
-from memlane.projections.fold import INSERT_MEMORY, REFRESH, Op, event_ops
+from memlane.projections.fold import EMBED, INSERT_MEMORY, INSERTED_COLUMNS, REFRESH, Op, event_ops
 
 _TABLE = re.compile(r"^(?:INSERT(?: OR \w+)? INTO|UPDATE|DELETE FROM)\s+(\w+)")
 _BY_ID = re.compile(r"\bWHERE id = \?[^?]*$")  # the id is the statement's last parameter
+
+# (a memory's previous op, its next op): (where in the previous op's row, what in the next's).
+# The insert leaves ``reprieves`` at 0, as a refresh sets it.
+_FOLDED: dict[tuple[str, str], tuple[int, int]] = {
+    (REFRESH, REFRESH): (0, 0),
+    (INSERT_MEMORY, REFRESH): (INSERTED_COLUMNS.index("refreshed_seq"), 0),
+    (INSERT_MEMORY, EMBED): (INSERTED_COLUMNS.index("embedded_by"), 0),
+}
 
 
 class Plan:
@@ -58,8 +68,11 @@ class Plan:
     def _add_memory_op(self, sql: str, params: Row) -> None:
         memory = params[_id_position(sql)]
         last = self._last.get(memory)
-        if last is not None and sql == REFRESH and last[1] == REFRESH:
-            self._levels[last[0]][REFRESH][last[2]] = params
+        if last is not None and (folded := _FOLDED.get((last[1], sql))) is not None:
+            rows = self._levels[last[0]][last[1]]
+            row = list(rows[last[2]])
+            row[folded[0]] = params[folded[1]]
+            rows[last[2]] = tuple(row)
             return
         level = 0 if last is None else last[0] + 1
         if level == len(self._levels):
@@ -75,9 +88,9 @@ class Plan:
                  for sql, run in groupby(ops, key=itemgetter(0))
                  for bound in bind(sql, [params for _, params in run])]
         found += [bound for level in self._levels for sql, rows in level.items()
-                  for bound in bind(sql, rows, distinct_ids=True)]
+                  for bound in bind(sql, sorted(rows, key=_id_of(sql)), distinct_ids=True)]
         if self._indexed:
-            found += bind(memory_events.INSERT, self._indexed)
+            found += bind(memory_events.INSERT, sorted(self._indexed))
         return found
 
 
@@ -87,6 +100,11 @@ def _table_of(sql: str) -> str:
     if match is None:
         raise ValueError(f"cannot tell which table this statement writes: {sql}")
     return match.group(1)
+
+
+@cache
+def _id_of(sql: str) -> itemgetter[object]:
+    return itemgetter(_id_position(sql))
 
 
 @cache

@@ -106,4 +106,4 @@ def _json_exact(rows: list[Row]) -> bool:
     """Whether JSON carries every float of ``rows`` (the fold's float columns hold a float in
     every row, so the first row tells where they are)."""
     floats = [i for i, value in enumerate(rows[0]) if type(value) is float]
-    return all(math.isfinite(row[i]) for row in rows for i in floats)  # type: ignore[arg-type]
+    return not floats or all(math.isfinite(row[i]) for row in rows for i in floats)  # type: ignore[arg-type]

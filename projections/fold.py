@@ -42,13 +42,14 @@ from memlane.events.model import (
 
 Op = tuple[str, tuple[object, ...]]
 
-INSERT_MEMORY = (
-    "INSERT INTO memories (id, project, kind, source, text, tags, content_hash, state, proven,"
-    " created_at, updated_at, idempotency_key, redactions, refreshed_seq)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
+INSERTED_COLUMNS = ("id", "project", "kind", "source", "text", "tags", "content_hash", "state",
+                    "proven", "created_at", "updated_at", "idempotency_key", "redactions",
+                    "refreshed_seq", "embedded_by")
+INSERT_MEMORY = (f"INSERT INTO memories ({', '.join(INSERTED_COLUMNS)})"
+                 f" VALUES ({', '.join('?' * len(INSERTED_COLUMNS))})")
 INSERT_FTS = "INSERT INTO memories_fts (rowid, text) VALUES (?, ?)"
 REFRESH = "UPDATE memories SET reprieves = 0, refreshed_seq = ? WHERE id = ?"
+EMBED = "UPDATE memories SET embedded_by = ? WHERE id = ?"
 SET_STATE = "UPDATE memories SET state = ?, updated_at = ? WHERE id = ? AND state != 'forgotten'"
 
 
@@ -63,9 +64,19 @@ def event_ops(record: Record) -> list[Op]:
     :func:`memlane.projections.memory_events.rows_of`)."""
     at = _iso(record.at)
     event = record.event
-    match event:
+    match event:  # the kinds most of a log holds first: cases are tried in turn
         case Stored():
             return _insert_memory(event.id, event, at, proven=False)
+        case Embedded():
+            return [(EMBED, (event.pipeline, event.memory))]
+        case Linked():
+            a, b = sorted((event.a, event.b))
+            return [("INSERT OR REPLACE INTO links (a, b, similarity, seq) VALUES (?, ?, ?, ?)",
+                     (a, b, event.similarity, record.seq)),
+                    (REFRESH, (record.seq, a)), (REFRESH, (record.seq, b))]
+        case Recalled():
+            return [("UPDATE memories SET recalls = recalls + 1, reprieves = 0, last_recalled_at = ?,"
+                     " refreshed_seq = ? WHERE id = ?", (at, record.seq, event.memory))]
         case Consolidated():
             return [
                 *_insert_memory(event.id, event, at, proven=True),
@@ -73,17 +84,8 @@ def event_ops(record: Record) -> list[Op]:
                   for s in event.sources],
                 ("UPDATE clusters SET consolidated_into = ? WHERE id = ?", (event.id, event.cluster)),
             ]
-        case Embedded():
-            return [("UPDATE memories SET embedded_by = ? WHERE id = ?",
-                     (event.pipeline, event.memory))]
         case Embeddings():
-            return [("UPDATE memories SET embedded_by = ? WHERE id = ?", (event.pipeline, memory))
-                    for memory in event.memories]
-        case Linked():
-            a, b = sorted((event.a, event.b))
-            return [("INSERT OR REPLACE INTO links (a, b, similarity, seq) VALUES (?, ?, ?, ?)",
-                     (a, b, event.similarity, record.seq)),
-                    (REFRESH, (record.seq, a)), (REFRESH, (record.seq, b))]
+            return [(EMBED, (event.pipeline, memory)) for memory in event.memories]
         case Clustered():
             return [
                 ("INSERT INTO clusters (id, cohesion, created_at) VALUES (?, ?, ?)",
@@ -96,9 +98,6 @@ def event_ops(record: Record) -> list[Op]:
                      " VALUES (?, ?, ?, ?, ?, ?)",
                      (event.memory, event.target, event.section, event.action, event.verdict,
                       record.seq))]
-        case Recalled():
-            return [("UPDATE memories SET recalls = recalls + 1, reprieves = 0, last_recalled_at = ?,"
-                     " refreshed_seq = ? WHERE id = ?", (at, record.seq, event.memory))]
         case Reinforced():
             return [("UPDATE memories SET repeats = repeats + 1, reprieves = 0, refreshed_seq = ?"
                      " WHERE id = ?", (record.seq, event.memory))]
@@ -196,5 +195,5 @@ def _insert_memory(memory_id: int, event: Stored | Consolidated, at: str, *, pro
     redactions = event.redactions if isinstance(event, Stored) else 0
     row = (memory_id, event.project, event.kind, source, event.text, _json(event.tags),
            event.content_hash, "proven" if proven else "active", int(proven), at, at, key,
-           redactions, memory_id)
+           redactions, memory_id, None)
     return [(INSERT_MEMORY, row), (INSERT_FTS, (memory_id, event.text))]

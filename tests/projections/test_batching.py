@@ -55,7 +55,8 @@ def record(seq: int, event: m.Event) -> m.Record:
 
 def test_a_replay_shaped_batch_runs_as_a_few_statements() -> None:
     """Stores, embeds, links and recalls of many memories interleave in the log; planned, each
-    statement runs about once per batch, and a memory's repeated refreshes leave one row."""
+    statement runs about once per batch, a memory's embed and refreshes go into its insert,
+    and only the refreshes after a recall are left as updates, one row per memory."""
     events: list[m.Event] = []
     for i in range(1, 301):
         events.append(m.Stored(id=i, text=f"note {i}", project="p", kind="note",
@@ -69,7 +70,13 @@ def test_a_replay_shaped_batch_runs_as_a_few_statements() -> None:
     assert len(statements) <= 15
     refreshes = [json.loads(params) for sql, params in statements
                  if sql.startswith("UPDATE memories SET reprieves = 0, ")]
-    assert 0 < sum(map(len, refreshes)) < 2 * 300
+    assert 0 < sum(map(len, refreshes)) <= 75  # the recalled memories'
+    assert not [sql for sql, _ in statements if sql.startswith("UPDATE memories SET embedded_by")]
+    inserted = next(json.loads(params) for sql, params in statements
+                    if sql.startswith("INSERT INTO memories ("))
+    assert len(inserted) == 300
+    assert all(embedded == "t:4" and refreshed > memory  # later than its store
+               for memory, *_, refreshed, embedded in inserted)
 
 
 def test_a_statement_on_memories_that_names_no_row_by_id_is_refused() -> None:
