@@ -58,15 +58,14 @@ class Plan:
         self._indexed += memory_events.rows_of(record)
 
     def add(self, op: Op) -> None:
-        sql = op[0]
-        table = _table_of(sql)
-        if table == "memories":
-            self._add_memory_op(sql, op[1])
-        else:
+        sql, params = op
+        table, id_at = _route(sql)
+        if id_at is None:
             self._tables.setdefault(table, []).append(op)
+        else:
+            self._add_memory_op(sql, params, params[id_at])
 
-    def _add_memory_op(self, sql: str, params: Row) -> None:
-        memory = params[_id_position(sql)]
+    def _add_memory_op(self, sql: str, params: Row, memory: object) -> None:
         last = self._last.get(memory)
         if last is not None and (folded := _FOLDED.get((last[1], sql))) is not None:
             rows = self._levels[last[0]][last[1]]
@@ -88,31 +87,30 @@ class Plan:
                  for sql, run in groupby(ops, key=itemgetter(0))
                  for bound in bind(sql, [params for _, params in run])]
         found += [bound for level in self._levels for sql, rows in level.items()
-                  for bound in bind(sql, sorted(rows, key=_id_of(sql)), distinct_ids=True)]
+                  for bound in bind(sql, sorted(rows, key=_ids_of(sql)), distinct_ids=True)]
         if self._indexed:
             found += bind(memory_events.INSERT, sorted(self._indexed))
         return found
 
 
 @cache
-def _table_of(sql: str) -> str:
+def _route(sql: str) -> tuple[str, int | None]:
+    """The table a statement writes and, on ``memories``, where its row id sits among its
+    parameters; a statement there that does not name one row by id would make the levels
+    unsafe, so it is refused."""
     match = _TABLE.match(sql)
     if match is None:
         raise ValueError(f"cannot tell which table this statement writes: {sql}")
-    return match.group(1)
-
-
-@cache
-def _id_of(sql: str) -> itemgetter[object]:
-    return itemgetter(_id_position(sql))
-
-
-@cache
-def _id_position(sql: str) -> int:
-    """Where a ``memories`` statement's row id sits among its parameters; a statement that
-    does not name one row by id would make the levels unsafe, so it is refused."""
+    table = match.group(1)
+    if table != "memories":
+        return table, None
     if sql == INSERT_MEMORY:
-        return 0
+        return table, 0
     if _BY_ID.search(sql) is None:
         raise ValueError(f"a statement on memories must name one row by id, last: {sql}")
-    return -1
+    return table, -1
+
+
+@cache
+def _ids_of(sql: str) -> itemgetter[object]:
+    return itemgetter(_route(sql)[1])

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+from collections.abc import Sequence
 from contextlib import closing
 from functools import cache
 from typing import NamedTuple
@@ -55,54 +56,78 @@ MAX_JSON_BYTES = 64 * 2**20
 
 
 class Bound(NamedTuple):
-    """One statement of a batch and what it binds: a JSON array of the rows as text (one
-    execute: a BLOB would be read as JSONB by SQLite 3.45.0), or the rows (``executemany``)."""
+    """One statement of a batch and what it binds: one execute's parameters (the rows as a
+    JSON array in text, as a BLOB would be read as JSONB by SQLite 3.45.0, then the values
+    every row shares), or the rows (``executemany``)."""
 
     sql: str
-    params: str | list[Row]
+    params: tuple[object, ...] | list[Row]
 
 
 def bind(sql: str, rows: list[Row], *, distinct_ids: bool = False) -> list[Bound]:
     """``rows`` bound for ``sql`` as one statement or, in order, several;
-    ``distinct_ids``: each row names another row by id."""
-    form = json_form(sql, distinct_ids=distinct_ids) if JSON_ROWS else None
-    if form is None or not _json_exact(rows):
+    ``distinct_ids``: each row names another row by id. A column that holds one value in
+    every row is bound once, outside the JSON (SQLite 3.40 parses a row's JSON again for
+    each column it extracts: a replay's inserts ran twice as long with every column in it)."""
+    if not JSON_ROWS or json_form(sql, distinct_ids=distinct_ids, shared=()) is None:
         return [Bound(sql, rows)]
-    payload = _encode(rows)
+    shared = _shared_columns(rows)
+    kept = [i for i in range(len(rows[0])) if i not in shared]
+    varying = [[row[i] for i in kept] for row in rows] if shared else rows
+    if not _json_exact(varying):
+        return [Bound(sql, rows)]
+    payload = _encode(varying)
     if b"\\u0000" in payload:
         return [Bound(sql, rows)]
     if len(payload) <= MAX_JSON_BYTES or len(rows) == 1:
-        return [Bound(form, payload.decode())]
+        form = json_form(sql, distinct_ids=distinct_ids, shared=shared)
+        return [Bound(form, (payload.decode(), *[rows[0][i] for i in shared]))]  # type: ignore[arg-type]
     half = len(rows) // 2
     return (bind(sql, rows[:half], distinct_ids=distinct_ids)
             + bind(sql, rows[half:], distinct_ids=distinct_ids))
 
 
 def run(conn: sqlite3.Connection, bound: Bound) -> None:
-    if isinstance(bound.params, str):
-        conn.execute(bound.sql, (bound.params,))
+    if isinstance(bound.params, tuple):
+        conn.execute(bound.sql, bound.params)
     else:
         conn.executemany(bound.sql, bound.params)
 
 
 @cache
-def json_form(sql: str, *, distinct_ids: bool) -> str | None:
-    """The statement that runs ``sql`` over a JSON array of its rows, if it has one."""
+def json_form(sql: str, *, distinct_ids: bool, shared: tuple[int, ...]) -> str | None:
+    """The statement that runs ``sql`` over a JSON array of its rows (``?1``), if it has one;
+    the parameters at the positions ``shared`` are bound after it (``?2`` on), once."""
     if insert := _INSERT.match(sql):
-        values = ", ".join(f"json_extract(value, '$[{i}]')"
+        values = ", ".join(_value(i, "value", shared)
                            for i in range(insert.group(2).count("?")))
-        return f"{insert.group(1)} SELECT {values} FROM json_each(?) ORDER BY key"
+        return f"{insert.group(1)} SELECT {values} FROM json_each(?1) ORDER BY key"
     if (update := _BY_ID.match(sql)) and distinct_ids:
         table, assignments, rest = update.groups()
         parts = assignments.split("?")
-        columns = "".join(f"{part}json_extract(row.value, '$[{i}]')"
+        columns = "".join(f"{part}{_value(i, 'row.value', shared)}"
                           for i, part in enumerate(parts[:-1])) + parts[-1]
-        return (f"UPDATE {table} SET {columns} FROM json_each(?) AS row"
-                f" WHERE {table}.id = json_extract(row.value, '$[{len(parts) - 1}]'){rest}")
+        return (f"UPDATE {table} SET {columns} FROM json_each(?1) AS row"
+                f" WHERE {table}.id = {_value(len(parts) - 1, 'row.value', shared)}{rest}")
     return None
 
 
-def _json_exact(rows: list[Row]) -> bool:
+def _value(position: int, row: str, shared: tuple[int, ...]) -> str:
+    """Parameter ``position`` of a row: a bound parameter if shared, else its JSON element."""
+    if position in shared:
+        return f"?{2 + shared.index(position)}"
+    return f"json_extract({row}, '$[{position - sum(i < position for i in shared)}]')"
+
+
+def _shared_columns(rows: list[Row]) -> tuple[int, ...]:
+    """The positions where the rows (two or more) hold one value of one type."""
+    if len(rows) < 2:
+        return ()
+    return tuple(i for i, value in enumerate(rows[0])
+                 if all(row[i] == value and type(row[i]) is type(value) for row in rows))
+
+
+def _json_exact(rows: Sequence[Sequence[object]]) -> bool:
     """Whether JSON carries every float of ``rows`` (the fold's float columns hold a float in
     every row, so the first row tells where they are)."""
     floats = [i for i, value in enumerate(rows[0]) if type(value) is float]

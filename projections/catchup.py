@@ -6,15 +6,18 @@ import json
 import os
 import sqlite3
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
+from operator import attrgetter
 from pathlib import Path
 
 from memlane.events.log import read_log
 from memlane.events.model import ForgetRequested, Forgotten, Record
 from memlane.projections import memory_events, sqlite_store, vector_store
 from memlane.projections.damage import DamageReport, integrity_problem, set_aside
+from memlane.projections.flat_vectors import keys_path
 from memlane.projections.postings import PostingsCache
 from memlane.projections.read_pool import ReadPool
 from memlane.projections.sqlite_store import ProjectionDamaged, SqliteProjection
@@ -22,6 +25,8 @@ from memlane.projections.vector_store import VectorProjection
 
 CATCH_UP_BATCH = 20000
 Progress = Callable[[int, int], None]  # seqs replayed, seqs to replay
+_FORGETS = frozenset({ForgetRequested, Forgotten})
+_seq_of = attrgetter("seq")
 
 
 class Projections:
@@ -121,14 +126,14 @@ class Projections:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memlane-replay") as commits:
             try:
                 while batch := list(islice(records, CATCH_UP_BATCH)):
-                    fresh = [r for r in batch if r.seq > sqlite_from]
+                    fresh = _after(batch, sqlite_from)
                     prepared = sqlite_store.prepare(fresh) if fresh else None
                     if committing is not None:
                         committing.result()
                     if prepared is not None:
                         committing = commits.submit(self.sqlite.commit, prepared)
                     with self.lock:
-                        self.vectors.apply([r for r in batch if r.seq > self.vectors.applied_seq])
+                        self.vectors.apply(_after(batch, self.vectors.applied_seq))
                     forgets = forgets or _names_a_forget(batch)
                     count += len(batch)
                     if progress is not None:
@@ -146,8 +151,8 @@ class Projections:
     def apply(self, records: Sequence[Record]) -> None:
         """Apply committed records; each projection skips what it already has."""
         with self.lock:
-            self.sqlite.apply([r for r in records if r.seq > self.sqlite.applied_seq])
-            self.vectors.apply([r for r in records if r.seq > self.vectors.applied_seq])
+            self.sqlite.apply(_after(records, self.sqlite.applied_seq))
+            self.vectors.apply(_after(records, self.vectors.applied_seq))
         if _names_a_forget(records):
             self.postings.drop()  # a forgotten memory's words leave memory too
 
@@ -246,8 +251,13 @@ def _open_checked(path: Path) -> SqliteProjection | str:
     return f"{path}: {problem}"
 
 
+def _after(records: Sequence[Record], seq: int) -> Sequence[Record]:
+    """The records past ``seq`` (records come in log order: a search, not a scan)."""
+    return records[bisect_right(records, seq, key=_seq_of):]
+
+
 def _names_a_forget(records: Sequence[Record]) -> bool:
-    return any(isinstance(r.event, ForgetRequested | Forgotten) for r in records)
+    return not _FORGETS.isdisjoint(type(r.event) for r in records)
 
 
 def _sqlite_files(path: Path) -> list[Path]:
@@ -255,7 +265,7 @@ def _sqlite_files(path: Path) -> list[Path]:
 
 
 def _vector_files(path: Path) -> list[Path]:
-    return [path, vector_store.keys_path(path), path.with_name(path.name + ".json")]
+    return [path, keys_path(path), path.with_name(path.name + ".json")]
 
 
 def _staging(path: Path) -> Path:

@@ -1,16 +1,28 @@
-"""Vectors as one float32 matrix with a parallel key array: exact search by a matrix product.
+"""Vectors as one float32 matrix with a parallel key array, both mapped from their files:
+exact search by a matrix product, nothing to build, and nothing to copy at a load or a save.
 
-Below a few tens of thousands of vectors an exact scan is as fast as a graph search and costs
-nothing to build. On disk the matrix and its keys are two raw little-endian files that a save
-rewrites in place from the first row that changed (new rows are appended), so a save after a
-few stores writes a few rows. A removal moves the last row into the freed slot; the save
-overwrites that slot and zeroes the bytes past the new end before truncating, so a removed
-vector's bytes are left in neither file.
+Below a few tens of thousands of vectors an exact scan is as fast as a graph search. The rows
+and the keys are two raw little-endian files mapped shared and sized to a capacity (doubled as
+it fills; what lies past the count is zeros). An add writes its rows into the files' pages and
+a removal moves the last row into the freed slot and zeroes the last, so a removed vector's
+bytes stay in neither file. A save flushes the pages to disk; the metadata written after it
+(count and checksums, :mod:`memlane.projections.vector_store`) says which rows it saved.
+Between saves the files run ahead of that: a kill leaves rows past the saved count (ignored
+at load) or, after a removal, rows that fail the checksum (the vectors are then replayed).
+
+A new matrix lives in temporary files of its own beside its target, moved over the target's
+files by its first save: until then the files there keep what their metadata describes.
+Blocks are reserved as the files grow, so a full disk is an error at the growth, never a
+``SIGBUS`` at a write into the mapping.
 """
 
 from __future__ import annotations
 
+import errno
+import itertools
+import mmap
 import os
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,20 +31,35 @@ import numpy as np
 
 ROW_DTYPE = np.dtype("<f4")
 KEY_DTYPE = np.dtype("<i8")
+MIN_CAPACITY = 1024
+_fresh_names = itertools.count(1)
 
 
 class FlatVectors:
-    """Rows ``[0, count)`` of ``rows`` hold the vectors of ``keys[0:count]``."""
+    """Rows ``[0, count)`` of the mapped rows hold the vectors of ``keys[0:count]``."""
 
-    def __init__(self, dims: int, capacity: int = 1024) -> None:
+    def __init__(self, dims: int, beside: Path, capacity: int = MIN_CAPACITY) -> None:
+        """An empty matrix whose first save goes to ``beside`` (until then: new files there)."""
         self.dims = dims
-        self._rows = np.zeros((capacity, dims), dtype=ROW_DTYPE)
-        self._norms = np.zeros(capacity, dtype=np.float32)
-        self._keys = np.zeros(capacity, dtype=KEY_DTYPE)
-        self._row_of: dict[int, int] = {}
         self.count = 0
-        self._changed_from = 0  # lowest row changed since the last save
-        self._saved_rows = 0  # rows the files held after the last save
+        self._row_of: dict[int, int] = {}
+        fresh = f"{beside.name}.flat-{os.getpid()}-{next(_fresh_names)}"
+        self._files = (beside.with_name(f"{fresh}.tmp"), beside.with_name(f"{fresh}.keys.tmp"))
+        # never saved, its files go with it (a save moves them away first)
+        weakref.finalize(self, _unlink, *self._files)
+        self._norms = np.zeros(0, dtype=np.float32)
+        self._map(max(capacity, MIN_CAPACITY))
+
+    def _map(self, capacity: int) -> None:
+        """Map the files at ``capacity`` rows (grown to it if shorter); the norms (in memory)
+        follow."""
+        self._mappings = (_mapped(self._files[0], ROW_DTYPE, capacity * self.dims),
+                          _mapped(self._files[1], KEY_DTYPE, capacity))
+        self._rows = np.frombuffer(self._mappings[0], dtype=ROW_DTYPE).reshape(capacity, self.dims)
+        self._keys = np.frombuffer(self._mappings[1], dtype=KEY_DTYPE)
+        norms = np.zeros(capacity, dtype=np.float32)
+        norms[:self.count] = self._norms[:self.count]
+        self._norms = norms
 
     def __len__(self) -> int:
         return self.count
@@ -66,20 +93,12 @@ class FlatVectors:
         self._norms[row] = np.linalg.norm(self._rows[row])
         self._keys[row] = key
         self._row_of[key] = row
-        self._changed_from = min(self._changed_from, row)
 
     def _reserve(self, needed: int) -> None:
-        capacity = len(self._keys)
-        if needed <= capacity:
-            return
-        capacity = max(needed, capacity * 2)
-        rows = np.zeros((capacity, self.dims), dtype=ROW_DTYPE)
-        rows[:self.count] = self._rows[:self.count]
-        norms = np.zeros(capacity, dtype=np.float32)
-        norms[:self.count] = self._norms[:self.count]
-        keys = np.zeros(capacity, dtype=KEY_DTYPE)
-        keys[:self.count] = self._keys[:self.count]
-        self._rows, self._norms, self._keys = rows, norms, keys
+        """Room for ``needed`` rows: the files grow (doubling) and are mapped again, with no
+        row copied (the old mapping goes with its last view)."""
+        if needed > len(self._keys):
+            self._map(max(needed, 2 * len(self._keys)))
 
     def remove(self, key: int) -> None:
         """Drop ``key``'s vector: the last row moves into its slot, the old last row is zeroed."""
@@ -93,7 +112,6 @@ class FlatVectors:
         self._norms[last] = 0
         self._keys[last] = 0
         self.count = last
-        self._changed_from = min(self._changed_from, row)
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The ``k`` keys of highest cosine similarity to ``vector``, best first (exact)."""
@@ -143,58 +161,84 @@ class FlatVectors:
         return (crc32c.crc32c(self._rows[:self.count].data),
                 crc32c.crc32c(self._keys[:self.count].data))
 
-    def save(self, path: Path, keys_path: Path, *, in_place: bool) -> None:
-        """Write the rows and keys: in place from the first changed row when the files hold
-        the last save, else to new files swapped in."""
-        if in_place and path.exists() and keys_path.exists():
-            start = min(self._changed_from, self._saved_rows)
-            _rewrite_tail(path, self._rows, start, self.count, self._saved_rows)
-            _rewrite_tail(keys_path, self._keys, start, self.count, self._saved_rows)
-        else:
-            for target, array in ((path, self._rows), (keys_path, self._keys)):
-                tmp = target.with_name(target.name + ".tmp")
-                with open(tmp, "wb") as f:
-                    f.write(array[:self.count].data)  # the rows' bytes, not a copy
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, target)
-        self._saved_rows = self._changed_from = self.count
+    def save(self, path: Path) -> None:
+        """Flush the rows and keys to disk; files still elsewhere than ``path`` (a new matrix,
+        or one moved) are then moved over the files there."""
+        for mapping in self._mappings:
+            mapping.flush()
+        if self._files[0] != path:
+            os.replace(self._files[1], keys_path(path))
+            os.replace(self._files[0], path)
+            self._files = (path, keys_path(path))
 
     @classmethod
-    def load(cls, path: Path, keys_path: Path, *, dims: int, count: int,
+    def load(cls, path: Path, *, dims: int, count: int,
              checksums: Sequence[int]) -> FlatVectors | None:
-        """The vectors saved at ``path``, or None if the files do not match their metadata."""
-        rows = np.fromfile(path, dtype=ROW_DTYPE)
-        keys = np.fromfile(keys_path, dtype=KEY_DTYPE)
-        if len(rows) != count * dims or len(keys) != count:
+        """The vectors saved at ``path`` (mapped in place), or None if the files do not hold
+        the ``count`` rows their metadata describes."""
+        files = (path, keys_path(path))
+        rows_in = min(_length(files[0]) // (ROW_DTYPE.itemsize * dims),
+                      _length(files[1]) // KEY_DTYPE.itemsize)
+        if rows_in < count:
             return None
-        flat = cls(dims, capacity=max(count, 1024))
-        flat.count = flat._saved_rows = flat._changed_from = count
-        flat._rows[:count] = rows.reshape(count, dims)
+        if count == 0:
+            return cls(dims, path)
+        flat = cls.__new__(cls)
+        flat.dims, flat.count, flat._files = dims, 0, files
+        flat._norms = np.zeros(0, dtype=np.float32)
+        flat._map(rows_in)  # as long as the files are: a load changes neither
+        flat.count = count
+        if list(flat.checksums()) != list(checksums):
+            return None
         flat._norms[:count] = np.linalg.norm(flat._rows[:count], axis=1)
-        flat._keys[:count] = keys
-        flat._row_of = {int(key): row for row, key in enumerate(keys.tolist())}
-        if list(flat.checksums()) != list(checksums) or len(flat._row_of) != count:
-            return None
-        return flat
+        flat._row_of = {int(key): row for row, key in enumerate(flat._keys[:count].tolist())}
+        return flat if len(flat._row_of) == count else None
+
+
+def keys_path(path: Path) -> Path:
+    """Where the flat layout keeps its key array, beside the vectors at ``path``."""
+    return path.with_name(path.name + ".keys")
+
+
+def _mapped(path: Path, dtype: np.dtype[np.generic], length: int) -> mmap.mmap:
+    """The file at ``path`` mapped shared as ``length`` items (created, or grown with zeros,
+    to that size first)."""
+    size = length * dtype.itemsize
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_size < size:
+            _reserve_blocks(fd, size)
+        return mmap.mmap(fd, size)
+    finally:
+        os.close(fd)
+
+
+def _reserve_blocks(fd: int, size: int) -> None:
+    """Grow the file to ``size``, its blocks allocated where the system can (macOS has no
+    ``posix_fallocate``; some file systems refuse it)."""
+    if hasattr(os, "posix_fallocate"):
+        try:
+            os.posix_fallocate(fd, 0, size)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+    os.ftruncate(fd, size)
+
+
+def _length(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return -1
+
+
+def _unlink(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def _unless_unit(norms: np.ndarray) -> np.ndarray | None:
     if np.all(np.abs(norms - 1) < 1e-5):
         return None
     return np.asarray(np.maximum(norms, np.float32(1e-30)))
-
-
-def _rewrite_tail(path: Path, array: np.ndarray, start: int, count: int, old_count: int) -> None:
-    """Rows ``[start, count)`` written over the file in place; rows past ``count`` zeroed,
-    then cut off."""
-    row_bytes = array.itemsize * (array.shape[1] if array.ndim == 2 else 1)
-    with open(path, "r+b") as f:
-        f.seek(start * row_bytes)
-        f.write(array[start:count].data)
-        if old_count > count:
-            f.write(bytes((old_count - count) * row_bytes))
-        f.flush()
-        os.fsync(f.fileno())
-        f.truncate(count * row_bytes)
-        os.fsync(f.fileno())

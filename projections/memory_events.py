@@ -20,7 +20,9 @@ PENDING = "memory_events_through"  # meta key: seqs up to here were folded befor
 
 
 def rows_of(record: Record) -> list[tuple[int, int]]:
-    return [(memory, record.seq) for memory in dict.fromkeys(referenced(record.event))]
+    """A memory named twice gives a row twice: the index ignores the second."""
+    seq = record.seq
+    return [(memory, seq) for memory in referenced(record.event)]
 
 
 def seqs_of(conn: sqlite3.Connection, memory: int) -> list[int]:

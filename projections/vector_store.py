@@ -33,7 +33,7 @@ from memlane.events.model import Embedded, Embeddings, ForgetRequested, Forgotte
 from memlane.events.model import Record
 from memlane.events.vector_codes import codes_rows, held, unit
 from memlane.projections import graph_save, graph_vectors
-from memlane.projections.flat_vectors import FlatVectors
+from memlane.projections.flat_vectors import FlatVectors, keys_path
 
 from usearch.index import Index  # isort: skip  (after graph_vectors: onnxruntime first)
 
@@ -104,7 +104,6 @@ class VectorProjection:
         self.index: Vectors | None = None
         self._changes = 0  # counts changes; the files hold those up to _saved_changes
         self._saved_changes = 0
-        self._saved_mode: str | None = None  # the layout the files on disk hold
         self.values: str | None = HELD_VALUES  # None: some vectors are the model's floats
         self.deferred = False  # while True a flat matrix stays flat (up to DEFERRED_UP_TO)
 
@@ -129,7 +128,6 @@ class VectorProjection:
     def move_to(self, path: Path) -> None:
         """Save to ``path`` from now on (the vectors in memory are unchanged)."""
         self.path = path
-        self._saved_mode = None
         self._changes += 1
 
     def load(self) -> bool:
@@ -144,10 +142,9 @@ class VectorProjection:
         if self.index is None:
             return False
         self.pipeline, self.applied_seq = meta["pipeline"], int(meta["applied_seq"])
-        self._saved_mode = meta.get("mode", "hnsw")
         self.values = meta.get("values")
         if self.values != HELD_VALUES and isinstance(self.index, FlatVectors):
-            self.index, self.values = _requantised(self.index), HELD_VALUES
+            self.index, self.values = _requantised(self.index, self.path), HELD_VALUES
             self._changes += 1
         self._settle()
         return True
@@ -178,7 +175,7 @@ class VectorProjection:
         match op:
             case ResetIndex():
                 if op.pipeline != self.pipeline:
-                    self.pipeline, self.index = op.pipeline, FlatVectors(op.dims)
+                    self.pipeline, self.index = op.pipeline, FlatVectors(op.dims, self.path)
                     self.values = HELD_VALUES
             case RemoveVector():
                 if self.index is not None and op.key in self.index:
@@ -191,7 +188,7 @@ class VectorProjection:
         if not run:
             return
         if self.pipeline is None:
-            self.pipeline, self.index = run[0].pipeline, FlatVectors(run[0].dims)
+            self.pipeline, self.index = run[0].pipeline, FlatVectors(run[0].dims, self.path)
         ops = [op for op in run if op.pipeline == self.pipeline]
         if not ops or self.index is None:
             return
@@ -221,7 +218,7 @@ class VectorProjection:
             self.index = graph_vectors.graph_of(*index.items())
         elif isinstance(index, Index) and len(index) < EXACT_BELOW * FLAT_AGAIN_BELOW:
             keys = [int(key) for key in index.keys]
-            flat = FlatVectors(index.ndim, capacity=max(len(keys), 1024))
+            flat = FlatVectors(index.ndim, self.path, capacity=len(keys))
             if keys:
                 flat.add(keys, self._held_in(index, keys))
             self.index, self.values = flat, HELD_VALUES
@@ -325,11 +322,10 @@ class VectorProjection:
         """The whole save in this thread (call under :attr:`_guard`)."""
         if self.index is None:
             remove_files(self.path)
-            self._saved_mode = None
             return
         meta, changes = self._meta(), self._changes
         if isinstance(self.index, FlatVectors):
-            self.index.save(self.path, self.keys_path, in_place=self._saved_mode == "flat")
+            self.index.save(self.path)
             meta["dims"] = self.index.dims
             meta["crc32c"], meta["keys_crc32c"] = self.index.checksums()
         else:
@@ -348,7 +344,6 @@ class VectorProjection:
         meta_tmp.write_text(json.dumps(meta))
         graph_save.fsync_path(meta_tmp)
         os.replace(meta_tmp, self.meta_path)
-        self._saved_mode = meta["mode"]
         self._saved_changes = changes
 
 
@@ -365,7 +360,7 @@ def _nothing() -> None:
 
 def _load(path: Path, meta: dict[str, Any]) -> Vectors | None:
     if meta.get("mode", "hnsw") == "flat":
-        return FlatVectors.load(path, keys_path(path), dims=int(meta["dims"]),
+        return FlatVectors.load(path, dims=int(meta["dims"]),
                                 count=int(meta["count"]),
                                 checksums=(meta["crc32c"], meta["keys_crc32c"]))
     if graph_save.checksum(path) != (meta["size"], meta["crc32c"]):
@@ -374,21 +369,17 @@ def _load(path: Path, meta: dict[str, Any]) -> Vectors | None:
     return index if index is not None and len(index) == meta["count"] else None
 
 
-def _requantised(index: FlatVectors) -> FlatVectors:
+def _requantised(index: FlatVectors, beside: Path) -> FlatVectors:
     """The same vectors, held quantised (an upgrade of vectors saved as the model's floats)."""
     keys, rows = index.items()
-    flat = FlatVectors(index.dims, capacity=max(len(keys), 1024))
+    flat = FlatVectors(index.dims, beside, capacity=len(keys))
     flat.add([int(key) for key in keys], held(rows))
     return flat
 
 
-def keys_path(path: Path) -> Path:
-    """Where the flat layout keeps its key array, beside the vectors at ``path``."""
-    return path.with_name(path.name + ".keys")
-
-
 def remove_files(path: Path) -> None:
-    """Delete the vectors, their keys and their metadata."""
+    """Delete the vectors, their keys, their metadata and what unfinished saves left."""
+    graph_save.remove_leftovers(path)
     path.unlink(missing_ok=True)
     keys_path(path).unlink(missing_ok=True)
     path.with_name(path.name + ".json").unlink(missing_ok=True)

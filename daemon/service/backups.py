@@ -66,13 +66,14 @@ class Backups:
 
     def _copy_projections(self, target: Path) -> None:
         """SQLite through a read connection's online backup (a snapshot that does not stop
-        the projector); the vectors as saved, under the projections' save lock."""
+        the projector); the vectors as saved, under the projections' save lock and their lock
+        (an apply writes into the flat matrix's files between saves)."""
         projections = self._reader.projections
         target.mkdir(mode=0o700)
         with projections.reads.connection() as source:  # a forget's scrub waits for it
             copy_sqlite(source, target / projections.sqlite_path.name)
         projections.save_vectors()
-        with projections.saving:
+        with projections.saving, projections.lock:
             copy_vector_files(projections.vectors_path, target)
 
 

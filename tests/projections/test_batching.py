@@ -53,7 +53,7 @@ def record(seq: int, event: m.Event) -> m.Record:
     return m.Record(seq=seq, at=AT, event=event)
 
 
-def test_a_replay_shaped_batch_runs_as_a_few_statements() -> None:
+def test_a_replay_shaped_batch_runs_as_a_few_statements(tmp_path: Path) -> None:
     """Stores, embeds, links and recalls of many memories interleave in the log; planned, each
     statement runs about once per batch, a memory's embed and refreshes go into its insert,
     and only the refreshes after a recall are left as updates, one row per memory."""
@@ -66,17 +66,19 @@ def test_a_replay_shaped_batch_runs_as_a_few_statements() -> None:
         events += [m.Linked(a=j, b=i, similarity=0.8) for j in range(max(1, i - 3), i)]
         if i % 4 == 0:
             events.append(m.Recalled(memory=i - 1, query="q", rank=1, score=0.5))
-    statements = prepare([record(n, e) for n, e in enumerate(events, start=1)]).statements
+    batch = prepare([record(n, e) for n, e in enumerate(events, start=1)])
+    statements = batch.statements
     assert len(statements) <= 15
-    refreshes = [json.loads(params) for sql, params in statements
+    refreshes = [json.loads(params[0]) for sql, params in statements
                  if sql.startswith("UPDATE memories SET reprieves = 0, ")]
     assert 0 < sum(map(len, refreshes)) <= 75  # the recalled memories'
     assert not [sql for sql, _ in statements if sql.startswith("UPDATE memories SET embedded_by")]
-    inserted = next(json.loads(params) for sql, params in statements
-                    if sql.startswith("INSERT INTO memories ("))
-    assert len(inserted) == 300
-    assert all(embedded == "t:4" and refreshed > memory  # later than its store
-               for memory, *_, refreshed, embedded in inserted)
+    projection = SqliteProjection(tmp_path / "p.sqlite3")
+    projection.commit(batch)
+    assert projection.conn.execute(  # each embedded, and refreshed later than its store
+        "SELECT count(*) FROM memories WHERE embedded_by = 't:4' AND refreshed_seq > id"
+    ).fetchone() == (300,)
+    projection.close()
 
 
 def test_a_statement_on_memories_that_names_no_row_by_id_is_refused() -> None:

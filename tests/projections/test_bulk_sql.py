@@ -36,8 +36,8 @@ def test_plain_rows_go_as_json_and_give_the_same_rows() -> None:
     """Inserts (a later row replacing an earlier one) and updates by id, bound as JSON."""
     updates = [("renamed", 5, 3), ("also", 1, 1), ("nobody", 1, 99)]
     # as text: SQLite 3.45.0 reads a BLOB given to a JSON function as JSONB
-    assert [type(b.params) for b in bind(INSERT, ROWS)] == [str]
-    assert [type(b.params) for b in bind(UPDATE, updates, distinct_ids=True)] == [str]
+    assert [type(b.params[0]) for b in bind(INSERT, ROWS)] == [str]
+    assert [type(b.params[0]) for b in bind(UPDATE, updates, distinct_ids=True)] == [str]
     expected = table((INSERT, ROWS), (UPDATE, updates), json=False)
     assert table((INSERT, ROWS), (UPDATE, updates), json=True) == expected
 
@@ -71,6 +71,26 @@ def test_a_run_of_rows_past_the_size_of_one_value_is_bound_in_parts(
     order (a later row still replaces an earlier one)."""
     monkeypatch.setattr(bulk_sql, "MAX_JSON_BYTES", 100)
     bound = bind(INSERT, ROWS)
-    assert len(bound) > 1 and all(len(b.params) <= 100 or len(json.loads(b.params)) == 1
+    assert len(bound) > 1 and all(len(b.params[0]) <= 100 or len(json.loads(b.params[0])) == 1
                                   for b in bound)
     assert table((INSERT, ROWS), json=True) == table((INSERT, ROWS), json=False)
+
+
+def test_a_column_every_row_shares_is_bound_once_outside_the_json() -> None:
+    """Bound as itself, it is exact even where JSON would not be (NUL, inf); equal values of
+    different types (1, 1.0, True: stored apart where a column has no type) are not shared."""
+    insert = "INSERT INTO u (id, a, b, c) VALUES (?, ?, ?, ?)"
+    rows: list[tuple[object, ...]] = [(1, "x\x00y", math.inf, 1), (2, "x\x00y", math.inf, 1.0),
+                                      (3, "x\x00y", math.inf, True)]
+    [bound] = bind(insert, rows)
+    assert json.loads(bound.params[0]) == [[1, 1], [2, 1.0], [3, True]]
+    assert bound.params[1:] == ("x\x00y", math.inf)
+    stored = []
+    for statements in ([bound], [bulk_sql.Bound(insert, rows)]):
+        conn = sqlite3.connect(":memory:")
+        conn.execute("CREATE TABLE u (id INTEGER PRIMARY KEY, a, b, c)")
+        for each in statements:
+            run(conn, each)
+        stored.append(conn.execute("SELECT id, a, b, c, typeof(c) FROM u").fetchall())
+    assert stored[0] == stored[1]
+    assert [row[-1] for row in stored[0]] == ["integer", "real", "integer"]

@@ -144,7 +144,7 @@ def saved_as_floats(tmp_path: Path, records: list[Record], *, graph: bool) -> No
         index = graph_vectors.Index(ndim=DIMS, metric="cos", dtype="f32")
         index.add(np.asarray(keys, dtype=np.uint64), rows)
     else:
-        index = FlatVectors(DIMS)
+        index = FlatVectors(DIMS, tmp_path / "old.usearch")
         index.add(keys, rows)
     saved = VectorProjection(tmp_path / "old.usearch")
     saved.index, saved.pipeline, saved.applied_seq = index, "m:16", records[-1].seq
