@@ -1,7 +1,8 @@
 """The vector projection: one vector per memory id for the active embedding pipeline.
 
 Two layouts, chosen by size: below :data:`EXACT_BELOW` vectors a flat float32 matrix
-(:mod:`memlane.projections.flat_vectors`: exact scan, nothing to build, saved in place); from
+(:mod:`memlane.projections.flat_vectors`: exact scan, nothing to build, mapped from its files,
+so a save flushes what changed); from
 there on a usearch HNSW graph of the int8 codes (:mod:`memlane.projections.graph_vectors`),
 built in batches on every core. The projection switches by itself as it grows (and back, with
 some slack, as it shrinks); during a replay (start-up catch-up, ``memlane rebuild``) a flat
