@@ -165,6 +165,20 @@ class Projections:
                 finish = self.vectors.begin_save()
             finish()
 
+    def copy_saved_vectors(self, copy: Callable[[], None]) -> None:
+        """Save the vectors, then run ``copy`` on the files saved before any apply changes
+        them: under the lock for a flat matrix (every apply writes into its files), after the
+        save for a graph (its files change only when saved, which :attr:`saving` holds off)."""
+        with self.saving:
+            with self.lock:
+                finish = self.vectors.begin_save() if self.vectors.dirty else None
+                if self.vectors.mode == "flat":
+                    copy()
+                    return
+            if finish is not None:
+                finish()
+            copy()
+
     def scrub_sqlite(self) -> None:
         """Purge forgotten text from the database files (call under :attr:`lock`; idempotent):
         merge the full-text index (dropping deleted entries), rewrite the database without

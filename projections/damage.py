@@ -7,6 +7,7 @@ not damage: rebuilding cannot help, so the caller retries later instead.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import time
@@ -17,6 +18,9 @@ from pathlib import Path
 # primary SQLite result codes (the low byte of an extended code)
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
 SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN = 8, 10, 13, 14
+
+
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
 
 def _primary(exc: sqlite3.Error) -> int:
@@ -30,7 +34,10 @@ def is_corruption(exc: BaseException) -> bool:
 
 
 def is_storage_error(exc: BaseException) -> bool:
-    """A SQLite error from the disk under it (full, read-only, I/O): retry, do not rebuild."""
+    """An error from the disk under a projection (full, read-only, I/O), from SQLite or from
+    the vectors' files as they grow: retry, do not rebuild."""
+    if isinstance(exc, OSError):
+        return exc.errno in _STORAGE_ERRNOS
     return isinstance(exc, sqlite3.DatabaseError) and _primary(exc) in (
         SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN)
 

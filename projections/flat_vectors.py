@@ -7,8 +7,8 @@ it fills; what lies past the count is zeros). An add writes its rows into the fi
 a removal moves the last row into the freed slot and zeroes the last, so a removed vector's
 bytes stay in neither file. A save flushes the pages to disk; the metadata written after it
 (count and checksums, :mod:`memlane.projections.vector_store`) says which rows it saved.
-Between saves the files run ahead of that: a kill leaves rows past the saved count (ignored
-at load) or, after a removal, rows that fail the checksum (the vectors are then replayed).
+Between saves the files run ahead of that: a kill leaves rows past the saved count (the load
+cuts them off) or, after a removal, rows that fail the checksum (the vectors are replayed).
 
 A new matrix lives in temporary files of its own beside its target, moved over the target's
 files by its first save: until then the files there keep what their metadata describes.
@@ -156,6 +156,18 @@ class FlatVectors:
         """Every key and its row (views: valid until the next change)."""
         return self._keys[:self.count], self._rows[:self.count]
 
+    def _cut(self) -> None:
+        """Cut the files to the rows counted: what a process killed after its last save had
+        added past them is gone, so no vector forgotten since outlives its forget there.
+        Unmapped first (no mapping may reach past its file's end), mapped again after."""
+        self._rows = np.zeros((0, self.dims), dtype=ROW_DTYPE)
+        self._keys = np.zeros(0, dtype=KEY_DTYPE)
+        for mapping in self._mappings:
+            mapping.close()
+        os.truncate(self._files[0], self.count * self.dims * ROW_DTYPE.itemsize)
+        os.truncate(self._files[1], self.count * KEY_DTYPE.itemsize)
+        self._map(self.count)
+
     def checksums(self) -> tuple[int, int]:
         # read in place: a copy of 100k rows is 154 MB of fresh memory
         return (crc32c.crc32c(self._rows[:self.count].data),
@@ -175,7 +187,7 @@ class FlatVectors:
     def load(cls, path: Path, *, dims: int, count: int,
              checksums: Sequence[int]) -> FlatVectors | None:
         """The vectors saved at ``path`` (mapped in place), or None if the files do not hold
-        the ``count`` rows their metadata describes."""
+        the ``count`` rows their metadata describes; rows past them are cut off."""
         files = (path, keys_path(path))
         rows_in = min(_length(files[0]) // (ROW_DTYPE.itemsize * dims),
                       _length(files[1]) // KEY_DTYPE.itemsize)
@@ -186,10 +198,12 @@ class FlatVectors:
         flat = cls.__new__(cls)
         flat.dims, flat.count, flat._files = dims, 0, files
         flat._norms = np.zeros(0, dtype=np.float32)
-        flat._map(rows_in)  # as long as the files are: a load changes neither
+        flat._map(rows_in)
         flat.count = count
         if list(flat.checksums()) != list(checksums):
-            return None
+            return None  # the files left as found
+        if rows_in > count:
+            flat._cut()
         flat._norms[:count] = np.linalg.norm(flat._rows[:count], axis=1)
         flat._row_of = {int(key): row for row, key in enumerate(flat._keys[:count].tolist())}
         return flat if len(flat._row_of) == count else None

@@ -66,15 +66,12 @@ class Backups:
 
     def _copy_projections(self, target: Path) -> None:
         """SQLite through a read connection's online backup (a snapshot that does not stop
-        the projector); the vectors as saved, under the projections' save lock and their lock
-        (an apply writes into the flat matrix's files between saves)."""
+        the projector); the vectors as just saved, before an apply changes their files."""
         projections = self._reader.projections
         target.mkdir(mode=0o700)
         with projections.reads.connection() as source:  # a forget's scrub waits for it
             copy_sqlite(source, target / projections.sqlite_path.name)
-        projections.save_vectors()
-        with projections.saving, projections.lock:
-            copy_vector_files(projections.vectors_path, target)
+        projections.copy_saved_vectors(lambda: copy_vector_files(projections.vectors_path, target))
 
 
 def check_target(dest: str) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memlane.events.log import EventLog
+from memlane.events.log import EventLog, read_log
 from memlane.events.model import Embedded, Record
 from memlane.projections import catchup, graph_vectors, vector_store
 from memlane.projections.catchup import Projections
@@ -182,3 +182,36 @@ def test_an_interrupt_while_a_commit_fails_is_raised_as_the_interrupt(
         projections.catch_up(tmp_path / "log", 20)
     projections.reads.close()
     projections.sqlite.close()
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["flat", "graph"])
+def test_a_copy_of_the_saved_vectors_sees_no_apply_after_the_save(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, graph: bool) -> None:
+    """A backup copies the files as saved: an apply that comes meanwhile waits for the copy
+    of a flat matrix (it writes into its files); a graph's files change only when saved."""
+    if graph:
+        monkeypatch.setattr(vector_store, "EXACT_BELOW", 20)
+    write_vectors(tmp_path / "log", 40)
+    projections = Projections(tmp_path / "p.sqlite3", tmp_path / "v.usearch")
+    projections.catch_up(tmp_path / "log", 30)
+    later = list(read_log(tmp_path / "log", 31))
+    applied = threading.Event()
+    copies = tmp_path / "copy"
+    copies.mkdir()
+
+    def copy() -> None:
+        assert not projections.vectors.dirty  # saved just before
+        meanwhile = threading.Thread(target=lambda: (projections.apply(later), applied.set()))
+        meanwhile.start()
+        applied.wait(0.3)
+        for path in tmp_path.glob("v.usearch*"):
+            (copies / path.name).write_bytes(path.read_bytes())
+        copied.append(applied.is_set())
+
+    copied: list[bool] = []
+    projections.copy_saved_vectors(copy)
+    assert applied.wait(10) and projections.vectors.applied_seq == 40
+    assert copied == [graph]  # the graph's apply did not wait: its files stayed as saved
+    backup = vector_store.VectorProjection(copies / "v.usearch")
+    assert backup.load() and backup.applied_seq == 30 and len(backup) == 30
+    projections.close()

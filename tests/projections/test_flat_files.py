@@ -43,20 +43,34 @@ def test_a_new_matrix_is_written_beside_the_saved_files_until_its_first_save(
 
 
 def test_files_that_ran_ahead_of_the_last_save_load_as_that_save(tmp_path: Path) -> None:
-    """A kill after adds leaves rows past the saved count: the load takes the saved ones.
-    After a removal the saved rows no longer match: the load refuses them (a replay)."""
+    """A kill after adds leaves rows past the saved count: the load takes the saved ones and
+    cuts the others off, so none outlives a forget that the log no longer replays. After a
+    removal the saved rows no longer match: the load refuses them (a replay)."""
     rows = vectors(60, seed=6)
-    projection = VectorProjection(tmp_path / "v.usearch")
-    projection.apply([embedded(i + 1, i + 1, rows[i]) for i in range(30)])
-    projection.save()
-    projection.apply([embedded(i + 1, i + 1, rows[i]) for i in range(30, 60)])  # not saved
-    size = (tmp_path / "v.usearch").stat().st_size
-    loaded = VectorProjection(tmp_path / "v.usearch")
+    for name in ("ahead", "removed"):
+        (tmp_path / name).mkdir()
+    ahead = VectorProjection(tmp_path / "ahead" / "v.usearch")
+    ahead.apply([embedded(i + 1, i + 1, rows[i]) for i in range(30)])
+    ahead.save()
+    ahead.apply([embedded(i + 1, i + 1, rows[i]) for i in range(30, 60)])  # then killed
+    unsaved = ahead.vector(45).tobytes()
+    del ahead  # (the process is gone: nothing maps the files past their new end)
+    gc.collect()
+    assert any(unsaved in path.read_bytes() for path in (tmp_path / "ahead").iterdir())
+    loaded = VectorProjection(tmp_path / "ahead" / "v.usearch")
     assert loaded.load() and len(loaded) == 30 and loaded.applied_seq == 30
-    assert loaded.vector(31) is None and np.array_equal(loaded.vector(30), projection.vector(30))
-    assert (tmp_path / "v.usearch").stat().st_size == size  # a load changes no file
-    projection.apply([Record(seq=61, at=AT, event=Forgotten(memory=3, content_hash="0" * 32))])
-    assert not VectorProjection(tmp_path / "v.usearch").load()
+    assert loaded.vector(31) is None and loaded.search(rows[29], 1)[0][0] == 30
+    assert not any(unsaved in path.read_bytes() for path in (tmp_path / "ahead").iterdir())
+    loaded.apply([embedded(31, 31, rows[30])])  # the files grow again from the cut
+    assert loaded.search(rows[30], 1)[0][0] == 31
+
+    removed = VectorProjection(tmp_path / "removed" / "v.usearch")
+    removed.apply([embedded(i + 1, i + 1, rows[i]) for i in range(30)])
+    removed.save()
+    removed.apply([Record(seq=31, at=AT, event=Forgotten(memory=3, content_hash="0" * 32))])
+    del removed
+    gc.collect()
+    assert not VectorProjection(tmp_path / "removed" / "v.usearch").load()
 
 
 def test_a_matrix_never_saved_leaves_no_file_behind(

@@ -3,6 +3,8 @@ rebuild that runs while commits arrive loses none of them."""
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -176,4 +178,43 @@ def test_a_read_meeting_damage_repairs_and_answers(tmp_path: Path) -> None:
 
     assert anyio.run(main) == 200
     assert projections.damage.rebuilt_after_damage == 1
+    projections.close()
+
+
+def test_a_full_disk_under_the_growing_vectors_stalls_the_projector_until_it_has_room(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flat matrix reserves blocks as it grows: a full disk there is a storage error like
+    SQLite's, so the projector stalls and retries (not a crash), and resumes with room."""
+    log, db = projected(tmp_path, count=100)
+    projections = Projections(db, db.with_name("v.usearch"))
+    refusals = 0
+    fallocate = os.posix_fallocate
+
+    def full_twice(fd: int, offset: int, length: int) -> None:
+        nonlocal refusals
+        if refusals < 2:
+            refusals += 1
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        fallocate(fd, offset, length)
+
+    monkeypatch.setattr(os, "posix_fallocate", full_twice)
+    new = log.append(batch(log.last_seq + 1, 1100))  # past the matrix's first 1024 rows
+
+    async def main() -> list[str]:
+        projector = Projector(projections, log_dir=log.directory)
+        stalls = []
+        async with anyio.create_task_group() as tg:
+            await tg.start(projector.run)
+            await projector.push(new)
+            with anyio.fail_after(30):
+                while projector.applied_seq < new[-1].seq:
+                    if projector.stalled is not None:
+                        stalls.append(projector.stalled)
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+        return stalls
+
+    stalls = anyio.run(main)
+    assert refusals == 2 and stalls and "No space left" in stalls[0]
+    assert len(projections.vectors) == 1150
     projections.close()
