@@ -8,7 +8,7 @@ a removal moves the last row into the freed slot and zeroes the last, so a remov
 bytes stay in neither file. A save flushes the pages to disk; the metadata written after it
 (count and checksums, :mod:`memlane.projections.vector_store`) says which rows it saved.
 Between saves the files run ahead of that: a kill leaves rows past the saved count (the load
-cuts them off) or, after a removal, rows that fail the checksum (the vectors are replayed).
+zeroes them) or, after a removal, rows that fail the checksum (the vectors are replayed).
 
 A new matrix lives in temporary files of its own beside its target, moved over the target's
 files by its first save: until then the files there keep what their metadata describes.
@@ -82,9 +82,9 @@ class FlatVectors:
         self._reserve(self.count + len(fresh))
         start, stop = self.count, self.count + len(fresh)
         picked = np.fromiter((i for _, i in fresh), dtype=np.int64, count=len(fresh))
+        self._keys[start:stop] = [key for key, _ in fresh]  # first: see _clear_past_count
         self._rows[start:stop] = rows[picked]
         self._norms[start:stop] = np.linalg.norm(self._rows[start:stop], axis=1)
-        self._keys[start:stop] = [key for key, _ in fresh]
         self._row_of.update((key, start + n) for n, (key, _) in enumerate(fresh))
         self.count = stop
 
@@ -156,17 +156,16 @@ class FlatVectors:
         """Every key and its row (views: valid until the next change)."""
         return self._keys[:self.count], self._rows[:self.count]
 
-    def _cut(self) -> None:
-        """Cut the files to the rows counted: what a process killed after its last save had
-        added past them is gone, so no vector forgotten since outlives its forget there.
-        Unmapped first (no mapping may reach past its file's end), mapped again after."""
-        self._rows = np.zeros((0, self.dims), dtype=ROW_DTYPE)
-        self._keys = np.zeros(0, dtype=KEY_DTYPE)
-        for mapping in self._mappings:
-            mapping.close()
-        os.truncate(self._files[0], self.count * self.dims * ROW_DTYPE.itemsize)
-        os.truncate(self._files[1], self.count * KEY_DTYPE.itemsize)
-        self._map(self.count)
+    def _clear_past_count(self, rows_in: int) -> None:
+        """Zero what a process killed after its last save had added past the rows counted, so
+        no vector forgotten since outlives its forget there. An add writes its keys before its
+        rows: the last key set tells how far rows were written. Nothing is cut off (that would
+        free space: a start on a full disk must still see it full)."""
+        written = np.flatnonzero(self._keys[self.count:rows_in])
+        if written.size:
+            end = self.count + int(written[-1]) + 1
+            self._rows[self.count:end] = 0
+            self._keys[self.count:end] = 0
 
     def checksums(self) -> tuple[int, int]:
         # read in place: a copy of 100k rows is 154 MB of fresh memory
@@ -187,7 +186,7 @@ class FlatVectors:
     def load(cls, path: Path, *, dims: int, count: int,
              checksums: Sequence[int]) -> FlatVectors | None:
         """The vectors saved at ``path`` (mapped in place), or None if the files do not hold
-        the ``count`` rows their metadata describes; rows past them are cut off."""
+        the ``count`` rows their metadata describes; rows written past them are zeroed."""
         files = (path, keys_path(path))
         rows_in = min(_length(files[0]) // (ROW_DTYPE.itemsize * dims),
                       _length(files[1]) // KEY_DTYPE.itemsize)
@@ -202,8 +201,7 @@ class FlatVectors:
         flat.count = count
         if list(flat.checksums()) != list(checksums):
             return None  # the files left as found
-        if rows_in > count:
-            flat._cut()
+        flat._clear_past_count(rows_in)
         flat._norms[:count] = np.linalg.norm(flat._rows[:count], axis=1)
         flat._row_of = {int(key): row for row, key in enumerate(flat._keys[:count].tolist())}
         return flat if len(flat._row_of) == count else None

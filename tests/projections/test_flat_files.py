@@ -44,8 +44,9 @@ def test_a_new_matrix_is_written_beside_the_saved_files_until_its_first_save(
 
 def test_files_that_ran_ahead_of_the_last_save_load_as_that_save(tmp_path: Path) -> None:
     """A kill after adds leaves rows past the saved count: the load takes the saved ones and
-    cuts the others off, so none outlives a forget that the log no longer replays. After a
-    removal the saved rows no longer match: the load refuses them (a replay)."""
+    zeroes the others, so none outlives a forget that the log no longer replays (the files keep
+    their size: a start on a full disk still finds it full). After a removal the saved rows no
+    longer match: the load refuses them (a replay)."""
     rows = vectors(60, seed=6)
     for name in ("ahead", "removed"):
         (tmp_path / name).mkdir()
@@ -57,8 +58,10 @@ def test_files_that_ran_ahead_of_the_last_save_load_as_that_save(tmp_path: Path)
     del ahead  # (the process is gone: nothing maps the files past their new end)
     gc.collect()
     assert any(unsaved in path.read_bytes() for path in (tmp_path / "ahead").iterdir())
+    sizes = [path.stat().st_size for path in sorted((tmp_path / "ahead").iterdir())]
     loaded = VectorProjection(tmp_path / "ahead" / "v.usearch")
     assert loaded.load() and len(loaded) == 30 and loaded.applied_seq == 30
+    assert [path.stat().st_size for path in sorted((tmp_path / "ahead").iterdir())] == sizes
     assert loaded.vector(31) is None and loaded.search(rows[29], 1)[0][0] == 30
     assert not any(unsaved in path.read_bytes() for path in (tmp_path / "ahead").iterdir())
     loaded.apply([embedded(31, 31, rows[30])])  # the files grow again from the cut
