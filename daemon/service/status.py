@@ -118,7 +118,7 @@ class Status:
                                                   datetime.now(UTC))
         projections = self._reader.projections
         files = {"sqlite": _bytes_of(projections.sqlite_path, "", "-wal", "-shm"),
-                 "vectors": _bytes_of(projections.vectors_path, "", ".keys", ".json")}
+                 "vectors": _bytes_of_all(projections.vectors_path)}
         return {"log": measured, "projections": files,
                 "compaction": self._compaction() if self._compaction else None}
 
@@ -156,6 +156,13 @@ class Status:
             return {"configured": False}
         return {"configured": True, "calls_today": self._budget.used_today,
                 "daily_budget": self._budget.limit}
+
+
+def _bytes_of_all(path: Path) -> int:
+    """The bytes of every file named as ``path`` or beginning so: the vectors, their keys and
+    metadata, and the files of a matrix not saved yet or a save under way."""
+    return _bytes_of(path, *(each.name[len(path.name):]
+                             for each in path.parent.glob(f"{path.name}*")))
 
 
 def _bytes_of(path: Path, *suffixes: str) -> int:

@@ -49,6 +49,7 @@ def test_status_shows_the_log_by_kind_by_project_and_its_growth(tmp_path: Path) 
             daemon.client.request("POST", "/v1/memories", {
                 "text": f"the release checklist step {i} lives in docs/release.md",
                 "project": "sizes-demo"})
+        daemon.wait_idle()  # embedded: the vectors are in files, saved or not yet
         sizes = daemon.client.request("GET", "/v1/status/sizes")
     finally:
         daemon.stop()
@@ -58,7 +59,7 @@ def test_status_shows_the_log_by_kind_by_project_and_its_growth(tmp_path: Path) 
     today = datetime.now(UTC).date().isoformat()
     assert log["growth_7d"]["by_day"][today] == log["growth_7d"]["bytes"] > 0
     assert len(log["growth_7d"]["by_day"]) == 7
-    assert sizes["projections"]["sqlite"] > 0
+    assert sizes["projections"]["sqlite"] > 0 and sizes["projections"]["vectors"] > 0
 
 
 @pytest.mark.parametrize("budget_mb,stores,still_over", [(2, 10, False), (1, 25, True)])
