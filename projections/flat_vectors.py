@@ -31,7 +31,7 @@ import numpy as np
 
 ROW_DTYPE = np.dtype("<f4")
 KEY_DTYPE = np.dtype("<i8")
-MIN_CAPACITY = 1024
+MIN_CAPACITY = 64  # rows: a small store reserves little (growing costs no copy)
 _fresh_names = itertools.count(1)
 
 

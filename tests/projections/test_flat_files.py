@@ -102,7 +102,7 @@ def test_a_full_disk_fails_the_growth_and_leaves_the_vectors_as_they_were(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "posix_fallocate", full)
-    with pytest.raises(OSError, match="No space left"):  # past the first 1024 rows
+    with pytest.raises(OSError, match="No space left"):  # the files must grow
         projection.apply([embedded(i + 1, i + 1, rows[i]) for i in range(1000, 1100)])
     assert len(projection) == 1000 and projection.search(rows[999], 1)[0][0] == 1000
     monkeypatch.undo()

@@ -198,7 +198,7 @@ def test_a_full_disk_under_the_growing_vectors_stalls_the_projector_until_it_has
         fallocate(fd, offset, length)
 
     monkeypatch.setattr(os, "posix_fallocate", full_twice)
-    new = log.append(batch(log.last_seq + 1, 1100))  # past the matrix's first 1024 rows
+    new = log.append(batch(log.last_seq + 1, 1100))  # the matrix must grow
 
     async def main() -> list[str]:
         projector = Projector(projections, log_dir=log.directory)
