@@ -156,28 +156,21 @@ class Projections:
         if _names_a_forget(records):
             self.postings.drop()  # a forgotten memory's words leave memory too
 
-    def save_vectors(self) -> None:
-        """Save the vectors if they changed (applies go on while the file is written)."""
-        with self.saving:
-            with self.lock:
-                if not self.vectors.dirty:
-                    return
-                finish = self.vectors.begin_save()
-            finish()
-
-    def copy_saved_vectors(self, copy: Callable[[], None]) -> None:
-        """Save the vectors, then run ``copy`` on the files saved before any apply changes
-        them: under the lock for a flat matrix (every apply writes into its files), after the
-        save for a graph (its files change only when saved, which :attr:`saving` holds off)."""
+    def save_vectors(self, then: Callable[[], None] | None = None) -> None:
+        """Save the vectors if they changed (applies go on while a graph's file is written).
+        ``then`` runs on the files as saved, before any apply changes them: under the lock for
+        a flat matrix (every apply writes into its files), after the save for a graph (its
+        files change only when saved, which :attr:`saving` holds off)."""
         with self.saving:
             with self.lock:
                 finish = self.vectors.begin_save() if self.vectors.dirty else None
-                if self.vectors.mode == "flat":
-                    copy()
+                if then is not None and self.vectors.mode == "flat":
+                    then()
                     return
             if finish is not None:
                 finish()
-            copy()
+            if then is not None:
+                then()
 
     def scrub_sqlite(self) -> None:
         """Purge forgotten text from the database files (call under :attr:`lock`; idempotent):

@@ -71,7 +71,7 @@ class Backups:
         target.mkdir(mode=0o700)
         with projections.reads.connection() as source:  # a forget's scrub waits for it
             copy_sqlite(source, target / projections.sqlite_path.name)
-        projections.copy_saved_vectors(lambda: copy_vector_files(projections.vectors_path, target))
+        projections.save_vectors(then=lambda: copy_vector_files(projections.vectors_path, target))
 
 
 def check_target(dest: str) -> Path:

@@ -209,7 +209,7 @@ def test_a_copy_of_the_saved_vectors_sees_no_apply_after_the_save(
         copied.append(applied.is_set())
 
     copied: list[bool] = []
-    projections.copy_saved_vectors(copy)
+    projections.save_vectors(then=copy)
     assert applied.wait(10) and projections.vectors.applied_seq == 40
     assert copied == [graph]  # the graph's apply did not wait: its files stayed as saved
     backup = vector_store.VectorProjection(copies / "v.usearch")
