@@ -1,6 +1,11 @@
 """A TCP flood cannot lock the owner out: 5,000 idle TCP connections and 100 clients pushing
 8 MB bodies without credentials, while the owner's status over the Unix socket still answers
-and the daemon's memory stays bounded (bodies are refused on their head, never read)."""
+and the daemon's memory stays bounded (bodies are refused on their head, never kept).
+
+The idle connections come from 127.0.0.1 and the pushers from 127.0.0.2 (all of 127/8 is
+loopback on Linux): the per-address cap on unauthenticated connections then leaves room for
+the pushers, so their refusals (a 401, then the rest of the body read away) are what is
+measured, whatever the idle connections' head deadline has done by then."""
 
 from __future__ import annotations
 
@@ -20,7 +25,8 @@ pytestmark = pytest.mark.load
 IDLE = 5000
 PUSHERS = 100
 BODY = 8 * 2**20
-RSS_GROWTH_BOUND = 100 * 2**20
+RSS_GROWTH_BOUND = 64 * 2**20
+PUSHER_ADDRESS = "127.0.0.2"
 CHUNK = b"x" * 65536
 
 
@@ -37,7 +43,8 @@ def push_body(port: int, outcomes: list[str], lock: threading.Lock) -> None:
             "Content-Type: application/json\r\n\r\n").encode()
     answer = b""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        with socket.create_connection(("127.0.0.1", port), timeout=60,
+                                      source_address=(PUSHER_ADDRESS, 0)) as sock:
             sock.sendall(head)
             for _ in range(BODY // len(CHUNK)):
                 sock.sendall(CHUNK)
@@ -60,7 +67,8 @@ def test_a_tcp_flood_leaves_the_socket_answering_and_memory_bounded(
         daemons: list[DaemonProcess], short_tmp: Path,
         idle_sockets: list[socket.socket]) -> None:
     """5,000 idle TCP connections + 100 unauthenticated 8 MB bodies: the owner's status over
-    the socket answers during the flood, no body is stored, the daemon's RSS grows < 100 MB."""
+    the socket answers during the flood, pushers are refused with 401 and no body is stored,
+    the daemon's RSS grows < 64 MB."""
     raise_fd_limit(IDLE + PUSHERS + 200)
     (short_tmp / "home").mkdir()
     daemon = start(daemons, DaemonProcess(short_tmp / "home"))
@@ -93,4 +101,5 @@ def test_a_tcp_flood_leaves_the_socket_answering_and_memory_bounded(
     assert answered >= 1
     assert sum(after["memories"].values()) == 0  # no unauthenticated body was stored
     assert all(o in ("", "HTTP/1.1 401") for o in outcomes), outcomes
+    assert "HTTP/1.1 401" in outcomes  # some pushers got as far as the access check
     assert peak - before_rss < RSS_GROWTH_BOUND
