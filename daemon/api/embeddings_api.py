@@ -34,8 +34,10 @@ async def create_embeddings(engine: Embeds, body: EmbeddingsBody) -> dict[str, A
                                                  dims=_dims(engine, body), shed=True)
     embedder = engine.embedder
     assert embedder is not None
-    data = [{"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
-            for i, v in enumerate(vectors)]
+    encoded = (json_floats(vectors) if body.encoding_format == "float"
+               else [_base64(vector) for vector in vectors])
+    data = [{"object": "embedding", "index": i, "embedding": embedding}
+            for i, embedding in enumerate(encoded)]
     return {"object": "list", "data": data, "model": embedder.spec.name,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
@@ -50,7 +52,23 @@ def _dims(engine: Embeds, body: EmbeddingsBody) -> int | None:
     return body.dimensions
 
 
-def _encode(vector: np.ndarray, encoding: str) -> list[float] | str:
-    if encoding == "base64":
-        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
-    return np.asarray(vector, dtype=np.float32).tolist()  # type: ignore[no-any-return]
+def _base64(vector: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+
+
+def json_floats(vectors: np.ndarray) -> list[list[float]]:
+    """Rows of float32 values as floats of 9 significant digits, enough for each to parse back
+    to the same float32. A float32 printed as the float64 it widens to takes 17 digits: 8 KB
+    per MiniLM vector instead of 5.6 KB, and a third more of a JSON client's parse time.
+
+    Each value becomes round(x * 10^k) / 10^k with k putting 9 digits before the point: both
+    operands are exact doubles and division rounds correctly, so the quotient is the double
+    nearest the 9-digit decimal, which prints as that decimal. Values below 1e-13 (10^k would
+    not be exact) or from 1e9 up (whole numbers already) are left as they are."""
+    values = np.asarray(vectors, dtype=np.float64)
+    size = np.abs(values)
+    exact = (size > 1e-13) & (size < 1e9)
+    digits = 8 - np.floor(np.log10(np.where(exact, size, 1.0)))
+    scale = np.power(10.0, digits)
+    rounded = np.where(exact, np.round(values * scale) / scale, values)
+    return rounded.tolist()  # type: ignore[no-any-return]
