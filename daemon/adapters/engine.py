@@ -16,8 +16,9 @@ way; a bulk request that may be shed (``POST /v1/embeddings``) is refused with 5
 while ``BULK_QUEUE_TEXTS`` bulk texts already wait. Requests wait in a bounded memory object
 stream owned by the engine's task. Within ``INTERACTIVE_QUIET_S`` of an interactive request,
 bulk passes take ``QUIET_PASS_BUDGET_S``: a query then waits for a short pass, while a bulk
-import with nobody searching keeps full ones. Inference runs in a worker thread behind a
-limiter of one: ONNX Runtime already uses the cores it is given.
+import with nobody searching keeps full ones. Passes run one at a time in a thread of their
+own (:mod:`memlane.daemon.adapters.pass_thread`): ONNX Runtime already uses the cores it is
+given.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import structlog
 from anyio.abc import TaskStatus
 
 from memlane.daemon.adapters.embedder import Embedder
+from memlane.daemon.adapters.pass_thread import PassThread
 from memlane.daemon.domain.errors import BadRequest, Busy, PayloadTooLarge, Unavailable
 from memlane.daemon.domain.pass_cost import PassCost, text_cost
 
@@ -140,7 +142,6 @@ class EmbedEngine:
         self._max_batch = max_batch
         self._send, self._receive = anyio.create_memory_object_stream[_Job](QUEUE)
         self._ready = anyio.Event()
-        self._limiter = anyio.CapacityLimiter(1)
         self.embedder: Embedder | None = None
         self.load_error: str | None = None
         self.passes = 0
@@ -165,8 +166,9 @@ class EmbedEngine:
                             lane: Lane = "bulk", shed: bool = False) -> tuple[np.ndarray, int]:
         """As :meth:`embed`, with the tokens the texts cost, as the passes encode them
         (:meth:`Embedder.embed_counted`; only a request too long to take is counted apart)."""
-        with anyio.move_on_after(timeout):
-            await self._ready.wait()
+        if not self._ready.is_set():  # waiting on a set event would still cost a loop turn
+            with anyio.move_on_after(timeout):
+                await self._ready.wait()
         if self.embedder is None:
             raise Unavailable(self.load_error or "the embedding model is still loading")
         if any(not text.strip() for text in texts):
@@ -182,7 +184,10 @@ class EmbedEngine:
         bulk = len(texts) if lane == "bulk" else 0
         self.bulk_waiting += bulk
         try:
-            await self._send.send(job)
+            try:  # a send that cannot block skips send()'s loop turn
+                self._send.send_nowait(job)
+            except anyio.WouldBlock:
+                await self._send.send(job)
             await job.done.wait()
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             raise Unavailable("the embedding engine has stopped") from None
@@ -222,9 +227,13 @@ class EmbedEngine:
                 return
             finally:
                 self._ready.set()
-            await self._serve()
+            passes = PassThread()
+            try:
+                await self._serve(passes)
+            finally:
+                passes.close()
 
-    async def _serve(self) -> None:
+    async def _serve(self, passes: PassThread) -> None:
         waiting: list[_Job] = []
         while True:
             if not waiting:
@@ -237,7 +246,7 @@ class EmbedEngine:
             if not waiting:
                 continue
             batch, waiting = take_batch(waiting, self._max_batch, self._bulk_budget())
-            await self._run_pass(batch)
+            await self._run_pass(batch, passes)
             waiting = [job for job in waiting if not job.done.is_set()]  # failed mid-way
 
     def _arrived(self) -> list[_Job]:
@@ -254,7 +263,7 @@ class EmbedEngine:
         quiet = time.monotonic() - self._interactive_at < INTERACTIVE_QUIET_S
         return self.cost.units_within(QUIET_PASS_BUDGET_S if quiet else PASS_BUDGET_S)
 
-    async def _run_pass(self, batch: list[Slice]) -> None:
+    async def _run_pass(self, batch: list[Slice], passes: PassThread) -> None:
         texts = [t for job, start, stop in batch for t in job.texts[start:stop]]
         embedder = self.embedder
         assert embedder is not None
@@ -262,10 +271,9 @@ class EmbedEngine:
         started = time.perf_counter()
         try:
             with anyio.CancelScope(shield=True):
-                vectors, tokens = await anyio.to_thread.run_sync(
+                vectors, tokens = await passes.run(
                     lambda: embedder.embed_counted(
-                        texts, input_type=first.input_type, dims=first.dims),  # type: ignore[arg-type]
-                    limiter=self._limiter)
+                        texts, input_type=first.input_type, dims=first.dims))  # type: ignore[arg-type]
         except Exception as exc:
             for job, _, _ in batch:
                 job.fail(exc)
