@@ -65,7 +65,7 @@ def json_floats(vectors: np.ndarray) -> list[list[float]]:
     operands are exact doubles and division rounds correctly, so the quotient is the double
     nearest the 9-digit decimal, which prints as that decimal. Values below 1e-13 (10^k would
     not be exact) or from 1e9 up (whole numbers already) are left as they are."""
-    values = np.asarray(vectors, dtype=np.float64)
+    values = np.asarray(vectors, dtype=np.float32).astype(np.float64)
     size = np.abs(values)
     exact = (size > 1e-13) & (size < 1e9)
     digits = 8 - np.floor(np.log10(np.where(exact, size, 1.0)))

@@ -31,3 +31,10 @@ def test_a_unit_vector_prints_at_most_nine_significant_digits() -> None:
     for number in numbers.replace("[", "").split(","):
         digits = number.lstrip("-").split("e")[0].replace(".", "").lstrip("0")
         assert len(digits) <= 9, number
+
+
+def test_float64_rows_are_answered_as_their_float32() -> None:
+    """What the base64 answer carries: a float64 row is cast to float32 first."""
+    rows = np.random.default_rng(3).standard_normal((3, 384))
+    back = np.array(json.loads(msgspec.json.encode(json_floats(rows))), dtype=np.float32)
+    assert np.array_equal(back, rows.astype(np.float32))
