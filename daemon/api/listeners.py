@@ -29,6 +29,7 @@ from memlane.daemon.api.server import Admit, Handler, Limits, Request, serve_con
 log = structlog.get_logger()
 Serve = Callable[[SocketStream], Coroutine[Any, Any, None]]
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+TCP_READ_BYTES = 256 * 1024  # asyncio's own read size: anyio hands each chunk over whole
 ACCEPT_BACKOFF = 0.05  # seconds to wait after running out of descriptors before accepting again
 
 
@@ -151,7 +152,8 @@ def tcp_handler(handler: Handler, limits: Limits, admit: Admit, *,
                 slots: anyio.CapacityLimiter, caps: TcpCaps = TcpCaps()) -> Serve:
     pending = _Unauthenticated(caps)
     tcp_limits = Limits(**{**limits.__dict__,
-                           "head_timeout": min(limits.head_timeout, caps.head_timeout)})
+                           "head_timeout": min(limits.head_timeout, caps.head_timeout),
+                           "read_bytes": TCP_READ_BYTES})
 
     async def serve(stream: SocketStream) -> None:
         peer = str(stream.extra(SocketAttribute.remote_address, ("?",))[0])
