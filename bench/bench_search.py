@@ -8,8 +8,9 @@ project, whatever the size; recall counts only the queries whose relevant memori
 Lexical: the 200 corpus queries' BM25 candidates over all memories, scored on every match
 (unbounded, as before) and bounded to the rarest words (``fulltext.search_fts``): latency
 and recall@10 of the relevant memories, and bounded with FTS5 finding the documents and numpy
-scoring them from the in-memory postings (``projections.postings``, as the daemon does). Fused: dense + BM25 over the memories that have a
-real MiniLM vector in bench/.cache (``python -m bench.vectors_cache``; all 100k when filled),
+scoring them from the in-memory postings (``projections.postings``, as the daemon does).
+Fused: dense + BM25 over the same memories with their real MiniLM vectors, cached in
+bench/.cache (``bench.vectors_cache``; embedded first where the cache is short of them),
 each query embedded with the same model, then ranked by the calls ``Search.ranked`` makes
 (BM25 evidence, dense candidates, ranking with the cosines of BM25-only hits); p50/p95
 excluding and including the query embed. Where that time goes: ``bench.search_stages``.
@@ -189,7 +190,7 @@ def measure(memories: int = 100_000) -> list[Figure]:
         corpus = [json.loads(line) for _, line in zip(range(memories), lines)]
     with open(root / "queries.jsonl") as lines:
         asked = [json.loads(line) for line in lines]
-    vectors = vectors_cache.vectors("zipf-100k")[:len(corpus)]
+    vectors = vectors_cache.ensured("zipf-100k", len(corpus))
     figures = []
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         started = time.perf_counter()
@@ -199,13 +200,9 @@ def measure(memories: int = 100_000) -> list[Figure]:
               f" ({sum(answerable(q, len(corpus)) for q in asked)} answerable)")
         figures += lexical(projections, asked, len(corpus))
         projections.close()
-        size = len(vectors)
-        if size:
-            projections = build(Path(tmp) / "dense", corpus[:size], vectors)
-            figures += fused(projections, asked, size)
-            projections.close()
-        else:
-            print("  no cached vectors: run python -m bench.vectors_cache first")
+        projections = build(Path(tmp) / "dense", corpus, vectors)
+        figures += fused(projections, asked, len(corpus))
+        projections.close()
     return figures
 
 

@@ -138,7 +138,7 @@ def zipf(memories: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.
         corpus = [json.loads(line) for _, line in zip(range(memories), lines)]
     with open(root / "queries.jsonl") as lines:
         asked = [json.loads(line) for line in lines]  # every query, whatever the size
-    return corpus, asked, vectors_cache.vectors("zipf-100k")[:len(corpus)]
+    return corpus, asked, vectors_cache.ensured("zipf-100k", len(corpus))
 
 
 def hooks(size: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray]:

@@ -41,6 +41,16 @@ def vectors(corpus: str, dims: int = 384) -> np.ndarray:
     return data[: len(data) // dims * dims].reshape(-1, dims)
 
 
+def ensured(corpus: str, count: int) -> np.ndarray:
+    """The first ``count`` rows, embedded first where the cache holds fewer (a fresh machine:
+    100k short texts take a few minutes)."""
+    if len(vectors(corpus)) < count:
+        print(f"embedding {corpus}'s first {count:,} memories into {cache_path(corpus)}",
+              flush=True)
+        fill(corpus, count, threads=2)
+    return vectors(corpus)[:count]
+
+
 def fill(corpus: str, limit: int, threads: int) -> None:
     all_texts = texts(corpus)[:limit]
     embedder = Embedder.load(MINILM, CACHE / "models", threads=threads)
