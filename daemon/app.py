@@ -27,7 +27,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from memlane.daemon.adapters import byte_scan, compaction_child
 from memlane.daemon.adapters.consolidator import consolidator_from
 from memlane.daemon.adapters.embedder import Embedder
-from memlane.daemon.adapters.engine import EmbedEngine, start_loading
+from memlane.daemon.adapters.engine import EmbedEngine, halves, start_loading
 from memlane.daemon.adapters.files import write_atomic
 from memlane.daemon.adapters.git_project import detect_project
 from memlane.daemon.adapters.heap import heap_trimmer
@@ -211,7 +211,8 @@ async def _start_parts(tg: TaskGroup, paths: Paths, settings: Settings, event_lo
     """Build the runtime and the services over the real adapters, and start their tasks."""
     projector = Projector(projections, log_dir=paths.log_dir)
     engine = EmbedEngine(load_model, window=settings.batch_window_ms / 1000,
-                         max_batch=settings.max_batch)
+                         max_batch=settings.max_batch, twin=halves(settings.threads),
+                         trim=heap_trimmer())
     indexer: Indexer | None = None
     outbox: Outbox | None = None
 

@@ -44,8 +44,9 @@ class Embedder:
     """One loaded model; ``embed`` is thread-safe (ONNX Runtime sessions are)."""
 
     def __init__(self, spec: ModelSpec, session: ort.InferenceSession, tokenizer: Tokenizer,
-                 *, dims: int | None = None) -> None:
+                 *, dims: int | None = None, source: Path | None = None) -> None:
         self.spec = spec
+        self.source = source  # the ONNX file the session was built from, if known
         self.session = session
         self.tokenizer = tokenizer
         self.dims = dims or spec.dims
@@ -68,7 +69,16 @@ class Embedder:
         tokenizer.no_padding()
         session = ort.InferenceSession(str(onnx_path), sess_options=session_options(threads),
                                        providers=["CPUExecutionProvider"])
-        return cls(spec, session, tokenizer)
+        return cls(spec, session, tokenizer, source=onnx_path)
+
+    def twin(self, threads: int) -> Embedder:
+        """The same model and tokenizer on a session of its own with ``threads`` compute
+        threads: its own copy of the weights in memory."""
+        if self.source is None:
+            raise ModelUnavailable("this embedder does not know its model file")
+        session = ort.InferenceSession(str(self.source), sess_options=session_options(threads),
+                                       providers=["CPUExecutionProvider"])
+        return Embedder(self.spec, session, self.tokenizer, dims=self.dims, source=self.source)
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         """Tokens the texts cost, special tokens included, however many windows they need."""

@@ -17,9 +17,9 @@ import pytest
 from anyio.abc import TaskGroup
 
 from memlane.daemon.adapters import engine as engine_module
+from memlane.daemon.adapters.embed_jobs import TAIL_ALLOWANCE, Job, take_batch
 from memlane.daemon.adapters.engine import (MAX_REQUEST_TOKENS, PASS_BUDGET_S,
-                                            QUIET_PASS_BUDGET_S, TAIL_ALLOWANCE, EmbedEngine, _Job,
-                                            take_batch)
+                                            QUIET_PASS_BUDGET_S, EmbedEngine)
 from memlane.daemon.api.embeddings_api import EmbeddingsBody, create_embeddings
 from memlane.daemon.domain.errors import Busy, PayloadTooLarge
 from memlane.daemon.domain.models import MINILM
@@ -251,8 +251,8 @@ async def test_passes_hold_texts_of_like_lengths_answered_in_the_requests_order(
 def test_a_pass_takes_texts_up_to_its_budget_and_always_one() -> None:
     """A bulk pass stops before the text that would pass its budget, but takes one text even
     over it; an interactive pass is not cut by the bulk budget."""
-    def job(texts: list[str], lane: str = "bulk") -> _Job:
-        return _Job(texts, "document", None, lane)  # type: ignore[arg-type]
+    def job(texts: list[str], lane: str = "bulk") -> Job:
+        return Job(texts, "document", None, lane)  # type: ignore[arg-type]
 
     one = text_cost("aaaa")
     a, b = job(["aaaa"] * 5), job(["aaaa"] * 5)
@@ -300,15 +300,15 @@ def test_a_query_costs_what_the_model_reads_of_it() -> None:
     so one long search does not teach the model that characters are cheap."""
     assert text_cost("x" * 50_000, 4096) == text_cost("x" * 4096) == 4096 + 32
     assert text_cost("short", 4096) == text_cost("short")
-    job = _Job(["x" * 50_000, "short"], "query", None, "interactive", read=4096)
+    job = Job(["x" * 50_000, "short"], "query", None, "interactive", read=4096)
     assert (job.cost(0), job.cost(1)) == (4096 + 32, text_cost("short"))
 
 
 def test_a_pass_finishes_a_request_a_little_over_its_budget_rather_than_leave_a_tail() -> None:
     """A request whose last texts would need a small pass of their own is finished in this one,
     up to TAIL_ALLOWANCE over the budget; a longer rest waits for the next pass."""
-    def job(count: int) -> _Job:
-        return _Job(["aaaa"] * count, "document", None, "bulk")  # type: ignore[arg-type]
+    def job(count: int) -> Job:
+        return Job(["aaaa"] * count, "document", None, "bulk")  # type: ignore[arg-type]
 
     one = text_cost("aaaa")
     assert TAIL_ALLOWANCE == 0.25
