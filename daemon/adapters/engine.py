@@ -102,9 +102,11 @@ class EmbedEngine:
         self._make_twin = twin  # the model on half the threads, for passes in pairs
         self._twin: Embedder | None = None
         self._twin_building = False
-        self._twin_used = 0.0  # when the last pair ran
+        self._twin_used = 0.0  # when a pass on the twin last began or ended
+        self._side_wake = anyio.Event()  # set when pairs pay: the side lane takes slices too
+        self._waiting: list[Job] = []  # received, not yet wholly taken by passes
         self.twin_cost = PassCost()
-        self.pairs = 0
+        self.twin_passes = 0
         self._window = window
         self._max_batch = max_batch
         self._send, self._receive = anyio.create_memory_object_stream[Job](QUEUE)
@@ -203,41 +205,51 @@ class EmbedEngine:
                 side.close()
 
     async def _serve(self, passes: PassThread, side: PassThread, tg: TaskGroup) -> None:
-        waiting: list[Job] = []
+        tg.start_soon(self._side_lane, side)
         while True:
-            if not waiting:
-                waiting.append(await self._receive.receive())
-            waiting.extend(self._arrived())
-            if self._window and sum(len(j.texts) for j in waiting) < self._max_batch:
+            if not self._waiting:
+                job = await self._receive.receive()  # the side lane may replace the list
+                self._waiting.append(job)
+            self._waiting.extend(self._arrived())
+            if self._window and sum(len(j.texts) for j in self._waiting) < self._max_batch:
                 await anyio.sleep(self._window)
-                waiting.extend(self._arrived())
-            waiting = [job for job in waiting if not job.abandoned]
-            if not waiting:
+                self._waiting.extend(self._arrived())
+            self._waiting = [job for job in self._waiting if not job.abandoned]
+            if not self._waiting:
                 continue
             if self._twin_wanted():
                 self._twin_building = True
                 tg.start_soon(self._lend_twin, side)
-            if self._twin is not None and self._pairs_pay(waiting):
-                waiting = await self._run_pair(waiting, passes, side)
+            if self._twin is not None and self._pairs_pay():
+                self._side_wake.set()
+                await self._take_and_run(passes, twin=True)
             else:
-                batch, waiting = take_batch(waiting, self._max_batch, self._bulk_budget())
-                await self._run_pass(batch, passes, self.embedder, self.cost)
-            waiting = [job for job in waiting if not job.done.is_set()]  # failed mid-way
+                await self._take_and_run(passes, twin=False)
 
-    async def _run_pair(self, waiting: list[Job], passes: PassThread,
-                        side: PassThread) -> list[Job]:
-        """Two bulk passes side by side on the twin (it is let go only once both end)."""
-        twin, budget = self._twin, self.twin_cost.units_within(PASS_BUDGET_S)
-        first, waiting = take_batch(waiting, self._max_batch, budget)
-        second, waiting = take_batch(waiting, self._max_batch, budget)
-        self._twin_used = time.monotonic()
-        async with anyio.create_task_group() as pair:
-            pair.start_soon(self._run_pass, first, passes, twin, self.twin_cost)
-            if second:
-                pair.start_soon(self._run_pass, second, side, twin, self.twin_cost)
-        self.pairs += 1
-        self._twin_used = time.monotonic()
-        return waiting
+    async def _side_lane(self, side: PassThread) -> None:
+        """Twin passes in the side thread, beside the main thread's, while pairs pay: each
+        thread takes its next slice as soon as its pass ends."""
+        while True:
+            await self._side_wake.wait()
+            self._side_wake = anyio.Event()
+            while self._twin is not None and self._pairs_pay():
+                await self._take_and_run(side, twin=True)
+
+    async def _take_and_run(self, thread: PassThread, *, twin: bool) -> None:
+        """Take the next slices from the waiting jobs and embed them in ``thread``: on the
+        twin, or on the model with a bulk pass's budget for now."""
+        if twin:
+            embedder, cost = self._twin, self.twin_cost
+            budget = cost.units_within(PASS_BUDGET_S)
+            self._twin_used = time.monotonic()
+            self.twin_passes += 1
+        else:
+            embedder, cost, budget = self.embedder, self.cost, self._bulk_budget()
+        batch, self._waiting = take_batch(self._waiting, self._max_batch, budget)
+        await self._run_pass(batch, thread, embedder, cost)
+        if twin:
+            self._twin_used = time.monotonic()
+        self._waiting = [job for job in self._waiting if not job.done.is_set()]  # failed
 
     def _twin_wanted(self) -> bool:
         """Whether to build the twin now: none is there or on its way, enough bulk work waits,
@@ -247,7 +259,7 @@ class EmbedEngine:
 
     async def _lend_twin(self, side: PassThread) -> None:
         """Build the twin in the side thread while passes go on, then keep it until no pair
-        has run for ``TWIN_IDLE_S``. A failure leaves passes single (logged)."""
+        has run on it for ``TWIN_IDLE_S``. A failure leaves passes single (logged)."""
         embedder, make = self.embedder, self._make_twin
         assert embedder is not None and make is not None
         try:
@@ -266,14 +278,15 @@ class EmbedEngine:
         log.info("embedding_twin_ready")
         while (idle_for := self._twin_used + TWIN_IDLE_S - time.monotonic()) > 0:
             await anyio.sleep(idle_for)
-        self._twin = None  # freed now, or when a pair still under way ends
+        self._twin = None  # freed now, or when a pass still under way on it ends
         if self._trim is not None:  # its memory goes back to the system at once
             await anyio.to_thread.run_sync(self._trim)
-        log.info("embedding_twin_released", pairs=self.pairs)
+        log.info("embedding_twin_released", passes=self.twin_passes)
 
-    def _pairs_pay(self, waiting: list[Job]) -> bool:
+    def _pairs_pay(self) -> bool:
         """Whether two bulk passes side by side can both be full: nobody searched or prompted
         lately, no interactive request waits, and the bulk work waiting fills two passes."""
+        waiting = self._waiting
         if self._quiet() or any(job.lane == "interactive" for job in waiting):
             return False
         units = sum(job.rest_cost(job.taken) for job in waiting)

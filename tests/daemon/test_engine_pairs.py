@@ -31,8 +31,10 @@ class PairedEmbedder:
 
     query_chars = 4096
 
-    def __init__(self, *, is_twin: bool = False) -> None:
+    def __init__(self, *, is_twin: bool = False, side_s: float = 0.0001,
+                 main_s: float = 0.001) -> None:
         self.is_twin = is_twin
+        self.side_s, self.main_s = side_s, main_s  # seconds a text takes in each thread
         self.twins: list[PairedEmbedder] = []
         self.passes: list[tuple[str, list[str]]] = []  # (thread, texts) of each pass
         self._lock = threading.Lock()
@@ -40,7 +42,7 @@ class PairedEmbedder:
         self.most_at_once = 0
 
     def twin(self) -> PairedEmbedder:
-        made = PairedEmbedder(is_twin=True)
+        made = PairedEmbedder(is_twin=True, side_s=self.side_s, main_s=self.main_s)
         self.twins.append(made)
         return made
 
@@ -50,7 +52,7 @@ class PairedEmbedder:
             self._running += 1
             self.most_at_once = max(self.most_at_once, self._running)
         thread = threading.current_thread().name
-        time.sleep(0.001 if thread == "memlane-embed-side" else 0.02)
+        time.sleep(len(texts) * (self.side_s if thread == "memlane-embed-side" else self.main_s))
         with self._lock:
             self._running -= 1
             self.passes.append((thread, list(texts)))
@@ -84,7 +86,7 @@ async def test_bulk_passes_run_in_pairs_on_the_twin_and_answer_in_order(
         vectors = await engine.embed(BULK)
         assert vectors[:, 0].tolist() == [float(t.split()[-1]) for t in BULK]
         twins = embedder.twins  # one, or more if one was let go between pairs
-        assert twins and max(t.most_at_once for t in twins) == 2 and engine.pairs >= 2
+        assert twins and max(t.most_at_once for t in twins) == 2 and engine.twin_passes >= 4
         twin_passes = [one for twin in twins for one in twin.passes]
         assert {thread for thread, _ in twin_passes} == {"memlane-embed-pass",
                                                          "memlane-embed-side"}
@@ -93,6 +95,31 @@ async def test_bulk_passes_run_in_pairs_on_the_twin_and_answer_in_order(
                 await anyio.sleep(0.02)
     embedded = [t for _, texts in embedder.passes + twin_passes for t in texts]
     assert sorted(embedded) == sorted(BULK)  # each text once, whichever session ran it
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("callers", [1, 3])
+async def test_requests_sent_one_after_another_all_get_answers(callers: int) -> None:
+    """A request that arrives while the main lane waits for work and the side lane's pass
+    ends (completing the request before it) is served, not lost between the two lanes: here
+    the side lane's passes are the slow ones, as an indexer sends batch after batch."""
+    embedder = PairedEmbedder(side_s=0.004, main_s=0.001)
+    answered = 0
+
+    async def caller(n: int) -> None:
+        nonlocal answered
+        for round_ in range(6):
+            texts = [f"c{n}r{round_} {i}" for i in range(engine_module.TWIN_FROM_TEXTS + n)]
+            vectors = await engine.embed(texts)
+            assert vectors[:, 0].tolist() == [float(t.split()[-1]) for t in texts]
+            answered += 1
+
+    async with running(embedder, make_twin) as engine:
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                for n in range(callers):
+                    tg.start_soon(caller, n)
+    assert answered == 6 * callers and engine.twin_passes >= 2
 
 
 def test_slices_that_end_out_of_order_are_put_back_in_order() -> None:
@@ -113,7 +140,7 @@ async def test_no_twin_is_built_and_no_pair_runs_while_someone_searches(
         await engine.embed(["the query 1"], input_type="query", lane="interactive")
         vectors = await engine.embed(BULK)
     assert vectors[:, 0].tolist() == [float(t.split()[-1]) for t in BULK]
-    assert embedder.twins == [] and engine.pairs == 0
+    assert embedder.twins == [] and engine.twin_passes == 0
     assert embedder.most_at_once == 1
 
 
@@ -134,7 +161,7 @@ async def test_without_a_twin_passes_stay_single_and_the_maker_is_asked_once(
         for _ in range(2):
             vectors = await engine.embed(BULK)
             assert vectors[:, 0].tolist() == [float(t.split()[-1]) for t in BULK]
-    assert asked == [outcome] and engine.pairs == 0 and embedder.most_at_once == 1
+    assert asked == [outcome] and engine.twin_passes == 0 and embedder.most_at_once == 1
 
 
 def test_the_twin_is_the_same_model_on_half_the_threads(
