@@ -119,6 +119,11 @@ class EmbedEngine:
         self.cost = PassCost()
 
     @property
+    def twin_held(self) -> bool:
+        """Whether the twin of the model is built (bulk passes may run two at a time)."""
+        return self._twin is not None
+
+    @property
     def ready(self) -> bool:
         return self.embedder is not None
 
