@@ -26,10 +26,11 @@ from functools import cache
 from itertools import groupby
 from operator import itemgetter
 
-from memlane.events.model import Record
+from memlane.events.model import Linked, Record
 from memlane.projections import memory_events
 from memlane.projections.bulk_sql import Bound, Row, bind
-from memlane.projections.fold import EMBED, INSERT_MEMORY, INSERTED_COLUMNS, REFRESH, Op, event_ops
+from memlane.projections.fold import (EMBED, INSERT_LINK, INSERT_MEMORY, INSERTED_COLUMNS, REFRESH,
+                                      Op, event_ops, link_ops)
 
 _TABLE = re.compile(r"^(?:INSERT(?: OR \w+)? INTO|UPDATE|DELETE FROM)\s+(\w+)")
 _BY_ID = re.compile(r"\bWHERE id = \?[^?]*$")  # the id is the statement's last parameter
@@ -51,11 +52,23 @@ class Plan:
         self._levels: list[dict[str, list[Row]]] = []
         self._last: dict[object, tuple[int, str, int]] = {}  # memory: (level, sql, row index)
         self._indexed: list[Row] = []  # per-memory index rows: a set, any order
+        self._links = self._tables.setdefault(_route(INSERT_LINK)[0], [])
 
     def add_record(self, record: Record) -> None:
+        event = record.event
+        if type(event) is Linked:  # most of a log: its ops go straight where add would put them
+            self._add_link(event, record.seq)
+            return
         for op in event_ops(record):
             self.add(op)
         self._indexed += memory_events.rows_of(record)
+
+    def _add_link(self, event: Linked, seq: int) -> None:
+        link, (_, refresh_a), (_, refresh_b) = link_ops(event, seq)
+        self._links.append(link)
+        self._add_memory_op(REFRESH, refresh_a, refresh_a[1])
+        self._add_memory_op(REFRESH, refresh_b, refresh_b[1])
+        self._indexed += ((event.a, seq), (event.b, seq))
 
     def add(self, op: Op) -> None:
         sql, params = op

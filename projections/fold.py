@@ -49,6 +49,7 @@ INSERT_MEMORY = (f"INSERT INTO memories ({', '.join(INSERTED_COLUMNS)})"
                  f" VALUES ({', '.join('?' * len(INSERTED_COLUMNS))})")
 INSERT_FTS = "INSERT INTO memories_fts (rowid, text) VALUES (?, ?)"
 REFRESH = "UPDATE memories SET reprieves = 0, refreshed_seq = ? WHERE id = ?"
+INSERT_LINK = "INSERT OR REPLACE INTO links (a, b, similarity, seq) VALUES (?, ?, ?, ?)"
 EMBED = "UPDATE memories SET embedded_by = ? WHERE id = ?"
 SET_STATE = "UPDATE memories SET state = ?, updated_at = ? WHERE id = ? AND state != 'forgotten'"
 
@@ -57,6 +58,12 @@ SET_STATE = "UPDATE memories SET state = ?, updated_at = ? WHERE id = ? AND stat
 def _iso(at: datetime) -> str:
     # The records of one append batch share their timestamp: format it once per batch.
     return at.isoformat()
+
+
+def link_ops(event: Linked, seq: int) -> list[Op]:
+    """A link's statements: the pair, lower id first, and a refresh of both memories."""
+    a, b = (event.a, event.b) if event.a <= event.b else (event.b, event.a)
+    return [(INSERT_LINK, (a, b, event.similarity, seq)), (REFRESH, (seq, a)), (REFRESH, (seq, b))]
 
 
 def event_ops(record: Record) -> list[Op]:
@@ -70,10 +77,7 @@ def event_ops(record: Record) -> list[Op]:
         case Embedded():
             return [(EMBED, (event.pipeline, event.memory))]
         case Linked():
-            a, b = sorted((event.a, event.b))
-            return [("INSERT OR REPLACE INTO links (a, b, similarity, seq) VALUES (?, ?, ?, ?)",
-                     (a, b, event.similarity, record.seq)),
-                    (REFRESH, (record.seq, a)), (REFRESH, (record.seq, b))]
+            return link_ops(event, record.seq)
         case Recalled():
             return [("UPDATE memories SET recalls = recalls + 1, reprieves = 0, last_recalled_at = ?,"
                      " refreshed_seq = ? WHERE id = ?", (at, record.seq, event.memory))]
