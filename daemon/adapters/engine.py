@@ -20,7 +20,7 @@ bulk passes take ``QUIET_PASS_BUDGET_S``: a query then waits for a short pass, w
 import with nobody searching keeps full ones. Passes run in a thread of their own
 (:mod:`memlane.daemon.adapters.pass_thread`), one at a time on the model's threads; or, while
 much bulk work waits and nobody searches, two at a time (the second in a side thread) on a
-twin of the model with half the threads each (``TWIN_FROM_TEXTS``).
+twin session of the model with half the threads (``TWIN_FROM_TEXTS``).
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ BULK_QUEUE_TEXTS = 4096  # bulk texts waiting beyond which a sheddable request g
 INTERACTIVE_QUIET_S = 2.0  # bulk passes stay short this long after an interactive request
 PASS_BUDGET_S = 0.050  # compute of one bulk pass: what an interactive request may wait behind
 QUIET_PASS_BUDGET_S = 0.020  # the same within INTERACTIVE_QUIET_S of an interactive request
-# Bulk work in pairs: two passes side by side on a twin session with half the threads each
-# embed ~12% more texts a second on 2 cores than one pass on both (in process: 195-200
+# Bulk work in pairs: two passes side by side on a twin session with half the threads (one
+# each, on 2 cores) embed ~12% more texts a second than one pass on both (in process: 195-200
 # against 165-180 short notes/s): one pass's threads no longer wait for each other. The twin
 # holds its own copy of the model (~110 MB for MiniLM), so it is built only once this many
 # bulk texts wait, and let go after TWIN_IDLE_S without a pair; none for a larger model.
@@ -104,6 +104,7 @@ class EmbedEngine:
         self._twin_building = False
         self._twin_used = 0.0  # when a pass on the twin last began or ended
         self._side_wake = anyio.Event()  # set when pairs pay: the side lane takes slices too
+        self._side_busy = False  # a side pass is under way
         self._waiting: list[Job] = []  # received, not yet wholly taken by passes
         self.twin_cost = PassCost()
         self.twin_passes = 0
@@ -225,24 +226,32 @@ class EmbedEngine:
             if self._twin_wanted():
                 self._twin_building = True
                 tg.start_soon(self._lend_twin, side)
-            if self._twin is not None and self._pairs_pay():
+            # On the twin when two full passes wait, or beside a side pass under way (the
+            # model's threads would crowd it); else on the model.
+            if self._twin_passes_wait(2 - self._side_busy):
                 self._side_wake.set()
                 await self._take_and_run(passes, twin=True)
             else:
                 await self._take_and_run(passes, twin=False)
 
     async def _side_lane(self, side: PassThread) -> None:
-        """Twin passes in the side thread, beside the main thread's, while pairs pay: each
-        thread takes its next slice as soon as its pass ends."""
+        """Twin passes in the side thread, beside the main thread's, while a full one waits:
+        each thread takes its next slice as soon as its pass ends."""
         while True:
             await self._side_wake.wait()
             self._side_wake = anyio.Event()
-            while self._twin is not None and self._pairs_pay():
-                await self._take_and_run(side, twin=True)
+            while self._twin_passes_wait(1):
+                self._side_busy = True
+                try:
+                    await self._take_and_run(side, twin=True)
+                finally:
+                    self._side_busy = False
 
     async def _take_and_run(self, thread: PassThread, *, twin: bool) -> None:
         """Take the next slices from the waiting jobs and embed them in ``thread``: on the
-        twin, or on the model with a bulk pass's budget for now."""
+        twin, or on the model with a bulk pass's budget for now. A twin pass that fails lets
+        the twin go, and its slices are embedded on the model instead."""
+        self._waiting = [job for job in self._waiting if not job.abandoned]
         if twin:
             embedder, cost = self._twin, self.twin_cost
             budget = cost.units_within(PASS_BUDGET_S)
@@ -251,10 +260,21 @@ class EmbedEngine:
         else:
             embedder, cost, budget = self.embedder, self.cost, self._bulk_budget()
         batch, self._waiting = take_batch(self._waiting, self._max_batch, budget)
-        await self._run_pass(batch, thread, embedder, cost)
-        if twin:
+        error = await self._run_pass(batch, thread, embedder, cost, fail=not twin)
+        if error is not None:
+            log.warning("embedding_twin_failed", error=str(error))
+            self._twin = self._make_twin = None
+            await self._run_pass(batch, thread, self.embedder, self.cost)
+        elif twin:
             self._twin_used = time.monotonic()
         self._waiting = [job for job in self._waiting if not job.done.is_set()]  # failed
+
+    def _twin_idle_from(self) -> float:
+        """When the twin fell idle: its last pass, or, while bulk work waits, the end of the
+        pause a search or prompt made (kept, not built again once it ends)."""
+        if self.bulk_waiting:
+            return max(self._twin_used, self._interactive_at + INTERACTIVE_QUIET_S)
+        return self._twin_used
 
     def _twin_wanted(self) -> bool:
         """Whether to build the twin now: none is there or on its way, enough bulk work waits,
@@ -281,22 +301,23 @@ class EmbedEngine:
         self._twin, self._twin_used = twin, time.monotonic()
         del twin
         log.info("embedding_twin_ready")
-        while (idle_for := self._twin_used + TWIN_IDLE_S - time.monotonic()) > 0:
+        while (idle_for := self._twin_idle_from() + TWIN_IDLE_S - time.monotonic()) > 0:
             await anyio.sleep(idle_for)
         self._twin = None  # freed now, or when a pass still under way on it ends
         if self._trim is not None:  # its memory goes back to the system at once
             await anyio.to_thread.run_sync(self._trim)
         log.info("embedding_twin_released", passes=self.twin_passes)
 
-    def _pairs_pay(self) -> bool:
-        """Whether two bulk passes side by side can both be full: nobody searched or prompted
-        lately, no interactive request waits, and the bulk work waiting fills two passes."""
-        waiting = self._waiting
-        if self._quiet() or any(job.lane == "interactive" for job in waiting):
+    def _twin_passes_wait(self, passes: int) -> bool:
+        """Whether a twin is held and the bulk work waiting fills ``passes`` twin passes
+        (one text at least), with nobody searching or prompting lately."""
+        waiting = [job for job in self._waiting if not job.abandoned]
+        if (self._twin is None or self._quiet()
+                or any(job.lane == "interactive" for job in waiting)):
             return False
         units = sum(job.rest_cost(job.taken) for job in waiting)
-        budget = self.twin_cost.units_within(PASS_BUDGET_S)
-        return units >= 2 * budget and sum(len(job.texts) - job.taken for job in waiting) >= 2
+        return (units >= passes * self.twin_cost.units_within(PASS_BUDGET_S)
+                and any(job.taken < len(job.texts) for job in waiting))
 
     def _arrived(self) -> list[Job]:
         jobs = []
@@ -316,7 +337,8 @@ class EmbedEngine:
         return time.monotonic() - self._interactive_at < INTERACTIVE_QUIET_S
 
     async def _run_pass(self, batch: list[Slice], passes: PassThread, embedder: Embedder | None,
-                        cost: PassCost) -> None:
+                        cost: PassCost, *, fail: bool = True) -> Exception | None:
+        """Embed the slices; an error fails their jobs (``fail``) or is returned."""
         texts = [t for job, start, stop in batch for t in job.texts[start:stop]]
         assert embedder is not None
         first = batch[0][0]
@@ -327,9 +349,11 @@ class EmbedEngine:
                     lambda: embedder.embed_counted(
                         texts, input_type=first.input_type, dims=first.dims))  # type: ignore[arg-type]
         except Exception as exc:
+            if not fail:
+                return exc
             for job, _, _ in batch:
                 job.fail(exc)
-            return
+            return None
         self.passes += 1
         units = sum(job.cost(i) for job, start, stop in batch for i in range(start, stop))
         cost.observe(units, time.perf_counter() - started)
@@ -338,3 +362,4 @@ class EmbedEngine:
             job.tokens += sum(tokens[offset:offset + stop - start])
             job.finish(start, vectors[offset:offset + stop - start])
             offset += stop - start
+        return None

@@ -1,7 +1,8 @@
 """Bulk work in pairs: once enough bulk texts wait and nobody searches, the engine builds a
 twin of the model on half the threads and runs bulk passes two at a time on it, answers each
 request whole and in order however its slices end, never pairs while someone searches, lets
-the twin go (and trims the heap) once pairs stop, and keeps passes single when no twin can be
+the twin go (and trims the heap) once pairs stop but not for a search's pause, lets go a twin
+whose passes fail (the model embeds their slices), and keeps passes single when no twin can be
 made."""
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ class PairedEmbedder:
     query_chars = 4096
 
     def __init__(self, *, is_twin: bool = False, side_s: float = 0.0001,
-                 main_s: float = 0.001) -> None:
+                 main_s: float = 0.001, broken_twin: bool = False) -> None:
         self.is_twin = is_twin
+        self.broken = is_twin and broken_twin  # its passes raise (out of memory, say)
+        self.broken_twin = broken_twin
         self.side_s, self.main_s = side_s, main_s  # seconds a text takes in each thread
         self.twins: list[PairedEmbedder] = []
         self.passes: list[tuple[str, list[str]]] = []  # (thread, texts) of each pass
@@ -42,7 +45,8 @@ class PairedEmbedder:
         self.most_at_once = 0
 
     def twin(self) -> PairedEmbedder:
-        made = PairedEmbedder(is_twin=True, side_s=self.side_s, main_s=self.main_s)
+        made = PairedEmbedder(is_twin=True, side_s=self.side_s, main_s=self.main_s,
+                              broken_twin=self.broken_twin)
         self.twins.append(made)
         return made
 
@@ -55,6 +59,8 @@ class PairedEmbedder:
         time.sleep(len(texts) * (self.side_s if thread == "memlane-embed-side" else self.main_s))
         with self._lock:
             self._running -= 1
+            if self.broken:
+                raise RuntimeError("Failed to allocate memory for requested buffer")
             self.passes.append((thread, list(texts)))
         return np.array([[float(t.split()[-1])] for t in texts]), [2] * len(texts)
 
@@ -177,3 +183,40 @@ def test_the_twin_is_the_same_model_on_half_the_threads(
     np.testing.assert_allclose(twin.embed(texts), embedder.embed(texts), atol=1e-5)
     monkeypatch.setattr(engine_module, "TWIN_UP_TO_BYTES", 1024)  # a model too big to double
     assert make(embedder) is None
+
+
+@pytest.mark.anyio
+async def test_a_twin_whose_passes_fail_is_let_go_and_its_slices_run_on_the_model() -> None:
+    embedder = PairedEmbedder(broken_twin=True)
+    async with running(embedder, make_twin) as engine:
+        for _ in range(3):  # an indexer's batches
+            vectors = await engine.embed(BULK)
+            assert vectors[:, 0].tolist() == [float(t.split()[-1]) for t in BULK]
+        assert not engine.twin_held
+    assert len(embedder.twins) == 1  # not built again
+    assert sorted(t for _, texts in embedder.passes for t in texts) == sorted(3 * BULK)
+
+
+@pytest.mark.anyio
+async def test_a_search_during_a_bulk_import_pauses_the_pairs_but_keeps_the_twin(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pairs stop while someone searches; the twin waits out the pause instead of being let
+    go and built again for the same import."""
+    for name, value in (("TWIN_IDLE_S", 0.2), ("INTERACTIVE_QUIET_S", 0.2),
+                        ("PASS_BUDGET_S", 0.005), ("QUIET_PASS_BUDGET_S", 0.002)):
+        monkeypatch.setattr(engine_module, name, value)
+    embedder = PairedEmbedder(side_s=0.0002, main_s=0.0002)
+
+    async def bulk() -> None:
+        for round_ in range(30):  # an import: batch after batch
+            await engine.embed([f"r{round_} {i}" for i in range(128)])
+
+    async with running(embedder, make_twin) as engine:
+        async with anyio.create_task_group() as work:
+            work.start_soon(bulk)
+            with anyio.fail_after(10):
+                while not embedder.twins:
+                    await anyio.sleep(0.01)
+            await engine.embed(["one search 1"], input_type="query", lane="interactive")
+    assert len(embedder.twins) == 1
+
