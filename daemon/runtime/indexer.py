@@ -26,6 +26,10 @@ from memlane.events.errors import LogWriteFailed
 from memlane.events.model import Consolidated, Embedded, Event, Record, Stored
 
 BATCH = 128  # memories per embed-and-link round (the engine sorts them by length)
+# Characters per round, at most: a request the engine always takes (its cap is 256k tokens,
+# and a text has no more tokens than characters but its special ones). Without it, 128 long
+# memories made a request the engine refused, and the refusal ended the daemon.
+BATCH_CHARS = 128 * 1024
 RETRY_AFTER = 5.0  # seconds before memories whose events the disk refused are tried again
 QUEUE = 50_000  # memories waiting for a vector; beyond it the backlog sweep catches up
 log = structlog.get_logger()
@@ -135,7 +139,10 @@ class Indexer:
                 tg.start_soon(self._record_each, to_record, sweep, tg)
                 with embedded:
                     async for first in self._receive:
-                        await embedded.send(await self._embed(self._batch_from(first)))
+                        carried: tuple[int, str] | None = first
+                        while carried is not None:
+                            batch, carried = self._batch_from(carried)
+                            await embedded.send(await self._embed(batch))
 
     async def _record_each(self, embedded: MemoryObjectReceiveStream[_Embedded], sweep: Sweep,
                            sweeps: TaskGroup) -> None:
@@ -150,21 +157,33 @@ class Indexer:
                 if not self.backlog:
                     self._idle.set()
 
-    def _batch_from(self, first: tuple[int, str]) -> list[tuple[int, str]]:
-        batch = [first]
+    def _batch_from(self, first: tuple[int, str],
+                    ) -> tuple[list[tuple[int, str]], tuple[int, str] | None]:
+        """A round: ``first`` and what else waits, up to ``BATCH`` memories and
+        ``BATCH_CHARS`` characters; and the memory taken that did not fit, if any."""
+        batch, chars = [first], len(first[1])
         while len(batch) < BATCH:
             try:
-                batch.append(self._receive.receive_nowait())
+                memory = self._receive.receive_nowait()
             except anyio.WouldBlock:
                 break
-        return batch
+            if chars + len(memory[1]) > BATCH_CHARS:
+                return batch, memory
+            batch.append(memory)
+            chars += len(memory[1])
+        return batch, None
 
     async def _sweep_after(self, sweep: Sweep, delay: float) -> None:
         await anyio.sleep(delay)
         await self.enqueue(sweep())
 
     async def _embed(self, batch: list[tuple[int, str]]) -> _Embedded:
-        vectors = await self._engine.embed([text for _, text in batch])
+        """The batch's vectors; or, if the engine refused or failed it, why (recorded in
+        turn: the batch waits for a later sweep instead of ending the indexer)."""
+        try:
+            vectors = await self._engine.embed([text for _, text in batch])
+        except Exception as exc:  # logged, and retried by a sweep after RETRY_AFTER
+            return _Embedded(batch, None, None, "", error=f"{type(exc).__name__}: {exc}")
         embedder = self._engine.embedder
         assert embedder is not None
         return _Embedded(batch, vectors, embedder.spec, embedder.pipeline)
@@ -172,9 +191,11 @@ class Indexer:
     async def _record(self, embedded: _Embedded) -> None:
         batch = embedded.batch
         try:
+            if embedded.error is not None:
+                raise EmbeddingFailed(embedded.error)
             await self._commit_and_link(embedded)
             self._settle([memory_id for memory_id, _ in batch])
-        except LogWriteFailed as exc:  # the disk refused: the next sweep tries them again
+        except (LogWriteFailed, EmbeddingFailed) as exc:  # the next sweep tries them again
             log.warning("indexing_deferred", memories=len(batch), error=str(exc),
                         retry_after_s=RETRY_AFTER)
             self._seen.difference_update(memory_id for memory_id, _ in batch)
@@ -184,6 +205,7 @@ class Indexer:
         self._progress = anyio.Event()
 
     async def _commit_and_link(self, embedded: _Embedded) -> None:
+        assert embedded.vectors is not None and embedded.spec is not None
         events: list[Event] = [
             Embedded(memory=memory_id, vector=np.asarray(vector, dtype="<f4").tobytes(),
                      dims=int(vector.shape[0]), model=embedded.spec.name,
@@ -197,11 +219,16 @@ class Indexer:
         self._unlinked = []
 
 
+class EmbeddingFailed(Exception):
+    """The engine refused or failed a batch (its memories wait for a later sweep)."""
+
+
 @dataclass(frozen=True)
 class _Embedded:
-    """A batch's vectors, and the model that made them."""
+    """A batch's vectors and the model that made them, or why there are none."""
 
     batch: list[tuple[int, str]]
-    vectors: np.ndarray
-    spec: ModelSpec
+    vectors: np.ndarray | None
+    spec: ModelSpec | None
     pipeline: str
+    error: str | None = None

@@ -14,6 +14,8 @@ import anyio
 import numpy as np
 import pytest
 
+from memlane.daemon.domain.errors import PayloadTooLarge
+from memlane.daemon.runtime import indexer as indexer_module
 from memlane.daemon.runtime.indexer import BATCH, Indexer
 from memlane.events.model import Embedded, Event, Record, Stored
 
@@ -134,3 +136,52 @@ async def test_a_memory_handed_over_as_the_last_link_pass_ends_keeps_it_busy() -
         indexer.push([stored(2)])
         assert not await indexer.wait_idle(EMBED_S / 10), "idle while memory 2 has no vector"
         assert await indexer.wait_idle(30)
+
+
+class RefusingEngine(Engine):
+    """Refuses a request over ``cap`` characters, as the engine refuses one over its token
+    cap, and fails the first request it is sent."""
+
+    def __init__(self, steps: Steps, cap: int) -> None:
+        super().__init__(steps)
+        self.cap, self.requests, self.refused = cap, 0, 0
+
+    async def embed(self, texts: Sequence[str], **kwargs: Any) -> np.ndarray:
+        self.requests += 1
+        if sum(map(len, texts)) > self.cap:
+            self.refused += 1
+            raise PayloadTooLarge("over the cap", code="embeddings_too_large")
+        if self.requests == 1:
+            raise RuntimeError("a pass failed")
+        return await super().embed(texts, **kwargs)
+
+
+@pytest.mark.anyio
+async def test_long_memories_make_rounds_the_engine_takes_and_a_failure_is_retried(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rounds hold at most BATCH_CHARS characters (so 128 long memories never make a request
+    the engine refuses), and a round the engine fails waits for a sweep instead of ending the
+    indexer: every memory gets its vector."""
+    monkeypatch.setattr(indexer_module, "RETRY_AFTER", 0.05)
+    long_text = "x" * (indexer_module.BATCH_CHARS // 3)
+    records = [Record(seq=n, at=AT, event=Stored(id=n, text=f"memory {n} {long_text}",
+                                                 project="p", kind="note",
+                                                 content_hash=f"{n:032x}"))
+               for n in range(1, 11)]
+    texts = {r.event.id: r.event.text for r in records}  # type: ignore[union-attr]
+    linker = Linker(Steps())
+    engine = RefusingEngine(Steps(), cap=indexer_module.BATCH_CHARS)
+    indexer = Indexer(engine, Writer(), linker)  # type: ignore[arg-type]
+
+    async def sweep() -> AsyncIterator[list[tuple[int, str]]]:
+        yield [(n, texts[n]) for n in texts if n not in linker.linked]
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(indexer.run, sweep)
+        indexer.pipeline_recorded.set()
+        indexer.push(records)
+        with anyio.fail_after(30):
+            while sorted(linker.linked) != list(texts):
+                await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    assert engine.refused == 0 and engine.requests >= 5  # the failed round was sent again
