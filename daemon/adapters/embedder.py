@@ -67,18 +67,15 @@ class Embedder:
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
         tokenizer.enable_truncation(max_length=spec.max_tokens)
         tokenizer.no_padding()
-        session = ort.InferenceSession(str(onnx_path), sess_options=session_options(threads),
-                                       providers=["CPUExecutionProvider"])
-        return cls(spec, session, tokenizer, source=onnx_path)
+        return cls(spec, _session(onnx_path, threads), tokenizer, source=onnx_path)
 
     def twin(self, threads: int) -> Embedder:
         """The same model and tokenizer on a session of its own with ``threads`` compute
         threads: its own copy of the weights in memory."""
         if self.source is None:
             raise ModelUnavailable("this embedder does not know its model file")
-        session = ort.InferenceSession(str(self.source), sess_options=session_options(threads),
-                                       providers=["CPUExecutionProvider"])
-        return Embedder(self.spec, session, self.tokenizer, dims=self.dims, source=self.source)
+        return Embedder(self.spec, _session(self.source, threads), self.tokenizer, dims=self.dims,
+                        source=self.source)
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         """Tokens the texts cost, special tokens included, however many windows they need."""
@@ -191,6 +188,11 @@ class Embedder:
             else:
                 raise ModelUnavailable(f"the model wants an input memlane cannot give: {name}")
         return feed
+
+
+def _session(onnx_path: Path, threads: int) -> ort.InferenceSession:
+    return ort.InferenceSession(str(onnx_path), sess_options=session_options(threads),
+                                providers=["CPUExecutionProvider"])
 
 
 def _pad(batch: list[Encoding], *, left: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -220,9 +220,6 @@ class EmbedEngine:
             if self._window and sum(len(j.texts) for j in self._waiting) < self._max_batch:
                 await anyio.sleep(self._window)
                 self._waiting.extend(self._arrived())
-            self._waiting = [job for job in self._waiting if not job.abandoned]
-            if not self._waiting:
-                continue
             if self._twin_wanted():
                 self._twin_building = True
                 tg.start_soon(self._lend_twin, side)
@@ -252,6 +249,8 @@ class EmbedEngine:
         twin, or on the model with a bulk pass's budget for now. A twin pass that fails lets
         the twin go, and its slices are embedded on the model instead."""
         self._waiting = [job for job in self._waiting if not job.abandoned]
+        if not self._waiting:  # every caller went away
+            return
         if twin:
             embedder, cost = self._twin, self.twin_cost
             budget = cost.units_within(PASS_BUDGET_S)

@@ -189,14 +189,15 @@ class Indexer:
         return _Embedded(batch, vectors, embedder.spec, embedder.pipeline)
 
     async def _record(self, embedded: _Embedded) -> None:
-        batch = embedded.batch
-        try:
-            if embedded.error is not None:
-                raise EmbeddingFailed(embedded.error)
-            await self._commit_and_link(embedded)
-            self._settle([memory_id for memory_id, _ in batch])
-        except (LogWriteFailed, EmbeddingFailed) as exc:  # the next sweep tries them again
-            log.warning("indexing_deferred", memories=len(batch), error=str(exc),
+        batch, error = embedded.batch, embedded.error
+        if error is None:
+            try:
+                await self._commit_and_link(embedded)
+                self._settle([memory_id for memory_id, _ in batch])
+            except LogWriteFailed as exc:  # the disk refused
+                error = str(exc)
+        if error is not None:  # the next sweep tries them again
+            log.warning("indexing_deferred", memories=len(batch), error=error,
                         retry_after_s=RETRY_AFTER)
             self._seen.difference_update(memory_id for memory_id, _ in batch)
             self._overflowed, self._retry_delay = True, RETRY_AFTER
@@ -217,10 +218,6 @@ class Indexer:
         self._unlinked.extend(records)
         await self._linker.link(embedded.spec, self._unlinked)
         self._unlinked = []
-
-
-class EmbeddingFailed(Exception):
-    """The engine refused or failed a batch (its memories wait for a later sweep)."""
 
 
 @dataclass(frozen=True)
