@@ -29,6 +29,8 @@ from pathlib import Path
 import crc32c
 import numpy as np
 
+from memlane.projections.split_scan import split_scan
+
 ROW_DTYPE = np.dtype("<f4")
 KEY_DTYPE = np.dtype("<i8")
 MIN_CAPACITY = 64  # rows: a small store reserves little (growing costs no copy)
@@ -120,7 +122,7 @@ class FlatVectors:
         if k <= 0:
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        return self._best(self._rows[:n] @ query, query, k)
+        return self._best(split_scan.scores(self._rows[:n], query), query, k)
 
     def search_many(self, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         """:meth:`search` for each row of ``vectors``, scored in one matrix product (a batch

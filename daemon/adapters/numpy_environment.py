@@ -5,7 +5,9 @@ this module before anything that imports numpy. A value the user set is kept.
   index, the cosines of a few candidates, routing) of about a millisecond on one core. OpenBLAS
   splits each over every core and waits for all its threads: on a loaded 2-core machine a
   10,000 x 384 scan took 9-19 ms p50 that way against 1.0 ms on one thread, and used four to
-  seven times the CPU (bench.search_stages). ONNX Runtime has its own threads.
+  seven times the CPU (bench.search_stages). ONNX Runtime has its own threads. A large scan
+  of the flat matrix is split over two threads of memlane's own
+  (:mod:`memlane.projections.split_scan`).
 - **No transparent huge pages for numpy's arrays.** numpy asks the kernel for huge pages for
   every array of 4 MiB or more. On the virtual machine memlane was measured on, a first touch
   of such memory ran at ~100 MB/s against ~1.8 GB/s for normal pages: growing the flat vector
