@@ -30,6 +30,7 @@ from memlane.daemon.domain.session_notes import digest, save_text
 from memlane.daemon.domain.usage import prompt_hash
 from memlane.daemon.runtime.reader import Reader
 from memlane.daemon.service.briefings import briefing_inputs
+from memlane.daemon.service.candidates import Ranking
 from memlane.daemon.service.memories import Memories
 from memlane.daemon.service.requests import HookInput, SearchBody, StoreBody
 from memlane.daemon.service.search import Search
@@ -126,9 +127,7 @@ class Hooks:
         if floor is None:  # without a model nothing says a hit is relevant: add nothing
             return {}
         ranking = (await self._search.ranked(body, fresh=False)).floored(floor)
-        fresh = [h for h in ranking.hits if h["id"] not in shown
-                 and not is_quarantined(h["text"], ranking.sources.get(h["id"], ""))]
-        fresh = _one_save(fresh)[:PROMPT_HITS]
+        fresh = fresh_hits(ranking, shown)
         if not fresh:
             return {}
         shown.update(h["id"] for h in fresh)
@@ -190,10 +189,20 @@ class Hooks:
         return await anyio.to_thread.run_sync(self._project_of, Path(cwd))
 
 
-def _one_save(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """At most one session save: saves of similar sessions echo each other and the prompt."""
-    saves = [h["id"] for h in hits if h["kind"] == "session-save"][1:]
-    return [h for h in hits if h["id"] not in saves]
+def fresh_hits(ranking: Ranking, shown: set[int]) -> list[dict[str, Any]]:
+    """The best ``PROMPT_HITS`` hits the session was not shown, none quarantined and at most
+    one session save (saves of similar sessions echo each other and the prompt); the
+    quarantine's patterns are matched only as far down the ranking as that takes."""
+    fresh: list[dict[str, Any]] = []
+    for hit in ranking.hits:
+        save = hit["kind"] == "session-save"
+        if hit["id"] in shown or (save and any(h["kind"] == "session-save" for h in fresh)):
+            continue
+        if not is_quarantined(hit["text"], ranking.sources.get(hit["id"], "")):
+            fresh.append(hit)
+            if len(fresh) == PROMPT_HITS:
+                break
+    return fresh
 
 
 def _clip(text: str) -> str:
