@@ -124,8 +124,7 @@ async def _read_request(conn: h11.Connection, stream: ByteStream, transport: str
         await _await_bytes(conn, stream, limits.read_bytes)
     if idle.cancelled_caught:
         return None
-    with anyio.fail_after(limits.head_timeout):
-        head = await _next_event(conn, stream, limits.read_bytes)
+    head = await _next_event(conn, stream, limits.read_bytes, _after(limits.head_timeout))
     if isinstance(head, h11.ConnectionClosed):
         return None
     assert isinstance(head, h11.Request)
@@ -135,8 +134,7 @@ async def _read_request(conn: h11.Connection, stream: ByteStream, transport: str
     if conn.they_are_waiting_for_100_continue:
         await stream.send(conn.send(h11.InformationalResponse(
             status_code=100, headers=[], reason=b"Continue")) or b"")
-    with anyio.fail_after(limits.body_timeout):
-        body = await _read_body(conn, stream, limits)
+    body = await _read_body(conn, stream, limits, _after(limits.body_timeout))
     return dataclasses.replace(request, body=body)
 
 
@@ -176,11 +174,12 @@ async def _await_bytes(conn: h11.Connection, stream: ByteStream, size: int) -> N
         await _receive(conn, stream, size)
 
 
-async def _read_body(conn: h11.Connection, stream: ByteStream, limits: Limits) -> bytes:
+async def _read_body(conn: h11.Connection, stream: ByteStream, limits: Limits,
+                     deadline: float) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        event = await _next_event(conn, stream, limits.read_bytes)
+        event = await _next_event(conn, stream, limits.read_bytes, deadline)
         if isinstance(event, h11.EndOfMessage):
             return b"".join(chunks)
         if isinstance(event, h11.Data):
@@ -192,7 +191,14 @@ async def _read_body(conn: h11.Connection, stream: ByteStream, limits: Limits) -
             raise BadRequest("connection closed before the request body ended")
 
 
-async def _next_event(conn: h11.Connection, stream: ByteStream, size: int) -> h11.Event:
+def _after(seconds: float) -> float:
+    return anyio.current_time() + seconds
+
+
+async def _next_event(conn: h11.Connection, stream: ByteStream, size: int,
+                      deadline: float) -> h11.Event:
+    """The next event, waiting for more bytes until ``deadline`` (TimeoutError past it). A
+    request already read whole sets no timer: most arrive with their first read."""
     while True:
         try:
             event = conn.next_event()
@@ -201,7 +207,8 @@ async def _next_event(conn: h11.Connection, stream: ByteStream, size: int) -> h1
                              status=exc.error_status_hint) from exc
         if event is not h11.NEED_DATA:
             return event  # type: ignore[return-value]
-        await _receive(conn, stream, size)
+        with anyio.fail_at(deadline):
+            await _receive(conn, stream, size)
 
 
 async def _receive(conn: h11.Connection, stream: ByteStream, size: int) -> None:

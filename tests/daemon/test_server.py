@@ -157,6 +157,26 @@ def test_slowloris_head_is_cut_off() -> None:
         assert time.monotonic() - start < 3.0
 
 
+def test_a_body_that_never_ends_is_cut_off() -> None:
+    """A client whose head is whole but whose body trickles in and never ends is disconnected
+    after the body timeout."""
+    with server() as port, socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"POST /x HTTP/1.1\r\nHost: l\r\nContent-Length: 100\r\n\r\nab")
+        start = time.monotonic()
+        for _ in range(20):  # a byte now and then, for 2 s unless cut off before
+            time.sleep(0.1)
+            try:
+                sock.sendall(b"c")
+            except OSError:  # the server closed the connection
+                break
+        try:
+            closed = sock.recv(100) == b""
+        except ConnectionResetError:
+            closed = True
+        assert closed
+        assert time.monotonic() - start < 1.8
+
+
 def test_idle_connection_does_not_block_others() -> None:
     """An idle keep-alive connection does not stop another client from being served."""
     with server() as port, socket.create_connection(("127.0.0.1", port)):
