@@ -13,12 +13,16 @@ would, plus a hand-off.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 
 import numpy as np
 
 SPLIT_FROM_ROWS = 8192  # a smaller scan (~0.3 ms) gains less than a hand-off costs
+# The halves meet at a multiple of this many rows: BLAS scores rows in small blocks, and a row
+# placed alike in its block gets the same bits as in one product over all the rows.
+ALIGN_ROWS = 256
 
 
 class _Half:
@@ -55,14 +59,19 @@ class SplitScan:
         self._start_lock = threading.Lock()
 
     def scores(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
-        """``rows @ query`` (each row's dot product is computed alike either way)."""
+        """``rows @ query`` for a 2-D ``rows`` and a 1-D ``query``, bit for bit."""
         if len(rows) < SPLIT_FROM_ROWS:
             return np.asarray(rows @ query)
         out = np.empty(len(rows), dtype=np.result_type(rows, query))
-        cut = len(rows) // 2
+        cut = len(rows) // 2 // ALIGN_ROWS * ALIGN_ROWS
         half = _Half(rows[cut:], query, out[cut:])
         self._hand_off(half)
-        np.dot(rows[:cut], query, out=out[:cut])
+        try:
+            np.dot(rows[:cut], query, out=out[:cut])
+        except BaseException:
+            if not half.take():  # the helper is at it: no thread reads the rows once we return
+                half.done.wait()
+            raise
         if half.take():
             half.run()
         else:
@@ -71,14 +80,24 @@ class SplitScan:
             raise half.error
         return out
 
+    def forget_helper(self) -> None:
+        """Start anew without a helper (a forked child has none of its parent's threads)."""
+        self._halves = queue.SimpleQueue()
+        self._started = False
+        self._start_lock = threading.Lock()
+
     def _hand_off(self, half: _Half) -> None:
         if not self._helper:
             return
         if not self._started:
             with self._start_lock:
                 if not self._started:
-                    threading.Thread(target=self._serve, name="memlane-scan-half",
-                                     daemon=True).start()
+                    try:
+                        threading.Thread(target=self._serve, name="memlane-scan-half",
+                                         daemon=True).start()
+                    except RuntimeError:  # no thread to be had: the caller scores it all
+                        self._helper = False
+                        return
                     self._started = True
         self._halves.put(half)
 
@@ -91,3 +110,4 @@ class SplitScan:
 
 
 split_scan = SplitScan()  # the process's one helper
+os.register_at_fork(after_in_child=split_scan.forget_helper)

@@ -37,6 +37,16 @@ def test_a_quarantined_save_leaves_room_for_the_next_save() -> None:
     assert [h["id"] for h in found] == [2, 3]
 
 
+def test_no_more_than_prompt_hits_and_the_best_ones() -> None:
+    found = fresh_hits(ranking(*(hit(i) for i in range(1, PROMPT_HITS + 3))), set())
+    assert [h["id"] for h in found] == list(range(1, PROMPT_HITS + 1))
+
+
+def test_a_save_already_shown_leaves_room_for_the_next_save() -> None:
+    found = fresh_hits(ranking(hit(1, "session-save"), hit(2, "session-save"), hit(3)), {1})
+    assert [h["id"] for h in found] == [2, 3]
+
+
 def test_what_the_user_typed_is_shown_even_if_it_reads_like_an_order() -> None:
     found = fresh_hits(ranking(hit(1, text=ORDER), sources={1: "marker:UserPromptSubmit"}),
                        set())
