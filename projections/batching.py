@@ -58,9 +58,9 @@ class Plan:
         event = record.event
         if type(event) is Linked:  # most of a log: its ops go straight where add would put them
             self._add_link(event, record.seq)
-            return
-        for op in event_ops(record):
-            self.add(op)
+        else:
+            for op in event_ops(record):
+                self.add(op)
         self._indexed += memory_events.rows_of(record)
 
     def _add_link(self, event: Linked, seq: int) -> None:
@@ -68,7 +68,6 @@ class Plan:
         self._links.append(link)
         self._add_memory_op(REFRESH, refresh_a, refresh_a[1])
         self._add_memory_op(REFRESH, refresh_b, refresh_b[1])
-        self._indexed += ((event.a, seq), (event.b, seq))
 
     def add(self, op: Op) -> None:
         sql, params = op
