@@ -86,7 +86,7 @@ class Status:
             "model_state": self.model_state(),
             "embedding_backlog": self._indexer.backlog,
             "embed_passes": self._engine.passes,
-            # bulk passes two at a time on a twin of the model (while it is held: "twin")
+            # whether a twin of the model is held (bulk passes two at a time), passes run on it
             "embed_twin": {"held": self._engine.twin_held, "passes": self._engine.twin_passes},
             "vectors": len(projections.vectors),
             "vector_layout": projections.vectors.mode,  # flat (exact scan) or hnsw
